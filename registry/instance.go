@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -51,10 +52,24 @@ func (e Endpoint) Validate() error {
 		return fmt.Errorf("%w: endpoint %q: scheme must be a non-empty word such as grpc", ErrInvalidInstance, e.String())
 	case e.Host == "":
 		return fmt.Errorf("%w: endpoint %q: host is empty", ErrInvalidInstance, e.String())
+	case !validHost(e.Host):
+		return fmt.Errorf("%w: endpoint %q: host %q is neither an IP address nor a host name", ErrInvalidInstance, e.String(), e.Host)
 	case e.Port < 1 || e.Port > 65535:
 		return fmt.Errorf("%w: endpoint %q: port %d is outside 1-65535", ErrInvalidInstance, e.String(), e.Port)
 	}
 	return nil
+}
+
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseEndpoint parses scheme://host:port, the form Endpoint.String writes.

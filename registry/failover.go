@@ -1,0 +1,290 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/tianshu-go/tianshu/internal/backoff"
+)
+
+// FailoverOption configures NewFailover.
+type FailoverOption func(*Failover)
+
+// WithCacheDir persists the last good list of each service under dir, so that a consumer
+// started while the backend is down still finds the instances it last saw. Without it the
+// cache lives in memory only.
+func WithCacheDir(dir string) FailoverOption { return func(f *Failover) { f.dir = dir } }
+
+// WithFailoverLogger sets the logger for failover events; the default is slog.Default().
+func WithFailoverLogger(l *slog.Logger) FailoverOption { return func(f *Failover) { f.log = l } }
+
+// WithRetry sets the backoff between attempts to re-establish a failed watch; the default
+// grows from 100 ms to 10 s.
+func WithRetry(base, max time.Duration) FailoverOption {
+	return func(f *Failover) { f.retry = backoff.Policy{Base: base, Max: max} }
+}
+
+// Failover wraps a Registry so that a sick backend never takes instances away from
+// consumers:
+//
+//   - GetService and Watch fall back to the last good list (in memory, then on disk) when
+//     the backend cannot be read, and Watch keeps re-establishing the backend's watch with
+//     capped, jittered backoff;
+//   - an update that would drop every instance while the backend reports itself unhealthy
+//     (HealthReporter) is held: the last list stays until the backend is healthy again or
+//     sends a non-empty list (push-empty protection).
+//
+// Register, Deregister and Close pass through.
+type Failover struct {
+	Registry
+	dir   string
+	log   *slog.Logger
+	retry backoff.Policy
+
+	mu   sync.Mutex
+	last map[string][]*Instance
+}
+
+// NewFailover wraps r.
+func NewFailover(r Registry, opts ...FailoverOption) *Failover {
+	f := &Failover{Registry: r, log: slog.Default(), retry: backoff.Default, last: map[string][]*Instance{}}
+	for _, o := range opts {
+		o(f)
+	}
+	return f
+}
+
+// Healthy reports the wrapped backend's health; a backend that does not report it is
+// taken as healthy.
+func (f *Failover) Healthy() bool {
+	h, ok := f.Registry.(HealthReporter)
+	return !ok || h.Healthy()
+}
+
+// GetService returns the backend's list, or the last good one when the backend fails.
+func (f *Failover) GetService(ctx context.Context, service string) ([]*Instance, error) {
+	list, err := f.Registry.GetService(ctx, service)
+	if err == nil {
+		return f.accept(service, list), nil
+	}
+	if errors.Is(err, ErrInvalidInstance) || errors.Is(err, ErrClosed) {
+		return nil, err
+	}
+	if cached, ok := f.cached(service); ok {
+		f.log.Warn("registry unavailable; serving the last good instance list", "service", service, "instances", len(cached), "err", err)
+		return cached, nil
+	}
+	return nil, err
+}
+
+// accept records list as the last good one unless push-empty protection holds it back, and
+// returns the list to hand out.
+func (f *Failover) accept(service string, list []*Instance) []*Instance {
+	f.mu.Lock()
+	prev, had := f.last[service]
+	if len(list) == 0 && len(prev) > 0 && !f.Healthy() {
+		f.mu.Unlock()
+		f.log.Warn("registry unhealthy and reports no instance; keeping the last good list", "service", service, "instances", len(prev))
+		return prev
+	}
+	f.last[service] = list
+	f.mu.Unlock()
+	if !had || !EqualLists(prev, list) {
+		f.save(service, list)
+	}
+	return list
+}
+
+func (f *Failover) cached(service string) ([]*Instance, bool) {
+	f.mu.Lock()
+	list, ok := f.last[service]
+	f.mu.Unlock()
+	if ok {
+		return list, true
+	}
+	if f.dir == "" {
+		return nil, false
+	}
+	b, err := os.ReadFile(f.path(service))
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			f.log.Warn("cannot read the failover cache", "service", service, "err", err)
+		}
+		return nil, false
+	}
+	if err := json.Unmarshal(b, &list); err != nil {
+		f.log.Warn("skipping a corrupt failover cache file", "path", f.path(service), "err", err)
+		return nil, false
+	}
+	valid := list[:0]
+	for _, in := range list {
+		if in.Validate() == nil && in.Service == service {
+			valid = append(valid, in)
+		}
+	}
+	SortInstances(valid)
+	return valid, true
+}
+
+func (f *Failover) path(service string) string {
+	return filepath.Join(f.dir, url.PathEscape(service)+".json")
+}
+
+// save writes the list atomically (temporary file, then rename), so that a crash never
+// leaves a torn cache file behind.
+func (f *Failover) save(service string, list []*Instance) {
+	if f.dir == "" {
+		return
+	}
+	if err := WriteFileAtomic(f.path(service), func() ([]byte, error) { return json.Marshal(list) }); err != nil {
+		f.log.Warn("cannot write the failover cache", "service", service, "err", err)
+	}
+}
+
+// WriteFileAtomic writes the bytes from data to path through a temporary file in the same
+// directory and a rename, creating the directory if needed. Readers see the old content or
+// the new one, never a mix. Temporary names start with a dot.
+func WriteFileAtomic(path string, data func() ([]byte, error)) error {
+	b, err := data()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(b)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		_ = os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		_ = os.Remove(tmp.Name())
+		return err
+	}
+	return nil
+}
+
+// Watch follows a service through the backend. If the backend cannot start the watch, the
+// watcher starts from the last good list and keeps trying in the background; the error is
+// returned only when there is no list to start from.
+func (f *Failover) Watch(ctx context.Context, service string) (Watcher, error) {
+	if err := ValidateName("service", service); err != nil {
+		return nil, err
+	}
+	inner, err := f.Registry.Watch(ctx, service)
+	var first []*Instance
+	if err == nil {
+		first, err = inner.Next()
+		if err != nil {
+			_ = inner.Stop()
+			inner = nil
+		}
+	}
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		cached, ok := f.cached(service)
+		if !ok {
+			return nil, fmt.Errorf("registry: watch %q and no cached list: %w", service, err)
+		}
+		f.log.Warn("registry unavailable; watching from the last good instance list", "service", service, "instances", len(cached), "err", err)
+		first = cached
+	} else {
+		first = f.accept(service, first)
+	}
+	fw := &failoverWatcher{f: f, service: service, bc: NewBroadcast(first), inner: inner, done: make(chan struct{})}
+	fw.ctx, fw.cancel = context.WithCancel(context.Background())
+	go fw.run()
+	return fw.bc.Watch(fw.stop), nil
+}
+
+type failoverWatcher struct {
+	f       *Failover
+	service string
+	bc      *Broadcast
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+
+	mu    sync.Mutex
+	inner Watcher // nil while re-establishing
+}
+
+func (w *failoverWatcher) stop() {
+	w.cancel()
+	w.mu.Lock()
+	if w.inner != nil {
+		_ = w.inner.Stop()
+	}
+	w.mu.Unlock()
+	<-w.done
+	w.bc.Close()
+}
+
+func (w *failoverWatcher) run() {
+	defer close(w.done)
+	attempt := 0
+	for w.ctx.Err() == nil {
+		w.mu.Lock()
+		inner := w.inner
+		w.mu.Unlock()
+		if inner == nil {
+			var err error
+			inner, err = w.f.Registry.Watch(w.ctx, w.service)
+			if err != nil {
+				if errors.Is(err, ErrClosed) {
+					w.bc.Close()
+					return
+				}
+				if !backoff.Sleep(w.ctx, w.f.retry.Delay(attempt)) {
+					return
+				}
+				attempt++
+				continue
+			}
+			w.mu.Lock()
+			if w.ctx.Err() != nil {
+				w.mu.Unlock()
+				_ = inner.Stop()
+				return
+			}
+			w.inner = inner
+			w.mu.Unlock()
+		}
+		list, err := inner.Next()
+		switch {
+		case err == nil:
+			attempt = 0
+			w.bc.Set(w.f.accept(w.service, list))
+		case errors.Is(err, ErrWatcherStopped):
+			if w.ctx.Err() != nil {
+				return
+			}
+			// The backend ended the watch (its session closed, say): start another.
+			w.mu.Lock()
+			w.inner = nil
+			w.mu.Unlock()
+		default:
+			w.f.log.Warn("registry watch error; keeping the last good list", "service", w.service, "err", err)
+			if !backoff.Sleep(w.ctx, w.f.retry.Delay(attempt)) {
+				return
+			}
+			attempt++
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package registry_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/registry/memory"
+	"github.com/tianshu-go/tianshu/registry/registrytest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// flaky is a backend whose server can be taken down: reads fail with ErrUnavailable and it
+// reports itself unhealthy, while watchers already running keep their connection.
+type flaky struct {
+	*memory.Registry
+	down atomic.Bool
+}
+
+func (f *flaky) Healthy() bool { return !f.down.Load() }
+
+func (f *flaky) GetService(ctx context.Context, s string) ([]*registry.Instance, error) {
+	if f.down.Load() {
+		return nil, fmt.Errorf("flaky: %w", registry.ErrUnavailable)
+	}
+	return f.Registry.GetService(ctx, s)
+}
+
+func (f *flaky) Watch(ctx context.Context, s string) (registry.Watcher, error) {
+	if f.down.Load() {
+		return nil, fmt.Errorf("flaky: %w", registry.ErrUnavailable)
+	}
+	return f.Registry.Watch(ctx, s)
+}
+
+// logBuffer collects log output written from other goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitFor waits until the logs contain s.
+func (l *logBuffer) waitFor(t *testing.T, s string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(l.String(), s); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("logs never said %q; logs:\n%s", s, l.String())
+		}
+	}
+}
+
+func quietLogger(buf *logBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(buf, nil))
+}
+
+func TestFailoverPassesTheConformanceSuite(t *testing.T) {
+	root := memory.New()
+	t.Cleanup(func() { _ = root.Close() })
+	registrytest.Run(t, registrytest.Backend{
+		Open: func(testing.TB) registry.Registry { return registry.NewFailover(root.Share()) },
+	})
+}
+
+func TestFailoverServesTheLastGoodListWhenTheBackendIsDown(t *testing.T) {
+	ctx := context.Background()
+	back := &flaky{Registry: memory.New()}
+	defer back.Close()
+	var logs logBuffer
+	f := registry.NewFailover(back, registry.WithFailoverLogger(quietLogger(&logs)))
+	in := registrytest.NewInstance("orders", "a", 7001)
+	if err := back.Register(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.GetService(ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	back.down.Store(true)
+	list, err := f.GetService(ctx, "orders")
+	if err != nil || !registrytest.HasIDs("a")(list) {
+		t.Fatalf("GetService while down = %s, %v; want [a], nil", registrytest.IDs(list), err)
+	}
+	if !strings.Contains(logs.String(), "last good instance list") {
+		t.Errorf("no warning logged; logs:\n%s", logs.String())
+	}
+	if _, err := f.GetService(ctx, "never-seen"); !errors.Is(err, registry.ErrUnavailable) {
+		t.Errorf("GetService of an uncached service while down = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestFailoverStartsFromTheDiskCacheAndRecoversWhenTheBackendReturns(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	back := &flaky{Registry: memory.New()}
+	defer back.Close()
+	var logs logBuffer
+	opts := []registry.FailoverOption{registry.WithCacheDir(dir), registry.WithFailoverLogger(quietLogger(&logs)), registry.WithRetry(5*time.Millisecond, 20*time.Millisecond)}
+
+	// A first process sees a and b, which lands in the disk cache.
+	for _, id := range []string{"a", "b"} {
+		if err := back.Register(ctx, registrytest.NewInstance("orders", id, 7001)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := registry.NewFailover(back, opts...).GetService(ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A second process starts while the backend is down: it watches from the disk cache.
+	back.down.Store(true)
+	f := registry.NewFailover(back, opts...)
+	w, err := f.Watch(ctx, "orders")
+	if err != nil {
+		t.Fatalf("Watch while down with a disk cache = %v", err)
+	}
+	follow := registrytest.NewFollow(t, w)
+	follow.Until(5*time.Second, "the cached a and b", registrytest.HasIDs("a", "b"))
+
+	// The backend returns with a change; the watcher picks it up by itself.
+	if err := back.Deregister(ctx, registrytest.NewInstance("orders", "a", 7001)); err != nil {
+		t.Fatal(err)
+	}
+	back.down.Store(false)
+	follow.Until(10*time.Second, "only b once the backend is back", registrytest.HasIDs("b"))
+}
+
+func TestFailoverHoldsAnEmptyListFromAnUnhealthyBackend(t *testing.T) {
+	ctx := context.Background()
+	back := &flaky{Registry: memory.New()}
+	defer back.Close()
+	var logs logBuffer
+	f := registry.NewFailover(back, registry.WithFailoverLogger(quietLogger(&logs)))
+	a := registrytest.NewInstance("orders", "a", 7001)
+	if err := back.Register(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	w, err := f.Watch(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	follow := registrytest.NewFollow(t, w)
+	follow.Until(5*time.Second, "a", registrytest.HasIDs("a"))
+
+	// Unhealthy and empty: held. The next healthy list goes through.
+	back.down.Store(true)
+	if err := back.Deregister(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	logs.waitFor(t, "keeping the last good list")
+	back.down.Store(false)
+	b := registrytest.NewInstance("orders", "b", 7002)
+	if err := back.Register(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	// Had the empty list been passed on, the follower would see [] before [b]; the
+	// Broadcast keeps every list a slow reader has not skipped, so check the order.
+	list := follow.Until(5*time.Second, "any change", func([]*registry.Instance) bool { return true })
+	if !registrytest.HasIDs("b")(list) {
+		t.Fatalf("after an unhealthy empty update, watcher saw %s, want [b]", registrytest.IDs(list))
+	}
+
+	// Healthy and empty: a real scale-down, passed on.
+	if err := back.Deregister(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	follow.Until(5*time.Second, "an empty list from a healthy backend", registrytest.HasIDs())
+}
+
+func TestFailoverSkipsACorruptCacheFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "orders.json"), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	back := &flaky{Registry: memory.New()}
+	defer back.Close()
+	back.down.Store(true)
+	var logs logBuffer
+	f := registry.NewFailover(back, registry.WithCacheDir(dir), registry.WithFailoverLogger(quietLogger(&logs)))
+	if _, err := f.Watch(context.Background(), "orders"); !errors.Is(err, registry.ErrUnavailable) {
+		t.Fatalf("Watch with a corrupt cache while down = %v, want ErrUnavailable", err)
+	}
+	if !strings.Contains(logs.String(), "corrupt failover cache") {
+		t.Errorf("corrupt cache not logged; logs:\n%s", logs.String())
+	}
+}

@@ -1,0 +1,66 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/registry/memory"
+)
+
+func TestOpenOfAnUnknownSchemeNamesTheFix(t *testing.T) {
+	_, err := registry.Open(context.Background(), "nosuch://127.0.0.1:1/x")
+	if !errors.Is(err, registry.ErrUnknownScheme) || !strings.Contains(err.Error(), "import the backend package") {
+		t.Fatalf("Open(nosuch://) = %v, want ErrUnknownScheme naming the fix", err)
+	}
+}
+
+func TestOpenUsesTheRegisteredScheme(t *testing.T) {
+	registry.RegisterScheme("regtest", func(ctx context.Context, u *url.URL) (registry.Registry, error) {
+		return memory.New(), nil
+	})
+	r, err := registry.Open(context.Background(), "regtest://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Close()
+	defer func() {
+		if recover() == nil {
+			t.Error("registering a scheme twice did not panic")
+		}
+	}()
+	registry.RegisterScheme("regtest", func(context.Context, *url.URL) (registry.Registry, error) { return nil, nil })
+}
+
+func TestEndpointsRoundTripThroughTheirTextForm(t *testing.T) {
+	for _, s := range []string{"grpc://127.0.0.1:9000", "http://[::1]:8080", "tri://host.example:50051"} {
+		e, err := registry.ParseEndpoint(s)
+		if err != nil || e.String() != s {
+			t.Errorf("ParseEndpoint(%q) = %v, %v; want it back", s, e, err)
+		}
+	}
+	for _, s := range []string{"", "grpc://host", "grpc://host:0", "grpc://host:1/path", "://h:1", "grpc://:80"} {
+		if _, err := registry.ParseEndpoint(s); !errors.Is(err, registry.ErrInvalidInstance) {
+			t.Errorf("ParseEndpoint(%q) = %v, want ErrInvalidInstance", s, err)
+		}
+	}
+}
+
+func FuzzParseEndpoint(f *testing.F) {
+	for _, s := range []string{"grpc://127.0.0.1:9000", "http://[::1]:8080", "x://h:65535", "grpc://h:1?q"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := registry.ParseEndpoint(s)
+		if err != nil {
+			return
+		}
+		back, err := registry.ParseEndpoint(e.String())
+		if err != nil || back != e {
+			t.Fatalf("ParseEndpoint(%q) = %v, but its String %q parses to %v, %v", s, e, e.String(), back, err)
+		}
+	})
+}
