@@ -1,0 +1,115 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/tianshu-go/tianshu/registry"
+)
+
+// DefaultBalancer is the load-balancing policy Dial configures unless WithBalancer says
+// otherwise.
+const DefaultBalancer = "round_robin"
+
+// DialOption configures Dial.
+type DialOption func(*dialOptions)
+
+type dialOptions struct {
+	discovery registry.Discovery
+	balancer  string
+	schemes   []string
+	creds     credentials.TransportCredentials
+	unary     []grpc.UnaryClientInterceptor
+	stream    []grpc.StreamClientInterceptor
+	grpcOpts  []grpc.DialOption
+	waitReady bool
+	log       *slog.Logger
+}
+
+// WithDiscovery sets the registry that resolves tianshu:/// targets. Required.
+func WithDiscovery(d registry.Discovery) DialOption { return func(o *dialOptions) { o.discovery = d } }
+
+// WithBalancer selects a load-balancing policy registered with grpc's balancer registry by
+// name (see package loadbalance for Tianshu's).
+func WithBalancer(name string) DialOption { return func(o *dialOptions) { o.balancer = name } }
+
+// WithEndpointSchemes sets which instance endpoints the client dials, in order of
+// preference; the default is "grpc". Instances with none of them are skipped and logged.
+func WithEndpointSchemes(schemes ...string) DialOption {
+	return func(o *dialOptions) { o.schemes = schemes }
+}
+
+// WithTransportCredentials sets the channel's transport security; the default is plaintext.
+func WithTransportCredentials(c credentials.TransportCredentials) DialOption {
+	return func(o *dialOptions) { o.creds = c }
+}
+
+// WithUnaryClientInterceptors appends client interceptors, outermost first.
+func WithUnaryClientInterceptors(is ...grpc.UnaryClientInterceptor) DialOption {
+	return func(o *dialOptions) { o.unary = append(o.unary, is...) }
+}
+
+// WithStreamClientInterceptors appends stream client interceptors, outermost first.
+func WithStreamClientInterceptors(is ...grpc.StreamClientInterceptor) DialOption {
+	return func(o *dialOptions) { o.stream = append(o.stream, is...) }
+}
+
+// WithGRPCDialOptions passes options through to grpc.NewClient, after Tianshu's own.
+func WithGRPCDialOptions(opts ...grpc.DialOption) DialOption {
+	return func(o *dialOptions) { o.grpcOpts = append(o.grpcOpts, opts...) }
+}
+
+// WithWaitReady makes Dial wait, within its context, until the channel has connected to at
+// least one instance.
+func WithWaitReady() DialOption { return func(o *dialOptions) { o.waitReady = true } }
+
+// WithDialLogger sets the logger of the resolver; the default is slog.Default().
+func WithDialLogger(l *slog.Logger) DialOption { return func(o *dialOptions) { o.log = l } }
+
+// Dial returns a client for target, which must be tianshu:///<service>. The connection is
+// a plain *grpc.ClientConn: generated stubs, interceptors and every grpc tool work as usual.
+// ctx bounds Dial itself, which returns at once unless WithWaitReady is given. Errors wrap
+// ErrInvalidTarget or ErrNoDiscovery.
+func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientConn, error) {
+	o := dialOptions{balancer: DefaultBalancer, schemes: []string{"grpc"}, creds: insecure.NewCredentials(), log: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if _, err := ParseTarget(target); err != nil {
+		return nil, err
+	}
+	if o.discovery == nil {
+		return nil, fmt.Errorf("%w for %q: pass rpc.WithDiscovery(registry)", ErrNoDiscovery, target)
+	}
+	gopts := []grpc.DialOption{
+		grpc.WithResolvers(&resolverBuilder{discovery: o.discovery, schemes: o.schemes, log: o.log}),
+		grpc.WithTransportCredentials(o.creds),
+		grpc.WithDefaultServiceConfig(fmt.Sprintf(`{"loadBalancingConfig":[{%q:{}}]}`, o.balancer)),
+	}
+	if len(o.unary) > 0 {
+		gopts = append(gopts, grpc.WithChainUnaryInterceptor(o.unary...))
+	}
+	if len(o.stream) > 0 {
+		gopts = append(gopts, grpc.WithChainStreamInterceptor(o.stream...))
+	}
+	conn, err := grpc.NewClient(target, append(gopts, o.grpcOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: dial %q: %w", target, err)
+	}
+	if o.waitReady {
+		conn.Connect()
+		for s := conn.GetState(); s != connectivity.Ready; s = conn.GetState() {
+			if !conn.WaitForStateChange(ctx, s) {
+				_ = conn.Close()
+				return nil, fmt.Errorf("rpc: dial %q: not ready (last state %v): %w", target, s, ctx.Err())
+			}
+		}
+	}
+	return conn, nil
+}

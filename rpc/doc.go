@@ -1,0 +1,22 @@
+// Package rpc plugs Tianshu's registry into grpc-go's own extension points.
+//
+// Providers build a [Server]: a *grpc.Server with health, reflection and panic recovery,
+// that registers its instance once it is serving and, on shutdown, reports NOT_SERVING,
+// deregisters, waits for consumers to notice, and drains in-flight calls within a bounded
+// grace period. Consumers [Dial] a target of the form tianshu:///<service> and get a plain
+// *grpc.ClientConn whose resolver follows the registry and whose balancer (a Tianshu policy
+// by default) picks among the instances.
+//
+// Provider:
+//
+//	srv := rpc.NewServer(rpc.WithService("greeter"), rpc.WithRegistrar(reg))
+//	pb.RegisterGreeterServer(srv, impl{})
+//	lis, _ := net.Listen("tcp", "127.0.0.1:0")
+//	go srv.Serve(lis)
+//	defer srv.Shutdown(ctx)
+//
+// Consumer:
+//
+//	conn, err := rpc.Dial(ctx, "tianshu:///greeter", rpc.WithDiscovery(reg))
+//	client := pb.NewGreeterClient(conn)
+package rpc

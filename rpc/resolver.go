@@ -1,0 +1,161 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc/resolver"
+
+	"github.com/tianshu-go/tianshu/internal/backoff"
+	"github.com/tianshu-go/tianshu/loadbalance"
+	"github.com/tianshu-go/tianshu/registry"
+)
+
+// Scheme is the URL scheme of targets resolved through a Tianshu registry.
+const Scheme = "tianshu"
+
+// Errors of Dial and of the resolver, wrapped with details.
+var (
+	// ErrInvalidTarget: the target is not of the form tianshu:///<service>.
+	ErrInvalidTarget = errors.New("rpc: invalid target")
+	// ErrNoDiscovery: Dial was given no registry to resolve the target with.
+	ErrNoDiscovery = errors.New("rpc: no discovery configured")
+	// ErrNoInstances: the registry lists no usable instance of the service.
+	ErrNoInstances = errors.New("rpc: no instance available")
+)
+
+// ParseTarget returns the service named by a target of the form tianshu:///<service>.
+func ParseTarget(target string) (string, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return "", fmt.Errorf("%w %q: %w; want tianshu:///<service>", ErrInvalidTarget, target, err)
+	}
+	return serviceOf(target, u)
+}
+
+func serviceOf(target string, u *url.URL) (string, error) {
+	if u.Scheme != Scheme || u.Host != "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || !strings.HasPrefix(u.Path, "/") {
+		return "", fmt.Errorf("%w %q: want tianshu:///<service>, for example tianshu:///orders", ErrInvalidTarget, target)
+	}
+	name := u.Path[1:]
+	if err := registry.ValidateName("service", name); err != nil {
+		return "", fmt.Errorf("%w %q: want tianshu:///<service>: %w", ErrInvalidTarget, target, err)
+	}
+	return name, nil
+}
+
+// resolverBuilder builds resolvers over one Discovery. It is passed to each ClientConn with
+// grpc.WithResolvers, never registered globally, so two clients may use two registries.
+type resolverBuilder struct {
+	discovery registry.Discovery
+	schemes   []string
+	log       *slog.Logger
+}
+
+func (b *resolverBuilder) Scheme() string { return Scheme }
+
+// Build starts following the service. It never fails on a sick registry: the watch is
+// (re)established in the background and errors reach the channel through ReportError, so
+// that a consumer started before its registry connects itself when the registry comes up.
+func (b *resolverBuilder) Build(target resolver.Target, cc resolver.ClientConn, _ resolver.BuildOptions) (resolver.Resolver, error) {
+	service, err := serviceOf(target.String(), &target.URL)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &discoveryResolver{b: b, service: service, cc: cc, ctx: ctx, cancel: cancel, done: make(chan struct{}), skipped: map[string]bool{}}
+	go r.run()
+	return r, nil
+}
+
+type discoveryResolver struct {
+	b       *resolverBuilder
+	service string
+	cc      resolver.ClientConn
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+
+	mu sync.Mutex
+	w  registry.Watcher
+
+	skipped map[string]bool // instance IDs already logged as unusable; run goroutine only
+}
+
+// ResolveNow does nothing: the registry pushes every change.
+func (r *discoveryResolver) ResolveNow(resolver.ResolveNowOptions) {}
+
+// Close stops the watch. The channel calls it when it goes idle and builds a new resolver
+// when it leaves idle, so nothing may outlive it.
+func (r *discoveryResolver) Close() {
+	r.cancel()
+	r.mu.Lock()
+	if r.w != nil {
+		_ = r.w.Stop()
+	}
+	r.mu.Unlock()
+	<-r.done
+}
+
+func (r *discoveryResolver) run() {
+	defer close(r.done)
+	for attempt := 0; r.ctx.Err() == nil; attempt++ {
+		w, err := r.b.discovery.Watch(r.ctx, r.service)
+		if err != nil {
+			r.cc.ReportError(fmt.Errorf("rpc: watch %q: %w", r.service, err))
+			if errors.Is(err, registry.ErrClosed) || !backoff.Sleep(r.ctx, backoff.Default.Delay(attempt)) {
+				return
+			}
+			continue
+		}
+		r.mu.Lock()
+		if r.ctx.Err() != nil {
+			r.mu.Unlock()
+			_ = w.Stop()
+			return
+		}
+		r.w = w
+		r.mu.Unlock()
+		attempt = 0
+		for {
+			list, err := w.Next()
+			if errors.Is(err, registry.ErrWatcherStopped) {
+				break
+			}
+			if err != nil {
+				r.cc.ReportError(fmt.Errorf("rpc: watch %q: %w", r.service, err))
+				continue
+			}
+			r.update(list)
+		}
+		if r.ctx.Err() == nil && !backoff.Sleep(r.ctx, backoff.Default.Delay(0)) {
+			return
+		}
+	}
+}
+
+func (r *discoveryResolver) update(list []*registry.Instance) {
+	eps := make([]resolver.Endpoint, 0, len(list))
+	for _, in := range list {
+		e, ok := in.Endpoint(r.b.schemes...)
+		if !ok {
+			if !r.skipped[in.ID] {
+				r.skipped[in.ID] = true
+				r.b.log.Warn("skipping an instance with no endpoint this client speaks", "service", r.service, "instance", in.ID, "endpoints", in.Endpoints, "want schemes", r.b.schemes)
+			}
+			continue
+		}
+		eps = append(eps, loadbalance.WithInstance(resolver.Endpoint{Addresses: []resolver.Address{{Addr: e.Addr()}}}, in))
+	}
+	// An empty list is passed on too: the service really has no instance (a sick registry's
+	// empty lists are held back by registry.Failover), and the error says so.
+	_ = r.cc.UpdateState(resolver.State{Endpoints: eps})
+	if len(eps) == 0 {
+		r.cc.ReportError(fmt.Errorf("%w: the registry lists no instance of %q with an endpoint of scheme %v", ErrNoInstances, r.service, r.b.schemes))
+	}
+}

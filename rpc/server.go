@@ -1,0 +1,368 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/tianshu-go/tianshu/internal/backoff"
+	"github.com/tianshu-go/tianshu/registry"
+)
+
+// Defaults of the shutdown sequence.
+const (
+	// DefaultDeregisterDelay is how long Shutdown waits after deregistering before it
+	// stops accepting calls, so that consumers' resolvers drop this instance first. The
+	// registries Tianshu ships push changes within tens of milliseconds (the file registry
+	// within its 500 ms poll at worst); a second covers them with margin.
+	DefaultDeregisterDelay = time.Second
+	// DefaultGracePeriod bounds how long Shutdown lets in-flight calls finish before it
+	// cancels them.
+	DefaultGracePeriod = 10 * time.Second
+)
+
+// ErrServerStopped is returned by Serve on a server that was shut down.
+var ErrServerStopped = errors.New("rpc: server stopped")
+
+// ServerOption configures NewServer.
+type ServerOption func(*serverOptions)
+
+type serverOptions struct {
+	registrar       registry.Registrar
+	instance        registry.Instance
+	advertiseHost   string
+	scheme          string
+	deregisterDelay time.Duration
+	gracePeriod     time.Duration
+	unary           []grpc.UnaryServerInterceptor
+	stream          []grpc.StreamServerInterceptor
+	grpcOpts        []grpc.ServerOption
+	reflection      bool
+	log             *slog.Logger
+}
+
+// WithRegistrar announces the server through r once it serves. Without it the server
+// serves but is not discoverable.
+func WithRegistrar(r registry.Registrar) ServerOption { return func(o *serverOptions) { o.registrar = r } }
+
+// WithService sets the service name consumers dial (tianshu:///<name>). Required with
+// WithRegistrar.
+func WithService(name string) ServerOption { return func(o *serverOptions) { o.instance.Service = name } }
+
+// WithVersion sets the version the instance announces.
+func WithVersion(v string) ServerOption { return func(o *serverOptions) { o.instance.Version = v } }
+
+// WithZone sets the zone the instance announces.
+func WithZone(z string) ServerOption { return func(o *serverOptions) { o.instance.Zone = z } }
+
+// WithWeight sets the weight the instance announces (default registry.DefaultWeight).
+func WithWeight(w int) ServerOption { return func(o *serverOptions) { o.instance.Weight = w } }
+
+// WithMetadata adds metadata to the announced instance.
+func WithMetadata(md map[string]string) ServerOption {
+	return func(o *serverOptions) {
+		if o.instance.Metadata == nil {
+			o.instance.Metadata = map[string]string{}
+		}
+		maps.Copy(o.instance.Metadata, md)
+	}
+}
+
+// WithInstanceID sets the instance ID; the default is <service>-<hostname>-<pid>-<port>.
+func WithInstanceID(id string) ServerOption { return func(o *serverOptions) { o.instance.ID = id } }
+
+// WithAdvertiseHost sets the host consumers dial. The default is the listener's IP, or,
+// when it listens on all interfaces, the first non-loopback IPv4 address of this host.
+func WithAdvertiseHost(h string) ServerOption { return func(o *serverOptions) { o.advertiseHost = h } }
+
+// WithDeregisterDelay sets the pause between deregistering and draining; see
+// DefaultDeregisterDelay.
+func WithDeregisterDelay(d time.Duration) ServerOption {
+	return func(o *serverOptions) { o.deregisterDelay = d }
+}
+
+// WithGracePeriod bounds the drain of in-flight calls; see DefaultGracePeriod.
+func WithGracePeriod(d time.Duration) ServerOption { return func(o *serverOptions) { o.gracePeriod = d } }
+
+// WithUnaryServerInterceptors appends server interceptors, after Tianshu's panic recovery.
+func WithUnaryServerInterceptors(is ...grpc.UnaryServerInterceptor) ServerOption {
+	return func(o *serverOptions) { o.unary = append(o.unary, is...) }
+}
+
+// WithStreamServerInterceptors appends stream server interceptors, after panic recovery.
+func WithStreamServerInterceptors(is ...grpc.StreamServerInterceptor) ServerOption {
+	return func(o *serverOptions) { o.stream = append(o.stream, is...) }
+}
+
+// WithGRPCServerOptions passes options through to grpc.NewServer.
+func WithGRPCServerOptions(opts ...grpc.ServerOption) ServerOption {
+	return func(o *serverOptions) { o.grpcOpts = append(o.grpcOpts, opts...) }
+}
+
+// WithoutReflection leaves out the gRPC reflection service (on by default, for grpcurl).
+func WithoutReflection() ServerOption { return func(o *serverOptions) { o.reflection = false } }
+
+// WithServerLogger sets the server's logger; the default is slog.Default().
+func WithServerLogger(l *slog.Logger) ServerOption { return func(o *serverOptions) { o.log = l } }
+
+// Server is a *grpc.Server that announces itself in a registry while it serves. Register
+// services on it as on any grpc.Server. Its GracefulStop and Stop deregister first.
+type Server struct {
+	*grpc.Server
+	opts   serverOptions
+	health *health.Server
+
+	mu       sync.Mutex
+	stopping bool
+	instance *registry.Instance // set by Serve
+	regDone  chan struct{}      // closed when the registration goroutine ends
+	regStop  context.CancelFunc
+	stopOnce sync.Once
+	stopped  chan struct{}
+}
+
+// NewServer returns a Server with gRPC health (answering SERVING only between Serve and
+// Shutdown), reflection and panic recovery (a panicking handler answers codes.Internal and
+// is logged with its stack).
+func NewServer(opts ...ServerOption) *Server {
+	o := serverOptions{
+		scheme: "grpc", deregisterDelay: DefaultDeregisterDelay, gracePeriod: DefaultGracePeriod,
+		reflection: true, log: slog.Default(),
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s := &Server{opts: o, health: health.NewServer(), stopped: make(chan struct{})}
+	gopts := append([]grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.recoverUnary}, o.unary...)...),
+		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{s.recoverStream}, o.stream...)...),
+	}, o.grpcOpts...)
+	s.Server = grpc.NewServer(gopts...)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(s.Server, s.health)
+	if o.reflection {
+		reflection.Register(s.Server)
+	}
+	return s
+}
+
+// Health returns the server's health service, to mark it NOT_SERVING while a dependency is
+// down, for instance.
+func (s *Server) Health() *health.Server { return s.health }
+
+// Instance returns a copy of the instance the server announces, or nil before Serve.
+func (s *Server) Instance() *registry.Instance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.instance == nil {
+		return nil
+	}
+	return s.instance.Clone()
+}
+
+// Serve accepts connections on lis, reports SERVING, and registers the instance. If the
+// registry cannot be reached, registration is retried in the background with capped
+// backoff while the server serves. Serve blocks until the server stops; it returns nil
+// after Shutdown, GracefulStop or Stop.
+func (s *Server) Serve(lis net.Listener) error {
+	in, err := s.buildInstance(lis.Addr())
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		return ErrServerStopped
+	}
+	s.instance = in
+	regCtx, cancel := context.WithCancel(context.Background())
+	s.regStop, s.regDone = cancel, make(chan struct{})
+	s.mu.Unlock()
+
+	served := make(chan error, 1)
+	go func() { served <- s.Server.Serve(lis) }()
+	// Connections that arrive before Serve's first Accept wait in the listen backlog, so
+	// the instance may be announced now.
+	for name := range s.Server.GetServiceInfo() {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	go s.register(regCtx, in)
+
+	err = <-served
+	if errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) register(ctx context.Context, in *registry.Instance) {
+	defer close(s.regDone)
+	if s.opts.registrar == nil {
+		return
+	}
+	for attempt := 0; ; attempt++ {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := s.opts.registrar.Register(rctx, in)
+		cancel()
+		if err == nil {
+			s.opts.log.Info("registered", "service", in.Service, "instance", in.ID, "endpoints", in.Endpoints)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.opts.log.Warn("registration failed; retrying", "service", in.Service, "instance", in.ID, "attempt", attempt+1, "err", err)
+		if errors.Is(err, registry.ErrInvalidInstance) || errors.Is(err, registry.ErrClosed) ||
+			!backoff.Sleep(ctx, backoff.Default.Delay(attempt)) {
+			return
+		}
+	}
+}
+
+func (s *Server) buildInstance(addr net.Addr) (*registry.Instance, error) {
+	in := s.opts.instance.Clone()
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return nil, fmt.Errorf("rpc: serve on %v: want a TCP listener", addr)
+	}
+	host := s.opts.advertiseHost
+	if host == "" {
+		host = tcp.IP.String()
+		if tcp.IP.IsUnspecified() {
+			host = outboundIP()
+		}
+	}
+	in.Endpoints = append([]registry.Endpoint{{Scheme: s.opts.scheme, Host: host, Port: tcp.Port}}, in.Endpoints...)
+	if s.opts.registrar == nil {
+		return in, nil
+	}
+	if in.ID == "" {
+		hn, _ := os.Hostname()
+		in.ID = in.Service + "-" + hn + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.Itoa(tcp.Port)
+	}
+	if err := in.Validate(); err != nil {
+		return nil, fmt.Errorf("rpc: instance to register (set rpc.WithService): %w", err)
+	}
+	return in, nil
+}
+
+// outboundIP returns the first non-loopback IPv4 address of this host, or 127.0.0.1.
+func outboundIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
+				return n.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}
+
+// Shutdown stops the server in the order that loses no call: report NOT_SERVING,
+// deregister, wait the deregister delay for consumers to drop the instance, then stop
+// accepting and let in-flight calls finish within the grace period (or until ctx ends),
+// and finally cancel whatever still runs. It is safe to call more than once and from any
+// goroutine; every call returns when the server has stopped.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		defer close(s.stopped)
+		s.mu.Lock()
+		s.stopping = true
+		in, regStop, regDone := s.instance, s.regStop, s.regDone
+		s.mu.Unlock()
+		s.health.Shutdown()
+		var err error
+		if in != nil {
+			regStop()
+			<-regDone
+			err = s.deregister(ctx, in)
+			t := time.NewTimer(s.opts.deregisterDelay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+		}
+		drained := make(chan struct{})
+		go func() { s.Server.GracefulStop(); close(drained) }()
+		grace := time.NewTimer(s.opts.gracePeriod)
+		defer grace.Stop()
+		select {
+		case <-drained:
+		case <-grace.C:
+			s.opts.log.Warn("grace period over; cancelling in-flight calls", "grace", s.opts.gracePeriod)
+			s.Server.Stop()
+			<-drained
+		case <-ctx.Done():
+			s.opts.log.Warn("shutdown context done; cancelling in-flight calls", "err", ctx.Err())
+			s.Server.Stop()
+			<-drained
+		}
+		if err != nil {
+			s.opts.log.Warn("deregistration failed; consumers will drop this instance when the registry notices it is gone", "err", err)
+		}
+	})
+	<-s.stopped
+	return nil
+}
+
+func (s *Server) deregister(ctx context.Context, in *registry.Instance) error {
+	if s.opts.registrar == nil {
+		return nil
+	}
+	// Deregistering is what keeps consumers from calling a stopped server, so it gets its
+	// own few seconds even when the caller's context is already done.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return s.opts.registrar.Deregister(dctx, in)
+}
+
+// GracefulStop is Shutdown with a background context: it deregisters before draining.
+func (s *Server) GracefulStop() { _ = s.Shutdown(context.Background()) }
+
+// Stop deregisters and then closes every connection at once, failing in-flight calls.
+func (s *Server) Stop() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a done context skips the waits of Shutdown
+	_ = s.Shutdown(ctx)
+}
+
+func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.recovered(info.FullMethod, r)
+		}
+	}()
+	return handler(ctx, req)
+}
+
+func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.recovered(info.FullMethod, r)
+		}
+	}()
+	return handler(srv, ss)
+}
+
+func (s *Server) recovered(method string, r any) error {
+	s.opts.log.Error("handler panicked", "method", method, "panic", r, "stack", string(debug.Stack()))
+	return status.Errorf(codes.Internal, "rpc: handler of %s panicked", method)
+}
