@@ -1,0 +1,97 @@
+package tianshu_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tianshu-go/tianshu"
+	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/registry/memory"
+	"github.com/tianshu-go/tianshu/rpc"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type closeFunc func() error
+
+func (f closeFunc) Close() error { return f() }
+
+func waitListed(t *testing.T, reg registry.Discovery, service string, n int) {
+	t.Helper()
+	w, err := reg.Watch(context.Background(), service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	for {
+		list, err := w.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == n {
+			return
+		}
+	}
+}
+
+func TestRunServesUntilSignalledThenDeregistersAndClosesInReverseOrder(t *testing.T) {
+	for _, stopBy := range []string{"context", "SIGTERM"} {
+		t.Run("stopped by "+stopBy, func(t *testing.T) {
+			reg := memory.New()
+			defer reg.Close()
+			var closed []string
+			app := tianshu.New(
+				tianshu.WithServer(rpc.NewServer(rpc.WithService("svc"), rpc.WithRegistrar(reg), rpc.WithDeregisterDelay(0)), "127.0.0.1:0"),
+				tianshu.WithServer(rpc.NewServer(rpc.WithService("svc"), rpc.WithInstanceID("second"), rpc.WithRegistrar(reg), rpc.WithDeregisterDelay(0)), "127.0.0.1:0"),
+				tianshu.WithCloser(closeFunc(func() error { closed = append(closed, "first"); return nil })),
+				tianshu.WithCloser(closeFunc(func() error { closed = append(closed, "second"); return nil })),
+			)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- app.Run(ctx) }()
+			waitListed(t, reg, "svc", 2)
+			if stopBy == "context" {
+				cancel()
+			} else if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("Run = %v, want nil", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("Run did not return after the stop")
+			}
+			if list, _ := reg.GetService(context.Background(), "svc"); len(list) != 0 {
+				t.Errorf("after Run, the registry still lists %v", list)
+			}
+			if strings.Join(closed, ",") != "second,first" {
+				t.Errorf("closers ran as %v, want second,first", closed)
+			}
+		})
+	}
+}
+
+func TestRunReportsAnAddressItCannotListenOn(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	app := tianshu.New(tianshu.WithServer(rpc.NewServer(), lis.Addr().String()))
+	if err := app.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "listen on") {
+		t.Fatalf("Run on a taken port = %v, want a listen error naming the address", err)
+	}
+	if err := tianshu.New().Run(context.Background()); !errors.Is(err, tianshu.ErrNoServer) {
+		t.Fatalf("Run with no server = %v, want ErrNoServer", err)
+	}
+}
