@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,14 @@ import (
 	"github.com/tianshu-go/tianshu/rpc"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// The test binary doubles as a provider process for the cross-process tests.
+	if dir := os.Getenv("RPC_TEST_PROVIDER_DIR"); dir != "" {
+		runProviderProcess(dir, os.Getenv("RPC_TEST_PROVIDER_ID"))
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // echo answers with the ID of the provider that served the call, after delay.
 type echo struct {

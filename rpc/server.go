@@ -58,11 +58,15 @@ type serverOptions struct {
 
 // WithRegistrar announces the server through r once it serves. Without it the server
 // serves but is not discoverable.
-func WithRegistrar(r registry.Registrar) ServerOption { return func(o *serverOptions) { o.registrar = r } }
+func WithRegistrar(r registry.Registrar) ServerOption {
+	return func(o *serverOptions) { o.registrar = r }
+}
 
 // WithService sets the service name consumers dial (tianshu:///<name>). Required with
 // WithRegistrar.
-func WithService(name string) ServerOption { return func(o *serverOptions) { o.instance.Service = name } }
+func WithService(name string) ServerOption {
+	return func(o *serverOptions) { o.instance.Service = name }
+}
 
 // WithVersion sets the version the instance announces.
 func WithVersion(v string) ServerOption { return func(o *serverOptions) { o.instance.Version = v } }
@@ -97,7 +101,9 @@ func WithDeregisterDelay(d time.Duration) ServerOption {
 }
 
 // WithGracePeriod bounds the drain of in-flight calls; see DefaultGracePeriod.
-func WithGracePeriod(d time.Duration) ServerOption { return func(o *serverOptions) { o.gracePeriod = d } }
+func WithGracePeriod(d time.Duration) ServerOption {
+	return func(o *serverOptions) { o.gracePeriod = d }
+}
 
 // WithUnaryServerInterceptors appends server interceptors, after Tianshu's panic recovery.
 func WithUnaryServerInterceptors(is ...grpc.UnaryServerInterceptor) ServerOption {

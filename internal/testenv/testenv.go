@@ -1,0 +1,204 @@
+// Package testenv starts the real servers Tianshu's tests run against (ZooKeeper, Nacos,
+// etcd, Jaeger) as plain processes on loopback ports, and reports a missing server the
+// way the project requires: a skip naming the install command on a laptop, a failure in CI.
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// InstallCommand installs every server the tests need.
+const InstallCommand = "bash scripts/install-test-deps.sh"
+
+// InCI reports whether the tests run in CI (CI=true), where a missing server is a failure.
+func InCI() bool { v := os.Getenv("CI"); return v == "true" || v == "1" }
+
+// Missing stops the test because a server it needs is not installed: a failure in CI, a
+// skip elsewhere; both name the command that installs it.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	msg := fmt.Sprintf("%s is not installed; install it with: %s", what, InstallCommand)
+	if InCI() {
+		t.Fatal(msg + " (CI=true: a missing server fails the run)")
+	}
+	t.Skip(msg)
+}
+
+// RepoRoot returns the repository's root directory, where .tools/ holds built servers.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// ToolPath returns .tools/<name> under the repository root.
+func ToolPath(name string) string { return filepath.Join(RepoRoot(), ".tools", name) }
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// WaitTCP waits until addr accepts TCP connections, failing the test after timeout.
+func WaitTCP(t testing.TB, addr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			_ = c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not accept connections within %v: %v", addr, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Process is a server process started by a test. Its output goes to a buffer that the
+// test's log shows if the test fails.
+type Process struct {
+	Name string
+	args []string
+	env  []string
+	dir  string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	out    *bytes.Buffer
+	exited chan struct{} // closed when cmd has been waited for
+}
+
+// syncWriter lets the process's stdout and stderr share one buffer.
+type syncWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+// StartProcess starts argv in dir with extra environment, and stops it when the test ends.
+// The process is put in its own process group so that Kill reaches its children too.
+func StartProcess(t testing.TB, name, dir string, env []string, argv ...string) *Process {
+	t.Helper()
+	p := &Process{Name: name, args: argv, env: env, dir: dir}
+	p.start(t)
+	t.Cleanup(func() {
+		p.Stop()
+		if t.Failed() {
+			t.Logf("output of %s:\n%s", name, p.Output())
+		}
+	})
+	return p
+}
+
+func (p *Process) start(t testing.TB) {
+	t.Helper()
+	var mu sync.Mutex
+	out := &bytes.Buffer{}
+	cmd := exec.Command(p.args[0], p.args[1:]...)
+	cmd.Dir = p.dir
+	cmd.Env = append(os.Environ(), p.env...)
+	w := syncWriter{mu: &mu, b: out}
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", p.Name, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	p.mu.Lock()
+	p.cmd, p.out, p.exited = cmd, out, exited
+	p.mu.Unlock()
+}
+
+// Output returns what the process printed so far.
+func (p *Process) Output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.out == nil {
+		return ""
+	}
+	return p.out.String()
+}
+
+// Pid returns the process ID.
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd.Process.Pid
+}
+
+func (p *Process) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil && p.cmd.Process != nil {
+		_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+	}
+}
+
+// Pause stops the process with SIGSTOP, as a long GC pause or a frozen VM would.
+func (p *Process) Pause() { p.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process.
+func (p *Process) Resume() { p.signal(syscall.SIGCONT) }
+
+// Kill kills the process group with SIGKILL and waits for it.
+func (p *Process) Kill() {
+	p.signal(syscall.SIGCONT)
+	p.signal(syscall.SIGKILL)
+	p.wait()
+}
+
+// Stop asks the process to end with SIGTERM, and kills it after 10 s.
+func (p *Process) Stop() {
+	p.signal(syscall.SIGCONT)
+	p.signal(syscall.SIGTERM)
+	p.mu.Lock()
+	exited := p.exited
+	p.mu.Unlock()
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		p.Kill()
+	}
+}
+
+func (p *Process) wait() {
+	p.mu.Lock()
+	exited := p.exited
+	p.mu.Unlock()
+	<-exited
+}
+
+// Restart stops the process (SIGTERM, or SIGKILL when hard) and starts it again with the
+// same command, so data directories and ports are kept.
+func (p *Process) Restart(t testing.TB, hard bool) {
+	t.Helper()
+	if hard {
+		p.Kill()
+	} else {
+		p.Stop()
+	}
+	p.start(t)
+}
