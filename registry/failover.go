@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tianshu-go/tianshu/internal/atomicfile"
 	"github.com/tianshu-go/tianshu/internal/backoff"
 )
 
@@ -144,38 +145,16 @@ func (f *Failover) save(service string, list []*Instance) {
 	if f.dir == "" {
 		return
 	}
-	if err := WriteFileAtomic(f.path(service), func() ([]byte, error) { return json.Marshal(list) }); err != nil {
+	b, err := json.Marshal(list)
+	if err == nil {
+		err = os.MkdirAll(f.dir, 0o755)
+	}
+	if err == nil {
+		err = atomicfile.Write(f.path(service), b)
+	}
+	if err != nil {
 		f.log.Warn("cannot write the failover cache", "service", service, "err", err)
 	}
-}
-
-// WriteFileAtomic writes the bytes from data to path through a temporary file in the same
-// directory and a rename, creating the directory if needed. Readers see the old content or
-// the new one, never a mix. Temporary names start with a dot.
-func WriteFileAtomic(path string, data func() ([]byte, error)) error {
-	b, err := data()
-	if err != nil {
-		return err
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, werr := tmp.Write(b)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		_ = os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		_ = os.Remove(tmp.Name())
-		return err
-	}
-	return nil
 }
 
 // Watch follows a service through the backend. If the backend cannot start the watch, the
