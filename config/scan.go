@@ -1,0 +1,475 @@
+package config
+
+import (
+	"encoding"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validator is implemented by configuration structs (at any depth) that can
+// check themselves. Scan calls Validate after a struct's fields are filled,
+// children before parents, and only when those fields decoded cleanly.
+type Validator interface {
+	Validate() error
+}
+
+// Struct tags understood by Scan:
+//
+//	config:"name"            key of the field (default: the field name,
+//	                         matched case-insensitively)
+//	config:"name,required"   the key must be set by some layer or default
+//	config:"-"               never filled
+//	default:"value"          used when no layer sets the key; written the way
+//	                         an environment variable would be ("5s", "a,b")
+//
+// An embedded struct without a name in its tag is flattened into its
+// parent's keys.
+
+var (
+	durationType  = reflect.TypeFor[time.Duration]()
+	timeType      = reflect.TypeFor[time.Time]()
+	unmarshalType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	validatorType = reflect.TypeFor[Validator]()
+)
+
+const maxScanErrors = 20
+
+type scanner struct {
+	errs []error
+}
+
+func (s *scanner) fail(err error) {
+	if len(s.errs) < maxScanErrors {
+		s.errs = append(s.errs, err)
+	}
+}
+
+// scanValue fills v (a non-nil pointer) from node found at key.
+func scanValue(node any, present bool, v any, key string) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("config: Scan needs a non-nil pointer, got %T", v)
+	}
+	s := &scanner{}
+	s.decode(node, present, rv.Elem(), key, "", false)
+	return errors.Join(s.errs...)
+}
+
+func (s *scanner) decode(node any, present bool, v reflect.Value, key, def string, hasDef bool) {
+	if node == nil {
+		present = false // "key:" with no value in YAML, or null in JSON
+	}
+	if !present && hasDef {
+		node, present = def, true
+	}
+	t := v.Type()
+	if !present {
+		if t.Kind() == reflect.Struct && t != timeType {
+			s.decodeStruct(nil, v, key)
+		}
+		return
+	}
+
+	if t.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			v.Set(reflect.New(t.Elem()))
+		}
+		s.decode(node, true, v.Elem(), key, "", false)
+		return
+	}
+
+	switch t {
+	case durationType:
+		s.decodeDuration(node, v, key)
+		return
+	case timeType:
+		s.decodeTime(node, v, key)
+		return
+	}
+	// Text-unmarshalers (net.IP, slog.Level, ...) take scalars; a struct that
+	// is one still takes a map the ordinary way.
+	if reflect.PointerTo(t).Implements(unmarshalType) && (isScalar(node) || t.Kind() != reflect.Struct) {
+		text, ok := scalarText(node)
+		if !ok {
+			s.fail(&TypeError{Key: key, Expected: t.String(), Value: node})
+			return
+		}
+		if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(text)); err != nil {
+			s.fail(&TypeError{Key: key, Expected: t.String(), Value: node, Err: err})
+		}
+		return
+	}
+
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := node.(map[string]any)
+		if !ok {
+			s.fail(&TypeError{Key: key, Expected: "a map for " + t.String(), Value: node})
+			return
+		}
+		s.decodeStruct(m, v, key)
+	case reflect.Map:
+		s.decodeMap(node, v, key)
+	case reflect.Slice, reflect.Array:
+		s.decodeList(node, v, key)
+	case reflect.Interface:
+		if t.NumMethod() != 0 {
+			s.fail(&TypeError{Key: key, Expected: t.String(), Value: node})
+			return
+		}
+		v.Set(reflect.ValueOf(deepCopy(node)))
+	case reflect.String:
+		text, ok := scalarText(node)
+		if !ok {
+			s.fail(&TypeError{Key: key, Expected: t.String(), Value: node})
+			return
+		}
+		v.SetString(text)
+	case reflect.Bool:
+		switch x := node.(type) {
+		case bool:
+			v.SetBool(x)
+		case string:
+			b, err := strconv.ParseBool(strings.TrimSpace(x))
+			if err != nil {
+				s.fail(&TypeError{Key: key, Expected: "bool", Value: node})
+				return
+			}
+			v.SetBool(b)
+		default:
+			s.fail(&TypeError{Key: key, Expected: "bool", Value: node})
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, ok := toInt(node)
+		if !ok || v.OverflowInt(n) {
+			s.fail(&TypeError{Key: key, Expected: t.String(), Value: node})
+			return
+		}
+		v.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		n, ok := toUint(node)
+		if !ok || v.OverflowUint(n) {
+			s.fail(&TypeError{Key: key, Expected: t.String(), Value: node})
+			return
+		}
+		v.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		f, ok := toFloat(node)
+		if !ok || v.OverflowFloat(f) {
+			s.fail(&TypeError{Key: key, Expected: t.String(), Value: node})
+			return
+		}
+		v.SetFloat(f)
+	default:
+		s.fail(&TypeError{Key: key, Expected: "a supported type, not " + t.String(), Value: node})
+	}
+}
+
+func isScalar(node any) bool {
+	switch node.(type) {
+	case map[string]any, []any:
+		return false
+	}
+	return true
+}
+
+// scalarText renders a scalar as text, the way it would read in a file.
+func scalarText(node any) (string, bool) {
+	switch x := node.(type) {
+	case string:
+		return x, true
+	case bool:
+		return strconv.FormatBool(x), true
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case uint64:
+		return strconv.FormatUint(x, 10), true
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64), true
+	case time.Time:
+		return x.Format(time.RFC3339Nano), true
+	case map[string]any, []any, nil:
+		return "", false
+	}
+	if st, ok := node.(fmt.Stringer); ok {
+		return st.String(), true
+	}
+	return fmt.Sprint(node), true
+}
+
+func toInt(node any) (int64, bool) {
+	switch x := node.(type) {
+	case int64:
+		return x, true
+	case uint64:
+		if x > math.MaxInt64 {
+			return 0, false
+		}
+		return int64(x), true
+	case float64:
+		if x != math.Trunc(x) || x < math.MinInt64 || x >= math.MaxInt64 {
+			return 0, false
+		}
+		return int64(x), true
+	case string:
+		n, err := strconv.ParseInt(strings.TrimSpace(x), 0, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+func toUint(node any) (uint64, bool) {
+	switch x := node.(type) {
+	case int64:
+		if x < 0 {
+			return 0, false
+		}
+		return uint64(x), true
+	case uint64:
+		return x, true
+	case float64:
+		if x != math.Trunc(x) || x < 0 || x >= math.MaxUint64 {
+			return 0, false
+		}
+		return uint64(x), true
+	case string:
+		n, err := strconv.ParseUint(strings.TrimSpace(x), 0, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+func toFloat(node any) (float64, bool) {
+	switch x := node.(type) {
+	case float64:
+		return x, true
+	case int64:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+func (s *scanner) decodeDuration(node any, v reflect.Value, key string) {
+	const want = `duration such as "1.5s"`
+	switch x := node.(type) {
+	case string:
+		d, err := time.ParseDuration(strings.TrimSpace(x))
+		if err != nil {
+			s.fail(&TypeError{Key: key, Expected: want, Value: node})
+			return
+		}
+		v.SetInt(int64(d))
+	case int64:
+		// A bare number has no unit; only zero means the same in every unit.
+		if x != 0 {
+			s.fail(&TypeError{Key: key, Expected: want + " (a number needs a unit)", Value: node})
+			return
+		}
+		v.SetInt(0)
+	default:
+		s.fail(&TypeError{Key: key, Expected: want, Value: node})
+	}
+}
+
+func (s *scanner) decodeTime(node any, v reflect.Value, key string) {
+	const want = "RFC 3339 time"
+	switch x := node.(type) {
+	case time.Time:
+		v.Set(reflect.ValueOf(x))
+	case string:
+		tm, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(x))
+		if err != nil {
+			s.fail(&TypeError{Key: key, Expected: want, Value: node})
+			return
+		}
+		v.Set(reflect.ValueOf(tm))
+	default:
+		s.fail(&TypeError{Key: key, Expected: want, Value: node})
+	}
+}
+
+type fieldTag struct {
+	name     string
+	required bool
+	skip     bool
+	squash   bool
+}
+
+func parseTag(f reflect.StructField) fieldTag {
+	tag, ok := f.Tag.Lookup("config")
+	if tag == "-" {
+		return fieldTag{skip: true}
+	}
+	name, opts, _ := strings.Cut(tag, ",")
+	ft := fieldTag{name: name}
+	for opts != "" {
+		var o string
+		o, opts, _ = strings.Cut(opts, ",")
+		if o == "required" {
+			ft.required = true
+		}
+	}
+	if ft.name == "" {
+		ft.name = f.Name
+		ft.squash = f.Anonymous && (!ok || name == "")
+	}
+	return ft
+}
+
+// decodeStruct fills v's fields from m; a nil m means the section is absent,
+// which still applies defaults and reports required keys.
+func (s *scanner) decodeStruct(m map[string]any, v reflect.Value, key string) {
+	before := len(s.errs)
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() && !f.Anonymous {
+			continue
+		}
+		tag := parseTag(f)
+		if tag.skip {
+			continue
+		}
+		fv := v.Field(i)
+		if tag.squash {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+				if fv.IsNil() {
+					if !fv.CanSet() {
+						continue
+					}
+					fv.Set(reflect.New(ft))
+				}
+				fv = fv.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				s.decodeStruct(m, fv, key)
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		var node any
+		var present bool
+		name := tag.name
+		if m != nil {
+			var k string
+			if k, node, present = findKey(m, tag.name); present {
+				name = k // errors quote the key as the document spells it
+			}
+			present = present && node != nil
+		}
+		fkey := join(key, name)
+		def, hasDef := f.Tag.Lookup("default")
+		if !present && !hasDef && tag.required {
+			s.fail(&MissingKeyError{Key: fkey})
+			continue
+		}
+		s.decode(node, present, fv, fkey, def, hasDef)
+	}
+	if len(s.errs) == before && v.CanAddr() && v.Addr().Type().Implements(validatorType) {
+		if err := v.Addr().Interface().(Validator).Validate(); err != nil {
+			s.fail(&ValidationError{Key: key, Err: err})
+		}
+	}
+}
+
+func (s *scanner) decodeMap(node any, v reflect.Value, key string) {
+	t := v.Type()
+	m, ok := node.(map[string]any)
+	if !ok {
+		s.fail(&TypeError{Key: key, Expected: t.String(), Value: node})
+		return
+	}
+	kt := t.Key()
+	out := reflect.MakeMapWithSize(t, len(m))
+	for k, e := range m {
+		kv := reflect.New(kt).Elem()
+		s.decode(k, true, kv, join(key, k)+" (as a map key)", "", false)
+		ev := reflect.New(t.Elem()).Elem()
+		s.decode(e, true, ev, join(key, k), "", false)
+		out.SetMapIndex(kv, ev)
+	}
+	v.Set(out)
+}
+
+func (s *scanner) decodeList(node any, v reflect.Value, key string) {
+	t := v.Type()
+	var items []any
+	switch x := node.(type) {
+	case []any:
+		items = x
+	case string:
+		if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 {
+			v.SetBytes([]byte(x))
+			return
+		}
+		// Flat sources (environment, flags, properties) spell lists as
+		// "a,b,c".
+		if strings.TrimSpace(x) != "" {
+			for _, p := range strings.Split(x, ",") {
+				items = append(items, strings.TrimSpace(p))
+			}
+		}
+	case map[string]any:
+		// "hosts.0=a", "hosts.1=b" in flat sources.
+		var ok bool
+		if items, ok = indexedList(x); !ok {
+			s.fail(&TypeError{Key: key, Expected: t.String(), Value: node})
+			return
+		}
+	default:
+		s.fail(&TypeError{Key: key, Expected: t.String(), Value: node})
+		return
+	}
+	if t.Kind() == reflect.Array {
+		if len(items) > t.Len() {
+			s.fail(&TypeError{Key: key, Expected: fmt.Sprintf("%s (at most %d items)", t, t.Len()), Value: node})
+			return
+		}
+		v.SetZero()
+		for i, e := range items {
+			s.decode(e, true, v.Index(i), join(key, strconv.Itoa(i)), "", false)
+		}
+		return
+	}
+	out := reflect.MakeSlice(t, len(items), len(items))
+	for i, e := range items {
+		s.decode(e, true, out.Index(i), join(key, strconv.Itoa(i)), "", false)
+	}
+	v.Set(out)
+}
+
+// indexedList turns {"0": a, "1": b} into [a, b]; any other key fails.
+func indexedList(m map[string]any) ([]any, bool) {
+	idx := make([]int, 0, len(m))
+	for k := range m {
+		n, err := strconv.Atoi(k)
+		if err != nil || n < 0 || n >= len(m) {
+			return nil, false
+		}
+		idx = append(idx, n)
+	}
+	sort.Ints(idx)
+	out := make([]any, len(m))
+	for i, n := range idx {
+		if n != i {
+			return nil, false
+		}
+		out[i] = m[strconv.Itoa(n)]
+	}
+	return out, true
+}

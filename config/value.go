@@ -1,0 +1,155 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+)
+
+// Value is a typed, always-valid view of one key of a Config, kept current as
+// the sources change. Readers call Load from any goroutine without locks;
+// each reload builds a fresh *T and swaps the pointer, so a reader holds
+// either the old value or the new one, never a mix.
+type Value[T any] struct {
+	key      string
+	validate func(*T) error
+	ptr      atomic.Pointer[T]
+
+	// raw and present are what ptr was decoded from; guarded by Config.mu.
+	raw     any
+	present bool
+
+	obsMu  sync.Mutex
+	nextID int
+	obs    []observer[T]
+}
+
+type observer[T any] struct {
+	id int
+	fn func(old, new *T)
+}
+
+// BindOption configures Bind.
+type BindOption func(*bindOptions)
+
+type bindOptions struct {
+	validate func(any) error
+}
+
+// WithValidator adds a check run on every candidate value, after the struct's
+// own Validate methods. A value it rejects is never stored.
+func WithValidator[T any](fn func(*T) error) BindOption {
+	return func(o *bindOptions) {
+		o.validate = func(v any) error {
+			t, ok := v.(*T)
+			if !ok {
+				return fmt.Errorf("WithValidator[%T] given to Bind of %T", (*T)(nil), v)
+			}
+			return fn(t)
+		}
+	}
+}
+
+// Bind decodes the sub-tree at key ("" for the whole config) into a new T,
+// validates it and keeps it current: every later change that touches key is
+// decoded and validated before it is stored, and a change that fails is
+// rejected as a whole (no other Value or key moves either). Bind returns the
+// same errors as ScanKey when the live config does not fit T.
+func Bind[T any](c *Config, key string, opts ...BindOption) (*Value[T], error) {
+	var bo bindOptions
+	for _, o := range opts {
+		o(&bo)
+	}
+	v := &Value[T]{key: key}
+	if bo.validate != nil {
+		v.validate = func(t *T) error { return bo.validate(t) }
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tree := *c.tree.Load()
+	raw, present := lookup(tree, key)
+	t, err := v.decode(raw, present)
+	if err != nil {
+		return nil, err
+	}
+	v.raw, v.present = raw, present
+	v.ptr.Store(t)
+	c.binds = append(c.binds, v)
+	return v, nil
+}
+
+// Load returns the current value. Treat it as read-only: it is shared with
+// every other reader.
+func (v *Value[T]) Load() *T { return v.ptr.Load() }
+
+// OnChange registers fn to be called after each change of the value, with
+// the previous and the new value, in the order changes were applied, on the
+// goroutine that applies them (not concurrently with itself). fn must not
+// block for long and must not call Config.Close. The returned func
+// unregisters fn.
+func (v *Value[T]) OnChange(fn func(old, new *T)) (cancel func()) {
+	v.obsMu.Lock()
+	defer v.obsMu.Unlock()
+	v.nextID++
+	id := v.nextID
+	v.obs = append(v.obs, observer[T]{id: id, fn: fn})
+	return func() {
+		v.obsMu.Lock()
+		defer v.obsMu.Unlock()
+		for i, o := range v.obs {
+			if o.id == id {
+				v.obs = append(v.obs[:i:i], v.obs[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+func (v *Value[T]) decode(raw any, present bool) (*T, error) {
+	t := new(T)
+	if err := scanValue(raw, present, t, v.key); err != nil {
+		return nil, err
+	}
+	if v.validate != nil {
+		if err := v.validate(t); err != nil {
+			return nil, &ValidationError{Key: v.key, Err: err}
+		}
+	}
+	return t, nil
+}
+
+// binding is the untyped face of a Value that Config drives.
+type binding interface {
+	// prepare decodes and validates the value for tree. It returns a nil
+	// commit when the value's sub-tree did not change. commit stores the
+	// value and returns the observer call to make after the lock is
+	// released, or nil.
+	prepare(tree map[string]any) (commit func() func(), err error)
+}
+
+func (v *Value[T]) prepare(tree map[string]any) (func() func(), error) {
+	raw, present := lookup(tree, v.key)
+	if present == v.present && reflect.DeepEqual(raw, v.raw) {
+		return nil, nil
+	}
+	t, err := v.decode(raw, present)
+	if err != nil {
+		return nil, err
+	}
+	return func() func() {
+		old := v.ptr.Swap(t)
+		v.raw, v.present = raw, present
+		v.obsMu.Lock()
+		obs := append([]observer[T](nil), v.obs...)
+		v.obsMu.Unlock()
+		if len(obs) == 0 {
+			return nil
+		}
+		return func() {
+			for _, o := range obs {
+				o.fn(old, t)
+			}
+		}
+	}, nil
+}
