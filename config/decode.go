@@ -12,7 +12,7 @@ import (
 
 	"github.com/magiconair/properties"
 	"github.com/pelletier/go-toml/v2"
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v4"
 )
 
 // DecodeFunc turns a document's bytes into a tree of nested
@@ -38,14 +38,21 @@ func decodeYAML(data []byte) (map[string]any, error) {
 	}
 	var raw any
 	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return nil, &SyntaxError{Line: yamlLine(err.Error()), Err: err}
+		se := &SyntaxError{Err: err}
+		var le *yaml.LoadError
+		if errors.As(err, &le) {
+			se.Line, se.Column = le.Mark.Line, le.Mark.Column
+		} else {
+			se.Line = lineOf(err.Error())
+		}
+		return nil, se
 	}
 	return topMap(raw)
 }
 
-// yamlLine digs the line number out of the library's message ("yaml: line 3:
-// ..."); go.yaml.in/yaml/v3 keeps its marks private and never reports columns.
-func yamlLine(msg string) int {
+// lineOf digs the line number out of a library's message ("... line 3: ..."), for
+// libraries that report no position in a typed error.
+func lineOf(msg string) int {
 	i := strings.Index(msg, "line ")
 	if i < 0 {
 		return 0
@@ -137,7 +144,7 @@ func decodeProperties(data []byte) (map[string]any, error) {
 	p, err := l.LoadBytes(data)
 	if err != nil {
 		// The library says "properties: Line N: ..." and nothing finer.
-		return nil, &SyntaxError{Line: yamlLine(strings.Replace(err.Error(), "Line ", "line ", 1)), Err: err}
+		return nil, &SyntaxError{Line: lineOf(strings.Replace(err.Error(), "Line ", "line ", 1)), Err: err}
 	}
 	flat := make(map[string]string, p.Len())
 	keys := p.Keys()

@@ -21,7 +21,7 @@ var (
 )
 
 // SyntaxError reports a document that cannot be decoded. Line and Column are
-// 1-based; 0 means the decoder did not say (YAML reports lines only).
+// 1-based; 0 means the decoder did not say (the properties decoder reports lines only).
 type SyntaxError struct {
 	Document string
 	Line     int
