@@ -10,12 +10,14 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/tianshu-go/tianshu/loadbalance"
 	"github.com/tianshu-go/tianshu/registry"
 )
 
 // DefaultBalancer is the load-balancing policy Dial configures unless WithBalancer says
-// otherwise.
-const DefaultBalancer = "round_robin"
+// otherwise: power of two choices over EWMA latency, in-flight calls and success rate,
+// which steers traffic away from slow or failing instances.
+const DefaultBalancer = loadbalance.P2C
 
 // DialOption configures Dial.
 type DialOption func(*dialOptions)
@@ -23,6 +25,7 @@ type DialOption func(*dialOptions)
 type dialOptions struct {
 	discovery registry.Discovery
 	balancer  string
+	routing   loadbalance.Config
 	schemes   []string
 	creds     credentials.TransportCredentials
 	unary     []grpc.UnaryClientInterceptor
@@ -35,9 +38,13 @@ type dialOptions struct {
 // WithDiscovery sets the registry that resolves tianshu:/// targets. Required.
 func WithDiscovery(d registry.Discovery) DialOption { return func(o *dialOptions) { o.discovery = d } }
 
-// WithBalancer selects a load-balancing policy registered with grpc's balancer registry by
-// name (see package loadbalance for Tianshu's).
+// WithBalancer selects a Tianshu load-balancing policy by name (loadbalance.P2C,
+// loadbalance.RoundRobin, ...).
 func WithBalancer(name string) DialOption { return func(o *dialOptions) { o.balancer = name } }
+
+// WithRouting configures the balancer: version and zone filters, the metadata key of
+// canary tags, the hash header, and tuning (see loadbalance.Config).
+func WithRouting(c loadbalance.Config) DialOption { return func(o *dialOptions) { o.routing = c } }
 
 // WithEndpointSchemes sets which instance endpoints the client dials, in order of
 // preference; the default is "grpc". Instances with none of them are skipped and logged.
@@ -90,7 +97,7 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientC
 	gopts := []grpc.DialOption{
 		grpc.WithResolvers(&resolverBuilder{discovery: o.discovery, schemes: o.schemes, log: o.log}),
 		grpc.WithTransportCredentials(o.creds),
-		grpc.WithDefaultServiceConfig(fmt.Sprintf(`{"loadBalancingConfig":[{%q:{}}]}`, o.balancer)),
+		grpc.WithDefaultServiceConfig(o.routing.ServiceConfig(o.balancer)),
 	}
 	if len(o.unary) > 0 {
 		gopts = append(gopts, grpc.WithChainUnaryInterceptor(o.unary...))

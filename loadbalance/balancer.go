@@ -1,0 +1,219 @@
+package loadbalance
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/balancer/base"
+	"google.golang.org/grpc/balancer/endpointsharding"
+	"google.golang.org/grpc/balancer/pickfirst"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/serviceconfig"
+	"google.golang.org/grpc/status"
+
+	"github.com/tianshu-go/tianshu/loadbalance/pick"
+	"github.com/tianshu-go/tianshu/registry"
+)
+
+// init adds the balancers to grpc's own registry, the one place grpc looks names up.
+func init() {
+	for name, alg := range algorithms {
+		balancer.Register(builder{name: name, alg: alg})
+	}
+}
+
+type builder struct {
+	name string
+	alg  pick.Algorithm
+}
+
+func (b builder) Name() string { return b.name }
+
+func (b builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
+	c, err := ParseConfig(js)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.name, err)
+	}
+	return c, nil
+}
+
+// Build composes the balancer the way grpc's round_robin and least_request are built:
+// endpointsharding keeps one pick_first child per endpoint (so an Endpoints-only resolver
+// works, and an endpoint whose attributes change keeps its connection), and this balancer
+// only replaces the picker endpointsharding makes over the ready children.
+func (b builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
+	lb := &lbBalancer{
+		ClientConn: cc,
+		name:       b.name,
+		alg:        b.alg,
+		stats:      map[string]*pick.Stats{},
+		log:        slog.Default().With("balancer", b.name, "target", opts.Target.String()),
+	}
+	lb.child = endpointsharding.NewBalancer(lb, opts, balancer.Get(pickfirst.Name).Build, endpointsharding.Options{})
+	return lb
+}
+
+type lbBalancer struct {
+	// Embedded so that the child's UpdateState calls come here.
+	balancer.ClientConn
+	child balancer.Balancer
+	name  string
+	alg   pick.Algorithm
+	log   *slog.Logger
+	calls sync.Pool // *call records, so that timed picks allocate nothing
+
+	mu      sync.Mutex
+	cfg     *Config
+	opts    []pick.Option
+	stats   map[string]*pick.Stats // by endpointKey; survives pickers, pruned with the endpoints
+	missing error                  // why the version filter left no endpoint, if it did
+	empty   bool                   // the resolver's last state had no endpoint
+	resErr  error                  // the resolver's error while empty: why there is none
+}
+
+func (b *lbBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
+	cfg, ok := s.BalancerConfig.(*Config)
+	if !ok {
+		if s.BalancerConfig != nil {
+			return fmt.Errorf("%s: config of type %T: %w", b.name, s.BalancerConfig, balancer.ErrBadResolverState)
+		}
+		cfg, _ = ParseConfig(nil)
+	}
+	all := s.ResolverState.Endpoints
+	kept := all
+	var missing error
+	if cfg.Version != "" {
+		kept = make([]resolver.Endpoint, 0, len(all))
+		for _, ep := range all {
+			if in, ok := InstanceOf(ep); ok && in.Version == cfg.Version {
+				kept = append(kept, ep)
+			}
+		}
+		if len(kept) == 0 && len(all) > 0 {
+			missing = fmt.Errorf("%w: none of the %d instances is of version %q", pick.ErrNoEndpoint, len(all), cfg.Version)
+			b.log.Warn("no instance passes the version filter", "version", cfg.Version, "instances", len(all))
+		}
+	}
+
+	b.mu.Lock()
+	if !cfg.statsEqual(b.cfg) {
+		// New tuning: start the figures afresh rather than mix two settings.
+		b.stats = map[string]*pick.Stats{}
+	}
+	b.cfg, b.opts, b.missing = cfg, cfg.options(), missing
+	b.empty, b.resErr = len(all) == 0, nil
+	b.mu.Unlock()
+
+	rs := s.ResolverState
+	rs.Endpoints = kept
+	// The pick_first children read health (and outlier detection) through the listener.
+	return b.child.UpdateClientConnState(balancer.ClientConnState{ResolverState: pickfirst.EnableHealthListener(rs)})
+}
+
+// UpdateState receives endpointsharding's state and replaces its round-robin picker over
+// the ready children with this balancer's picker.
+func (b *lbBalancer) UpdateState(state balancer.State) {
+	children := endpointsharding.ChildStatesFromPicker(state.Picker)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	if len(children) == 0 && (b.missing != nil || b.resErr != nil) {
+		b.failLocked(cmp.Or(b.missing, b.resErr))
+		return
+	}
+	present := make(map[string]bool, len(children))
+	var ready []endpointsharding.ChildState
+	for _, c := range children {
+		present[endpointKey(c.Endpoint)] = true
+		if c.State.ConnectivityState == connectivity.Ready {
+			ready = append(ready, c)
+		}
+	}
+	for k := range b.stats {
+		if !present[k] {
+			delete(b.stats, k)
+		}
+	}
+	if len(ready) == 0 {
+		// Nothing to balance over: endpointsharding's picker queues or fails calls as the
+		// children's states say.
+		b.ClientConn.UpdateState(state)
+		return
+	}
+
+	eps := make([]pick.Endpoint, len(ready))
+	for i, c := range ready {
+		key := endpointKey(c.Endpoint)
+		st := b.stats[key]
+		if st == nil {
+			st = pick.NewStats(b.opts...)
+			b.stats[key] = st
+		}
+		eps[i] = pick.Endpoint{Key: key, Stats: st}
+		if in, ok := InstanceOf(c.Endpoint); ok {
+			eps[i].Weight = in.EffectiveWeight()
+			eps[i].Version, eps[i].Zone, eps[i].Tag = in.Version, in.Zone, in.Metadata[b.cfg.TagKey]
+		} else {
+			eps[i].Weight = registry.DefaultWeight
+		}
+	}
+	router, err := pick.NewRouter(b.alg, eps, pick.Filter{Zone: b.cfg.Zone}, b.opts...)
+	if err != nil {
+		// Cannot happen with a non-empty list and no version filter; keep grpc's picker.
+		b.log.Error("building picker", "err", err)
+		b.ClientConn.UpdateState(state)
+		return
+	}
+	b.ClientConn.UpdateState(balancer.State{
+		ConnectivityState: connectivity.Ready,
+		Picker:            newPicker(b, router, ready, eps),
+	})
+}
+
+// failLocked fails every call with err; b.mu must be held.
+func (b *lbBalancer) failLocked(err error) {
+	b.ClientConn.UpdateState(balancer.State{
+		ConnectivityState: connectivity.TransientFailure,
+		Picker:            base.NewErrPicker(status.Error(codes.Unavailable, err.Error())),
+	})
+}
+
+// ResolverError passes the error to the children, which keep serving the endpoints they
+// have. With no endpoint at all, the error is why (Tianshu's resolver says which service has
+// no instance), so calls fail with it rather than with endpointsharding's generic message.
+func (b *lbBalancer) ResolverError(err error) {
+	b.child.ResolverError(err)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.empty {
+		b.resErr = err
+		b.failLocked(err)
+	}
+}
+
+func (b *lbBalancer) UpdateSubConnState(sc balancer.SubConn, s balancer.SubConnState) {
+	b.log.Error("UpdateSubConnState called unexpectedly", "subconn", sc, "state", s.ConnectivityState)
+}
+
+func (b *lbBalancer) ExitIdle() { b.child.ExitIdle() }
+
+func (b *lbBalancer) Close() { b.child.Close() }
+
+// endpointKey identifies an endpoint by its addresses, as grpc's EndpointMap does.
+func endpointKey(ep resolver.Endpoint) string {
+	if len(ep.Addresses) == 1 {
+		return ep.Addresses[0].Addr
+	}
+	addrs := make([]string, len(ep.Addresses))
+	for i, a := range ep.Addresses {
+		addrs[i] = a.Addr
+	}
+	return strings.Join(addrs, ",")
+}

@@ -1,0 +1,195 @@
+package loadbalance
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/tianshu-go/tianshu/loadbalance/pick"
+)
+
+// Names of the balancers, as they appear in a gRPC service config.
+const (
+	// P2C is power of two choices over latency, in-flight calls and success rate: slow or
+	// failing endpoints get little traffic, and one left alone for a second is probed.
+	P2C = "tianshu_p2c"
+	// RoundRobin is smooth weighted round robin over registry weights.
+	RoundRobin = "tianshu_round_robin"
+	// Random is weighted random, O(1) per pick.
+	Random = "tianshu_random"
+	// LeastActive sends each call to the endpoint with the fewest calls in flight (Dubbo's
+	// leastactive), ties broken by weight. It scans every endpoint on each pick.
+	LeastActive = "tianshu_least_active"
+	// ConsistentHash sends calls with the same hash key to the same endpoint; see
+	// WithHashKey and HashKeyHeader.
+	ConsistentHash = "tianshu_consistent_hash"
+	// Default is the balancer Tianshu uses when none is chosen.
+	Default = P2C
+)
+
+// Names lists every balancer name this package registers.
+func Names() []string { return []string{P2C, RoundRobin, Random, LeastActive, ConsistentHash} }
+
+var algorithms = map[string]pick.Algorithm{
+	P2C:            pick.AlgP2C,
+	RoundRobin:     pick.AlgRoundRobin,
+	Random:         pick.AlgRandom,
+	LeastActive:    pick.AlgLeastActive,
+	ConsistentHash: pick.AlgConsistentHash,
+}
+
+// Metadata keys a call can carry (with metadata.AppendToOutgoingContext) instead of the
+// context values of WithTag and WithHashKey.
+const (
+	// TagHeader asks for instances with this tag: "x-tianshu-tag: canary".
+	TagHeader = "x-tianshu-tag"
+	// HashKeyHeader carries the consistent-hash key unless Config.HashHeader names another.
+	HashKeyHeader = "x-tianshu-hash-key"
+	// DefaultTagKey is the instance metadata key holding an instance's tag.
+	DefaultTagKey = "tag"
+)
+
+// ErrInvalidConfig is wrapped by every error about a balancer's JSON config.
+var ErrInvalidConfig = errors.New("loadbalance: invalid config")
+
+// Config is the JSON config every Tianshu balancer takes in the service config, as in
+// {"loadBalancingConfig":[{"tianshu_p2c":{"zone":"eu-1","version":"2.1"}}]}. Every field is
+// optional; durations are written as Go durations ("1.5s"). Unknown fields are an error,
+// so a typo does not pass silently.
+type Config struct {
+	serviceconfig.LoadBalancingConfig `json:"-"`
+
+	// Version admits only instances of this version; with none, calls fail Unavailable.
+	Version string `json:"version,omitempty"`
+	// Zone is the caller's zone: calls stay in it while it has a ready instance.
+	Zone string `json:"zone,omitempty"`
+	// TagKey is the instance metadata key holding its tag (default "tag").
+	TagKey string `json:"tagKey,omitempty"`
+	// HashHeader is the metadata key carrying the consistent-hash key (default
+	// x-tianshu-hash-key).
+	HashHeader string `json:"hashHeader,omitempty"`
+	// VirtualNodes per instance of mean weight on the consistent-hash ring (default 100).
+	VirtualNodes int `json:"virtualNodes,omitempty"`
+	// ProbeAfter is how long P2C leaves an endpoint unpicked before probing it (default 1s).
+	ProbeAfter time.Duration `json:"-"`
+	// Decay is the time constant of P2C's latency average (default 1s).
+	Decay time.Duration `json:"-"`
+	// EjectAfter consecutive transport failures (Unavailable) eject an endpoint (default 2)
+	// for EjectBase (default 1s), doubling per ejection in a row up to EjectMax (default
+	// 30s); then one call probes it.
+	EjectAfter int           `json:"ejectAfter,omitempty"`
+	EjectBase  time.Duration `json:"-"`
+	EjectMax   time.Duration `json:"-"`
+}
+
+// jsonConfig is Config as written, with durations as strings.
+type jsonConfig struct {
+	Version      string `json:"version,omitempty"`
+	Zone         string `json:"zone,omitempty"`
+	TagKey       string `json:"tagKey,omitempty"`
+	HashHeader   string `json:"hashHeader,omitempty"`
+	VirtualNodes int    `json:"virtualNodes,omitempty"`
+	ProbeAfter   string `json:"probeAfter,omitempty"`
+	Decay        string `json:"decay,omitempty"`
+	EjectAfter   int    `json:"ejectAfter,omitempty"`
+	EjectBase    string `json:"ejectBase,omitempty"`
+	EjectMax     string `json:"ejectMax,omitempty"`
+}
+
+// MarshalJSON writes the config in the form ParseConfig reads.
+func (c Config) MarshalJSON() ([]byte, error) {
+	d := func(v time.Duration) string {
+		if v == 0 {
+			return ""
+		}
+		return v.String()
+	}
+	return json.Marshal(jsonConfig{
+		Version: c.Version, Zone: c.Zone, TagKey: c.TagKey, HashHeader: c.HashHeader,
+		VirtualNodes: c.VirtualNodes, ProbeAfter: d(c.ProbeAfter), Decay: d(c.Decay),
+		EjectAfter: c.EjectAfter, EjectBase: d(c.EjectBase), EjectMax: d(c.EjectMax),
+	})
+}
+
+// ParseConfig reads a balancer's JSON config. Errors wrap ErrInvalidConfig and name the
+// field at fault.
+func ParseConfig(js []byte) (*Config, error) {
+	var j jsonConfig
+	if len(bytes.TrimSpace(js)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(js))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&j); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	}
+	c := &Config{
+		Version: j.Version, Zone: j.Zone, TagKey: j.TagKey, HashHeader: j.HashHeader,
+		VirtualNodes: j.VirtualNodes, EjectAfter: j.EjectAfter,
+	}
+	for _, f := range []struct {
+		name string
+		in   string
+		out  *time.Duration
+	}{
+		{"probeAfter", j.ProbeAfter, &c.ProbeAfter}, {"decay", j.Decay, &c.Decay},
+		{"ejectBase", j.EjectBase, &c.EjectBase}, {"ejectMax", j.EjectMax, &c.EjectMax},
+	} {
+		if f.in == "" {
+			continue
+		}
+		d, err := time.ParseDuration(f.in)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%w: %s: %q is not a positive duration such as \"1s\"", ErrInvalidConfig, f.name, f.in)
+		}
+		*f.out = d
+	}
+	switch {
+	case c.VirtualNodes < 0 || c.VirtualNodes > 10000:
+		return nil, fmt.Errorf("%w: virtualNodes: %d is outside 0-10000", ErrInvalidConfig, c.VirtualNodes)
+	case c.EjectAfter < 0:
+		return nil, fmt.Errorf("%w: ejectAfter: %d is negative", ErrInvalidConfig, c.EjectAfter)
+	case c.EjectMax != 0 && c.EjectBase != 0 && c.EjectMax < c.EjectBase:
+		return nil, fmt.Errorf("%w: ejectMax %v is shorter than ejectBase %v", ErrInvalidConfig, c.EjectMax, c.EjectBase)
+	}
+	if c.TagKey == "" {
+		c.TagKey = DefaultTagKey
+	}
+	if c.HashHeader == "" {
+		c.HashHeader = HashKeyHeader
+	}
+	return c, nil
+}
+
+// ServiceConfig returns the service config JSON selecting the balancer name with this
+// config, for grpc.WithDefaultServiceConfig.
+func (c Config) ServiceConfig(name string) string {
+	b, _ := c.MarshalJSON() // strings and ints only: cannot fail
+	n, _ := json.Marshal(name)
+	return `{"loadBalancingConfig":[{` + string(n) + `:` + string(b) + `}]}`
+}
+
+// ServiceConfig returns the service config JSON selecting the balancer name with its
+// defaults, for grpc.WithDefaultServiceConfig:
+//
+//	grpc.NewClient(target, grpc.WithDefaultServiceConfig(loadbalance.ServiceConfig(loadbalance.P2C)))
+func ServiceConfig(name string) string { return Config{}.ServiceConfig(name) }
+
+// options turns the config into the options of package pick.
+func (c *Config) options() []pick.Option {
+	return []pick.Option{
+		pick.WithVirtualNodes(c.VirtualNodes),
+		pick.WithProbeAfter(c.ProbeAfter),
+		pick.WithDecay(c.Decay),
+		pick.WithEjection(c.EjectAfter, c.EjectBase, c.EjectMax),
+	}
+}
+
+// statsEqual reports whether two configs give Stats the same tuning.
+func (c *Config) statsEqual(o *Config) bool {
+	return o != nil && c.Decay == o.Decay && c.EjectAfter == o.EjectAfter &&
+		c.EjectBase == o.EjectBase && c.EjectMax == o.EjectMax
+}

@@ -1,0 +1,28 @@
+// Package loadbalance is Tianshu's client-side load balancing: five grpc-go balancers,
+// registered by name with grpc's balancer registry and chosen by service config, over the
+// algorithms of package pick.
+//
+//	P2C            "tianshu_p2c"             the default: latency, in-flight calls, success rate
+//	RoundRobin     "tianshu_round_robin"     smooth weighted round robin
+//	Random         "tianshu_random"          weighted random, O(1)
+//	LeastActive    "tianshu_least_active"    fewest calls in flight, ties by weight
+//	ConsistentHash "tianshu_consistent_hash" same key, same endpoint
+//
+// Each is built as grpc's own round_robin is: endpointsharding with a pick_first child per
+// endpoint and the health listener on. So a resolver reporting only Endpoints works, and a
+// weight change (new endpoint attributes) rebuilds the picker without reconnecting. Weight,
+// version, zone and tag come from the registry.Instance the resolver attaches with
+// WithInstance. Every call's Done feeds the endpoint's figures; an endpoint whose calls fail
+// with Unavailable is ejected for a back-off, then probed with one call.
+//
+// Filters run before the algorithm. The balancer's JSON config (Config) sets the version to
+// keep and the caller's zone to prefer; each call may ask for a tag (canary routing) with
+// WithTag or the x-tianshu-tag metadata, and carry a consistent-hash key with WithHashKey or
+// the x-tianshu-hash-key metadata.
+//
+// The shortest use:
+//
+//	conn, err := grpc.NewClient("tianshu:///orders",
+//		grpc.WithTransportCredentials(insecure.NewCredentials()),
+//		grpc.WithDefaultServiceConfig(loadbalance.ServiceConfig(loadbalance.P2C)))
+package loadbalance
