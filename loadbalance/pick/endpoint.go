@@ -61,7 +61,8 @@ const (
 	// AlgRandom picks at random in proportion to weight, in O(1) by the alias method.
 	AlgRandom
 	// AlgLeastActive is Dubbo's leastactive: the endpoint with the fewest calls in flight,
-	// ties broken at random by weight. It scans every endpoint, O(n).
+	// ties broken at random by weight. Up to 32 endpoints it scans them all, as Dubbo does;
+	// above, it takes the least active of 4 endpoints drawn by weight, O(1).
 	AlgLeastActive
 	// AlgConsistentHash maps a key to a point on a ring of virtual nodes, O(log n): a key
 	// sticks to its endpoint, and adding or removing one of n endpoints moves about 1/n of
