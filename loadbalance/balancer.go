@@ -12,11 +12,9 @@ import (
 	"google.golang.org/grpc/balancer/base"
 	"google.golang.org/grpc/balancer/endpointsharding"
 	"google.golang.org/grpc/balancer/pickfirst"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
-	"google.golang.org/grpc/status"
 
 	"github.com/tianshu-go/tianshu/loadbalance/pick"
 	"github.com/tianshu-go/tianshu/registry"
@@ -177,11 +175,14 @@ func (b *lbBalancer) UpdateState(state balancer.State) {
 	})
 }
 
-// failLocked fails every call with err; b.mu must be held.
+// failLocked fails calls with err; b.mu must be held. err must not be a status error:
+// grpc ends a call at once on a status error from the picker, even a wait-for-ready call,
+// while with a plain error it fails other calls with Unavailable and err's message and
+// lets wait-for-ready calls wait for an instance to appear.
 func (b *lbBalancer) failLocked(err error) {
 	b.ClientConn.UpdateState(balancer.State{
 		ConnectivityState: connectivity.TransientFailure,
-		Picker:            base.NewErrPicker(status.Error(codes.Unavailable, err.Error())),
+		Picker:            base.NewErrPicker(err),
 	})
 }
 

@@ -269,3 +269,25 @@ func TestCallsToAServiceWithNoInstanceSaySo(t *testing.T) {
 		t.Fatalf("call with no instance = %v, want Unavailable naming the service", err)
 	}
 }
+
+func TestAWaitForReadyCallMadeBeforeAnyProviderWaitsForOne(t *testing.T) {
+	reg := newRegistry(t)
+	c := dial(t, reg, "echo")
+	// Make sure the channel has seen the empty list first.
+	_, _ = c.Echo(context.Background(), &testpb.EchoRequest{})
+	got := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		r, err := c.Echo(ctx, &testpb.EchoRequest{}, grpc.WaitForReady(true))
+		if err == nil && r.ServedBy != "late" {
+			err = fmt.Errorf("served by %q, want late", r.ServedBy)
+		}
+		got <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the call is waiting; the assertion does not depend on it
+	startProvider(t, reg, "echo", "late", 0)
+	if err := <-got; err != nil {
+		t.Fatalf("wait-for-ready call = %v, want it served once a provider registered", err)
+	}
+}
