@@ -27,6 +27,11 @@ func WithCacheDir(dir string) FailoverOption { return func(f *Failover) { f.dir 
 // WithFailoverLogger sets the logger for failover events; the default is slog.Default().
 func WithFailoverLogger(l *slog.Logger) FailoverOption { return func(f *Failover) { f.log = l } }
 
+// WithBackendTimeout bounds each read of the backend that has a fallback (GetService, and
+// the start of a Watch) so that a hanging backend turns into the cached list quickly
+// instead of holding the caller until its own deadline. The default is 3 s.
+func WithBackendTimeout(d time.Duration) FailoverOption { return func(f *Failover) { f.timeout = d } }
+
 // WithRetry sets the backoff between attempts to re-establish a failed watch; the default
 // grows from 100 ms to 10 s.
 func WithRetry(base, max time.Duration) FailoverOption {
@@ -46,9 +51,10 @@ func WithRetry(base, max time.Duration) FailoverOption {
 // Register, Deregister and Close pass through.
 type Failover struct {
 	Registry
-	dir   string
-	log   *slog.Logger
-	retry backoff.Policy
+	dir     string
+	log     *slog.Logger
+	retry   backoff.Policy
+	timeout time.Duration
 
 	mu   sync.Mutex
 	last map[string][]*Instance
@@ -56,7 +62,7 @@ type Failover struct {
 
 // NewFailover wraps r.
 func NewFailover(r Registry, opts ...FailoverOption) *Failover {
-	f := &Failover{Registry: r, log: slog.Default(), retry: backoff.Default, last: map[string][]*Instance{}}
+	f := &Failover{Registry: r, log: slog.Default(), retry: backoff.Default, timeout: 3 * time.Second, last: map[string][]*Instance{}}
 	for _, o := range opts {
 		o(f)
 	}
@@ -72,7 +78,9 @@ func (f *Failover) Healthy() bool {
 
 // GetService returns the backend's list, or the last good one when the backend fails.
 func (f *Failover) GetService(ctx context.Context, service string) ([]*Instance, error) {
-	list, err := f.Registry.GetService(ctx, service)
+	bctx, cancel := context.WithTimeout(ctx, f.timeout)
+	list, err := f.Registry.GetService(bctx, service)
+	cancel()
 	if err == nil {
 		return f.accept(service, list), nil
 	}
@@ -164,7 +172,9 @@ func (f *Failover) Watch(ctx context.Context, service string) (Watcher, error) {
 	if err := ValidateName("service", service); err != nil {
 		return nil, err
 	}
-	inner, err := f.Registry.Watch(ctx, service)
+	bctx, cancel := context.WithTimeout(ctx, f.timeout)
+	inner, err := f.Registry.Watch(bctx, service)
+	cancel()
 	var first []*Instance
 	if err == nil {
 		first, err = inner.Next()
