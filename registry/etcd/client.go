@@ -1,0 +1,174 @@
+package etcd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/tianshu-go/tianshu/registry"
+)
+
+// dial creates a client and makes one read of probeKey, so that an unreachable server,
+// refused credentials or a TLS mismatch are reported by the constructor rather than by the
+// first background failure.
+func dial(ctx context.Context, endpoints []string, o *options, probeKey string) (*clientv3.Client, error) {
+	if len(endpoints) == 0 {
+		return nil, fmt.Errorf("%w: no endpoint (want host:port or http(s)://host:port)", ErrInvalidConfig)
+	}
+	if i := slices.Index(endpoints, ""); i >= 0 {
+		return nil, fmt.Errorf("%w: endpoint %d of %q is empty", ErrInvalidConfig, i, endpoints)
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   endpoints,
+		DialTimeout: o.dialTimeout,
+		Username:    o.username,
+		Password:    o.password,
+		TLS:         o.tls,
+		Logger:      zap.New(slogCore{log: o.log.With("component", "etcd-client")}),
+		// The lifetime of the client is ours (Close), never the constructor's ctx.
+		Context: context.Background(),
+	})
+	if err != nil {
+		return nil, classify(fmt.Sprintf("connect to %s", strings.Join(endpoints, ",")), err)
+	}
+	if o.lazy {
+		return cli, nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, o.dialTimeout)
+	defer cancel()
+	if _, err := cli.Get(pctx, probeKey); err != nil {
+		_ = cli.Close()
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			// grpc reports only the deadline; find out why the connection failed.
+			err = fmt.Errorf("%w (%s)", err, diagnose(endpoints, o.tls, o.dialTimeout))
+		}
+		return nil, classify(fmt.Sprintf("read %s on %s", probeKey, strings.Join(endpoints, ",")), err)
+	}
+	return cli, nil
+}
+
+// diagnose connects to the first endpoint the way the client would and says what failed:
+// the TCP connection, the TLS handshake (with its x509 reason), or a TLS server that was
+// spoken to in plain text.
+func diagnose(endpoints []string, conf *tls.Config, timeout time.Duration) string {
+	ep := endpoints[0]
+	useTLS := conf != nil || strings.HasPrefix(ep, "https://")
+	addr := ep
+	if u, err := url.Parse(ep); err == nil && u.Host != "" {
+		addr = u.Host
+	}
+	d := &net.Dialer{Timeout: min(timeout, 2*time.Second)}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return "cannot connect to " + addr + ": " + err.Error()
+	}
+	_ = c.SetDeadline(time.Now().Add(d.Timeout))
+	defer c.Close()
+	if useTLS {
+		tc := conf.Clone()
+		if tc == nil {
+			tc = &tls.Config{}
+		}
+		if tc.ServerName == "" {
+			tc.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		if err := tls.Client(c, tc).Handshake(); err != nil {
+			return "TLS handshake with " + addr + " failed: " + err.Error()
+		}
+		return addr + " accepts TLS connections but did not answer in time"
+	}
+	// Plain text: does the server expect TLS? A handshake that completes says so.
+	// Verification is off: the handshake only asks whether TLS is spoken; no data follows.
+	probe := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+	if probe.Handshake() == nil {
+		return addr + " speaks TLS: configure WithTLS, WithTLSFiles or tls=true"
+	}
+	return addr + " accepts connections but did not answer in time"
+}
+
+// classify wraps an etcd client error with the sentinel a user should test for, and a hint
+// where the raw message is obscure.
+func classify(what string, err error) error {
+	switch {
+	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrUserEmpty),
+		errors.Is(err, rpctypes.ErrInvalidAuthToken):
+		return fmt.Errorf("etcd: %s: %w (check the user name and password): %w", what, ErrAuth, err)
+	case errors.Is(err, rpctypes.ErrPermissionDenied):
+		return fmt.Errorf("etcd: %s: %w (the user needs read and write permission on the prefix): %w", what, ErrAuth, err)
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "speaks TLS"):
+		return fmt.Errorf("etcd: %s: %w: %w", what, registry.ErrUnavailable, err)
+	case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls:") || strings.Contains(msg, "handshake"):
+		return fmt.Errorf("etcd: %s: %w (TLS failed: check the CA, the server name and whether the server speaks TLS): %w", what, registry.ErrUnavailable, err)
+	case strings.Contains(msg, "server preface"):
+		return fmt.Errorf("etcd: %s: %w (the connection closed at once: does the server expect TLS?): %w", what, registry.ErrUnavailable, err)
+	}
+	return fmt.Errorf("etcd: %s: %w: %w", what, registry.ErrUnavailable, err)
+}
+
+// slogCore routes the etcd client's zap records to slog. The client logs every retry of a
+// dropped stream as a warning; those are routine during an outage this package recovers
+// from, so only its errors reach Warn and the rest go to Debug.
+type slogCore struct {
+	log    *slog.Logger
+	fields []zapcore.Field
+}
+
+func level(l zapcore.Level) slog.Level {
+	if l >= zapcore.ErrorLevel {
+		return slog.LevelWarn
+	}
+	return slog.LevelDebug
+}
+
+func (c slogCore) Enabled(l zapcore.Level) bool {
+	return c.log.Enabled(context.Background(), level(l))
+}
+
+func (c slogCore) With(fields []zapcore.Field) zapcore.Core {
+	return slogCore{log: c.log, fields: append(slices.Clip(c.fields), fields...)}
+}
+
+func (c slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	enc := zapcore.NewMapObjectEncoder()
+	for _, f := range c.fields {
+		f.AddTo(enc)
+	}
+	for _, f := range fields {
+		f.AddTo(enc)
+	}
+	keys := make([]string, 0, len(enc.Fields))
+	for k := range enc.Fields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	attrs := make([]any, 0, 2*len(keys))
+	for _, k := range keys {
+		attrs = append(attrs, k, enc.Fields[k])
+	}
+	c.log.Log(context.Background(), level(e.Level), e.Message, attrs...)
+	return nil
+}
+
+func (slogCore) Sync() error { return nil }

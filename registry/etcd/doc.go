@@ -1,0 +1,58 @@
+// Package etcd is Tianshu's etcd backend: a registry.Registry whose instances live under a
+// key prefix with a lease, and a config.Source over an etcd key or prefix.
+//
+//	reg, err := etcd.New(ctx, []string{"127.0.0.1:2379"}, etcd.WithAuth("svc", "secret"))
+//	if err != nil { ... }          // ErrInvalidConfig, ErrAuth or registry.ErrUnavailable
+//	defer reg.Close()              // revokes the lease: this process's instances leave at once
+//	err = reg.Register(ctx, instance)
+//	w, err := reg.Watch(ctx, "orders")
+//
+// Importing the package also lets registry.Open take etcd:// URLs (see ParseURL):
+//
+//	etcd://10.0.0.1:2379,10.0.0.2:2379/tianshu/services?username=svc&password=secret&ttl=10s
+//
+// # Key layout
+//
+// Each instance is one key, <prefix>/<service>/<instance ID> (prefix DefaultPrefix,
+// "/tianshu/services", unless WithPrefix), whose value is the registry.Instance in its JSON
+// form:
+//
+//	/tianshu/services/orders/orders-1 = {"id":"orders-1","service":"orders",
+//	    "endpoints":["grpc://10.0.0.5:9000"],"weight":100,"metadata":{"env":"prod"}}
+//
+// A value that does not parse, fails registry.Instance.Validate or sits under a key that does
+// not match its service and ID is skipped, and logged once per version of the key.
+//
+// # Leases
+//
+// A Registry puts all its instances under one lease (TTL 10 s unless WithTTL) that the etcd
+// client keeps alive every third of the TTL. When the lease is lost (revoked by an operator,
+// expired after the server was paused or unreachable for longer than the TTL, or unanswered
+// across a restart) the keep-alive channel closes; the Registry then grants a new lease and
+// puts every instance again, retrying with capped exponential backoff and jitter for as long
+// as it lives. A revoked lease is replaced within a third of the TTL.
+//
+// # Watches
+//
+// A Registry runs one etcd watch per watched service, shared by its watchers, over the
+// service's prefix. The etcd client resumes the stream after a reconnect from the revision
+// after the last one delivered; if the watch ends anyway, it is restarted from there; if that
+// revision has been compacted, the service is read afresh and the watch continues from the
+// read's revision. Watchers receive full lists through registry.Broadcast.
+//
+// # Security
+//
+// WithAuth logs in with an etcd user; WithTLS or WithTLSFiles connect over TLS. New checks
+// both at once by reading the prefix, so a wrong password or missing permission fails with
+// ErrAuth, and a TLS mismatch with registry.ErrUnavailable and a message saying what failed
+// (an unknown CA, a server that speaks TLS to a plain-text client, ...).
+//
+// # Performance
+//
+// On a 2-core VM with etcd 3.4 on loopback, register-to-consumer-notified latency is about
+// 1.2 ms at p50 and 7 ms at p99 (a bare etcd put-to-watch: 1.0 and 7 ms), and one consumer
+// gets the first full lists of 1,000 services of 5 instances in about 1 s, holding about
+// 8 MiB of heap:
+//
+//	go test -run '^$' -bench . -benchtime=2s -count=1 -benchmem ./registry/etcd/
+package etcd

@@ -1,0 +1,453 @@
+package etcd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/connectivity"
+
+	"github.com/tianshu-go/tianshu/internal/backoff"
+	"github.com/tianshu-go/tianshu/registry"
+)
+
+// Registry is a registry.Registry stored in etcd. Its methods are safe for concurrent use.
+// The zero value is not usable; call New.
+type Registry struct {
+	cli  *clientv3.Client
+	opts options
+	log  *slog.Logger
+
+	// ctx lives until Close; it bounds the keeper and the watches.
+	ctx        context.Context
+	cancel     context.CancelFunc
+	keeperDone chan struct{}
+
+	// sem serialises changes to the lease and to own, including the keeper's recovery,
+	// which talks to the server while holding it; a channel rather than a mutex so that a
+	// caller waiting for it can give up when its ctx ends.
+	sem      chan struct{}
+	own      map[string]string // key -> JSON value of the instances this Registry registered
+	lease    clientv3.LeaseID  // 0 when none is granted
+	kaCh     <-chan *clientv3.LeaseKeepAliveResponse
+	kaCancel context.CancelFunc
+	leaseSet chan struct{} // wakes the keeper when a new lease replaced kaCh
+
+	mu      sync.Mutex
+	closed  bool
+	watches map[string]*watch
+
+	badMu sync.Mutex
+	bad   map[string]int64 // malformed key -> ModRevision already logged
+}
+
+var (
+	_ registry.Registry       = (*Registry)(nil)
+	_ registry.HealthReporter = (*Registry)(nil)
+)
+
+// New connects to the etcd cluster at endpoints (host:port or http(s)://host:port) and
+// checks, within ctx and the dial timeout, that it answers. Errors: ErrInvalidConfig for bad
+// options, ErrAuth for refused credentials, registry.ErrUnavailable when no endpoint answers
+// (with a hint when TLS is the cause). ctx bounds only the opening; Close ends the Registry.
+func New(ctx context.Context, endpoints []string, opts ...Option) (*Registry, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	cli, err := dial(ctx, endpoints, &o, o.prefix+"/")
+	if err != nil {
+		return nil, err
+	}
+	r := &Registry{
+		cli:        cli,
+		opts:       o,
+		log:        o.log.With("registry", "etcd", "prefix", o.prefix),
+		keeperDone: make(chan struct{}),
+		sem:        make(chan struct{}, 1),
+		own:        map[string]string{},
+		leaseSet:   make(chan struct{}, 1),
+		watches:    map[string]*watch{},
+		bad:        map[string]int64{},
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	go r.keep()
+	return r, nil
+}
+
+// Client returns the underlying etcd client, for operations this package does not offer.
+// It is closed by Close.
+func (r *Registry) Client() *clientv3.Client { return r.cli }
+
+// Prefix returns the key prefix, without a trailing slash.
+func (r *Registry) Prefix() string { return r.opts.prefix }
+
+// ServicePrefix returns the prefix of a service's keys, ending in a slash.
+func (r *Registry) servicePrefix(service string) string {
+	return r.opts.prefix + "/" + service + "/"
+}
+
+// Key returns the key under which an instance is stored: <prefix>/<service>/<id>.
+func (r *Registry) Key(service, id string) string { return r.servicePrefix(service) + id }
+
+// lock acquires sem unless ctx or the Registry ends first.
+func (r *Registry) lock(ctx context.Context) error {
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.ctx.Done():
+		return registry.ErrClosed
+	}
+	if r.ctx.Err() != nil {
+		<-r.sem
+		return registry.ErrClosed
+	}
+	return nil
+}
+
+func (r *Registry) unlock() { <-r.sem }
+
+// Register stores the instance under its key with this Registry's lease, granting the lease
+// on first use, and keeps it there until Deregister or Close, re-registering it by itself
+// whenever the lease is lost. Errors wrap registry.ErrInvalidInstance, registry.ErrClosed,
+// ErrAuth or registry.ErrUnavailable; on error nothing is kept.
+func (r *Registry) Register(ctx context.Context, in *registry.Instance) error {
+	if err := in.Validate(); err != nil {
+		return err
+	}
+	data, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("etcd: encode instance %q: %w: %w", in.ID, registry.ErrInvalidInstance, err)
+	}
+	key, val := r.Key(in.Service, in.ID), string(data)
+	if err := r.lock(ctx); err != nil {
+		return r.opError("register "+key, err)
+	}
+	defer r.unlock()
+	prev, had := r.own[key]
+	r.own[key] = val
+	err = r.putLocked(ctx, key, val)
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		// The lease ended before the keeper noticed: replace it and put everything back.
+		r.dropLeaseLocked()
+		err = r.regrantLocked(ctx)
+	}
+	if err != nil {
+		if had {
+			r.own[key] = prev
+		} else {
+			delete(r.own, key)
+		}
+		return r.opError("register "+key, err)
+	}
+	return nil
+}
+
+// putLocked puts one entry with the current lease, granting one if there is none.
+func (r *Registry) putLocked(ctx context.Context, key, val string) error {
+	if r.lease == 0 {
+		return r.regrantLocked(ctx)
+	}
+	_, err := r.cli.Put(ctx, key, val, clientv3.WithLease(r.lease))
+	return err
+}
+
+// regrantLocked grants a new lease, starts keeping it alive and puts every entry of own
+// under it. On error no lease is kept.
+func (r *Registry) regrantLocked(ctx context.Context) error {
+	g, err := r.cli.Grant(ctx, r.opts.ttlSeconds())
+	if err != nil {
+		return err
+	}
+	kctx, kcancel := context.WithCancel(r.ctx)
+	ch, err := r.cli.KeepAlive(kctx, g.ID)
+	if err != nil {
+		kcancel()
+		return err
+	}
+	r.lease, r.kaCh, r.kaCancel = g.ID, ch, kcancel
+	if err := r.putAllLocked(ctx); err != nil {
+		r.dropLeaseLocked()
+		return err
+	}
+	select {
+	case r.leaseSet <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// maxTxnOps stays under etcd's default --max-txn-ops of 128.
+const maxTxnOps = 100
+
+func (r *Registry) putAllLocked(ctx context.Context) error {
+	ops := make([]clientv3.Op, 0, min(len(r.own), maxTxnOps))
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		_, err := r.cli.Txn(ctx).Then(ops...).Commit()
+		ops = ops[:0]
+		return err
+	}
+	for k, v := range r.own {
+		ops = append(ops, clientv3.OpPut(k, v, clientv3.WithLease(r.lease)))
+		if len(ops) == maxTxnOps {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// dropLeaseLocked forgets the current lease and stops its keep-alive; the lease itself
+// expires on the server, or already has.
+func (r *Registry) dropLeaseLocked() {
+	if r.kaCancel != nil {
+		r.kaCancel()
+	}
+	r.lease, r.kaCh, r.kaCancel = 0, nil, nil
+}
+
+// keep watches the lease's keep-alive channel and, when it closes (the lease expired, was
+// revoked, or went unanswered for a TTL because the server was down), grants a new lease and
+// puts every instance again, retrying with capped backoff for as long as the Registry lives.
+func (r *Registry) keep() {
+	defer close(r.keeperDone)
+	for {
+		if r.lock(r.ctx) != nil {
+			return
+		}
+		ch := r.kaCh
+		r.unlock()
+		if ch == nil {
+			select {
+			case <-r.leaseSet:
+				continue
+			case <-r.ctx.Done():
+				return
+			}
+		}
+		if !r.drain(ch) {
+			continue // a new lease replaced ch, or the Registry closed
+		}
+		for attempt := 0; ; attempt++ {
+			err := r.recover(ch)
+			if err == nil {
+				break
+			}
+			if errors.Is(err, registry.ErrClosed) || r.ctx.Err() != nil {
+				return
+			}
+			d := r.opts.retry.Delay(attempt)
+			r.log.Warn("etcd: lease lost and renewal failed; retrying", "attempt", attempt+1, "retry_in", d, "err", err)
+			if !backoff.Sleep(r.ctx, d) {
+				return
+			}
+		}
+	}
+}
+
+// drain reads keep-alive responses until ch closes (true) or a new lease is set or the
+// Registry closes (false).
+func (r *Registry) drain(ch <-chan *clientv3.LeaseKeepAliveResponse) bool {
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return r.ctx.Err() == nil
+			}
+		case <-r.leaseSet:
+			return false
+		case <-r.ctx.Done():
+			return false
+		}
+	}
+}
+
+// recover replaces the lease whose keep-alive channel lost was, unless another lease already
+// replaced it.
+func (r *Registry) recover(lost <-chan *clientv3.LeaseKeepAliveResponse) error {
+	if err := r.lock(r.ctx); err != nil {
+		return err
+	}
+	defer r.unlock()
+	if r.kaCh != nil && r.kaCh != lost {
+		return nil
+	}
+	old := r.lease
+	r.dropLeaseLocked()
+	if len(r.own) == 0 {
+		return nil // the next Register grants a lease
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, r.opts.dialTimeout)
+	defer cancel()
+	if err := r.regrantLocked(ctx); err != nil {
+		return err
+	}
+	r.log.Info("etcd: lease lost; registered again under a new lease", "old_lease", fmt.Sprintf("%x", old), "lease", fmt.Sprintf("%x", r.lease), "instances", len(r.own))
+	return nil
+}
+
+// Deregister deletes the instance's key. Deleting a key that is not there is not an error.
+func (r *Registry) Deregister(ctx context.Context, in *registry.Instance) error {
+	if in == nil {
+		return fmt.Errorf("%w: nil instance", registry.ErrInvalidInstance)
+	}
+	if err := registry.ValidateName("service", in.Service); err != nil {
+		return err
+	}
+	if err := registry.ValidateName("instance ID", in.ID); err != nil {
+		return err
+	}
+	key := r.Key(in.Service, in.ID)
+	if err := r.lock(ctx); err != nil {
+		return r.opError("deregister "+key, err)
+	}
+	defer r.unlock()
+	if _, err := r.cli.Delete(ctx, key); err != nil {
+		return r.opError("deregister "+key, err)
+	}
+	delete(r.own, key)
+	return nil
+}
+
+// GetService reads the instances of a service, sorted by ID; malformed entries are skipped
+// and logged once.
+func (r *Registry) GetService(ctx context.Context, service string) ([]*registry.Instance, error) {
+	if err := registry.ValidateName("service", service); err != nil {
+		return nil, err
+	}
+	if r.isClosed() {
+		return nil, r.opError("get "+service, registry.ErrClosed)
+	}
+	resp, err := r.cli.Get(ctx, r.servicePrefix(service), clientv3.WithPrefix())
+	if err != nil {
+		return nil, r.opError("get "+service, err)
+	}
+	list := make([]*registry.Instance, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		if in := r.decode(service, kv); in != nil {
+			list = append(list, in)
+		}
+	}
+	registry.SortInstances(list)
+	return list, nil
+}
+
+// decode parses an entry of service, or logs why it cannot (once per entry version) and
+// returns nil.
+func (r *Registry) decode(service string, kv *mvccpb.KeyValue) *registry.Instance {
+	key := string(kv.Key)
+	id := strings.TrimPrefix(key, r.servicePrefix(service))
+	in, err := decodeInstance(service, id, kv.Value)
+	if err == nil {
+		r.badMu.Lock()
+		delete(r.bad, key)
+		r.badMu.Unlock()
+		return in
+	}
+	r.badMu.Lock()
+	logged := r.bad[key] == kv.ModRevision
+	r.bad[key] = kv.ModRevision
+	r.badMu.Unlock()
+	if !logged {
+		r.log.Warn("etcd: skipping malformed instance entry", "key", key, "mod_revision", kv.ModRevision, "err", err)
+	}
+	return nil
+}
+
+// forget drops the record of a deleted key, so a malformed value written there later is
+// logged again.
+func (r *Registry) forget(key string) {
+	r.badMu.Lock()
+	delete(r.bad, key)
+	r.badMu.Unlock()
+}
+
+// decodeInstance parses the JSON value stored under <prefix>/<service>/<id>.
+func decodeInstance(service, id string, value []byte) (*registry.Instance, error) {
+	var in registry.Instance
+	if err := json.Unmarshal(value, &in); err != nil {
+		return nil, fmt.Errorf("%w: value is not an instance in JSON: %w", registry.ErrInvalidInstance, err)
+	}
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	if in.Service != service || in.ID != id {
+		return nil, fmt.Errorf("%w: entry holds instance %q of %q, which belongs under another key", registry.ErrInvalidInstance, in.ID, in.Service)
+	}
+	return &in, nil
+}
+
+// Healthy reports whether the client's connection to etcd is up (or idle, which means
+// nothing failed). Failover uses it to hold an empty list caused by an outage.
+func (r *Registry) Healthy() bool {
+	if r.isClosed() {
+		return false
+	}
+	switch r.cli.ActiveConnection().GetState() {
+	case connectivity.Ready, connectivity.Idle:
+		return true
+	}
+	return false
+}
+
+func (r *Registry) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+// opError wraps an error of an operation on the server for the caller.
+func (r *Registry) opError(what string, err error) error {
+	if errors.Is(err, registry.ErrClosed) {
+		return fmt.Errorf("etcd: %s: %w", what, err)
+	}
+	return classify(what, err)
+}
+
+// Close revokes this Registry's lease, which deletes every instance it registered at once,
+// stops its watchers (their Next returns registry.ErrWatcherStopped) and closes the client.
+// If the server cannot be reached, the instances leave when their lease expires. Later calls
+// return registry.ErrClosed; a second Close returns nil.
+func (r *Registry) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	watches := r.watches
+	r.watches = nil
+	r.mu.Unlock()
+
+	r.cancel()
+	<-r.keeperDone
+	// Wait for a Register in flight; lock cannot be used as r.ctx has ended.
+	r.sem <- struct{}{}
+	lease := r.lease
+	r.dropLeaseLocked()
+	r.own = nil
+	<-r.sem
+	if lease != 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), r.opts.dialTimeout)
+		if _, err := r.cli.Revoke(ctx, lease); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			r.log.Warn("etcd: could not revoke the lease on Close; its instances stay listed until it expires", "ttl", r.opts.ttl, "err", err)
+		}
+		cancel()
+	}
+	for _, w := range watches {
+		w.close()
+	}
+	return r.cli.Close()
+}

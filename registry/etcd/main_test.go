@@ -1,0 +1,84 @@
+package etcd_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tianshu-go/tianshu/internal/testenv"
+	"github.com/tianshu-go/tianshu/registry/etcd"
+)
+
+func TestMain(m *testing.M) {
+	// The etcd client and grpc stop every goroutine on Close; nothing is ignored.
+	goleak.VerifyTestMain(m)
+}
+
+// logBuffer collects what a Registry logs, safely for its goroutines, and shows it in the
+// test's output when the test fails.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newLog(t testing.TB) (*slog.Logger, *logBuffer) {
+	b := &logBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("registry log:\n%s", b.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelInfo})), b
+}
+
+// fast are the options tests use: a short TTL and quick retries, so that recovery is seen
+// within seconds; a test's own options come after them.
+func fast(log *slog.Logger) []etcd.Option {
+	return []etcd.Option{
+		etcd.WithTTL(2 * time.Second),
+		etcd.WithRetry(50*time.Millisecond, 500*time.Millisecond),
+		etcd.WithLogger(log),
+	}
+}
+
+// open returns a Registry on srv that is closed when the test ends.
+func open(t testing.TB, srv *testenv.Etcd, opts ...etcd.Option) *etcd.Registry {
+	t.Helper()
+	r, _ := openWithLog(t, srv, opts...)
+	return r
+}
+
+// openWithLog is open that also returns what the Registry logs.
+func openWithLog(t testing.TB, srv *testenv.Etcd, opts ...etcd.Option) (*etcd.Registry, *logBuffer) {
+	t.Helper()
+	log, buf := newLog(t)
+	r, err := etcd.New(context.Background(), []string{srv.Endpoint}, append(fast(log), opts...)...)
+	if err != nil {
+		t.Fatalf("etcd.New(%s): %v", srv.Endpoint, err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r, buf
+}
+
+func ctxFor(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
