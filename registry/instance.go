@@ -119,12 +119,15 @@ func (in *Instance) EffectiveWeight() int {
 	return in.Weight
 }
 
-// Endpoint returns the first endpoint with one of the given schemes, in the order of
-// Endpoints.
+// Endpoint returns the endpoint of the first scheme, in the order given, that the instance
+// serves: schemes are the caller's preferences, so Endpoint("grpcs", "grpc") takes TLS when
+// the instance offers both.
 func (in *Instance) Endpoint(schemes ...string) (Endpoint, bool) {
-	for _, e := range in.Endpoints {
-		if slices.Contains(schemes, e.Scheme) {
-			return e, true
+	for _, s := range schemes {
+		for _, e := range in.Endpoints {
+			if e.Scheme == s {
+				return e, true
+			}
 		}
 	}
 	return Endpoint{}, false

@@ -47,12 +47,14 @@ func WithBalancer(name string) DialOption { return func(o *dialOptions) { o.bala
 func WithRouting(c loadbalance.Config) DialOption { return func(o *dialOptions) { o.routing = c } }
 
 // WithEndpointSchemes sets which instance endpoints the client dials, in order of
-// preference; the default is "grpc". Instances with none of them are skipped and logged.
+// preference; the default is "grpc", or "grpcs" with secure transport credentials (see
+// tls.go for the rules). Instances with none of them are skipped and logged.
 func WithEndpointSchemes(schemes ...string) DialOption {
 	return func(o *dialOptions) { o.schemes = schemes }
 }
 
-// WithTransportCredentials sets the channel's transport security; the default is plaintext.
+// WithTransportCredentials sets the channel's transport security (NewClientTLS, for one);
+// the default is plaintext. It also decides which endpoint scheme is dialled by default.
 func WithTransportCredentials(c credentials.TransportCredentials) DialOption {
 	return func(o *dialOptions) { o.creds = c }
 }
@@ -84,7 +86,7 @@ func WithDialLogger(l *slog.Logger) DialOption { return func(o *dialOptions) { o
 // ctx bounds Dial itself, which returns at once unless WithWaitReady is given. Errors wrap
 // ErrInvalidTarget or ErrNoDiscovery.
 func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientConn, error) {
-	o := dialOptions{balancer: DefaultBalancer, schemes: []string{"grpc"}, creds: insecure.NewCredentials(), log: slog.Default()}
+	o := dialOptions{balancer: DefaultBalancer, creds: insecure.NewCredentials(), log: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -94,6 +96,11 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientC
 	if o.discovery == nil {
 		return nil, fmt.Errorf("%w for %q: pass rpc.WithDiscovery(registry)", ErrNoDiscovery, target)
 	}
+	schemes, err := endpointSchemes(o.creds, o.schemes) // the rules are in tls.go
+	if err != nil {
+		return nil, fmt.Errorf("rpc: dial %q: %w", target, err)
+	}
+	o.schemes = schemes
 	gopts := []grpc.DialOption{
 		grpc.WithResolvers(&resolverBuilder{discovery: o.discovery, schemes: o.schemes, log: o.log}),
 		grpc.WithTransportCredentials(o.creds),

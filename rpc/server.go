@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -54,6 +55,7 @@ type serverOptions struct {
 	grpcOpts        []grpc.ServerOption
 	reflection      bool
 	log             *slog.Logger
+	creds           credentials.TransportCredentials // see WithServerCredentials in tls.go
 }
 
 // WithRegistrar announces the server through r once it serves. Without it the server
@@ -158,6 +160,10 @@ func NewServer(opts ...ServerOption) *Server {
 		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.recoverUnary}, o.unary...)...),
 		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{s.recoverStream}, o.stream...)...),
 	}, o.grpcOpts...)
+	if o.creds != nil {
+		gopts = append(gopts, grpc.Creds(o.creds))
+		s.opts.scheme = serverScheme(o.creds) // announce grpcs: plaintext clients stay away
+	}
 	s.Server = grpc.NewServer(gopts...)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s.Server, s.health)

@@ -17,3 +17,6 @@ go vet ./...
 
 echo "== go test -race"
 go test -race -count=1 -timeout 20m "$@" ./...
+
+echo "== fuzz (each target for a short bounded time; failing inputs land in testdata/fuzz)"
+FUZZTIME="${FUZZTIME:-10s}" bash scripts/fuzz.sh
