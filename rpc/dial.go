@@ -12,6 +12,7 @@ import (
 
 	"github.com/tianshu-go/tianshu/loadbalance"
 	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/tracing"
 )
 
 // DefaultBalancer is the load-balancing policy Dial configures unless WithBalancer says
@@ -33,6 +34,8 @@ type dialOptions struct {
 	grpcOpts  []grpc.DialOption
 	waitReady bool
 	log       *slog.Logger
+	telemetry *tracing.Handler
+	noTelem   bool
 }
 
 // WithDiscovery sets the registry that resolves tianshu:/// targets. Required.
@@ -74,6 +77,17 @@ func WithGRPCDialOptions(opts ...grpc.DialOption) DialOption {
 	return func(o *dialOptions) { o.grpcOpts = append(o.grpcOpts, opts...) }
 }
 
+// WithClientTelemetry records spans and metrics of the connection's calls through h, a
+// tracing.NewClientHandler shared by the application's connections (share one: each
+// handler with an in-flight gauge registers a callback until its Close). By default Dial
+// makes a handler over OpenTelemetry's global providers, without the in-flight gauge.
+func WithClientTelemetry(h *tracing.Handler) DialOption {
+	return func(o *dialOptions) { o.telemetry = h }
+}
+
+// WithoutClientTelemetry leaves out the tracing and metrics interceptors.
+func WithoutClientTelemetry() DialOption { return func(o *dialOptions) { o.noTelem = true } }
+
 // WithWaitReady makes Dial wait, within its context, until the channel has connected to at
 // least one instance.
 func WithWaitReady() DialOption { return func(o *dialOptions) { o.waitReady = true } }
@@ -106,11 +120,21 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientC
 		grpc.WithTransportCredentials(o.creds),
 		grpc.WithDefaultServiceConfig(o.routing.ServiceConfig(o.balancer)),
 	}
-	if len(o.unary) > 0 {
-		gopts = append(gopts, grpc.WithChainUnaryInterceptor(o.unary...))
+	unary, stream := o.unary, o.stream
+	if !o.noTelem {
+		// Outermost, so one span covers the call with its retries and breaker decisions.
+		h := o.telemetry
+		if h == nil {
+			h = tracing.NewClientHandler(tracing.WithoutActiveCalls())
+		}
+		unary = append([]grpc.UnaryClientInterceptor{h.UnaryClientInterceptor()}, unary...)
+		stream = append([]grpc.StreamClientInterceptor{h.StreamClientInterceptor()}, stream...)
 	}
-	if len(o.stream) > 0 {
-		gopts = append(gopts, grpc.WithChainStreamInterceptor(o.stream...))
+	if len(unary) > 0 {
+		gopts = append(gopts, grpc.WithChainUnaryInterceptor(unary...))
+	}
+	if len(stream) > 0 {
+		gopts = append(gopts, grpc.WithChainStreamInterceptor(stream...))
 	}
 	conn, err := grpc.NewClient(target, append(gopts, o.grpcOpts...)...)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/tianshu-go/tianshu/internal/backoff"
 	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/tracing"
 )
 
 // Defaults of the shutdown sequence.
@@ -56,6 +57,8 @@ type serverOptions struct {
 	reflection      bool
 	log             *slog.Logger
 	creds           credentials.TransportCredentials // see WithServerCredentials in tls.go
+	telemetry       []tracing.HandlerOption
+	noTelemetry     bool
 }
 
 // WithRegistrar announces the server through r once it serves. Without it the server
@@ -117,6 +120,16 @@ func WithStreamServerInterceptors(is ...grpc.StreamServerInterceptor) ServerOpti
 	return func(o *serverOptions) { o.stream = append(o.stream, is...) }
 }
 
+// WithTelemetry configures the spans and metrics the server records for every call (see
+// package tracing): by default they go to OpenTelemetry's global providers, which record
+// nothing until tracing.Setup or the application installs real ones.
+func WithTelemetry(opts ...tracing.HandlerOption) ServerOption {
+	return func(o *serverOptions) { o.telemetry = append(o.telemetry, opts...) }
+}
+
+// WithoutTelemetry leaves out the tracing and metrics interceptors.
+func WithoutTelemetry() ServerOption { return func(o *serverOptions) { o.noTelemetry = true } }
+
 // WithGRPCServerOptions passes options through to grpc.NewServer.
 func WithGRPCServerOptions(opts ...grpc.ServerOption) ServerOption {
 	return func(o *serverOptions) { o.grpcOpts = append(o.grpcOpts, opts...) }
@@ -132,8 +145,9 @@ func WithServerLogger(l *slog.Logger) ServerOption { return func(o *serverOption
 // services on it as on any grpc.Server. Its GracefulStop and Stop deregister first.
 type Server struct {
 	*grpc.Server
-	opts   serverOptions
-	health *health.Server
+	opts      serverOptions
+	health    *health.Server
+	telemetry *tracing.Handler // nil WithoutTelemetry
 
 	mu       sync.Mutex
 	stopping bool
@@ -145,8 +159,10 @@ type Server struct {
 }
 
 // NewServer returns a Server with gRPC health (answering SERVING only between Serve and
-// Shutdown), reflection and panic recovery (a panicking handler answers codes.Internal and
-// is logged with its stack).
+// Shutdown), reflection, telemetry (a span and the rpc.server.call.duration histogram per
+// call; see WithTelemetry) and panic recovery (a panicking handler answers codes.Internal
+// and is logged with its stack). The interceptor chain is telemetry, recovery, then the
+// application's, so that spans see the status of a recovered panic.
 func NewServer(opts ...ServerOption) *Server {
 	o := serverOptions{
 		scheme: "grpc", deregisterDelay: DefaultDeregisterDelay, gracePeriod: DefaultGracePeriod,
@@ -156,9 +172,18 @@ func NewServer(opts ...ServerOption) *Server {
 		opt(&o)
 	}
 	s := &Server{opts: o, health: health.NewServer(), stopped: make(chan struct{})}
+	var unary []grpc.UnaryServerInterceptor
+	var stream []grpc.StreamServerInterceptor
+	if !o.noTelemetry {
+		s.telemetry = tracing.NewServerHandler(o.telemetry...)
+		unary = append(unary, s.telemetry.UnaryServerInterceptor())
+		stream = append(stream, s.telemetry.StreamServerInterceptor())
+	}
+	unary = append(append(unary, s.recoverUnary), o.unary...)
+	stream = append(append(stream, s.recoverStream), o.stream...)
 	gopts := append([]grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{s.recoverUnary}, o.unary...)...),
-		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{s.recoverStream}, o.stream...)...),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 	}, o.grpcOpts...)
 	if o.creds != nil {
 		gopts = append(gopts, grpc.Creds(o.creds))
@@ -329,6 +354,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		if err != nil {
 			s.opts.log.Warn("deregistration failed; consumers will drop this instance when the registry notices it is gone", "err", err)
+		}
+		if s.telemetry != nil {
+			_ = s.telemetry.Close()
 		}
 	})
 	<-s.stopped

@@ -34,14 +34,28 @@ func Missing(t testing.TB, what string) {
 	t.Skip(msg)
 }
 
-// RepoRoot returns the repository's root directory, where .tools/ holds built servers.
+// RepoRoot returns the repository's root directory.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// ToolPath returns .tools/<name> under the repository root.
-func ToolPath(name string) string { return filepath.Join(RepoRoot(), ".tools", name) }
+// ToolsDir returns where the install scripts put the servers they build, as
+// scripts/tools-dir.sh prints it: $TIANSHU_TOOLS, or tianshu/tools under the user's cache
+// directory, outside the checkout so that every clone on a machine reuses one build.
+func ToolsDir() string {
+	if d := os.Getenv("TIANSHU_TOOLS"); d != "" {
+		return d
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = filepath.Join(os.TempDir(), "tianshu-cache")
+	}
+	return filepath.Join(base, "tianshu", "tools")
+}
+
+// ToolPath returns <name> in ToolsDir.
+func ToolPath(name string) string { return filepath.Join(ToolsDir(), name) }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {

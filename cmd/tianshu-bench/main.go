@@ -1,0 +1,86 @@
+// Command tianshu-bench measures what Tianshu costs on top of bare grpc-go, in one process
+// run and one report: an echo service (protobuf unary) called by closed-loop workers, with
+// the client and two server instances in this process, as DEPENDENCIES.md's figures were
+// taken.
+//
+//	go run ./cmd/tianshu-bench                      # the full matrix, about 6 minutes
+//	go run ./cmd/tianshu-bench -setups bare,full -payloads 1024 -concurrency 100
+//
+// Set-ups:
+//
+//	bare       grpc.NewClient + round_robin over a manual resolver, plain grpc.NewServer
+//	discovery  rpc.Dial (registry resolver, P2C) and rpc.NewServer (health, recovery),
+//	           telemetry off
+//	breaker    discovery + a per-method adaptive breaker interceptor
+//	metrics    discovery + Tianshu's telemetry interceptors, metrics recorded into an SDK
+//	           meter provider, tracing off
+//	tracing    discovery + telemetry, tracing sampled at 1%, metrics to a no-op meter
+//	full       discovery + breaker + metrics + tracing at 1%
+//
+// For each set-up, payload and concurrency it runs a warm-up and several rounds and prints
+// QPS, p50/p99/p999 latency, CPU and allocations per call (medians over rounds), and the
+// ratio to bare in the same run.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	setups := flag.String("setups", strings.Join(setupNames, ","), "comma-separated set-ups to run")
+	payloads := flag.String("payloads", "128,1024", "comma-separated payload sizes in bytes")
+	conc := flag.String("concurrency", "1,16,100", "comma-separated numbers of closed-loop workers")
+	warmup := flag.Duration("warmup", time.Second, "warm-up before the rounds of each cell")
+	round := flag.Duration("round", 2*time.Second, "length of one measured round")
+	rounds := flag.Int("rounds", 3, "measured rounds per cell; medians are reported")
+	flag.Parse()
+
+	cfg := runConfig{warmup: *warmup, round: *round, rounds: *rounds}
+	var err error
+	if cfg.setups, err = parseSetups(*setups); err == nil {
+		if cfg.payloads, err = parseInts("payloads", *payloads); err == nil {
+			cfg.concurrency, err = parseInts("concurrency", *conc)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tianshu-bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Stdout, os.Stderr, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "tianshu-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseInts(what, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-%s: %q is not a positive number", what, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func parseSetups(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if _, ok := setupByName[f]; !ok {
+			return nil, fmt.Errorf("-setups: unknown set-up %q (known: %s)", f, strings.Join(setupNames, ", "))
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}

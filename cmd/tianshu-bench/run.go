@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tianshu-go/tianshu/internal/testpb"
+)
+
+type runConfig struct {
+	setups      []string
+	payloads    []int
+	concurrency []int
+	warmup      time.Duration
+	round       time.Duration
+	rounds      int
+}
+
+// cell names one measurement of the matrix.
+type cell struct {
+	setup       string
+	payload     int
+	concurrency int
+}
+
+// result holds the medians over a cell's rounds.
+type result struct {
+	qps            float64
+	p50, p99, p999 time.Duration
+	cpuPerCall     time.Duration
+	allocsPerCall  float64
+	errors         int64
+	calls          int64
+}
+
+func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
+	fmt.Fprintf(out, "tianshu-bench: %s, GOMAXPROCS=%d, %d echo servers in-process; warm-up %v, %d rounds of %v per cell (medians)\n\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), instances, cfg.warmup, cfg.rounds, cfg.round)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "setup\tpayload\tconc\tQPS\tp50\tp99\tp999\tCPU/call\tallocs/call\terrors\t")
+	results := map[cell]result{}
+	for _, name := range cfg.setups {
+		st, err := setupByName[name](ctx)
+		if err != nil {
+			return fmt.Errorf("set-up %s: %w", name, err)
+		}
+		for _, p := range cfg.payloads {
+			for _, c := range cfg.concurrency {
+				if ctx.Err() != nil {
+					st.close()
+					return ctx.Err()
+				}
+				fmt.Fprintf(progress, "measuring %s, %d B, concurrency %d...\n", name, p, c)
+				r := measure(ctx, st.client, p, c, cfg)
+				results[cell{name, p, c}] = r
+				fmt.Fprintf(tw, "%s\t%d B\t%d\t%.0f\t%v\t%v\t%v\t%v\t%.1f\t%d\t\n", name, p, c, r.qps,
+					r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.p999.Round(time.Microsecond),
+					r.cpuPerCall.Round(100*time.Nanosecond), r.allocsPerCall, r.errors)
+			}
+		}
+		st.close()
+	}
+	_ = tw.Flush()
+	if _, ok := results[cell{"bare", cfg.payloads[0], cfg.concurrency[0]}]; !ok {
+		return nil
+	}
+	fmt.Fprintln(out, "\nRatios to bare grpc-go in this run (QPS: higher is better, 1.00 = no cost; p99: lower is better):")
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "setup\tpayload\tconc\tQPS ratio\tp99 ratio\tCPU/call ratio\t")
+	for _, name := range cfg.setups {
+		if name == "bare" {
+			continue
+		}
+		for _, p := range cfg.payloads {
+			for _, c := range cfg.concurrency {
+				b, r := results[cell{"bare", p, c}], results[cell{name, p, c}]
+				fmt.Fprintf(tw, "%s\t%d B\t%d\t%.2f\t%.2f\t%.2f\t\n", name, p, c,
+					r.qps/b.qps, float64(r.p99)/float64(b.p99), float64(r.cpuPerCall)/float64(b.cpuPerCall))
+			}
+		}
+	}
+	return tw.Flush()
+}
+
+// measure runs a warm-up and cfg.rounds rounds of closed-loop load and returns medians.
+func measure(ctx context.Context, client testpb.EchoClient, payload, conc int, cfg runConfig) result {
+	req := &testpb.EchoRequest{Payload: make([]byte, payload)}
+	load(ctx, client, req, conc, cfg.warmup)
+	var rs []result
+	for range cfg.rounds {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		cpu0 := cpuTime()
+		lats, calls, errs, elapsed := load(ctx, client, req, conc, cfg.round)
+		cpu := cpuTime() - cpu0
+		runtime.ReadMemStats(&after)
+		slices.Sort(lats)
+		r := result{calls: calls, errors: errs, qps: float64(calls) / elapsed.Seconds()}
+		if len(lats) > 0 {
+			r.p50, r.p99, r.p999 = quantile(lats, 0.5), quantile(lats, 0.99), quantile(lats, 0.999)
+		}
+		if calls > 0 {
+			r.cpuPerCall = cpu / time.Duration(calls)
+			r.allocsPerCall = float64(after.Mallocs-before.Mallocs) / float64(calls)
+		}
+		rs = append(rs, r)
+	}
+	return medians(rs)
+}
+
+// load runs conc workers, each calling in a loop, for d; it returns every call's latency.
+func load(ctx context.Context, client testpb.EchoClient, req *testpb.EchoRequest, conc int, d time.Duration) ([]time.Duration, int64, int64, time.Duration) {
+	var errs atomic.Int64
+	per := make([][]time.Duration, conc)
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	for w := range conc {
+		wg.Go(func() {
+			lats := make([]time.Duration, 0, 4096)
+			for {
+				t0 := time.Now()
+				if t0.After(deadline) || ctx.Err() != nil {
+					break
+				}
+				if _, err := client.Echo(ctx, req); err != nil {
+					errs.Add(1)
+					continue
+				}
+				lats = append(lats, time.Since(t0))
+			}
+			per[w] = lats
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	for _, l := range per {
+		all = append(all, l...)
+	}
+	return all, int64(len(all)), errs.Load(), elapsed
+}
+
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	i := int(q * float64(len(sorted)-1))
+	return sorted[i]
+}
+
+func medians(rs []result) result {
+	med := func(f func(result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	var out result
+	out.qps = med(func(r result) float64 { return r.qps })
+	out.p50 = time.Duration(med(func(r result) float64 { return float64(r.p50) }))
+	out.p99 = time.Duration(med(func(r result) float64 { return float64(r.p99) }))
+	out.p999 = time.Duration(med(func(r result) float64 { return float64(r.p999) }))
+	out.cpuPerCall = time.Duration(med(func(r result) float64 { return float64(r.cpuPerCall) }))
+	out.allocsPerCall = med(func(r result) float64 { return r.allocsPerCall })
+	for _, r := range rs {
+		out.errors += r.errors
+		out.calls += r.calls
+	}
+	return out
+}
+
+// cpuTime is the process's user + system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+
+	"github.com/tianshu-go/tianshu/breaker"
+	"github.com/tianshu-go/tianshu/internal/testpb"
+	"github.com/tianshu-go/tianshu/registry/memory"
+	"github.com/tianshu-go/tianshu/rpc"
+	"github.com/tianshu-go/tianshu/tracing"
+)
+
+// instances is how many echo servers each set-up runs, so that balancing does real work.
+const instances = 2
+
+// stack is one set-up, ready to call.
+type stack struct {
+	client  testpb.EchoClient
+	closers []func()
+}
+
+func (s *stack) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
+// features are what a Tianshu set-up turns on beyond discovery and P2C.
+type features struct {
+	breaker, metrics, tracing bool
+}
+
+var setupNames = []string{"bare", "discovery", "breaker", "metrics", "tracing", "full"}
+
+var setupByName = map[string]func(context.Context) (*stack, error){
+	"bare":      bare,
+	"discovery": tianshu(features{}),
+	"breaker":   tianshu(features{breaker: true}),
+	"metrics":   tianshu(features{metrics: true}),
+	"tracing":   tianshu(features{tracing: true}),
+	"full":      tianshu(features{breaker: true, metrics: true, tracing: true}),
+}
+
+type echo struct {
+	testpb.UnimplementedEchoServer
+	id string
+}
+
+func (e echo) Echo(_ context.Context, req *testpb.EchoRequest) (*testpb.EchoReply, error) {
+	return &testpb.EchoReply{Payload: req.Payload, ServedBy: e.id}, nil
+}
+
+// bare is the baseline: what a team gets from grpc-go alone.
+func bare(ctx context.Context) (*stack, error) {
+	st := &stack{}
+	var eps []resolver.Endpoint
+	for i := range instances {
+		srv := grpc.NewServer()
+		testpb.RegisterEchoServer(srv, echo{id: fmt.Sprint(i)})
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			st.close()
+			return nil, err
+		}
+		go srv.Serve(lis)
+		st.closers = append(st.closers, srv.Stop)
+		eps = append(eps, resolver.Endpoint{Addresses: []resolver.Address{{Addr: lis.Addr().String()}}})
+	}
+	r := manual.NewBuilderWithScheme("bench")
+	r.InitialState(resolver.State{Endpoints: eps})
+	conn, err := grpc.NewClient("bench:///echo", grpc.WithResolvers(r),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	st.closers = append(st.closers, func() { _ = conn.Close() })
+	st.client = testpb.NewEchoClient(conn)
+	return st, nil
+}
+
+// tianshu builds a set-up through rpc.NewServer and rpc.Dial with the given features.
+func tianshu(f features) func(context.Context) (*stack, error) {
+	return func(ctx context.Context) (*stack, error) {
+		st := &stack{}
+		reg := memory.New()
+		st.closers = append(st.closers, func() { _ = reg.Close() })
+
+		var tp trace.TracerProvider = tracenoop.NewTracerProvider()
+		var mp metric.MeterProvider = metricnoop.NewMeterProvider()
+		if f.tracing {
+			// 1% of traces, a batch processor over an exporter that drops spans: the cost
+			// of recording and queueing, without a collector's network time.
+			sdk := sdktrace.NewTracerProvider(
+				sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))),
+				sdktrace.WithBatcher(discardExporter{}),
+			)
+			tp = sdk
+			st.closers = append(st.closers, func() { _ = sdk.Shutdown(context.Background()) })
+		}
+		if f.metrics {
+			// A reader that is never collected: the cost of recording, not of scraping.
+			sdk := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			mp = sdk
+			st.closers = append(st.closers, func() { _ = sdk.Shutdown(context.Background()) })
+		}
+		observed := f.tracing || f.metrics
+		hopts := []tracing.HandlerOption{tracing.WithTracerProvider(tp), tracing.WithMeterProvider(mp), tracing.WithTextMapPropagator(tracing.Propagator())}
+		var client *tracing.Handler
+		if observed {
+			client = tracing.NewClientHandler(hopts...)
+			st.closers = append(st.closers, func() { _ = client.Close() })
+		}
+
+		for i := range instances {
+			opts := []rpc.ServerOption{rpc.WithService("echo"), rpc.WithRegistrar(reg), rpc.WithInstanceID(fmt.Sprint(i)),
+				rpc.WithDeregisterDelay(0), rpc.WithServerLogger(quiet)}
+			if observed {
+				opts = append(opts, rpc.WithTelemetry(hopts...))
+			} else {
+				opts = append(opts, rpc.WithoutTelemetry())
+			}
+			srv := rpc.NewServer(opts...)
+			testpb.RegisterEchoServer(srv, echo{id: fmt.Sprint(i)})
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				st.close()
+				return nil, err
+			}
+			go srv.Serve(lis)
+			st.closers = append(st.closers, srv.Stop)
+		}
+
+		dopts := []rpc.DialOption{rpc.WithDiscovery(reg), rpc.WithWaitReady()}
+		if f.breaker {
+			g, err := breaker.NewGroup(breaker.AdaptiveFactory())
+			if err != nil {
+				st.close()
+				return nil, err
+			}
+			st.closers = append(st.closers, func() { _ = g.Close() })
+			dopts = append(dopts, rpc.WithUnaryClientInterceptors(breaker.UnaryClientInterceptor(g)))
+		}
+		if observed {
+			dopts = append(dopts, rpc.WithClientTelemetry(client))
+		} else {
+			dopts = append(dopts, rpc.WithoutClientTelemetry())
+		}
+		conn, err := rpc.Dial(ctx, "tianshu:///echo", dopts...)
+		if err != nil {
+			st.close()
+			return nil, err
+		}
+		st.closers = append(st.closers, func() { _ = conn.Close() })
+		st.client = testpb.NewEchoClient(conn)
+		// Wait until both instances are connected, so every round balances over two.
+		for seen := map[string]bool{}; len(seen) < instances; {
+			r, err := st.client.Echo(ctx, &testpb.EchoRequest{}, grpc.WaitForReady(true))
+			if err != nil {
+				st.close()
+				return nil, err
+			}
+			seen[r.ServedBy] = true
+		}
+		return st, nil
+	}
+}
+
+// quiet drops the servers' logs, which would interleave with the report.
+var quiet = slog.New(slog.DiscardHandler)
+
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }

@@ -1,0 +1,64 @@
+package rpc_test
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tianshu-go/tianshu/internal/testpb"
+	"github.com/tianshu-go/tianshu/rpc"
+	"github.com/tianshu-go/tianshu/tracing"
+)
+
+func TestServerAndDialRecordOneTraceByDefault(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	prop := tracing.Propagator()
+
+	reg := newRegistry(t)
+	srv := rpc.NewServer(rpc.WithService("echo"), rpc.WithInstanceID("a"), rpc.WithRegistrar(reg), rpc.WithDeregisterDelay(0),
+		rpc.WithTelemetry(tracing.WithTracerProvider(tp), tracing.WithTextMapPropagator(prop)))
+	testpb.RegisterEchoServer(srv, echo{id: "a"})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+
+	client := tracing.NewClientHandler(tracing.WithTracerProvider(tp), tracing.WithTextMapPropagator(prop))
+	t.Cleanup(func() { _ = client.Close() })
+	conn, err := rpc.Dial(context.Background(), "tianshu:///echo", rpc.WithDiscovery(reg), rpc.WithWaitReady(), rpc.WithClientTelemetry(client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if _, err := testpb.NewEchoClient(conn).Echo(context.Background(), &testpb.EchoRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	_ = srv.Shutdown(context.Background()) // the server span has ended when the call has
+
+	var server, clientSpan sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		if s.Name() != "tianshu.test.Echo/Echo" {
+			continue
+		}
+		switch s.SpanKind() {
+		case trace.SpanKindServer:
+			server = s
+		case trace.SpanKindClient:
+			clientSpan = s
+		}
+	}
+	if server == nil || clientSpan == nil {
+		t.Fatalf("want a client and a server span named tianshu.test.Echo/Echo, got %d spans", len(rec.Ended()))
+	}
+	if server.Parent().SpanID() != clientSpan.SpanContext().SpanID() || server.SpanContext().TraceID() != clientSpan.SpanContext().TraceID() {
+		t.Fatalf("server span is not the client span's child: server parent %v, client %v", server.Parent(), clientSpan.SpanContext())
+	}
+}

@@ -1,0 +1,217 @@
+package tracing
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+)
+
+// The interceptors record the same spans and metrics as the stats handler without grpc-go's
+// stats machinery, which on its own (an event struct for every header, message and trailer,
+// and a copy of the metadata for each) costs more per call than the whole tracing budget;
+// see BenchmarkEcho. What they cannot see: the connected peer's address on a client, so a
+// client's server.address and server.port come from the dial target (the service name for
+// tianshu:///orders, host and port for a direct address), as otelgrpc's planned
+// interceptors do; and the time grpc-go spends before the first interceptor runs.
+
+// UnaryServerInterceptor returns an interceptor that traces and measures unary calls. Put
+// it first in the chain so the span covers the others.
+func (h *Handler) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		start := time.Now()
+		c, ctx := h.startServer(ctx, info.FullMethod)
+		resp, err := handler(ctx, req)
+		if c != nil {
+			h.finish(c, err, start, time.Now())
+		}
+		return resp, err
+	}
+}
+
+// StreamServerInterceptor returns an interceptor that traces and measures streaming calls.
+func (h *Handler) StreamServerInterceptor() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		start := time.Now()
+		c, ctx := h.startServer(ss.Context(), info.FullMethod)
+		err := handler(srv, &serverStream{ServerStream: ss, ctx: ctx})
+		if c != nil {
+			h.finish(c, err, start, time.Now())
+		}
+		return err
+	}
+}
+
+type serverStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *serverStream) Context() context.Context { return s.ctx }
+
+// UnaryClientInterceptor returns an interceptor that traces and measures unary calls and
+// propagates the span context. Put it first in the chain so the span covers retries.
+func (h *Handler) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		start := time.Now()
+		c, ctx := h.startClient(ctx, method, cc)
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		if c != nil {
+			h.finish(c, err, start, time.Now())
+		}
+		return err
+	}
+}
+
+// StreamClientInterceptor returns an interceptor that traces and measures streaming calls.
+// A stream's span ends when grpc-go finishes the stream (its last message read, an error,
+// or its context cancelled).
+func (h *Handler) StreamClientInterceptor() grpc.StreamClientInterceptor {
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		start := time.Now()
+		c, ctx := h.startClient(ctx, method, cc)
+		cs, err := streamer(ctx, desc, cc, method, opts...)
+		if c == nil {
+			return cs, err
+		}
+		if err != nil {
+			h.finish(c, err, start, time.Now())
+			return nil, err
+		}
+		w := &clientStream{ClientStream: cs}
+		context.AfterFunc(cs.Context(), func() {
+			h.finish(c, w.result(), start, time.Now())
+		})
+		return w, nil
+	}
+}
+
+// clientStream keeps the first error the application saw, which is the stream's status.
+type clientStream struct {
+	grpc.ClientStream
+	mu  sync.Mutex
+	err error
+}
+
+func (s *clientStream) keep(err error) error {
+	if err != nil {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = err
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// result is the stream's outcome: grpc-go also cancels a stream's context when the stream
+// ends normally, so only an error the application saw marks a failure.
+func (s *clientStream) result() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if errors.Is(s.err, io.EOF) {
+		return nil
+	}
+	return s.err
+}
+
+func (s *clientStream) SendMsg(m any) error { return s.keep(s.ClientStream.SendMsg(m)) }
+func (s *clientStream) RecvMsg(m any) error { return s.keep(s.ClientStream.RecvMsg(m)) }
+func (s *clientStream) CloseSend() error    { return s.keep(s.ClientStream.CloseSend()) }
+func (s *clientStream) Header() (metadata.MD, error) {
+	md, err := s.ClientStream.Header()
+	return md, s.keep(err)
+}
+
+// startServer extracts the caller's span context and starts the server span. It returns a
+// nil call for filtered methods, with ctx carrying the caller's context only.
+func (h *Handler) startServer(ctx context.Context, fullMethod string) (*call, context.Context) {
+	c := &call{Context: ctx}
+	ctx = h.prop.Extract(ctx, (*incoming)(c))
+	if h.filter != nil && !h.filter(fullMethod) {
+		return nil, ctx
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && !sc.IsRemote() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+	}
+	c.m = h.methods.get(fullMethod)
+	c.Context, c.span = h.tracer.Start(ctx, c.m.name, c.m.startOpts...)
+	if c.span.IsRecording() {
+		c.span.SetAttributes(c.m.base...)
+		if p, ok := peer.FromContext(ctx); ok && p.LocalAddr != nil {
+			c.span.SetAttributes(hostPortAttrs(p.LocalAddr.String())...)
+		}
+	}
+	c.m.active.Add(1)
+	return c, c
+}
+
+// startClient starts the client span and writes its context into the outgoing metadata.
+func (h *Handler) startClient(ctx context.Context, fullMethod string, cc *grpc.ClientConn) (*call, context.Context) {
+	c := &call{Context: ctx}
+	c.kv = c.kvBuf[:0]
+	if h.filter == nil || h.filter(fullMethod) {
+		c.m = h.methods.get(fullMethod)
+		c.Context, c.span = h.tracer.Start(ctx, c.m.name, c.m.startOpts...)
+		if cc != nil {
+			e := c.m.forTarget(h, cc.Target())
+			c.addr.Store(e)
+			if c.span.IsRecording() {
+				c.span.SetAttributes(c.m.base...)
+				c.span.SetAttributes(e.attrs...)
+			}
+		}
+	}
+	h.prop.Inject(c, (*outgoing)(c))
+	if len(c.kv) > 0 {
+		c.Context = metadata.AppendToOutgoingContext(c.Context, c.kv...)
+	}
+	c.kv = nil
+	if c.m == nil {
+		return nil, c.Context
+	}
+	c.m.active.Add(1)
+	return c, c
+}
+
+// finish ends the span and records the duration of a call started by an interceptor.
+func (h *Handler) finish(c *call, err error, start, end time.Time) {
+	c.begun.Store(true) // the interceptors counted the call in flight when they started it
+	h.endCall(c, c, err, start, end)
+}
+
+// forTarget returns the attributes a client records for calls on a channel dialled to
+// target.
+func (m *method) forTarget(h *Handler, target string) *addrEntry {
+	return m.entry(h, addrKey{s: target}, func() []attribute.KeyValue { return targetAttrs(target) })
+}
+
+// targetAttrs derives server.address and server.port from a dial target: host:port, or the
+// endpoint of a URL target (dns:///host:port, tianshu:///orders).
+func targetAttrs(target string) []attribute.KeyValue {
+	if _, _, err := net.SplitHostPort(target); err == nil {
+		return hostPortAttrs(target)
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return hostPortAttrs(target)
+	}
+	ep := u.Opaque
+	if ep == "" {
+		ep = strings.TrimPrefix(u.Path, "/")
+	}
+	if ep == "" {
+		ep = target
+	}
+	return hostPortAttrs(ep)
+}
