@@ -13,12 +13,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/tianshu-go/tianshu/rpc/admin"
 	"github.com/tianshu-go/tianshu/breaker"
 	"github.com/tianshu-go/tianshu/internal/testpb"
 	"github.com/tianshu-go/tianshu/metrics"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/memory"
+	"github.com/tianshu-go/tianshu/rpc/admin"
 	"github.com/tianshu-go/tianshu/tracing"
 )
 
