@@ -97,6 +97,8 @@ type Process struct {
 	cmd    *exec.Cmd
 	out    *bytes.Buffer
 	exited chan struct{} // closed when cmd has been waited for
+
+	outMu sync.Mutex // guards the contents of out, written by the process's output copiers
 }
 
 // syncWriter lets the process's stdout and stderr share one buffer.
@@ -128,32 +130,43 @@ func StartProcess(t testing.TB, name, dir string, env []string, argv ...string) 
 
 func (p *Process) start(t testing.TB) {
 	t.Helper()
-	var mu sync.Mutex
+	if err := p.launch(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// launch starts the process; it reports errors instead of failing a test, for processes
+// started outside any test (from TestMain or a sync.Once).
+func (p *Process) launch() error {
 	out := &bytes.Buffer{}
 	cmd := exec.Command(p.args[0], p.args[1:]...)
 	cmd.Dir = p.dir
 	cmd.Env = append(os.Environ(), p.env...)
-	w := syncWriter{mu: &mu, b: out}
+	w := syncWriter{mu: &p.outMu, b: out}
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", p.Name, err)
+		return fmt.Errorf("start %s: %w", p.Name, err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	p.mu.Lock()
 	p.cmd, p.out, p.exited = cmd, out, exited
 	p.mu.Unlock()
+	return nil
 }
 
 // Output returns what the process printed so far.
 func (p *Process) Output() string {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.out == nil {
+	out := p.out
+	p.mu.Unlock()
+	if out == nil {
 		return ""
 	}
-	return p.out.String()
+	p.outMu.Lock()
+	defer p.outMu.Unlock()
+	return out.String()
 }
 
 // Pid returns the process ID.

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -241,7 +240,7 @@ func launchZooKeeper() (*ZooKeeper, error) {
 	}
 	z.tempDir = dir
 	z.proc = &Process{Name: "zookeeper", args: argv, dir: dir}
-	if err := z.proc.startDetached(); err != nil {
+	if err := z.proc.launch(); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
@@ -260,28 +259,6 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// startDetached is Process.start for a process started outside any test (from TestMain or
-// a sync.Once): it reports errors instead of failing a test.
-func (p *Process) startDetached() error {
-	var mu sync.Mutex
-	out := &bytes.Buffer{}
-	cmd := exec.Command(p.args[0], p.args[1:]...)
-	cmd.Dir = p.dir
-	cmd.Env = append(os.Environ(), p.env...)
-	w := syncWriter{mu: &mu, b: out}
-	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", p.Name, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	p.mu.Lock()
-	p.cmd, p.out, p.exited = cmd, out, exited
-	p.mu.Unlock()
-	return nil
 }
 
 // ExpireZooKeeperSession ends a client's session from outside, as the server does when the
