@@ -36,6 +36,7 @@ type dialOptions struct {
 	log       *slog.Logger
 	telemetry *tracing.Handler
 	noTelem   bool
+	dubbo     *dubboService
 }
 
 // WithDiscovery sets the registry that resolves tianshu:/// targets. Required.
@@ -109,6 +110,9 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientC
 	}
 	if o.discovery == nil {
 		return nil, fmt.Errorf("%w for %q: pass rpc.WithDiscovery(registry)", ErrNoDiscovery, target)
+	}
+	if o.dubbo != nil {
+		o.discovery = o.dubbo.discovery(o.discovery)
 	}
 	schemes, err := endpointSchemes(o.creds, o.schemes) // the rules are in tls.go
 	if err != nil {
