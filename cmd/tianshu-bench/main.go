@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -40,7 +41,19 @@ func main() {
 	warmup := flag.Duration("warmup", time.Second, "warm-up before the rounds of each cell")
 	round := flag.Duration("round", 2*time.Second, "length of one measured round")
 	rounds := flag.Int("rounds", 3, "measured rounds per cell; medians are reported")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "tianshu-bench:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	cfg := runConfig{warmup: *warmup, round: *round, rounds: *rounds}
 	var err error
@@ -57,6 +70,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Stdout, os.Stderr, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "tianshu-bench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

@@ -42,37 +42,64 @@ type result struct {
 }
 
 func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
-	fmt.Fprintf(out, "tianshu-bench: %s, GOMAXPROCS=%d, %d echo servers in-process; warm-up %v, %d rounds of %v per cell (medians)\n\n",
+	fmt.Fprintf(out, "tianshu-bench: %s, GOMAXPROCS=%d, %d echo servers in-process per set-up; warm-up %v, %d rounds of %v per cell (medians); set-ups interleaved round by round\n\n",
 		runtime.Version(), runtime.GOMAXPROCS(0), instances, cfg.warmup, cfg.rounds, cfg.round)
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "setup\tpayload\tconc\tQPS\tp50\tp99\tp999\tCPU/call\tallocs/call\terrors\t")
-	results := map[cell]result{}
+	// Every set-up is built first and the rounds of a cell alternate between them, so that
+	// the machine's noise (these VMs are shared) falls on all of them alike and the ratios
+	// compare like with like.
+	stacks := map[string]*stack{}
+	defer func() {
+		for _, st := range stacks {
+			st.close()
+		}
+	}()
 	for _, name := range cfg.setups {
 		st, err := setupByName[name](ctx)
 		if err != nil {
 			return fmt.Errorf("set-up %s: %w", name, err)
 		}
+		stacks[name] = st
+	}
+	results := map[cell]result{}
+	for _, p := range cfg.payloads {
+		for _, c := range cfg.concurrency {
+			fmt.Fprintf(progress, "measuring %d B at concurrency %d...\n", p, c)
+			req := &testpb.EchoRequest{Payload: make([]byte, p)}
+			rounds := map[string][]result{}
+			for _, name := range cfg.setups {
+				load(ctx, stacks[name].client, req, c, cfg.warmup)
+			}
+			for range cfg.rounds {
+				for _, name := range cfg.setups {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					rounds[name] = append(rounds[name], measureRound(ctx, stacks[name].client, req, c, cfg.round))
+				}
+			}
+			for _, name := range cfg.setups {
+				results[cell{name, p, c}] = medians(rounds[name])
+			}
+		}
+	}
+
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "setup\tpayload\tconc\tQPS\tp50\tp99\tp999\tCPU/call\tallocs/call\terrors\t")
+	for _, name := range cfg.setups {
 		for _, p := range cfg.payloads {
 			for _, c := range cfg.concurrency {
-				if ctx.Err() != nil {
-					st.close()
-					return ctx.Err()
-				}
-				fmt.Fprintf(progress, "measuring %s, %d B, concurrency %d...\n", name, p, c)
-				r := measure(ctx, st.client, p, c, cfg)
-				results[cell{name, p, c}] = r
+				r := results[cell{name, p, c}]
 				fmt.Fprintf(tw, "%s\t%d B\t%d\t%.0f\t%v\t%v\t%v\t%v\t%.1f\t%d\t\n", name, p, c, r.qps,
 					r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.p999.Round(time.Microsecond),
 					r.cpuPerCall.Round(100*time.Nanosecond), r.allocsPerCall, r.errors)
 			}
 		}
-		st.close()
 	}
 	_ = tw.Flush()
-	if _, ok := results[cell{"bare", cfg.payloads[0], cfg.concurrency[0]}]; !ok {
+	if _, ok := stacks["bare"]; !ok {
 		return nil
 	}
-	fmt.Fprintln(out, "\nRatios to bare grpc-go in this run (QPS: higher is better, 1.00 = no cost; p99: lower is better):")
+	fmt.Fprintln(out, "\nRatios to bare grpc-go in this run (QPS: higher is better, 1.00 = no cost; p99 and CPU: lower is better):")
 	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "setup\tpayload\tconc\tQPS ratio\tp99 ratio\tCPU/call ratio\t")
 	for _, name := range cfg.setups {
@@ -90,31 +117,25 @@ func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
 	return tw.Flush()
 }
 
-// measure runs a warm-up and cfg.rounds rounds of closed-loop load and returns medians.
-func measure(ctx context.Context, client testpb.EchoClient, payload, conc int, cfg runConfig) result {
-	req := &testpb.EchoRequest{Payload: make([]byte, payload)}
-	load(ctx, client, req, conc, cfg.warmup)
-	var rs []result
-	for range cfg.rounds {
-		runtime.GC()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		cpu0 := cpuTime()
-		lats, calls, errs, elapsed := load(ctx, client, req, conc, cfg.round)
-		cpu := cpuTime() - cpu0
-		runtime.ReadMemStats(&after)
-		slices.Sort(lats)
-		r := result{calls: calls, errors: errs, qps: float64(calls) / elapsed.Seconds()}
-		if len(lats) > 0 {
-			r.p50, r.p99, r.p999 = quantile(lats, 0.5), quantile(lats, 0.99), quantile(lats, 0.999)
-		}
-		if calls > 0 {
-			r.cpuPerCall = cpu / time.Duration(calls)
-			r.allocsPerCall = float64(after.Mallocs-before.Mallocs) / float64(calls)
-		}
-		rs = append(rs, r)
+// measureRound runs one round of closed-loop load and measures it.
+func measureRound(ctx context.Context, client testpb.EchoClient, req *testpb.EchoRequest, conc int, d time.Duration) result {
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	cpu0 := cpuTime()
+	lats, calls, errs, elapsed := load(ctx, client, req, conc, d)
+	cpu := cpuTime() - cpu0
+	runtime.ReadMemStats(&after)
+	slices.Sort(lats)
+	r := result{calls: calls, errors: errs, qps: float64(calls) / elapsed.Seconds()}
+	if len(lats) > 0 {
+		r.p50, r.p99, r.p999 = quantile(lats, 0.5), quantile(lats, 0.99), quantile(lats, 0.999)
 	}
-	return medians(rs)
+	if calls > 0 {
+		r.cpuPerCall = cpu / time.Duration(calls)
+		r.allocsPerCall = float64(after.Mallocs-before.Mallocs) / float64(calls)
+	}
+	return r
 }
 
 // load runs conc workers, each calling in a loop, for d; it returns every call's latency.
