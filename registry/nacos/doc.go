@@ -1,0 +1,40 @@
+// Package nacos is Tianshu's registry backend and config source for Nacos 2, built on
+// nacos-sdk-go/v2 with its traps handled:
+//
+//   - the SDK's log and cache go under one directory (WithDir; default tianshu/nacos under
+//     os.UserCacheDir), never next to the binary or in the working directory;
+//   - instances are sent with Enable, Healthy, Ephemeral, a positive weight and a cluster
+//     always set, since Nacos reads their zero values as "off" or "persistent";
+//   - several instances of a service in one process are registered together
+//     (BatchRegisterInstance), since Nacos 2 keeps one registration per service and
+//     connection;
+//   - a watcher's first Next returns the current list even when it equals the SDK's cache,
+//     and an empty list is delivered when the last instance leaves;
+//   - lists hold every enabled, healthy, weighted instance (the SDK's
+//     SelectInstances(HealthyOnly=false) would return only unhealthy ones);
+//   - one SDK client per server address and settings is shared by every Registry and Source
+//     and closed once, by its last user, because the SDK's logger and client map are global.
+//
+// Instance fields Nacos has no place for travel as metadata under MetaID, MetaVersion,
+// MetaZone and MetaEndpoints. Consumers also read Spring Cloud Alibaba registrations (plain
+// names) and, with WithDubboNaming or a full providers:<interface>:<version>:<group> name,
+// Dubbo providers.
+//
+// Recovery: the SDK reconnects with its own backoff (growing by 100 ms per round to 5 s) and
+// then registers and subscribes again; a registration that still fails is retried by the
+// Registry with capped, jittered backoff (WithRetry).
+//
+// The shortest use:
+//
+//	reg, err := nacos.New(ctx, []string{"127.0.0.1:8848"}, nacos.WithNamespace("dev"))
+//	if err != nil { ... }
+//	defer reg.Close()
+//	err = reg.Register(ctx, &registry.Instance{ID: "orders-1", Service: "orders",
+//		Endpoints: []registry.Endpoint{{Scheme: "grpc", Host: "10.0.0.5", Port: 9000}}})
+//
+// or, by URL after importing the package: registry.Open(ctx,
+// "nacos://127.0.0.1:8848/dev?group=G&cluster=C&username=u&password=p&cache_dir=/var/cache/app").
+//
+// Config: NewSource(ctx, servers, []string{"app.yaml"}, nacos.WithGroup("G")) is a
+// config.Source over dataIds, listened for changes.
+package nacos

@@ -1,0 +1,185 @@
+package nacos_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/tianshu-go/tianshu/internal/testenv"
+	"github.com/tianshu-go/tianshu/internal/testpb"
+	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/registry/registrytest"
+	"github.com/tianshu-go/tianshu/rpc"
+)
+
+func TestAfterAServerRestartProvidersReturnAndConsumersHearAgain(t *testing.T) {
+	skipIfRace(t)
+	if testing.Short() {
+		t.Skip("restarts a server")
+	}
+	srv := testenv.StartNacos(t)
+	prov, cons := open(t, srv, sdkDir(t)), open(t, srv, sdkDir(t))
+	svc := registrytest.ServiceName(t)
+	if err := prov.Register(ctxFor(t), registrytest.NewInstance(svc, "before", 7001)); err != nil {
+		t.Fatal(err)
+	}
+	f := follow(t, cons, svc)
+	f.Until(20*time.Second, "before", registrytest.HasIDs("before"))
+
+	srv.Restart(t, true) // SIGKILL: rnacos keeps no ephemeral instance across a restart
+	up := time.Now()
+	// A fresh reader sees the provider only once the SDK has reconnected and registered again.
+	fresh := open(t, srv, sdkDir(t))
+	eventually(t, 60*time.Second, "the provider registered again", func() bool {
+		l, err := fresh.GetService(ctxFor(t), svc)
+		return err == nil && registrytest.HasIDs("before")(l)
+	})
+	reregistered := time.Since(up)
+	if err := prov.Register(ctxFor(t), registrytest.NewInstance(svc, "after", 7002)); err != nil {
+		t.Fatal(err)
+	}
+	f.Until(60*time.Second, "the old consumer hearing of a new instance", registrytest.HasIDs("after", "before"))
+	t.Logf("recovery after restart: provider registered again %v after the server was up; consumer notified %v after", reregistered.Round(time.Millisecond), time.Since(up).Round(time.Millisecond))
+}
+
+type echo struct {
+	testpb.UnimplementedEchoServer
+	id string
+}
+
+func (e echo) Echo(_ context.Context, req *testpb.EchoRequest) (*testpb.EchoReply, error) {
+	return &testpb.EchoReply{Payload: req.Payload, ServedBy: e.id}, nil
+}
+
+func serveEcho(t *testing.T, reg registry.Registrar, service, id string) {
+	t.Helper()
+	srv := rpc.NewServer(rpc.WithService(service), rpc.WithInstanceID(id), rpc.WithRegistrar(reg),
+		rpc.WithDeregisterDelay(100*time.Millisecond), rpc.WithServerLogger(testLogger(t)))
+	testpb.RegisterEchoServer(srv, echo{id: id})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-served
+	})
+}
+
+func TestConsumersKeepCallingWithZeroFailuresWhileNacosIsDown(t *testing.T) {
+	skipIfRace(t)
+	if testing.Short() {
+		t.Skip("kills a server")
+	}
+	srv := testenv.StartNacos(t)
+	svc := registrytest.ServiceName(t)
+	provReg := open(t, srv, sdkDir(t))
+	serveEcho(t, provReg, svc, "a")
+	serveEcho(t, provReg, svc, "b")
+
+	consReg := registry.NewFailover(open(t, srv, sdkDir(t)), registry.WithFailoverLogger(testLogger(t)))
+	conn, err := rpc.Dial(ctxFor(t), "tianshu:///"+svc, rpc.WithDiscovery(consReg), rpc.WithDialLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	client := testpb.NewEchoClient(conn)
+	seen := map[string]bool{}
+	eventually(t, 30*time.Second, "calls served by a and b", func() bool {
+		r, err := client.Echo(ctxFor(t), &testpb.EchoRequest{}, grpc.WaitForReady(true))
+		if err == nil {
+			seen[r.ServedBy] = true
+		}
+		return seen["a"] && seen["b"]
+	})
+
+	var calls, failed atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, err := client.Echo(ctx, &testpb.EchoRequest{})
+				cancel()
+				calls.Add(1)
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	srv.Kill()
+	time.Sleep(8 * time.Second) // longer than the SDK's 5 s health check: it knows the server is gone
+	during := calls.Load()
+	srv.Restart(t, false)
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d calls failed while Nacos was down; first: %v", failed.Load(), calls.Load(), firstErr.Load())
+	}
+	t.Logf("%d calls, none failed (%d by the end of the outage)", calls.Load(), during)
+}
+
+// cpuTime returns the CPU time the process has used, user and system.
+func cpuTime(t testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func TestRegistrationRetriesWithCappedBackoffAndNoSpinWhileNacosIsDown(t *testing.T) {
+	skipIfRace(t)
+	if testing.Short() {
+		t.Skip("kills a server")
+	}
+	srv := testenv.StartNacos(t)
+	prov, cons := open(t, srv, sdkDir(t)), open(t, srv, sdkDir(t))
+	svc := registrytest.ServiceName(t)
+	if err := prov.Register(ctxFor(t), registrytest.NewInstance(svc, "early", 7001)); err != nil {
+		t.Fatal(err)
+	}
+	f := follow(t, cons, svc)
+	f.Until(20*time.Second, "early", registrytest.HasIDs("early"))
+
+	srv.Kill()
+	eventually(t, 30*time.Second, "the provider to notice the server is gone", func() bool { return !prov.Healthy() })
+	err := prov.Register(ctxFor(t), registrytest.NewInstance(svc, "late", 7002))
+	if !errors.Is(err, registry.ErrUnavailable) {
+		t.Fatalf("Register while the server is down = %v, want ErrUnavailable", err)
+	}
+	const window = 4 * time.Second
+	cpu0, wall0 := cpuTime(t), time.Now()
+	time.Sleep(window)
+	cpu, wall := cpuTime(t)-cpu0, time.Since(wall0)
+	t.Logf("CPU while down with a registration pending: %v over %v (%.1f%% of one core)", cpu, wall.Round(time.Millisecond), 100*cpu.Seconds()/wall.Seconds())
+	// A spinning retry loop burns a whole core; the SDK's reconnect loop and our backoff
+	// together use a few percent. The bound is loose so that a loaded machine never fails it.
+	if cpu > wall/2 {
+		t.Fatalf("the process used %v of CPU in %v while the server was down: something spins", cpu, wall)
+	}
+	srv.Restart(t, false)
+	f.Until(60*time.Second, "early and late once the server is back", registrytest.HasIDs("early", "late"))
+}
