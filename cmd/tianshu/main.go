@@ -1,0 +1,27 @@
+// Command tianshu writes Tianshu services and inspects running ones.
+//
+//	go install github.com/tianshu-go/tianshu/cmd/tianshu@latest
+//	tianshu new orders --module example.com/orders --registry etcd
+//	tianshu gen
+//	tianshu registry ls orders --registry etcd://127.0.0.1:2379
+//	tianshu config get db.host --source config.yaml
+//
+// Run `tianshu help` for every command.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tianshu-go/tianshu/cmd/tianshu/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	c := &cli.CLI{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, ConfigSources: configSources}
+	code := c.Main(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
