@@ -1,0 +1,291 @@
+// Package gateway is the shop's HTTP front door: a JSON API that places and lists orders by
+// calling the orders service over Tianshu RPC, and a status document counting what it
+// answered and which instances served. It announces its HTTP address in the registry as
+// service "gateway" with an http:// endpoint, as any process can announce any endpoint.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tianshu-go/tianshu/config"
+	"github.com/tianshu-go/tianshu/examples/shop/internal/kit"
+	"github.com/tianshu-go/tianshu/examples/shop/shoppb"
+	"github.com/tianshu-go/tianshu/registry"
+)
+
+// Service is the name the gateway registers under.
+const Service = "gateway"
+
+// Config is the gateway section of gateway.yaml.
+type Config struct {
+	// HTTP is the address of the JSON API.
+	HTTP string `config:"http" default:"127.0.0.1:8080"`
+	// Timeout bounds each call to orders.
+	Timeout time.Duration `config:"timeout" default:"2s"`
+}
+
+// Validate rejects a timeout the gateway cannot use.
+func (c *Config) Validate() error {
+	if c.Timeout <= 0 {
+		return fmt.Errorf("timeout %v must be positive", c.Timeout)
+	}
+	return nil
+}
+
+func (c *Config) String() string { return fmt.Sprintf("http=%s timeout=%v", c.HTTP, c.Timeout) }
+
+// Order is an order as the API shows it.
+type Order struct {
+	ID          string `json:"id"`
+	Item        string `json:"item"`
+	Quantity    int32  `json:"quantity"`
+	AmountCents int64  `json:"amount_cents"`
+	// Status is "paid" or "payment_pending".
+	Status   string   `json:"status"`
+	ServedBy ServedBy `json:"served_by"`
+}
+
+// Order statuses.
+const (
+	StatusPaid           = "paid"
+	StatusPaymentPending = "payment_pending"
+)
+
+// ServedBy names the instances that served an order.
+type ServedBy struct {
+	Orders    string `json:"orders"`
+	Inventory string `json:"inventory"`
+	Payment   string `json:"payment,omitempty"`
+}
+
+// Error is the body of every answer that is not 2xx.
+type Error struct {
+	Error string `json:"error"`
+	// Code is the gRPC code the orders service answered with, when it answered.
+	Code string `json:"code,omitempty"`
+}
+
+// Status is the document GET /status returns: counters since the gateway started.
+type Status struct {
+	Instance string `json:"instance"`
+	// Placed counts orders placed (paid or pending); Pending those with payment pending.
+	Placed  int64 `json:"placed"`
+	Pending int64 `json:"pending"`
+	// Failed counts order requests answered 5xx; Rejected those answered 4xx.
+	Failed   int64 `json:"failed"`
+	Rejected int64 `json:"rejected"`
+	// ServedBy counts, per instance ID, the placed orders it served a part of.
+	ServedBy  map[string]int64 `json:"served_by"`
+	LastError string           `json:"last_error,omitempty"`
+}
+
+// PlaceRequest is the body of POST /orders.
+type PlaceRequest struct {
+	Item     string `json:"item"`
+	Quantity int32  `json:"quantity"`
+}
+
+// Main runs the gateway until SIGINT, SIGTERM or the end of ctx.
+func Main(ctx context.Context, args []string) error {
+	p, err := kit.Start(ctx, Service, args)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	cfg, err := config.Bind[Config](p.Config, "gateway")
+	if err != nil {
+		return err
+	}
+	kit.OnReload(p, cfg, (*Config).String)
+	conn, err := p.Dial(ctx, "orders")
+	if err != nil {
+		return err
+	}
+	p.AddCloser(func(context.Context) error { return conn.Close() })
+	g := &gateway{cfg: cfg, orders: shoppb.NewOrdersClient(conn), status: Status{Instance: p.ID, ServedBy: map[string]int64{}}}
+
+	lis, err := net.Listen("tcp", cfg.Load().HTTP)
+	if err != nil {
+		return fmt.Errorf("gateway: listen on %s (set gateway.http or SHOP_GATEWAY__HTTP): %w", cfg.Load().HTTP, err)
+	}
+	srv := &http.Server{Handler: g.routes(), ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+
+	host, port, _ := net.SplitHostPort(lis.Addr().String())
+	if p.Common.AdvertiseHost != "" {
+		host = p.Common.AdvertiseHost
+	}
+	pn, _ := strconv.Atoi(port)
+	in := &registry.Instance{ID: p.ID, Service: Service,
+		Endpoints: []registry.Endpoint{{Scheme: "http", Host: host, Port: pn}},
+		Metadata:  map[string]string{kit.AdminKey: p.AdminURL()}}
+	if err := p.Registry.Register(ctx, in); err != nil {
+		p.Log.Warn("gateway not announced in the registry", "err", err)
+	}
+	p.Log.Info("gateway serving", "url", in.Endpoints[0].String())
+
+	sig, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	select {
+	case <-sig.Done():
+	case err = <-served:
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = p.Registry.Deregister(dctx, in)
+	if sErr := srv.Shutdown(dctx); sErr != nil && err == nil {
+		err = sErr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+type gateway struct {
+	cfg    *config.Value[Config]
+	orders shoppb.OrdersClient
+
+	mu     sync.Mutex
+	status Status
+}
+
+func (g *gateway) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /orders", g.place)
+	mux.HandleFunc("GET /orders", g.list)
+	mux.HandleFunc("GET /status", g.statusDoc)
+	return mux
+}
+
+func (g *gateway) place(w http.ResponseWriter, r *http.Request) {
+	var req PlaceRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		g.count(nil, http.StatusBadRequest, err)
+		writeJSON(w, http.StatusBadRequest, Error{Error: `invalid order: want {"item": "tea", "quantity": 1}: ` + err.Error()})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.Load().Timeout)
+	defer cancel()
+	o, err := g.orders.PlaceOrder(ctx, &shoppb.PlaceOrderRequest{Item: req.Item, Quantity: req.Quantity})
+	if err != nil {
+		code := httpCode(err)
+		g.count(nil, code, err)
+		writeJSON(w, code, Error{Error: status.Convert(err).Message(), Code: status.Code(err).String()})
+		return
+	}
+	out := toJSON(o)
+	code := http.StatusCreated
+	if out.Status == StatusPaymentPending {
+		code = http.StatusAccepted
+	}
+	g.count(&out, code, nil)
+	writeJSON(w, code, out)
+}
+
+func (g *gateway) list(w http.ResponseWriter, r *http.Request) {
+	limit := 20
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			writeJSON(w, http.StatusBadRequest, Error{Error: fmt.Sprintf("limit %q: want a number from 1 to 1000", s)})
+			return
+		}
+		limit = n
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.Load().Timeout)
+	defer cancel()
+	// One orders instance keeps its own orders: with several, this lists one instance's.
+	rep, err := g.orders.ListOrders(ctx, &shoppb.ListOrdersRequest{Limit: int32(limit)})
+	if err != nil {
+		writeJSON(w, httpCode(err), Error{Error: status.Convert(err).Message(), Code: status.Code(err).String()})
+		return
+	}
+	out := make([]Order, len(rep.Orders))
+	for i, o := range rep.Orders {
+		out[i] = toJSON(o)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (g *gateway) statusDoc(w http.ResponseWriter, _ *http.Request) {
+	g.mu.Lock()
+	st := g.status
+	st.ServedBy = make(map[string]int64, len(g.status.ServedBy))
+	for k, v := range g.status.ServedBy {
+		st.ServedBy[k] = v
+	}
+	g.mu.Unlock()
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (g *gateway) count(o *Order, code int, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case o != nil:
+		g.status.Placed++
+		if o.Status == StatusPaymentPending {
+			g.status.Pending++
+		}
+		for _, id := range []string{o.ServedBy.Orders, o.ServedBy.Inventory, o.ServedBy.Payment} {
+			if id != "" {
+				g.status.ServedBy[id]++
+			}
+		}
+	case code >= 500:
+		g.status.Failed++
+		g.status.LastError = err.Error()
+	default:
+		g.status.Rejected++
+	}
+}
+
+func toJSON(o *shoppb.Order) Order {
+	st := StatusPaid
+	if o.Status == shoppb.OrderStatus_ORDER_STATUS_PAYMENT_PENDING {
+		st = StatusPaymentPending
+	}
+	return Order{ID: o.Id, Item: o.Item, Quantity: o.Quantity, AmountCents: o.AmountCents, Status: st,
+		ServedBy: ServedBy{Orders: o.OrdersInstance, Inventory: o.InventoryInstance, Payment: o.PaymentInstance}}
+}
+
+// httpCode maps the orders service's answer to the HTTP status a client of a JSON API expects.
+func httpCode(err error) int {
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.OutOfRange:
+		return http.StatusBadRequest
+	case codes.NotFound:
+		return http.StatusNotFound
+	case codes.FailedPrecondition, codes.AlreadyExists, codes.Aborted:
+		return http.StatusConflict
+	case codes.Unavailable, codes.ResourceExhausted:
+		return http.StatusServiceUnavailable
+	case codes.DeadlineExceeded:
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

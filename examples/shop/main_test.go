@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// The test binary doubles as the services: runDemo re-runs it with this variable set.
+func TestMain(m *testing.M) {
+	if os.Getenv("SHOP_DEMO_TEST_CHILD") == "1" {
+		main()
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// syncBuffer collects the demo's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startTour runs the tour once, in a directory of the test's, and returns what it saw; on a
+// failure the output and the services' logs go to the test log.
+func startTour(t *testing.T) (*report, string) {
+	t.Helper()
+	dir := t.TempDir()
+	var out syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := runDemo(ctx, &out, demoOptions{
+		dir: dir, http: "127.0.0.1:0", rate: 25, tour: true, every: time.Second,
+		exe: os.Args[0], env: []string{"SHOP_DEMO_TEST_CHILD=1"},
+	})
+	text := out.String()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("demo output:\n%s", text)
+			logs, _ := filepath.Glob(filepath.Join(dir, "logs", "*.log"))
+			for _, l := range logs {
+				t.Logf("%s ends:\n%s", filepath.Base(l), tail(l, 30))
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("the tour failed: %v (rerun: go test -run TestTour -v ./examples/shop)", err)
+	}
+	return rep, text
+}
+
+func TestTourShowsBalancingHotReloadBreakingAndFailover(t *testing.T) {
+	rep, text := startTour(t)
+
+	t.Run("step 1: steady traffic reaches both inventory and both payment instances", func(t *testing.T) {
+		s := rep.Steady
+		if s.Failed != 0 {
+			t.Errorf("%d of %d orders failed under steady traffic", s.Failed, s.Answers)
+		}
+		for _, id := range []string{"inventory-1", "inventory-2"} {
+			if s.Inventory[id] == 0 {
+				t.Errorf("%s served no order: %v", id, s.Inventory)
+			}
+		}
+		for _, id := range []string{"payment-1", "payment-2"} {
+			if s.Payment[id] == 0 {
+				t.Errorf("%s served no order: %v", id, s.Payment)
+			}
+		}
+	})
+	t.Run("step 2: both payment instances reload the edited file and fail without restarting", func(t *testing.T) {
+		f := rep.Failing
+		for _, id := range []string{"payment-1", "payment-2"} {
+			if f.FailureRate[id] != 0.8 {
+				t.Errorf("%s reports failure_rate %v in its metrics, want 0.8", id, f.FailureRate[id])
+			}
+			if f.Reloads[id] < 1 {
+				t.Errorf("%s reports %v config reloads, want at least 1", id, f.Reloads[id])
+			}
+		}
+		if f.Restarted {
+			t.Error("a payment process ended: the change was not applied by hot reload")
+		}
+		if f.Failed < 3 {
+			t.Errorf("only %d orders failed while payment was failing", f.Failed)
+		}
+	})
+	t.Run("step 3: the breaker opens and orders are accepted with payment pending", func(t *testing.T) {
+		if !rep.Breaker.Open {
+			t.Error("orders-1's metrics never showed the payment breaker open")
+		}
+		if rep.Breaker.Pending < 5 {
+			t.Errorf("%d orders answered payment pending, want at least 5", rep.Breaker.Pending)
+		}
+	})
+	t.Run("step 4: with the config restored the breaker closes and orders are paid", func(t *testing.T) {
+		if !rep.Recovered.Closed || rep.Recovered.Paid < 20 {
+			t.Errorf("breaker closed: %v, paid in a row: %d; want closed and 20", rep.Recovered.Closed, rep.Recovered.Paid)
+		}
+	})
+	t.Run("step 5: after a SIGKILL every order goes to the surviving inventory instance", func(t *testing.T) {
+		k := rep.Killed
+		if !k.Gone {
+			t.Error("the registry still listed the killed instance")
+		}
+		if k.After[victim] != 0 || k.After[survivor] < 20 {
+			t.Errorf("orders per inventory instance after the kill: %v; want all %d+ on %s", k.After, 20, survivor)
+		}
+		if k.RestCalls < 20 {
+			t.Errorf("%s's /metrics shows %v calls after the kill, want at least 20", survivor, k.RestCalls)
+		}
+	})
+	t.Run("every step prints its outcome and the demo stops every process", func(t *testing.T) {
+		if n := strings.Count(text, "\n-> "); n != 5 {
+			t.Errorf("%d step outcomes printed, want 5", n)
+		}
+		for _, want := range []string{"gateway:  http://127.0.0.1:", "breaker Payment/Charge open", "tour done", "stopped every process"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("output lacks %q", want)
+			}
+		}
+	})
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/tianshu-go/tianshu/examples/shop/internal/gateway"
+	"github.com/tianshu-go/tianshu/examples/shop/internal/kit"
+	"github.com/tianshu-go/tianshu/registry"
+)
+
+// observer reads what the demo reports, the way an operator would: the gateway's /status
+// and each instance's /metrics, found through the registry (instances announce their admin
+// URL in their metadata).
+type observer struct {
+	reg    registry.Discovery
+	client *http.Client
+}
+
+// gatewayURL returns the http:// endpoint the gateway announced, or "" before it has.
+func (o *observer) gatewayURL(ctx context.Context) string {
+	list, err := o.reg.GetService(ctx, gateway.Service)
+	if err != nil {
+		return ""
+	}
+	for _, in := range list {
+		for _, e := range in.Endpoints {
+			if e.Scheme == "http" {
+				return e.String()
+			}
+		}
+	}
+	return ""
+}
+
+// instances returns the IDs of a service's registered instances, sorted.
+func (o *observer) instances(ctx context.Context, service string) []string {
+	list, _ := o.reg.GetService(ctx, service)
+	ids := make([]string, 0, len(list))
+	for _, in := range list {
+		ids = append(ids, in.ID)
+	}
+	return ids
+}
+
+func (o *observer) getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// status reads the gateway's counters.
+func (o *observer) status(ctx context.Context, gw string) (gateway.Status, error) {
+	var st gateway.Status
+	err := o.getJSON(ctx, gw+"/status", &st)
+	return st, err
+}
+
+// families is one scrape of a /metrics endpoint.
+type families map[string]*dto.MetricFamily
+
+// scrape reads every registered instance of service's /metrics, by instance ID.
+func (o *observer) scrape(ctx context.Context, service string) map[string]families {
+	list, _ := o.reg.GetService(ctx, service)
+	out := map[string]families{}
+	for _, in := range list {
+		url := in.Metadata[kit.AdminKey]
+		if url == "" {
+			continue
+		}
+		if f, err := o.scrapeURL(ctx, url+"/metrics"); err == nil {
+			out[in.ID] = f
+		}
+	}
+	return out
+}
+
+func (o *observer) scrapeURL(ctx context.Context, url string) (families, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/plain")
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(resp.Body)
+}
+
+// value sums the samples of the metric name whose labels include every pair in match; a
+// histogram counts its observations. ok is false when no sample matched.
+func (f families) value(name string, match ...string) (sum float64, ok bool) {
+	fam := f[name]
+	if fam == nil {
+		return 0, false
+	}
+next:
+	for _, m := range fam.Metric {
+		for i := 0; i+1 < len(match); i += 2 {
+			if labelOf(m, match[i]) != match[i+1] {
+				continue next
+			}
+		}
+		ok = true
+		switch {
+		case m.Gauge != nil:
+			sum += m.Gauge.GetValue()
+		case m.Counter != nil:
+			sum += m.Counter.GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.Histogram.GetSampleCount())
+		case m.Untyped != nil:
+			sum += m.Untyped.GetValue()
+		}
+	}
+	return sum, ok
+}
+
+func labelOf(m *dto.Metric, name string) string {
+	for _, l := range m.Label {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// breakerStates returns each breaker's state ("closed", "open", "half-open") from the
+// tianshu_breaker_state gauges of the scraped instances.
+func breakerStates(scrapes map[string]families) map[string]string {
+	out := map[string]string{}
+	for _, f := range scrapes {
+		fam := f["tianshu_breaker_state"]
+		if fam == nil {
+			continue
+		}
+		for _, m := range fam.Metric {
+			if m.Gauge.GetValue() == 1 {
+				out[labelOf(m, "breaker")] = labelOf(m, "state")
+			}
+		}
+	}
+	return out
+}
+
+// summary is the one line a second the demo prints: orders per second, failures, and how
+// many orders each instance served a part of in that second, then the breakers' states.
+func summary(elapsed time.Duration, prev, now gateway.Status, dt time.Duration, breakers map[string]string) string {
+	per := func(n int64) string { return fmt.Sprintf("%.0f", float64(n)/dt.Seconds()) }
+	var b strings.Builder
+	fmt.Fprintf(&b, "%4.0fs  orders %3s/s  pending %3s/s  failed %3s/s",
+		elapsed.Seconds(), per(now.Placed-prev.Placed), per(now.Pending-prev.Pending), per(now.Failed-prev.Failed))
+	ids := make([]string, 0, len(now.ServedBy))
+	for id := range now.ServedBy {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	group := ""
+	for _, id := range ids {
+		// IDs are <service>-<n>: a bar between services, a comma within one.
+		svc, _, _ := strings.Cut(id, "-")
+		sep := ","
+		if svc != group {
+			sep, group = " |", svc
+		}
+		fmt.Fprintf(&b, "%s %s %s", sep, id, per(now.ServedBy[id]-prev.ServedBy[id]))
+	}
+	names := make([]string, 0, len(breakers))
+	for n := range breakers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(&b, " | breaker %s %s", shortMethod(n), breakers[n])
+	}
+	return b.String()
+}
+
+// shortMethod turns /shop.v1.Payment/Charge into Payment/Charge.
+func shortMethod(m string) string {
+	m = strings.TrimPrefix(m, "/")
+	if i := strings.LastIndex(m, "."); i >= 0 {
+		return m[i+1:]
+	}
+	return m
+}
