@@ -1,7 +1,9 @@
 package tianshu_test
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -34,6 +36,33 @@ func TestCorePackagesImportNoBackend(t *testing.T) {
 					t.Errorf("core package %s imports %s (via go list -deps); core packages must not depend on a backend", pkg, dep)
 				}
 			}
+		}
+	}
+}
+
+// Every package with tests checks, in its TestMain (goleak.VerifyTestMain, or goleak.Find
+// after m.Run where servers outlive the tests), that its tests leave no goroutine
+// behind; a package that forgets would hide a leak in the code it tests.
+func TestEveryTestedPackageChecksForGoroutineLeaks(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}\t{{.Dir}}\t{{join .TestGoFiles \" \"}} {{join .XTestGoFiles \" \"}}", "./...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.SplitN(line, "\t", 3)
+		if len(f) < 3 || strings.TrimSpace(f[2]) == "" {
+			continue
+		}
+		found := false
+		for _, name := range strings.Fields(f[2]) {
+			b, err := os.ReadFile(filepath.Join(f[1], name))
+			if err == nil && (strings.Contains(string(b), "goleak.VerifyTestMain") || strings.Contains(string(b), "goleak.Find(")) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("%s has tests but its TestMain does not check for leaks with goleak", f[0])
 		}
 	}
 }
