@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,7 +16,11 @@ import (
 	"time"
 
 	"github.com/tianshu-go/tianshu/examples/shop/internal/gateway"
-	"github.com/tianshu-go/tianshu/registry/file"
+	"github.com/tianshu-go/tianshu/registry"
+	_ "github.com/tianshu-go/tianshu/registry/etcd"
+	_ "github.com/tianshu-go/tianshu/registry/file"
+	_ "github.com/tianshu-go/tianshu/registry/nacos"
+	_ "github.com/tianshu-go/tianshu/registry/zookeeper"
 )
 
 // The config files the services start from, one per service; the demo copies them into
@@ -28,6 +31,9 @@ var configFiles embed.FS
 
 type demoOptions struct {
 	dir   string        // registry, config files and logs; "" for a temporary directory
+	// registry is the services' registry URL (etcd://..., zookeeper://..., nacos://...);
+	// "" for the embedded file registry in dir.
+	registry string
 	http  string        // the gateway's address
 	rate  int           // orders a second
 	tour  bool          // run the tour and return, instead of running until ctx ends
@@ -83,7 +89,11 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) (*report, error)
 		return nil, err
 	}
 	regDir := filepath.Join(o.dir, "registry")
-	reg, err := file.New(ctx, regDir, file.WithLogger(slog.New(slog.DiscardHandler)))
+	regURL, regNote := o.registry, ""
+	if regURL == "" {
+		regURL, regNote = "file://"+regDir, "(the embedded file registry: no server needed)"
+	}
+	reg, err := registry.Open(ctx, regURL)
 	if err != nil {
 		return nil, err
 	}
@@ -97,12 +107,12 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) (*report, error)
 		_ = l.Close()
 	}
 	fl := &fleet{exe: o.exe, args: o.args, dir: o.dir, logs: o.logs,
-		env: append([]string{"SHOP_REGISTRY=file://" + regDir}, o.env...)}
+		env: append([]string{"SHOP_REGISTRY=" + regURL}, o.env...)}
 	defer func() {
 		fl.stop(15 * time.Second)
 		pr.say("stopped every process the demo started")
 	}()
-	pr.say("registry: file registry in %s (no server needed)", regDir)
+	pr.say("registry: %s %s", regURL, regNote)
 	pr.say("config:   %s (edit payment.yaml while it runs)", filepath.Join(o.dir, "config"))
 	pr.say("logs:     %s", filepath.Join(o.dir, "logs"))
 	for _, in := range instances {

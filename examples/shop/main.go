@@ -59,6 +59,8 @@ func main() {
 	rate := flag.Int("rate", 20, "orders per second the demo sends (0: none, use curl)")
 	dir := flag.String("dir", "", "directory for the registry, config files and logs (default: a new temporary directory, removed at exit)")
 	verbose := flag.Bool("v", false, "copy the services' logs to stderr")
+	reg := flag.String("registry", "", "the services' registry URL, e.g. etcd://127.0.0.1:2379/shop (default: the embedded file registry in -dir)")
+	otlp := flag.String("otlp", "", "export every service's spans to this OTLP/gRPC collector, e.g. http://127.0.0.1:4317 (Jaeger)")
 	flag.Parse()
 
 	if *service != "" {
@@ -76,7 +78,10 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := demoOptions{dir: *dir, http: *httpAddr, rate: *rate, tour: *tour, every: time.Second}
+	opts := demoOptions{dir: *dir, registry: *reg, http: *httpAddr, rate: *rate, tour: *tour, every: time.Second}
+	if *otlp != "" {
+		opts.env = append(opts.env, "SHOP_TRACING__ENDPOINT="+*otlp)
+	}
 	if *verbose {
 		opts.logs = os.Stderr
 	}
