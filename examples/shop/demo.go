@@ -30,15 +30,15 @@ import (
 var configFiles embed.FS
 
 type demoOptions struct {
-	dir   string        // registry, config files and logs; "" for a temporary directory
+	dir string // registry, config files and logs; "" for a temporary directory
 	// registry is the services' registry URL (etcd://..., zookeeper://..., nacos://...);
 	// "" for the embedded file registry in dir.
 	registry string
-	http  string        // the gateway's address
-	rate  int           // orders a second
-	tour  bool          // run the tour and return, instead of running until ctx ends
-	every time.Duration // between summary lines; 0 for none
-	logs  io.Writer     // copy of the services' logs, if set
+	http     string        // the gateway's address
+	rate     int           // orders a second
+	tour     bool          // run the tour and return, instead of running until ctx ends
+	every    time.Duration // between summary lines; 0 for none
+	logs     io.Writer     // copy of the services' logs, if set
 	// exe, args and env start a service; the default re-runs this program.
 	exe  string
 	args []string
