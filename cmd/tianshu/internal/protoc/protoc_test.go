@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/tianshu-go/tianshu/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -66,7 +68,7 @@ func TestStubsEqualTheGreeterStubsMadeByProtoc(t *testing.T) {
 func TestStubsEqualProtocsOnEveryKindOfMethodAndField(t *testing.T) {
 	protocBin, err := exec.LookPath("protoc")
 	if err != nil {
-		t.Skip("protoc is not installed: the greeter comparison still runs")
+		testenv.Missing(t, "protoc (Debian protobuf-compiler)")
 	}
 	if testing.Short() {
 		t.Skip("builds both plugins")
