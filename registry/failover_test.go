@@ -1,7 +1,6 @@
 package registry_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,13 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/memory"
 	"github.com/tianshu-go/tianshu/registry/registrytest"
@@ -47,22 +46,7 @@ func (f *flaky) Watch(ctx context.Context, s string) (registry.Watcher, error) {
 }
 
 // logBuffer collects log output written from other goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer struct{ testenv.Buffer }
 
 // waitFor waits until the logs contain s.
 func (l *logBuffer) waitFor(t *testing.T, s string) {

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tianshu-go/tianshu/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -21,23 +20,8 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// syncBuffer collects the output of the demo and of its child processes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output written from other goroutines.
+type syncBuffer = testenv.Buffer
 
 func TestDemoSpreadsCallsThenSurvivesAProviderKilledWithSIGKILL(t *testing.T) {
 	var out syncBuffer

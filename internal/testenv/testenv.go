@@ -229,3 +229,24 @@ func (p *Process) Restart(t testing.TB, hard bool) {
 	}
 	p.start(t)
 }
+
+// Buffer is a bytes.Buffer that goroutines may write while a test reads it: the output of
+// loggers and of the processes a test starts.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}

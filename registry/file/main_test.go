@@ -2,7 +2,6 @@ package file_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,12 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/file"
 	"github.com/tianshu-go/tianshu/registry/registrytest"
@@ -98,23 +97,8 @@ func open(t testing.TB, dir string, opts ...file.Option) *file.Registry {
 	return r
 }
 
-// logBuffer collects what a Registry logs, safely for its goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// logBuffer collects log output written from other goroutines.
+type logBuffer struct{ testenv.Buffer }
 
 func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -1,11 +1,9 @@
 package nacos_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -51,23 +49,8 @@ func sdkDir(t testing.TB) string {
 	return d
 }
 
-// logBuffer collects what a Registry logs and shows it when the test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// logBuffer collects output written from other goroutines.
+type logBuffer = testenv.Buffer
 
 func testLogger(t testing.TB) *slog.Logger {
 	b := &logBuffer{}

@@ -1,14 +1,12 @@
 package auth_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/internal/testpb"
 	"github.com/tianshu-go/tianshu/rpc"
 	"github.com/tianshu-go/tianshu/rpc/auth"
@@ -34,23 +33,8 @@ const (
 
 var secret = []byte("0123456789abcdef0123456789abcdef-hmac")
 
-// syncBuffer collects log output from the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output written from other goroutines.
+type syncBuffer = testenv.Buffer
 
 // whoami answers with the subject the handler saw in its context.
 type whoami struct{ testpb.UnimplementedEchoServer }

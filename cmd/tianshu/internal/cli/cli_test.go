@@ -1,41 +1,25 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/file"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is written by a command running in another goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output written from other goroutines.
+type syncBuffer = testenv.Buffer
 
 // runCLI runs one command line and returns its exit status, stdout and stderr.
 func runCLI(ctx context.Context, args ...string) (int, string, string) {
