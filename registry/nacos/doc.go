@@ -15,6 +15,11 @@
 //   - one SDK client per server address and settings is shared by every Registry and Source
 //     and closed once, by its last user, because the SDK's logger and client map are global.
 //
+// The SDK's logger stays global: its file is in the log directory of the most recently made
+// client, whichever Registry or Source that was. With rnacos, run the server with
+// RNACOS_NAMING_INSTANCE_METADATA_PERSISTENCE_ENABLE=false: otherwise it pins the first
+// metadata registered at an ip:port and ignores later updates.
+//
 // Instance fields Nacos has no place for travel as metadata under MetaID, MetaVersion,
 // MetaZone and MetaEndpoints. Consumers also read Spring Cloud Alibaba registrations (plain
 // names) and, with WithDubboNaming or a full providers:<interface>:<version>:<group> name,
