@@ -241,3 +241,15 @@ func (w *configWatcher) follow() (compacted bool, err error) {
 	}
 	return false, errors.New("watch channel closed")
 }
+
+// Put stores a document: name is its full key, as Load names it. It lets tools such as
+// `tianshu config set` edit what the source serves; services only read.
+func (s *ConfigSource) Put(ctx context.Context, name string, data []byte) error {
+	if name != s.key && !(s.prefix && strings.HasPrefix(name, s.key)) {
+		return fmt.Errorf("%w: key %q is not in this source (%q)", ErrInvalidConfig, name, s.key)
+	}
+	if _, err := s.cli.Put(ctx, name, string(data)); err != nil {
+		return classify("put "+name, err)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"reflect"
 	"slices"
 	"time"
@@ -287,4 +288,28 @@ func (c doneContext) Err() error {
 	default:
 		return nil
 	}
+}
+
+// Put stores a document: name is its node's path, as Load names it; a missing node is
+// created (persistent, with the Registry's ACL, parents included). It lets tools such as
+// `tianshu config set` edit what the source serves; services only read.
+func (s *ConfigSource) Put(ctx context.Context, name string, data []byte) error {
+	if name != s.path && !(s.tree && path.Dir(name) == s.path) {
+		return fmt.Errorf("%w: node %q is not in this source (%q)", ErrInvalidConfig, name, s.path)
+	}
+	if err := s.r.waitReady(ctx); err != nil {
+		return fmt.Errorf("zookeeper: config %s: %w", name, err)
+	}
+	if _, err := s.r.conn.Set(name, data, -1); err == nil {
+		return nil
+	} else if !errors.Is(err, zk.ErrNoNode) {
+		return fmt.Errorf("zookeeper: set %s: %w", name, err)
+	}
+	if err := s.r.ensureParents(path.Dir(name)); err != nil {
+		return fmt.Errorf("zookeeper: create parents of %s: %w", name, err)
+	}
+	if _, err := s.r.conn.Create(name, data, 0, s.r.acl); err != nil {
+		return fmt.Errorf("zookeeper: create %s: %w", name, err)
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -46,11 +47,7 @@ func (c *CLI) cmdConfig(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: config %s needs --source (a file path or a backend URL)", ErrUsage, sub)
 	}
 	key := pos[0]
-	if sub == "set" {
-		path, ok := filePath(*source)
-		if !ok {
-			return fmt.Errorf("config set writes files only (YAML or JSON) for now; %s is a remote source: change it with the backend's own tools", redact(*source))
-		}
+	if path, ok := filePath(*source); ok && sub == "set" {
 		return setFileKey(path, key, pos[1])
 	}
 
@@ -60,6 +57,9 @@ func (c *CLI) cmdConfig(ctx context.Context, args []string) error {
 	}
 	if closer != nil {
 		defer closer.Close()
+	}
+	if sub == "set" {
+		return setRemoteKey(ctx, src, *source, key, pos[1], *timeout)
 	}
 	if sub == "get" {
 		lctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -205,17 +205,81 @@ func printValue(w io.Writer, v any, asJSON bool) error {
 // YAML files keep their comments and order; the file is replaced atomically, so a reader
 // (a service watching it) never sees half of it.
 func setFileKey(path, key, value string) error {
-	if key == "" || strings.HasPrefix(key, ".") || strings.HasSuffix(key, ".") || strings.Contains(key, "..") {
-		return fmt.Errorf("%w: key %q: want dotted names such as db.pool.size", ErrUsage, key)
-	}
-	format := config.FormatOf(path)
-	if format != config.YAML && format != config.JSON {
-		return fmt.Errorf("config set edits .yaml, .yml and .json files; %s is %q", path, format)
-	}
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	out, err := editDocument(path, config.FormatOf(path), data, key, value)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, out)
+}
+
+// documentWriter is implemented by remote config sources that can store a document (the
+// Nacos source; etcd and ZooKeeper through the openers in cmd/tianshu/backends.go).
+type documentWriter interface {
+	Put(ctx context.Context, name string, data []byte) error
+}
+
+// setRemoteKey edits the one document of a remote source as setFileKey edits a file.
+func setRemoteKey(ctx context.Context, src config.Source, source, key, value string, timeout time.Duration) error {
+	w, ok := src.(documentWriter)
+	if !ok {
+		return fmt.Errorf("config set: %s cannot be written by this tianshu", redact(source))
+	}
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	docs, err := src.Load(lctx)
+	if err != nil {
+		return unreachable(source, timeout, err)
+	}
+	if len(docs) == 0 { // a new document: named as the URL names it
+		docs = []config.Document{{Name: remoteDocName(source)}}
+	}
+	if len(docs) != 1 || docs[0].Name == "" {
+		return fmt.Errorf("config set edits one document; %s holds %d: name one key, node or data_id", redact(source), len(docs))
+	}
+	format := docs[0].Format
+	if format == "" {
+		format = config.FormatOf(docs[0].Name)
+	}
+	if format == "" {
+		format = config.YAML
+	}
+	out, err := editDocument(docs[0].Name, format, docs[0].Data, key, value)
+	if err != nil {
+		return err
+	}
+	if err := w.Put(lctx, docs[0].Name, out); err != nil {
+		return unreachable(source, timeout, err)
+	}
+	return nil
+}
+
+// remoteDocName is the document a backend URL names: its data_id parameter (Nacos), else
+// its path (an etcd key, a ZooKeeper node).
+func remoteDocName(source string) string {
+	u, err := url.Parse(source)
+	if err != nil {
+		return ""
+	}
+	if id := u.Query().Get("data_id"); id != "" {
+		return id
+	}
+	return u.Path
+}
+
+// editDocument sets value at a dotted key of a YAML or JSON document named name and
+// returns the new document; see setFileKey.
+func editDocument(name string, format config.Format, data []byte, key, value string) ([]byte, error) {
+	if key == "" || strings.HasPrefix(key, ".") || strings.HasSuffix(key, ".") || strings.Contains(key, "..") {
+		return nil, fmt.Errorf("%w: key %q: want dotted names such as db.pool.size", ErrUsage, key)
+	}
+	if format != config.YAML && format != config.JSON {
+		return nil, fmt.Errorf("config set edits YAML and JSON documents (.yaml, .yml and .json files); %s is %q", name, format)
+	}
+	path := name
 	var val yaml.Node
 	if err := yaml.Unmarshal([]byte(value), &val); err != nil || len(val.Content) == 0 {
 		val = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Tag: "!!str", Value: value}}}
@@ -223,7 +287,7 @@ func setFileKey(path, key, value string) error {
 	var doc yaml.Node
 	if len(strings.TrimSpace(string(data))) > 0 {
 		if err := yaml.Unmarshal(data, &doc); err != nil {
-			return fmt.Errorf("%s does not parse, so it was left as it is: %w", path, err)
+			return nil, fmt.Errorf("%s does not parse, so it was left as it is: %w", path, err)
 		}
 	}
 	if len(doc.Content) == 0 {
@@ -233,7 +297,7 @@ func setFileKey(path, key, value string) error {
 	parts := strings.Split(key, ".")
 	for i, part := range parts {
 		if node.Kind != yaml.MappingNode {
-			return fmt.Errorf("%s: %s is not a mapping, so %s cannot be set below it", path, strings.Join(parts[:i], "."), key)
+			return nil, fmt.Errorf("%s: %s is not a mapping, so %s cannot be set below it", path, strings.Join(parts[:i], "."), key)
 		}
 		var next *yaml.Node
 		for j := 0; j+1 < len(node.Content); j += 2 {
@@ -260,10 +324,11 @@ func setFileKey(path, key, value string) error {
 	if format == config.JSON {
 		var tree any
 		if err := doc.Decode(&tree); err != nil {
-			return err
+			return nil, err
 		}
+		var err error
 		if out, err = json.MarshalIndent(tree, "", "  "); err != nil {
-			return err
+			return nil, err
 		}
 		out = append(out, '\n')
 	} else {
@@ -271,14 +336,14 @@ func setFileKey(path, key, value string) error {
 		enc := yaml.NewEncoder(&b)
 		enc.SetIndent(2)
 		if err := enc.Encode(&doc); err != nil {
-			return err
+			return nil, err
 		}
 		if err := enc.Close(); err != nil {
-			return err
+			return nil, err
 		}
 		out = b.Bytes()
 	}
-	return writeAtomic(path, out)
+	return out, nil
 }
 
 func writeAtomic(path string, data []byte) error {
