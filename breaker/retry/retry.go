@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tianshu-go/tianshu/breaker"
+	"github.com/tianshu-go/tianshu/internal/backoff"
 )
 
 // ErrInvalidPolicy is wrapped by the errors for a policy or budget out of range.
@@ -216,7 +217,7 @@ func UnaryClientInterceptor(opts ...Option) (grpc.UnaryClientInterceptor, error)
 			if !cfg.budget.withdraw() {
 				return err
 			}
-			if !sleep(ctx, wait) {
+			if !backoff.Sleep(ctx, wait) {
 				return err
 			}
 		}
@@ -237,16 +238,4 @@ func retryable(err error, cs []codes.Code) bool {
 		return false
 	}
 	return slices.Contains(cs, status.Code(err))
-}
-
-// sleep waits d or until ctx ends, and reports whether the whole wait passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
