@@ -315,22 +315,26 @@ func (m *method) entry(h *Handler, k addrKey, attrs func() []attribute.KeyValue)
 			return e
 		}
 	}
-	next := make(map[addrKey]*addrEntry, 1+lenOf(old))
-	if old != nil {
-		for k2, v := range *old {
-			next[k2] = v
-		}
-	}
-	next[k] = e
-	m.addrs.Store(&next)
+	m.addrs.Store(withEntry(old, k, e))
 	return e
 }
 
-func lenOf[K comparable, V any](m *map[K]V) int {
-	if m == nil {
-		return 0
+// withEntry returns a copy of *old (which may be nil) with k set to v: the copy-on-write
+// step of the per-method and per-address caches, read without locks.
+func withEntry[K comparable, V any](old *map[K]V, k K, v V) *map[K]V {
+	next := make(map[K]V, 1+len(derefMap(old)))
+	for k2, v2 := range derefMap(old) {
+		next[k2] = v2
 	}
-	return len(*m)
+	next[k] = v
+	return &next
+}
+
+func derefMap[K comparable, V any](m *map[K]V) map[K]V {
+	if m == nil {
+		return nil
+	}
+	return *m
 }
 
 // hostPortAttrs returns server.address and, when the port is numeric, server.port.
@@ -372,14 +376,7 @@ func (t *methodTable) get(full string) *method {
 		}
 	}
 	m := t.build(full)
-	next := make(map[string]*method, 1+lenOf(old))
-	if old != nil {
-		for k, v := range *old {
-			next[k] = v
-		}
-	}
-	next[full] = m
-	t.m.Store(&next)
+	t.m.Store(withEntry(old, full, m))
 	return m
 }
 
