@@ -157,6 +157,18 @@ func (in *Instance) Validate() error {
 	return nil
 }
 
+// ValidateKey checks only what identifies the instance, its service name and ID, as
+// Deregister needs: backends turn them into paths and keys before touching their store.
+func (in *Instance) ValidateKey() error {
+	if in == nil {
+		return fmt.Errorf("%w: nil instance", ErrInvalidInstance)
+	}
+	if err := ValidateName("service", in.Service); err != nil {
+		return err
+	}
+	return ValidateName("instance ID", in.ID)
+}
+
 // ValidateName checks a service name or instance ID. Names are non-empty, at most 255 bytes,
 // made of letters, digits and . _ - : @ (Dubbo's "providers:iface:1.0:group" fits), and do
 // not start with a dot, so every backend can use them as a path segment or key.

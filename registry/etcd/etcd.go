@@ -300,13 +300,7 @@ func (r *Registry) recover(lost <-chan *clientv3.LeaseKeepAliveResponse) error {
 
 // Deregister deletes the instance's key. Deleting a key that is not there is not an error.
 func (r *Registry) Deregister(ctx context.Context, in *registry.Instance) error {
-	if in == nil {
-		return fmt.Errorf("%w: nil instance", registry.ErrInvalidInstance)
-	}
-	if err := registry.ValidateName("service", in.Service); err != nil {
-		return err
-	}
-	if err := registry.ValidateName("instance ID", in.ID); err != nil {
+	if err := in.ValidateKey(); err != nil {
 		return err
 	}
 	key := r.Key(in.Service, in.ID)

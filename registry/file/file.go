@@ -231,14 +231,8 @@ func (r *Registry) write(in *registry.Instance, data []byte) error {
 // comes back on that one's next heartbeat. Removing an entry that is not there is not an
 // error.
 func (r *Registry) Deregister(ctx context.Context, in *registry.Instance) error {
-	if in == nil {
-		return fmt.Errorf("%w: nil instance", registry.ErrInvalidInstance)
-	}
 	// The names become a path: check them before touching the file system.
-	if err := registry.ValidateName("service", in.Service); err != nil {
-		return err
-	}
-	if err := registry.ValidateName("instance ID", in.ID); err != nil {
+	if err := in.ValidateKey(); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {

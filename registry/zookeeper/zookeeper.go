@@ -606,13 +606,7 @@ func (r *Registry) Register(ctx context.Context, in *registry.Instance) error {
 // error. When ZooKeeper cannot be reached the error wraps registry.ErrUnavailable and the
 // node is deleted once the Registry has a session again (or vanishes with the old session).
 func (r *Registry) Deregister(ctx context.Context, in *registry.Instance) error {
-	if in == nil {
-		return fmt.Errorf("%w: nil instance", registry.ErrInvalidInstance)
-	}
-	if err := registry.ValidateName("service", in.Service); err != nil {
-		return err
-	}
-	if err := registry.ValidateName("instance ID", in.ID); err != nil {
+	if err := in.ValidateKey(); err != nil {
 		return err
 	}
 	r.ownMu.Lock()
