@@ -115,6 +115,9 @@ type Handler struct {
 	reg     metric.Registration
 	kind    trace.SpanKind
 	methods methodTable
+
+	globalTP  bool         // the tracer provider is OpenTelemetry's global one
+	fixedHead *headSampler // the sampling rule of an explicit provider, if known
 }
 
 var _ stats.Handler = (*Handler)(nil)
@@ -140,7 +143,8 @@ func newHandler(server bool, opts []HandlerOption) *Handler {
 	for _, o := range opts {
 		o(&c)
 	}
-	if c.tp == nil {
+	globalTP := c.tp == nil
+	if globalTP {
 		c.tp = otel.GetTracerProvider()
 	}
 	if c.mp == nil {
@@ -149,7 +153,10 @@ func newHandler(server bool, opts []HandlerOption) *Handler {
 	if c.prop == nil {
 		c.prop = otel.GetTextMapPropagator()
 	}
-	h := &Handler{server: server, prop: c.prop, filter: c.filter, kind: trace.SpanKindClient}
+	h := &Handler{server: server, prop: c.prop, filter: c.filter, kind: trace.SpanKindClient, globalTP: globalTP}
+	if p, ok := c.tp.(*TracerProvider); ok && !globalTP {
+		h.fixedHead = p.head
+	}
 	if server {
 		h.kind = trace.SpanKindServer
 	}
@@ -388,8 +395,12 @@ type call struct {
 	span  trace.Span
 	addr  atomic.Pointer[addrEntry] // client: set when a transport is chosen
 	begun atomic.Bool
-	kv    []string
-	kvBuf [4]string // outgoing headers: enough for traceparent and tracestate
+	// dropped is the span of a call the handler's sampling rule dropped; inline says the
+	// call's context answers trace.SpanFromContext with it.
+	dropped droppedSpan
+	inline  bool
+	kv      []string
+	kvBuf   [4]string // outgoing headers: enough for traceparent and tracestate
 
 	lastKey, lastVal string // incoming: the last header read
 }
@@ -400,6 +411,9 @@ type callKey struct{}
 func (c *call) Value(key any) any {
 	if _, ok := key.(callKey); ok {
 		return c
+	}
+	if c.inline && key == spanKey {
+		return c.span
 	}
 	return c.Context.Value(key)
 }
@@ -469,18 +483,10 @@ func (h *Handler) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Co
 }
 
 func (h *Handler) tagServer(ctx context.Context, info *stats.RPCTagInfo) context.Context {
-	c := &call{Context: ctx}
-	ctx = h.prop.Extract(ctx, (*incoming)(c))
-	if h.filter != nil && !h.filter(info.FullMethodName) {
+	c, ctx := h.beginServer(ctx, info.FullMethodName)
+	if c == nil {
 		return ctx
 	}
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && !sc.IsRemote() {
-		// A span that reached the server's context some other way still counts as the
-		// caller's, as otelgrpc treats it.
-		ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
-	}
-	c.m = h.methods.get(info.FullMethodName)
-	c.Context, c.span = h.tracer.Start(ctx, c.m.name, c.m.startOpts...)
 	if c.span.IsRecording() {
 		c.span.SetAttributes(c.m.base...)
 	}
@@ -488,22 +494,12 @@ func (h *Handler) tagServer(ctx context.Context, info *stats.RPCTagInfo) context
 }
 
 func (h *Handler) tagClient(ctx context.Context, info *stats.RPCTagInfo) context.Context {
-	c := &call{Context: ctx}
-	c.kv = c.kvBuf[:0]
-	if h.filter == nil || h.filter(info.FullMethodName) {
-		c.m = h.methods.get(info.FullMethodName)
-		c.Context, c.span = h.tracer.Start(ctx, c.m.name, c.m.startOpts...)
-		if c.span.IsRecording() {
-			c.span.SetAttributes(c.m.base...)
-		}
+	c, ctx := h.beginClient(ctx, info.FullMethodName)
+	if c == nil {
+		return ctx
 	}
-	h.prop.Inject(c, (*outgoing)(c))
-	if len(c.kv) > 0 {
-		c.Context = metadata.AppendToOutgoingContext(c.Context, c.kv...)
-	}
-	c.kv = nil
-	if c.m == nil {
-		return c.Context
+	if c.span.IsRecording() {
+		c.span.SetAttributes(c.m.base...)
 	}
 	return c
 }

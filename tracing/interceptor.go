@@ -133,19 +133,12 @@ func (s *clientStream) Header() (metadata.MD, error) {
 	return md, s.keep(err)
 }
 
-// startServer extracts the caller's span context and starts the server span. It returns a
-// nil call for filtered methods, with ctx carrying the caller's context only.
+// startServer begins a server call for an interceptor: span, attributes and in-flight count.
 func (h *Handler) startServer(ctx context.Context, fullMethod string) (*call, context.Context) {
-	c := &call{Context: ctx}
-	ctx = h.prop.Extract(ctx, (*incoming)(c))
-	if h.filter != nil && !h.filter(fullMethod) {
+	c, ctx := h.beginServer(ctx, fullMethod)
+	if c == nil {
 		return nil, ctx
 	}
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && !sc.IsRemote() {
-		ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
-	}
-	c.m = h.methods.get(fullMethod)
-	c.Context, c.span = h.tracer.Start(ctx, c.m.name, c.m.startOpts...)
 	if c.span.IsRecording() {
 		c.span.SetAttributes(c.m.base...)
 		if p, ok := peer.FromContext(ctx); ok && p.LocalAddr != nil {
@@ -156,20 +149,84 @@ func (h *Handler) startServer(ctx context.Context, fullMethod string) (*call, co
 	return c, c
 }
 
-// startClient starts the client span and writes its context into the outgoing metadata.
+// startClient begins a client call for an interceptor: span, propagation, attributes and
+// in-flight count.
 func (h *Handler) startClient(ctx context.Context, fullMethod string, cc *grpc.ClientConn) (*call, context.Context) {
+	c, ctx := h.beginClient(ctx, fullMethod)
+	if c == nil {
+		return nil, ctx
+	}
+	if cc != nil {
+		e := c.m.forTarget(h, cc.Target())
+		c.addr.Store(e)
+		if c.span.IsRecording() {
+			c.span.SetAttributes(c.m.base...)
+			c.span.SetAttributes(e.attrs...)
+		}
+	}
+	c.m.active.Add(1)
+	return c, c
+}
+
+// beginServer extracts the caller's span context and starts the server span. It returns a
+// nil call for filtered methods, with ctx carrying the caller's context only.
+func (h *Handler) beginServer(ctx context.Context, fullMethod string) (*call, context.Context) {
+	c := &call{Context: ctx}
+	head := h.head()
+	var parent trace.SpanContext
+	quick := false
+	if mf, ok := h.prop.(multiFormat); ok && head != nil {
+		ctx, parent, quick = mf.quickExtract(ctx, (*incoming)(c))
+		if quick && !parent.IsValid() {
+			parent = trace.SpanContextFromContext(ctx)
+		}
+	}
+	if !quick {
+		ctx = h.prop.Extract(ctx, (*incoming)(c))
+		parent = trace.SpanContextFromContext(ctx)
+	}
+	// A span that reached the server's context some other way than the headers still
+	// counts as the caller's, as otelgrpc treats it.
+	remote := parent.IsValid() && (!parent.IsRemote() || quick)
+	if h.filter != nil && !h.filter(fullMethod) {
+		if remote {
+			ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
+		}
+		return nil, ctx
+	}
+	c.m = h.methods.get(fullMethod)
+	if head != nil {
+		d := head.decide(parent)
+		if !d.sampled {
+			c.drop(ctx, d.sc, head)
+			return c, c
+		}
+		ctx = d.withIDs(ctx)
+	}
+	if remote {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
+	}
+	c.Context, c.span = h.tracer.Start(ctx, c.m.name, c.m.startOpts...)
+	return c, c
+}
+
+// beginClient starts the client span and writes its context into the outgoing metadata. It
+// returns a nil call for filtered methods, with ctx carrying the propagated context.
+func (h *Handler) beginClient(ctx context.Context, fullMethod string) (*call, context.Context) {
 	c := &call{Context: ctx}
 	c.kv = c.kvBuf[:0]
 	if h.filter == nil || h.filter(fullMethod) {
 		c.m = h.methods.get(fullMethod)
-		c.Context, c.span = h.tracer.Start(ctx, c.m.name, c.m.startOpts...)
-		if cc != nil {
-			e := c.m.forTarget(h, cc.Target())
-			c.addr.Store(e)
-			if c.span.IsRecording() {
-				c.span.SetAttributes(c.m.base...)
-				c.span.SetAttributes(e.attrs...)
+		if head := h.head(); head != nil {
+			d := head.decide(trace.SpanContextFromContext(ctx))
+			if d.sampled {
+				ctx = d.withIDs(ctx)
+			} else {
+				c.drop(ctx, d.sc, head)
 			}
+		}
+		if c.span == nil {
+			c.Context, c.span = h.tracer.Start(ctx, c.m.name, c.m.startOpts...)
 		}
 	}
 	h.prop.Inject(c, (*outgoing)(c))
@@ -180,8 +237,19 @@ func (h *Handler) startClient(ctx context.Context, fullMethod string, cc *grpc.C
 	if c.m == nil {
 		return nil, c.Context
 	}
-	c.m.active.Add(1)
 	return c, c
+}
+
+// drop makes c a call whose span the sampling rule dropped, under ctx.
+func (c *call) drop(ctx context.Context, sc trace.SpanContext, head *headSampler) {
+	c.dropped = droppedSpan{sc: sc, tp: head.tp}
+	c.span = &c.dropped
+	c.Context = ctx
+	if spanKey != nil {
+		c.inline = true
+	} else {
+		c.Context = trace.ContextWithSpan(ctx, c.span)
+	}
 }
 
 // finish ends the span and records the duration of a call started by an interceptor.

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-
 	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/internal/testpb"
 	"github.com/tianshu-go/tianshu/registry/memory"
@@ -19,7 +17,7 @@ import (
 
 // chainService is one Tianshu service of the A -> B -> C chain, with a tracer provider of
 // its own, as a separate process would have.
-func chainService(t *testing.T, reg *memory.Registry, name, next string, tp *sdktrace.TracerProvider) {
+func chainService(t *testing.T, reg *memory.Registry, name, next string, tp *tracing.TracerProvider) {
 	t.Helper()
 	ctx := context.Background()
 	hopts := []tracing.HandlerOption{tracing.WithTracerProvider(tp), tracing.WithTextMapPropagator(tracing.Propagator())}
@@ -52,7 +50,7 @@ func TestJaegerHoldsOneTraceAcrossThreeServices(t *testing.T) {
 	ctx := context.Background()
 	run := strings.ReplaceAll(t.Name(), "/", "-") + fmt.Sprint(time.Now().UnixNano())
 	names := map[string]string{"A": "a-" + run, "B": "b-" + run, "C": "c-" + run}
-	providers := map[string]*sdktrace.TracerProvider{}
+	providers := map[string]*tracing.TracerProvider{}
 	for svc, endpoint := range map[string]string{"A": j.OTLPGRPC, "B": j.OTLPHTTP, "C": j.OTLPGRPC} {
 		proto := tracing.ProtocolGRPC
 		if svc == "B" {

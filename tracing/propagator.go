@@ -162,3 +162,59 @@ func (p multiFormat) Inject(ctx context.Context, carrier propagation.TextMapCarr
 		carrier.Set(headerUberTraceID, s[uberStart:uberEnd])
 	}
 }
+
+// quickExtract is Extract for the common request, which carries a version-00 traceparent
+// and no tracestate, or no span headers at all: it returns ctx with the request's baggage,
+// and the caller's span context (remote; invalid when there is none) without putting it in
+// the context. ok is false for any other request, which Extract must read.
+func (p multiFormat) quickExtract(ctx context.Context, carrier propagation.TextMapCarrier) (_ context.Context, parent trace.SpanContext, ok bool) {
+	if tp := carrier.Get(headerTraceparent); tp != "" {
+		if parent, ok = parseTraceparent(tp); !ok || carrier.Get(headerTracestate) != "" {
+			return ctx, trace.SpanContext{}, false
+		}
+	} else if carrier.Get(headerB3) != "" || carrier.Get(headerB3TraceID) != "" || carrier.Get(headerUberTraceID) != "" {
+		return ctx, trace.SpanContext{}, false
+	}
+	return p.bag.Extract(ctx, carrier), parent, true
+}
+
+// parseTraceparent reads a well-formed version-00 traceparent as W3C Trace Context and
+// OpenTelemetry's TraceContext read it: lower-case hex, no reserved flags, IDs not all
+// zero. Other versions are left to TraceContext.
+func parseTraceparent(s string) (trace.SpanContext, bool) {
+	if len(s) != tpEnd || s[:3] != "00-" || s[35] != '-' || s[52] != '-' {
+		return trace.SpanContext{}, false
+	}
+	var c trace.SpanContextConfig
+	var flags [1]byte
+	if !unhex(c.TraceID[:], s[3:35]) || !unhex(c.SpanID[:], s[36:52]) || !unhex(flags[:], s[53:55]) || flags[0] > 3 {
+		return trace.SpanContext{}, false
+	}
+	c.TraceFlags = trace.TraceFlags(flags[0]) & (trace.FlagsSampled | trace.FlagsRandom)
+	c.Remote = true
+	sc := trace.NewSpanContext(c)
+	return sc, sc.IsValid()
+}
+
+// unhex decodes lower-case hex src into dst, which is half its length.
+func unhex(dst []byte, src string) bool {
+	for i := range dst {
+		hi, ok1 := hexDigit(src[2*i])
+		lo, ok2 := hexDigit(src[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}

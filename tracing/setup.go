@@ -157,7 +157,7 @@ func newSetupConfig(opts []Option) (*setupConfig, error) {
 
 // NewTracerProvider builds an SDK tracer provider from opts and touches no global state. The
 // caller owns it: call its Shutdown (which flushes queued spans) before the process exits.
-func NewTracerProvider(ctx context.Context, opts ...Option) (*sdktrace.TracerProvider, error) {
+func NewTracerProvider(ctx context.Context, opts ...Option) (*TracerProvider, error) {
 	c, err := newSetupConfig(opts)
 	if err != nil {
 		return nil, err
@@ -165,16 +165,20 @@ func NewTracerProvider(ctx context.Context, opts ...Option) (*sdktrace.TracerPro
 	return c.provider(ctx)
 }
 
-func (c *setupConfig) provider(ctx context.Context) (*sdktrace.TracerProvider, error) {
+func (c *setupConfig) provider(ctx context.Context) (*TracerProvider, error) {
 	res, err := c.resource(ctx)
 	if err != nil {
 		return nil, err
 	}
+	p := &TracerProvider{}
 	sampler := c.sampler
 	if sampler == nil {
 		sampler = sdktrace.ParentBased(sdktrace.TraceIDRatioBased(c.ratio))
+		p.head = newHeadSampler(c.ratio)
+		p.head.tp = p
 	}
-	popts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sampler)}
+	popts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sampler),
+		sdktrace.WithIDGenerator(idGenerator{})}
 	exp := c.exporter
 	if c.endpoint != "" {
 		if exp, err = c.otlp(ctx); err != nil {
@@ -188,7 +192,8 @@ func (c *setupConfig) provider(ctx context.Context) (*sdktrace.TracerProvider, e
 	default:
 		popts = append(popts, sdktrace.WithBatcher(exp, sdktrace.WithExportTimeout(c.timeout)))
 	}
-	return sdktrace.NewTracerProvider(popts...), nil
+	p.TracerProvider = sdktrace.NewTracerProvider(popts...)
+	return p, nil
 }
 
 func (c *setupConfig) otlp(ctx context.Context) (sdktrace.SpanExporter, error) {
