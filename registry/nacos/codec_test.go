@@ -170,3 +170,36 @@ func containsSecret(s string) bool {
 	}
 	return false
 }
+
+// FuzzFromNacos feeds entries as other Nacos clients (Dubbo, Spring Cloud Alibaba, a hand
+// edit in the console) may have written them: reading one either gives a valid instance or
+// an error wrapping ErrInvalidInstance, never a panic, and a Tianshu entry reads back as
+// what was written.
+func FuzzFromNacos(f *testing.F) {
+	f.Add("10.0.0.1", uint16(20880), 1.0, "DEFAULT", "side", "provider", "protocol", "tri")
+	f.Add("10.0.0.3", uint16(8443), 0.0, "east", "secure", "true", "gRPC_port", "9090")
+	f.Add("::1", uint16(8080), 2.5, "", MetaID, "i-1", MetaEndpoints, "grpc://[::1]:9000,http://[::1]:8080")
+	f.Add("127.0.0.1", uint16(0), -1.0, "c", MetaID, "", MetaEndpoints, "bad")
+	f.Fuzz(func(t *testing.T, ip string, port uint16, weight float64, cluster, k1, v1, k2, v2 string) {
+		h := model.Instance{Ip: ip, Port: uint64(port), Weight: weight, ClusterName: cluster,
+			Metadata: map[string]string{k1: v1, k2: v2}}
+		in, err := fromNacos("orders", h)
+		if err != nil {
+			if !errors.Is(err, registry.ErrInvalidInstance) {
+				t.Fatalf("fromNacos(%+v) = %v, not an ErrInvalidInstance", h, err)
+			}
+			return
+		}
+		if err := in.Validate(); err != nil || in.Service != "orders" || in.Weight <= 0 {
+			t.Fatalf("fromNacos(%+v) = %+v, which is not a valid instance of orders: %v", h, in, err)
+		}
+		back, err := toNacos(in, DefaultCluster, nil)
+		if err != nil {
+			t.Fatalf("toNacos of the instance read from %+v: %v", h, err)
+		}
+		again, err := fromNacos("orders", back)
+		if err != nil || again.ID != in.ID || len(again.Endpoints) != len(in.Endpoints) {
+			t.Fatalf("re-reading %+v gave %+v, %v", in, again, err)
+		}
+	})
+}

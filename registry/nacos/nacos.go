@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/nacos-group/nacos-sdk-go/v2/model"
@@ -113,7 +114,7 @@ func (r *Registry) GetService(ctx context.Context, service string) ([]*registry.
 	if r.isClosed() {
 		return nil, registry.ErrClosed
 	}
-	sub, err := r.n.subscribe(r.key(service), service)
+	sub, err := r.n.subscribe(r.key(service), service, r.o.clusters)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +131,7 @@ func (r *Registry) Watch(ctx context.Context, service string) (registry.Watcher,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sub, err := r.n.subscribe(r.key(service), service)
+	sub, err := r.n.subscribe(r.key(service), service, r.o.clusters)
 	if err != nil {
 		return nil, err
 	}
@@ -183,13 +184,15 @@ func (w *watcher) forget() {
 }
 
 // subscription is one SDK subscription to a Nacos service, read as the Tianshu service
-// name it was asked for, feeding every watcher of that name.
+// name it was asked for and filtered by cluster, feeding every watcher of that name and
+// filter.
 type subscription struct {
-	n       *namingClient
-	key     svcKey
-	service string
-	param   *vo.SubscribeParam
-	bc      *registry.Broadcast
+	n        *namingClient
+	key      svcKey
+	service  string
+	clusters []string // sorted; nil: every cluster
+	param    *vo.SubscribeParam
+	bc       *registry.Broadcast
 
 	made  chan struct{} // closed once the SDK subscription was asked for
 	mu    sync.Mutex    // orders the first read against the SDK's callbacks
@@ -199,18 +202,20 @@ type subscription struct {
 
 type subKey struct {
 	svcKey
-	service string
+	service  string
+	clusters string // the cluster filter, joined
 }
 
 // subscribe returns the subscription for a service, making it if needed, with its current
 // list read. No lock is held across an SDK call: the SDK may run callbacks (which take
 // sub.mu) on the calling goroutine.
-func (n *namingClient) subscribe(k svcKey, service string) (*subscription, error) {
-	sk := subKey{k, service}
+func (n *namingClient) subscribe(k svcKey, service string, clusters []string) (*subscription, error) {
+	sk := subKey{k, service, strings.Join(clusters, ",")}
 	n.mu.Lock()
 	sub, ok := n.subs[sk]
 	if !ok {
-		sub = &subscription{n: n, key: k, service: service, bc: registry.NewBroadcast(nil), bad: map[string]bool{}, made: make(chan struct{})}
+		sub = &subscription{n: n, key: k, service: service, clusters: clusters, bc: registry.NewBroadcast(nil),
+			bad: map[string]bool{}, made: make(chan struct{})}
 		sub.param = &vo.SubscribeParam{ServiceName: k.name, GroupName: k.group, SubscribeCallback: sub.callback}
 		n.subs[sk] = sub
 	}
@@ -262,11 +267,24 @@ func (s *subscription) callback(hosts []model.Instance, err error) {
 	s.setLocked(hosts)
 }
 
+// inClusters says whether h is in one of the clusters the subscription lists.
+func (s *subscription) inClusters(h model.Instance) bool {
+	if s.clusters == nil {
+		return true
+	}
+	c := h.ClusterName
+	if c == "" {
+		c = DefaultCluster
+	}
+	_, found := slices.BinarySearch(s.clusters, c)
+	return found
+}
+
 func (s *subscription) setLocked(hosts []model.Instance) {
 	list := make([]*registry.Instance, 0, len(hosts))
 	seen := map[string]bool{}
 	for _, h := range hosts {
-		if !usable(h) {
+		if !usable(h) || !s.inClusters(h) {
 			continue
 		}
 		in, err := fromNacos(s.service, h)

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tianshu-go/tianshu/internal/backoff"
@@ -29,6 +31,7 @@ type options struct {
 	namespace  string
 	group      string
 	cluster    string
+	clusters   []string // the clusters consumers list; nil: all
 	username   string
 	password   string
 	dir        string
@@ -63,8 +66,16 @@ func WithNamespace(id string) Option { return func(o *options) { o.namespace = i
 func WithGroup(g string) Option { return func(o *options) { o.group = g } }
 
 // WithCluster sets the cluster instances are registered in; the default is DEFAULT.
-// Consumers list instances of every cluster.
+// Consumers list instances of every cluster unless told otherwise by WithClusters.
 func WithCluster(c string) Option { return func(o *options) { o.cluster = c } }
+
+// WithClusters makes GetService and Watch list only the instances registered in the named
+// clusters (an instance registered without one is in DEFAULT), as a Nacos Java consumer
+// subscribing with a cluster list does: for example, a consumer that calls its own data
+// centre only. The default lists every cluster.
+func WithClusters(clusters ...string) Option {
+	return func(o *options) { o.clusters = append(o.clusters, clusters...) }
+}
 
 // WithAuth logs in with a username and password. Wrong credentials make New and NewSource
 // fail with ErrUnauthorized when the server is reachable.
@@ -137,6 +148,13 @@ func (o *options) validate() error {
 	if o.cluster == "" {
 		o.cluster = DefaultCluster
 	}
+	for _, c := range o.clusters {
+		if c == "" || strings.ContainsAny(c, ", ") {
+			return fmt.Errorf("%w: cluster name %q in WithClusters: want a non-empty name without commas or spaces", ErrInvalidConfig, c)
+		}
+	}
+	slices.Sort(o.clusters)
+	o.clusters = slices.Compact(o.clusters)
 	switch o.sdkLevel {
 	case "debug", "info", "warn", "error":
 	default:

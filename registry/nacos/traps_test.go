@@ -271,6 +271,37 @@ func TestNamespaceGroupAndClusterAreHonoured(t *testing.T) {
 	}
 }
 
+func TestConsumersCanListChosenClustersOnly(t *testing.T) {
+	srv := testenv.StartNacos(t)
+	svc := registrytest.ServiceName(t)
+	for i, c := range []struct{ id, cluster string }{{"e", "east"}, {"w", "west"}, {"d", ""}} {
+		opts := []nacos.Option{}
+		if c.cluster != "" {
+			opts = append(opts, nacos.WithCluster(c.cluster))
+		}
+		if err := open(t, srv, sdkDir(t), opts...).Register(ctxFor(t), registrytest.NewInstance(svc, c.id, 7001+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One process, two Registries: the filter is per Registry even on a shared SDK client.
+	dir := sdkDir(t)
+	all := open(t, srv, dir)
+	follow(t, all, svc).Until(20*time.Second, "every cluster", registrytest.HasIDs("d", "e", "w"))
+	east := follow(t, open(t, srv, dir, nacos.WithClusters("east", "DEFAULT")), svc)
+	east.Until(20*time.Second, "east and DEFAULT only", registrytest.HasIDs("d", "e"))
+	if l, err := open(t, srv, dir, nacos.WithClusters("west")).GetService(ctxFor(t), svc); err != nil || !registrytest.HasIDs("w")(l) {
+		t.Fatalf("GetService with WithClusters(west) = %s, %v; want w", registrytest.IDs(l), err)
+	}
+	// A change in a listed cluster is delivered; the filter still holds after it.
+	if err := open(t, srv, sdkDir(t), nacos.WithCluster("east")).Register(ctxFor(t), registrytest.NewInstance(svc, "e2", 7004)); err != nil {
+		t.Fatal(err)
+	}
+	east.Until(20*time.Second, "the new east instance", registrytest.HasIDs("d", "e", "e2"))
+	if _, err := nacos.New(ctxFor(t), []string{srv.Addr}, append(base(t, sdkDir(t)), nacos.WithClusters(""))...); !errors.Is(err, nacos.ErrInvalidConfig) {
+		t.Fatalf("WithClusters(\"\") = %v, want ErrInvalidConfig", err)
+	}
+}
+
 func TestDubboNamingPublishesProvidersNameAndURLParameters(t *testing.T) {
 	srv := testenv.StartNacos(t)
 	r := open(t, srv, sdkDir(t), nacos.WithDubboNaming("1.0.0", "g1"), nacos.WithApplication("demo"))

@@ -22,7 +22,7 @@ func openURL(ctx context.Context, u *url.URL) (registry.Registry, error) {
 }
 
 // urlParams are the query parameters ParseURL reads.
-var urlParams = []string{"app", "cache_dir", "cluster", "dubbo_group", "dubbo_version", "group", "naming", "password", "timeout", "username"}
+var urlParams = []string{"app", "cache_dir", "cluster", "clusters", "dubbo_group", "dubbo_version", "group", "naming", "password", "timeout", "username"}
 
 // ParseURL reads a nacos:// URL into server addresses and options:
 //
@@ -74,6 +74,9 @@ func ParseURL(u *url.URL) ([]string, []Option, error) {
 	}
 	if v := q.Get("cluster"); v != "" {
 		opts = append(opts, WithCluster(v))
+	}
+	if v := q.Get("clusters"); v != "" {
+		opts = append(opts, WithClusters(strings.Split(v, ",")...))
 	}
 	if v := q.Get("cache_dir"); v != "" {
 		opts = append(opts, WithDir(v))
