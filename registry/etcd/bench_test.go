@@ -2,19 +2,15 @@ package etcd_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"runtime"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tianshu-go/tianshu/internal/testenv"
-	"github.com/tianshu-go/tianshu/registry/etcd"
+	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/registrytest"
 )
 
@@ -101,96 +97,11 @@ func BenchmarkBaselineRawPutToWatch(b *testing.B) {
 	reportPercentiles(b, samples)
 }
 
-// BenchmarkScale1000Services5Instances measures one consumer starting to watch 1,000
-// services of 5 instances each: the time until every watcher has its first full list, and
-// the heap the consumer holds for them.
-func BenchmarkScale1000Services5Instances(b *testing.B) {
-	if testing.Short() {
-		b.Skip("scale benchmark skipped under -short")
-	}
-	const services, perService = 1000, 5
+// BenchmarkScale is registrytest's scale run on etcd: 1,000 services x 5 instances.
+//
+//	go test -run '^$' -bench Scale -benchtime=1x ./registry/etcd/
+func BenchmarkScale(b *testing.B) {
 	srv := testenv.StartEtcd(b)
-	names := seedServices(b, srv, services, perService)
-	ctx := context.Background()
-	var full time.Duration
-	var heapBytes float64
-	for b.Loop() {
-		before := heapInUse()
-		start := time.Now()
-		cons, err := etcd.New(ctx, []string{srv.Endpoint})
-		if err != nil {
-			b.Fatal(err)
-		}
-		var wg sync.WaitGroup
-		errs := make(chan error, services)
-		next := make(chan string)
-		for range 16 {
-			wg.Go(func() {
-				for name := range next {
-					w, err := cons.Watch(ctx, name)
-					if err != nil {
-						errs <- err
-						continue
-					}
-					if list, err := w.Next(); err != nil || len(list) != perService {
-						errs <- fmt.Errorf("first list of %s = %d instances, %v", name, len(list), err)
-					}
-				}
-			})
-		}
-		for _, n := range names {
-			next <- n
-		}
-		close(next)
-		wg.Wait()
-		full += time.Since(start)
-		close(errs)
-		for err := range errs {
-			b.Fatal(err)
-		}
-		heapBytes += float64(heapInUse() - before)
-		_ = cons.Close()
-	}
-	b.ReportMetric(float64(full.Milliseconds())/float64(b.N), "ms/full-list")
-	b.ReportMetric(heapBytes/float64(b.N)/(1<<20), "MiB-heap")
-}
-
-func heapInUse() uint64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
-
-// seedServices writes services x perService instances directly, in transactions, as many
-// providers would have registered them (the values are what Register stores).
-func seedServices(b *testing.B, srv *testenv.Etcd, services, perService int) []string {
-	cli := rawClient(b, srv.Endpoint)
-	ctx := context.Background()
-	names := make([]string, services)
-	var ops []clientv3.Op
-	flush := func() {
-		if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
-			b.Fatal(err)
-		}
-		ops = ops[:0]
-	}
-	for s := range services {
-		names[s] = fmt.Sprintf("scale-svc-%04d", s)
-		for i := range perService {
-			in := registrytest.NewInstance(names[s], fmt.Sprintf("i-%d", i), 7000+i)
-			data, err := json.Marshal(in)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ops = append(ops, clientv3.OpPut(etcd.DefaultPrefix+"/"+names[s]+"/"+in.ID, string(data)))
-			if len(ops) == 100 {
-				flush()
-			}
-		}
-	}
-	if len(ops) > 0 {
-		flush()
-	}
-	return names
+	registrytest.BenchmarkScale(b, registrytest.Scale{Services: 1000, PerService: 5}, "etcd",
+		func(tb testing.TB) registry.Registry { return open(tb, srv) })
 }

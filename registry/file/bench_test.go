@@ -88,3 +88,13 @@ func BenchmarkGetService(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkScale is registrytest's scale run on one registry directory: 1,000 services x 5
+// instances, each provider file heartbeated by the provider handle.
+//
+//	go test -run '^$' -bench Scale -benchtime=1x ./registry/file/
+func BenchmarkScale(b *testing.B) {
+	dir := b.TempDir()
+	registrytest.BenchmarkScale(b, registrytest.Scale{Services: 1000, PerService: 5}, "file",
+		func(tb testing.TB) registry.Registry { return open(tb, dir) })
+}

@@ -6,6 +6,7 @@ package nacos_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -34,6 +35,16 @@ func report(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(0, "ns/op")
 }
 
+// pushTick is rnacos's naming push timer: a change is pushed on the first 500 ms tick at
+// least 500 ms after it (naming_delay_nofity.rs), so a push takes 500-1,000 ms depending on
+// where between two ticks the change lands.
+const pushTick = 500 * time.Millisecond
+
+// dephase waits a random part of rnacos's push tick. Samples taken back to back would each
+// start just after the push that ended the last one, lock onto the tick, and all read the
+// worst case (about 1,002 ms); changes in production land at random phases.
+func dephase() { time.Sleep(rand.N(pushTick)) }
+
 // BenchmarkRegisterToConsumerNotified measures the time from Register to a consumer's watcher
 // (another process: its own SDK client) returning a list with the new instance.
 func BenchmarkRegisterToConsumerNotified(b *testing.B) {
@@ -52,6 +63,9 @@ func BenchmarkRegisterToConsumerNotified(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		in := registrytest.NewInstance(svc, fmt.Sprintf("i-%d", i), 10000+i%50000)
+		b.StopTimer()
+		dephase()
+		b.StartTimer()
 		start := time.Now()
 		if err := prov.Register(ctxFor(b), in); err != nil {
 			b.Fatal(err)
@@ -87,6 +101,9 @@ func BenchmarkBareSDKRegisterToSubscribeCallback(b *testing.B) {
 	lat := make([]time.Duration, 0, b.N)
 	for i := 0; b.Loop(); i++ {
 		port := uint64(10000 + i%50000)
+		b.StopTimer()
+		dephase()
+		b.StartTimer()
 		start := time.Now()
 		if _, err := prov.RegisterInstance(vo.RegisterInstanceParam{ServiceName: svc, Ip: "127.0.0.1", Port: port, Weight: 1, Enable: true, Healthy: true, Ephemeral: true}); err != nil {
 			b.Fatal(err)
@@ -210,3 +227,19 @@ func BenchmarkBareSDKPublishToListenCallback(b *testing.B) {
 }
 
 var _ config.Source = (*nacos.Source)(nil)
+
+// BenchmarkScale is registrytest's scale run on rnacos: 1,000 services x 5 instances. Each
+// handle is its own SDK client (its own cache directory), as separate processes would be.
+// rnacos pushes changes on a 500 ms timer, so each notification takes 0.5-1 s: 20 samples,
+// each at a random phase of the timer.
+//
+//	go test -run '^$' -bench Scale -benchtime=1x ./registry/nacos/
+func BenchmarkScale(b *testing.B) {
+	srv := testenv.StartNacos(b)
+	n := 0
+	registrytest.BenchmarkScale(b, registrytest.Scale{Services: 1000, PerService: 5, Samples: 20, Dephase: pushTick}, "nacos",
+		func(tb testing.TB) registry.Registry {
+			n++
+			return open(tb, srv, filepath.Join(b.TempDir(), fmt.Sprint(n)))
+		})
+}
