@@ -5,13 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/metric"
@@ -26,6 +21,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
 
+	"github.com/tianshu-go/tianshu/internal/pairbench"
 	"github.com/tianshu-go/tianshu/internal/testpb"
 	"github.com/tianshu-go/tianshu/tracing"
 )
@@ -34,11 +30,14 @@ import (
 const benchConcurrency = 100
 
 // BenchmarkEcho measures a unary echo (128 B) over loopback with client and server in this
-// process, at 100 concurrent calls (closed loop): bare grpc-go, an empty stats handler
-// (grpc-go's own cost of stats handlers), otelgrpc v0.72 at 1% sampling, Tianshu's stats
-// handler at 1%, and Tianshu's interceptors with sampling off, at 1% and at 100%. Every
-// instrumented case records metrics into an SDK meter provider and exports sampled spans
-// through a batch processor to a no-op exporter.
+// process, at 100 concurrent calls (closed loop): bare grpc-go; the floors under any
+// instrumentation (an empty stats handler, a constant traceparent header, a traceparent
+// with a new span ID per call); otelgrpc v0.72 at 1% sampling; Tianshu's stats handler at
+// 1%; and Tianshu's interceptors before Setup, with sampling off, at 1% and at 100%, and at
+// 1% without metrics, without propagation, or on a plain SDK provider (which leaves every
+// sampling decision to the SDK). Every instrumented case records metrics into an SDK meter
+// provider unless it says otherwise, and exports sampled spans through a batch processor to
+// a no-op exporter.
 //
 // Each case alternates up to thirty rounds of calls on a bare grpc-go pair with as many on
 // its own instrumented pair, so that both see the same background load; x-bare is the
@@ -112,70 +111,16 @@ func benchProvider(b *testing.B, ratio float64, sdk bool) trace.TracerProvider {
 	return tp
 }
 
-// compare runs b.N calls on client in rounds, each paired with as many calls on bare, and
-// reports the instrumented rounds' figures and their throughput relative to bare's. The
-// pairs alternate which side goes first, so that neither always inherits the other's
-// garbage, and x-bare is the median of the pairs' ratios: a burst of load from elsewhere
-// on the machine spoils a pair or two, not the figure.
+// compare runs b.N echo calls on client beside as many on bare (see pairbench.Compare).
 func compare(b *testing.B, bare, client testpb.EchoClient) {
 	req := &testpb.EchoRequest{Payload: make([]byte, 128)}
-	for _, c := range []testpb.EchoClient{bare, client} { // connect and warm up outside the timing
-		closedLoop(b, c, req, 2*benchConcurrency)
-	}
-	rounds := min(30, max(1, b.N/(10*benchConcurrency)))
-	var instrTime time.Duration
-	var cpu int64
-	ratios := make([]float64, 0, rounds)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range rounds {
-		n := b.N / rounds
-		if i == rounds-1 {
-			n = b.N - n*(rounds-1)
+	echo := func(c testpb.EchoClient) func() error {
+		return func() error {
+			_, err := c.Echo(context.Background(), req)
+			return err
 		}
-		var tb, ti time.Duration
-		if i%2 == 0 {
-			b.StopTimer()
-			tb = closedLoop(b, bare, req, n)
-			b.StartTimer()
-		}
-		cpu0 := cpuTime()
-		ti = closedLoop(b, client, req, n)
-		cpu += cpuTime() - cpu0
-		if i%2 == 1 {
-			b.StopTimer()
-			tb = closedLoop(b, bare, req, n)
-			b.StartTimer()
-		}
-		instrTime += ti
-		ratios = append(ratios, tb.Seconds()/ti.Seconds())
 	}
-	b.StopTimer()
-	slices.Sort(ratios)
-	b.ReportMetric(float64(b.N)/instrTime.Seconds(), "calls/s")
-	b.ReportMetric(ratios[len(ratios)/2], "x-bare")
-	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/call")
-}
-
-// closedLoop makes n calls from benchConcurrency goroutines, each starting its next call
-// when its last returns, and returns the time they took.
-func closedLoop(b *testing.B, client testpb.EchoClient, req *testpb.EchoRequest, n int) time.Duration {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	ctx := context.Background()
-	start := time.Now()
-	for range benchConcurrency {
-		wg.Go(func() {
-			for next.Add(1) <= int64(n) {
-				if _, err := client.Echo(ctx, req); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return time.Since(start)
+	pairbench.Compare(b, pairbench.Options{Concurrency: benchConcurrency, Unit: "bare"}, echo(bare), echo(client))
 }
 
 func otelgrpcOpts(tp trace.TracerProvider, mp *sdkmetric.MeterProvider) ([]grpc.ServerOption, []grpc.DialOption) {
@@ -201,15 +146,6 @@ func interceptorOpts(tp trace.TracerProvider, mp *sdkmetric.MeterProvider) ([]gr
 		tracing.WithTextMapPropagator(tracing.Propagator())}
 	return []grpc.ServerOption{grpc.UnaryInterceptor(tracing.NewServerHandler(o...).UnaryServerInterceptor())},
 		[]grpc.DialOption{grpc.WithUnaryInterceptor(tracing.NewClientHandler(o...).UnaryClientInterceptor())}
-}
-
-// cpuTime returns the CPU time this process has used, user and system, in nanoseconds.
-func cpuTime() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // BenchmarkInterceptorOverhead measures, on one goroutine and without a network, the CPU
