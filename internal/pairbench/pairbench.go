@@ -78,9 +78,9 @@ func Compare(b *testing.B, o Options, base, subject func() error) {
 }
 
 // ClosedLoop makes n calls from concurrency goroutines, each starting its next call when
-// its last returns, and returns the time they took. The first error fails b and stops
+// its last returns, and returns the time they took. The first error fails tb and stops
 // that worker.
-func ClosedLoop(b *testing.B, concurrency, n int, call func() error) time.Duration {
+func ClosedLoop(tb testing.TB, concurrency, n int, call func() error) time.Duration {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -88,7 +88,7 @@ func ClosedLoop(b *testing.B, concurrency, n int, call func() error) time.Durati
 		wg.Go(func() {
 			for next.Add(1) <= int64(n) {
 				if err := call(); err != nil {
-					b.Error(err)
+					tb.Error(err)
 					return
 				}
 			}
