@@ -125,7 +125,7 @@ func TestUnusableInstancesAreNotListed(t *testing.T) {
 }
 
 func TestParseURL(t *testing.T) {
-	good := "nacos://u:p@127.0.0.1:8848,127.0.0.2:8848/dev?group=G&cluster=C&cache_dir=/tmp/x&timeout=2s&naming=dubbo&dubbo_version=1.0"
+	good := "nacos://u:p@127.0.0.1:8848,127.0.0.2:8848/dev?group=G&cluster=C&clusters=east,west&cache_dir=/tmp/x&timeout=2s&naming=dubbo&dubbo_version=1.0"
 	u, _ := url.Parse(good)
 	servers, opts, err := ParseURL(u)
 	if err != nil {
@@ -136,6 +136,7 @@ func TestParseURL(t *testing.T) {
 		f(&o)
 	}
 	if len(servers) != 2 || o.namespace != "dev" || o.group != "G" || o.cluster != "C" || o.dir != "/tmp/x" ||
+		len(o.clusters) != 2 || o.clusters[0] != "east" || o.clusters[1] != "west" ||
 		o.username != "u" || o.password != "p" || o.timeout.Seconds() != 2 || o.dubbo == nil || o.dubbo.version != "1.0" {
 		t.Errorf("ParseURL(%s) = %v, %+v", good, servers, o)
 	}

@@ -25,6 +25,13 @@
 // names) and, with WithDubboNaming or a full providers:<interface>:<version>:<group> name,
 // Dubbo providers.
 //
+// Clusters: WithCluster names the cluster this process registers in; consumers list every
+// cluster unless WithClusters names the ones they call (for example their own data centre).
+//
+// Latency: rnacos pushes a naming change on the first 500 ms tick at least 500 ms after it,
+// so consumers see a change 0.5-1 s after Register (p50 747 ms, p99 973 ms on loopback; the
+// bare SDK waits as long). Config changes arrive in about 0.4 s.
+//
 // Recovery: the SDK reconnects with its own backoff (growing by 100 ms per round to 5 s) and
 // then registers and subscribes again; a registration that still fails is retried by the
 // Registry with capped, jittered backoff (WithRetry).
@@ -38,7 +45,7 @@
 //		Endpoints: []registry.Endpoint{{Scheme: "grpc", Host: "10.0.0.5", Port: 9000}}})
 //
 // or, by URL after importing the package: registry.Open(ctx,
-// "nacos://127.0.0.1:8848/dev?group=G&cluster=C&username=u&password=p&cache_dir=/var/cache/app").
+// "nacos://127.0.0.1:8848/dev?group=G&cluster=C&clusters=C,D&username=u&password=p&cache_dir=/var/cache/app").
 //
 // Config: NewSource(ctx, servers, []string{"app.yaml"}, nacos.WithGroup("G")) is a
 // config.Source over dataIds, listened for changes.

@@ -29,9 +29,11 @@ var urlParams = []string{"app", "cache_dir", "cluster", "clusters", "dubbo_group
 //	nacos://127.0.0.1:8848,10.0.0.2:8848/namespace?group=G&cluster=C&username=u&password=p&cache_dir=/var/cache/app
 //
 // The host part lists HTTP addresses, comma-separated (gRPC is on port+1000); the path is the
-// namespace ID (none: public). Parameters: group, cluster, username and password (or
-// user:password@ before the hosts), cache_dir (WithDir), timeout (a Go duration), app
-// (WithApplication), and naming=dubbo with dubbo_version and dubbo_group for WithDubboNaming.
+// namespace ID (none: public). Parameters: group, cluster (where this process registers),
+// clusters (comma-separated: the only clusters consumers list, WithClusters), username and
+// password (or user:password@ before the hosts), cache_dir (WithDir), timeout (a Go
+// duration), app (WithApplication), and naming=dubbo with dubbo_version and dubbo_group for
+// WithDubboNaming.
 // Unknown parameters and bad values give an error wrapping ErrInvalidConfig; messages show
 // the URL with its password redacted.
 func ParseURL(u *url.URL) ([]string, []Option, error) {
