@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,15 +113,19 @@ maxClientCnxns=0
 	return &ZooKeeper{Addr: "127.0.0.1:" + strconv.Itoa(port), DataDir: data}, argv, nil
 }
 
+// waitReady returns once the server serves requests. ruok is not enough: ZooKeeper answers
+// imok as soon as it listens, before it has loaded its database, and sessions opened in
+// between are closed with "ZooKeeperServer not running". srvr tells the two apart: it
+// reports the server's version and zxid only when the server is serving.
 func (z *ZooKeeper) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		out, err := z.FourLetter("ruok")
-		if err == nil && out == "imok" {
+		out, err := z.FourLetter("srvr")
+		if err == nil && strings.HasPrefix(out, "Zookeeper version:") && strings.Contains(out, "Zxid:") {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("ZooKeeper on %s did not answer ruok with imok within %v (last: %q, %v)", z.Addr, timeout, out, err)
+			return fmt.Errorf("ZooKeeper on %s was not serving (srvr) within %v (last: %q, %v)", z.Addr, timeout, out, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
