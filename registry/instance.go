@@ -48,8 +48,8 @@ func (e *Endpoint) UnmarshalText(b []byte) error {
 // Validate reports whether the endpoint has a scheme, a host and a port in range.
 func (e Endpoint) Validate() error {
 	switch {
-	case e.Scheme == "" || strings.ContainsAny(e.Scheme, ":/ "):
-		return fmt.Errorf("%w: endpoint %q: scheme must be a non-empty word such as grpc", ErrInvalidInstance, e.String())
+	case !validScheme(e.Scheme):
+		return fmt.Errorf("%w: endpoint %q: scheme must be a lower-case letter followed by letters, digits, +, - or . (such as grpc)", ErrInvalidInstance, e.String())
 	case e.Host == "":
 		return fmt.Errorf("%w: endpoint %q: host is empty", ErrInvalidInstance, e.String())
 	case !validHost(e.Host):
@@ -58,6 +58,20 @@ func (e Endpoint) Validate() error {
 		return fmt.Errorf("%w: endpoint %q: port %d is outside 1-65535", ErrInvalidInstance, e.String(), e.Port)
 	}
 	return nil
+}
+
+// validScheme reports whether s is a URL scheme (RFC 3986) in lower case: the schemes that
+// survive being written as scheme://host:port and parsed back.
+func validScheme(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func validHost(h string) bool {

@@ -47,6 +47,20 @@ func TestEndpointsRoundTripThroughTheirTextForm(t *testing.T) {
 			t.Errorf("ParseEndpoint(%q) = %v, want ErrInvalidInstance", s, err)
 		}
 	}
+	// Schemes that could not be written and read back are refused where instances are
+	// checked, so that no backend stores an endpoint its consumers cannot parse (found by
+	// FuzzFromNacos: a Dubbo entry with protocol "0").
+	for _, scheme := range []string{"0", "1grpc", "GRPC", "g_rpc", "g rpc", "g:rpc"} {
+		e := registry.Endpoint{Scheme: scheme, Host: "10.0.0.1", Port: 9000}
+		if err := e.Validate(); !errors.Is(err, registry.ErrInvalidInstance) {
+			t.Errorf("Endpoint{Scheme: %q}.Validate() = %v, want ErrInvalidInstance", scheme, err)
+		}
+	}
+	for _, scheme := range []string{"grpc", "grpcs", "tri", "h2c", "svc+grpc", "a.b-c"} {
+		if err := (registry.Endpoint{Scheme: scheme, Host: "10.0.0.1", Port: 9000}).Validate(); err != nil {
+			t.Errorf("Endpoint{Scheme: %q}.Validate() = %v, want nil", scheme, err)
+		}
+	}
 }
 
 func FuzzParseEndpoint(f *testing.F) {
