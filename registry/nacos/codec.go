@@ -148,7 +148,11 @@ func fromNacos(service string, h model.Instance) (*registry.Instance, error) {
 		}
 		out.Version, out.Zone = md["version"], md["zone"]
 		if len(md) > 0 {
+			// Keys under Tianshu's prefix are its wire fields, never user metadata: in an
+			// entry without MetaID they are a half-written or hand-made copy, and passing
+			// them on would give consumers an instance no Registry would accept.
 			out.Metadata = maps.Clone(md)
+			maps.DeleteFunc(out.Metadata, func(k, _ string) bool { return strings.HasPrefix(k, metaPrefix) })
 		}
 		out.Endpoints = foreignEndpoints(h)
 	}
