@@ -8,10 +8,10 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/tianshu-go/tianshu/internal/pairbench"
 	"github.com/tianshu-go/tianshu/internal/testpb"
 )
 
@@ -122,9 +122,9 @@ func measureRound(ctx context.Context, client testpb.EchoClient, req *testpb.Ech
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	cpu0 := cpuTime()
+	cpu0 := pairbench.CPUTime()
 	lats, calls, errs, elapsed := load(ctx, client, req, conc, d)
-	cpu := cpuTime() - cpu0
+	cpu := pairbench.CPUTime() - cpu0
 	runtime.ReadMemStats(&after)
 	slices.Sort(lats)
 	r := result{calls: calls, errors: errs, qps: float64(calls) / elapsed.Seconds()}
@@ -197,13 +197,4 @@ func medians(rs []result) result {
 		out.calls += r.calls
 	}
 	return out
-}
-
-// cpuTime is the process's user + system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

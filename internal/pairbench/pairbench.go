@@ -43,7 +43,7 @@ func Compare(b *testing.B, o Options, base, subject func() error) {
 	}
 	rounds := min(o.Rounds, max(1, b.N/(10*o.Concurrency)))
 	var subjectTime time.Duration
-	var cpu int64
+	var cpu time.Duration
 	ratios := make([]float64, 0, rounds)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -98,11 +98,12 @@ func ClosedLoop(tb testing.TB, concurrency, n int, call func() error) time.Durat
 	return time.Since(start)
 }
 
-// CPUTime returns the CPU time this process has used, user and system, in nanoseconds.
-func CPUTime() int64 {
+// CPUTime returns the CPU time this process has used, user and system; zero if the system
+// cannot say.
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
 	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -6,12 +6,12 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 
+	"github.com/tianshu-go/tianshu/internal/pairbench"
 	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/internal/testpb"
 	"github.com/tianshu-go/tianshu/registry"
@@ -141,15 +141,6 @@ func TestConsumersKeepCallingWithZeroFailuresWhileNacosIsDown(t *testing.T) {
 	t.Logf("%d calls, none failed (%d by the end of the outage)", calls.Load(), during)
 }
 
-// cpuTime returns the CPU time the process has used, user and system.
-func cpuTime(t testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func TestRegistrationRetriesWithCappedBackoffAndNoSpinWhileNacosIsDown(t *testing.T) {
 	skipIfRace(t)
 	if testing.Short() {
@@ -171,9 +162,9 @@ func TestRegistrationRetriesWithCappedBackoffAndNoSpinWhileNacosIsDown(t *testin
 		t.Fatalf("Register while the server is down = %v, want ErrUnavailable", err)
 	}
 	const window = 4 * time.Second
-	cpu0, wall0 := cpuTime(t), time.Now()
+	cpu0, wall0 := pairbench.CPUTime(), time.Now()
 	time.Sleep(window)
-	cpu, wall := cpuTime(t)-cpu0, time.Since(wall0)
+	cpu, wall := pairbench.CPUTime()-cpu0, time.Since(wall0)
 	t.Logf("CPU while down with a registration pending: %v over %v (%.1f%% of one core)", cpu, wall.Round(time.Millisecond), 100*cpu.Seconds()/wall.Seconds())
 	// A spinning retry loop burns a whole core; the SDK's reconnect loop and our backoff
 	// together use a few percent. The bound is loose so that a loaded machine never fails it.
