@@ -1,16 +1,11 @@
 package nacos_test
 
 import (
-	"context"
 	"errors"
-	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-
+	"github.com/tianshu-go/tianshu/internal/echotest"
 	"github.com/tianshu-go/tianshu/internal/pairbench"
 	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/internal/testpb"
@@ -49,34 +44,6 @@ func TestAfterAServerRestartProvidersReturnAndConsumersHearAgain(t *testing.T) {
 	t.Logf("recovery after restart: provider registered again %v after the server was up; consumer notified %v after", reregistered.Round(time.Millisecond), time.Since(up).Round(time.Millisecond))
 }
 
-type echo struct {
-	testpb.UnimplementedEchoServer
-	id string
-}
-
-func (e echo) Echo(_ context.Context, req *testpb.EchoRequest) (*testpb.EchoReply, error) {
-	return &testpb.EchoReply{Payload: req.Payload, ServedBy: e.id}, nil
-}
-
-func serveEcho(t *testing.T, reg registry.Registrar, service, id string) {
-	t.Helper()
-	srv := rpc.NewServer(rpc.WithService(service), rpc.WithInstanceID(id), rpc.WithRegistrar(reg),
-		rpc.WithDeregisterDelay(100*time.Millisecond), rpc.WithServerLogger(testLogger(t)))
-	testpb.RegisterEchoServer(srv, echo{id: id})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-served
-	})
-}
-
 func TestConsumersKeepCallingWithZeroFailuresWhileNacosIsDown(t *testing.T) {
 	skipIfRace(t)
 	if testing.Short() {
@@ -85,8 +52,8 @@ func TestConsumersKeepCallingWithZeroFailuresWhileNacosIsDown(t *testing.T) {
 	srv := testenv.StartNacos(t)
 	svc := registrytest.ServiceName(t)
 	provReg := open(t, srv, sdkDir(t))
-	serveEcho(t, provReg, svc, "a")
-	serveEcho(t, provReg, svc, "b")
+	echotest.Serve(t, provReg, svc, "a", testLogger(t))
+	echotest.Serve(t, provReg, svc, "b", testLogger(t))
 
 	consReg := registry.NewFailover(open(t, srv, sdkDir(t)), registry.WithFailoverLogger(testLogger(t)))
 	conn, err := rpc.Dial(ctxFor(t), "tianshu:///"+svc, rpc.WithDiscovery(consReg), rpc.WithDialLogger(testLogger(t)))
@@ -95,50 +62,20 @@ func TestConsumersKeepCallingWithZeroFailuresWhileNacosIsDown(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	client := testpb.NewEchoClient(conn)
-	seen := map[string]bool{}
-	eventually(t, 30*time.Second, "calls served by a and b", func() bool {
-		r, err := client.Echo(ctxFor(t), &testpb.EchoRequest{}, grpc.WaitForReady(true))
-		if err == nil {
-			seen[r.ServedBy] = true
-		}
-		return seen["a"] && seen["b"]
-	})
+	echotest.WaitServedBy(t, client, 30*time.Second, "a", "b")
 
-	var calls, failed atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, err := client.Echo(ctx, &testpb.EchoRequest{})
-				cancel()
-				calls.Add(1)
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-				}
-			}
-		})
-	}
+	load := echotest.StartLoad(client, 4)
 	time.Sleep(300 * time.Millisecond)
 	srv.Kill()
 	time.Sleep(8 * time.Second) // longer than the SDK's 5 s health check: it knows the server is gone
-	during := calls.Load()
+	during := load.Calls()
 	srv.Restart(t, false)
 	time.Sleep(time.Second)
-	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 {
-		t.Fatalf("%d of %d calls failed while Nacos was down; first: %v", failed.Load(), calls.Load(), firstErr.Load())
+	calls, failed, first := load.Stop()
+	if failed != 0 {
+		t.Fatalf("%d of %d calls failed while Nacos was down; first: %v", failed, calls, first)
 	}
-	t.Logf("%d calls, none failed (%d by the end of the outage)", calls.Load(), during)
+	t.Logf("%d calls, none failed (%d by the end of the outage)", calls, during)
 }
 
 func TestRegistrationRetriesWithCappedBackoffAndNoSpinWhileNacosIsDown(t *testing.T) {
