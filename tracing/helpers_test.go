@@ -64,13 +64,7 @@ func serveEcho(tb testing.TB, srv testpb.EchoServer, sopts ...grpc.ServerOption)
 
 func dial(tb testing.TB, addr string, dopts ...grpc.DialOption) testpb.EchoClient {
 	tb.Helper()
-	cc, err := grpc.NewClient(addr, append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials())}, dopts...)...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = cc.Close() })
-	return testpb.NewEchoClient(cc)
+	return testpb.NewEchoClient(dialConn(tb, addr, dopts...))
 }
 
 // waitSpans waits until rec holds n ended spans: a server ends its span after its answer
