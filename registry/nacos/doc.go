@@ -36,6 +36,13 @@
 // then registers and subscribes again; a registration that still fails is retried by the
 // Registry with capped, jittered backoff (WithRetry).
 //
+// Known SDK races (v2.3.2, unchanged in v2.3.5), both reported by -race, neither fixable from
+// outside the SDK: a reconnect writes RpcClient.currentConnection while the event goroutine
+// reads it; and a client's first "connected" event re-subscribes on another goroutine while
+// the first Subscribe is under way, both sorting the cached instance list in place. The
+// second needs the event goroutine to be held up for a whole Subscribe call, which only a
+// starved process sees; the next push corrects the list if it does happen.
+//
 // The shortest use:
 //
 //	reg, err := nacos.New(ctx, []string{"127.0.0.1:8848"}, nacos.WithNamespace("dev"))
