@@ -41,7 +41,8 @@
 // reads it; and a client's first "connected" event re-subscribes on another goroutine while
 // the first Subscribe is under way, both sorting the cached instance list in place. The
 // second needs the event goroutine to be held up for a whole Subscribe call, which only a
-// starved process sees; the next push corrects the list if it does happen.
+// starved process sees; if it does, a watcher may hold a misordered read of the list until
+// the next change is pushed.
 //
 // The shortest use:
 //
