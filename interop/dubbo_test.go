@@ -162,6 +162,7 @@ func startNacos(t *testing.T) (string, func(*testing.T, string, string) registry
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = r.Close() })
+		testenv.AwaitNacosSDKEvents(t)
 		return r
 	}
 	return "nacos://" + srv.Addr, open

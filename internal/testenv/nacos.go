@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -162,4 +164,41 @@ func (n *Nacos) Restart(t testing.TB, hard bool) {
 func (n *Nacos) URL(namespace string, query url.Values) string {
 	u := url.URL{Scheme: "nacos", Host: n.Addr, Path: "/" + namespace, RawQuery: query.Encode()}
 	return u.String()
+}
+
+// AwaitNacosSDKEvents waits until every nacos-sdk-go client in the process has handed its
+// connection events to its listeners. Call it after creating a client and before its first
+// Subscribe. nacos-sdk-go v2.3.2 (and v2.3.5) hands a new client's first "connected" event to
+// a goroutine that re-subscribes whatever has been subscribed by then; if the first Subscribe
+// is already under way, both store and sort the same cached instance list at once
+// (service_info_holder.go:161 sorts the old list in place while :97 encodes it), which the
+// race detector reports. Normally the window is a few microseconds after the client is made;
+// on two busy cores under -race it has lasted a whole Subscribe call. The event goroutine is
+// idle when it is parked in its select and not inside notifyConnectionEvent: its channel is
+// then empty, and the first event was sent before the client's constructor returned.
+func AwaitNacosSDKEvents(t testing.TB) {
+	t.Helper()
+	const loop = "nacos-sdk-go/v2/common/remote/rpc.(*RpcClient).Start.func1("
+	deadline := time.Now().Add(10 * time.Second)
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n == len(buf) {
+			buf = make([]byte, 2*len(buf))
+			continue
+		}
+		busy := 0
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, loop) && (!strings.Contains(g, " [select") || strings.Contains(g, "notifyConnectionEvent")) {
+				busy++
+			}
+		}
+		if busy == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d nacos-sdk-go event goroutines still busy after 10s", busy)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

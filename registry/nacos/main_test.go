@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -83,46 +81,8 @@ func open(t testing.TB, srv *testenv.Nacos, dir string, opts ...nacos.Option) *n
 		t.Fatalf("nacos.New(%s): %v", srv.Addr, err)
 	}
 	t.Cleanup(func() { _ = r.Close() })
-	if raceDetector {
-		awaitConnectEvents(t)
-	}
+	testenv.AwaitNacosSDKEvents(t)
 	return r
-}
-
-// awaitConnectEvents waits until every SDK client has handed its connection events to its
-// listeners. nacos-sdk-go v2.3.2 (and v2.3.5) hands a new client's first "connected" event to
-// a goroutine that re-subscribes whatever was subscribed by then; if our first Subscribe
-// is already under way, both store and sort the same cached instance list at once
-// (service_info_holder.go:161 sorts the old list in place while :97 encodes it), which the
-// race detector reports. Outside -race the window is a few microseconds after New; under it,
-// on two busy cores, it has lasted for a whole Subscribe call. The event goroutine is idle
-// when it is parked in its select and not inside notifyConnectionEvent: its channel is then
-// empty, and the first event was sent before New returned.
-func awaitConnectEvents(t testing.TB) {
-	t.Helper()
-	const loop = "nacos-sdk-go/v2/common/remote/rpc.(*RpcClient).Start.func1("
-	deadline := time.Now().Add(10 * time.Second)
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n == len(buf) {
-			buf = make([]byte, 2*len(buf))
-			continue
-		}
-		busy := 0
-		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
-			if strings.Contains(g, loop) && (!strings.Contains(g, " [select") || strings.Contains(g, "notifyConnectionEvent")) {
-				busy++
-			}
-		}
-		if busy == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d nacos-sdk-go event goroutines still busy after 10s", busy)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func ctxFor(t testing.TB) context.Context {
