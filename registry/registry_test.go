@@ -3,8 +3,10 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tianshu-go/tianshu/registry"
@@ -19,10 +21,13 @@ func TestOpenOfAnUnknownSchemeNamesTheFix(t *testing.T) {
 }
 
 func TestOpenUsesTheRegisteredScheme(t *testing.T) {
-	registry.RegisterScheme("regtest", func(ctx context.Context, u *url.URL) (registry.Registry, error) {
+	// The scheme table lives as long as the process: a scheme of its own per run keeps
+	// -count=N from registering one twice.
+	scheme := fmt.Sprintf("regtest%d", schemeRuns.Add(1))
+	registry.RegisterScheme(scheme, func(ctx context.Context, u *url.URL) (registry.Registry, error) {
 		return memory.New(), nil
 	})
-	r, err := registry.Open(context.Background(), "regtest://")
+	r, err := registry.Open(context.Background(), scheme+"://")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,8 +37,10 @@ func TestOpenUsesTheRegisteredScheme(t *testing.T) {
 			t.Error("registering a scheme twice did not panic")
 		}
 	}()
-	registry.RegisterScheme("regtest", func(context.Context, *url.URL) (registry.Registry, error) { return nil, nil })
+	registry.RegisterScheme(scheme, func(context.Context, *url.URL) (registry.Registry, error) { return nil, nil })
 }
+
+var schemeRuns atomic.Int64
 
 func TestEndpointsRoundTripThroughTheirTextForm(t *testing.T) {
 	for _, s := range []string{"grpc://127.0.0.1:9000", "http://[::1]:8080", "tri://host.example:50051"} {
