@@ -23,8 +23,9 @@ func chainService(t *testing.T, reg *memory.Registry, name, next string, tp *tra
 	hopts := []tracing.HandlerOption{tracing.WithTracerProvider(tp), tracing.WithTextMapPropagator(tracing.Propagator())}
 	impl := &echoServer{id: name}
 	if next != "" {
-		cc, err := rpc.Dial(ctx, "tianshu:///"+next, rpc.WithDiscovery(reg),
-			rpc.WithGRPCDialOptions(tracing.DialOption(hopts...)))
+		h := tracing.NewClientHandler(hopts...)
+		t.Cleanup(func() { _ = h.Close() })
+		cc, err := rpc.Dial(ctx, "tianshu:///"+next, rpc.WithDiscovery(reg), rpc.WithClientTelemetry(h))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,7 +33,7 @@ func chainService(t *testing.T, reg *memory.Registry, name, next string, tp *tra
 		impl.next = testpb.NewEchoClient(cc)
 	}
 	srv := rpc.NewServer(rpc.WithRegistrar(reg), rpc.WithService(name), rpc.WithDeregisterDelay(0),
-		rpc.WithGRPCServerOptions(tracing.ServerOption(hopts...)), rpc.WithServerLogger(discard()))
+		rpc.WithTelemetry(hopts...), rpc.WithServerLogger(discard()))
 	testpb.RegisterEchoServer(srv, impl)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -83,7 +84,9 @@ func TestJaegerHoldsOneTraceAcrossThreeServices(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	cc, err := rpc.Dial(ctx, "tianshu:///"+names["A"], rpc.WithDiscovery(reg))
+	// The caller is not traced, so A's server span is the root whatever the global
+	// providers are (ExampleSetup leaves its own installed for later runs of -count).
+	cc, err := rpc.Dial(ctx, "tianshu:///"+names["A"], rpc.WithDiscovery(reg), rpc.WithoutClientTelemetry())
 	if err != nil {
 		t.Fatal(err)
 	}
