@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -104,15 +105,14 @@ func TestScrapeParsesAndHoldsTianshuSeries(t *testing.T) {
 	}
 
 	base := start(t, admin.WithMetrics(prom.Handler()))
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("the scrape does not parse: %v", err)
+	// A stats handler sees a call end after grpc-go has sent its status, so the client can
+	// have its third answer before the server has counted the third call: scrape until it has.
+	var families map[string]*dto.MetricFamily
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		families = scrape(t, base)
+		if serverCalls(families) >= 3 || time.Now().After(deadline) {
+			break
+		}
 	}
 	want := []struct{ family, labels string }{
 		{"rpc_server_call_duration_seconds", `rpc_method="tianshu.test.Echo/Echo" rpc_response_status_code="OK" rpc_system_name="grpc"`},
@@ -135,9 +135,34 @@ func TestScrapeParsesAndHoldsTianshuSeries(t *testing.T) {
 			t.Errorf("family %s has no series with %s", w.family, w.labels)
 		}
 	}
-	if mf := families["rpc_server_call_duration_seconds"]; mf != nil && mf.GetMetric()[0].GetHistogram().GetSampleCount() != 3 {
-		t.Errorf("server histogram counted %d calls, want 3", mf.GetMetric()[0].GetHistogram().GetSampleCount())
+	if n := serverCalls(families); n != 3 {
+		t.Errorf("server histogram counted %d calls, want 3", n)
 	}
+}
+
+// scrape gets /metrics as Prometheus does and parses it with Prometheus's own text parser.
+func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("the scrape does not parse: %v", err)
+	}
+	return families
+}
+
+// serverCalls is the number of calls the server's duration histogram has counted.
+func serverCalls(families map[string]*dto.MetricFamily) uint64 {
+	var n uint64
+	for _, m := range families["rpc_server_call_duration_seconds"].GetMetric() {
+		n += m.GetHistogram().GetSampleCount()
+	}
+	return n
 }
 
 func hasLabels(ms []*dto.Metric, labels string) bool {
