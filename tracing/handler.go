@@ -128,12 +128,17 @@ func NewServerHandler(opts ...HandlerOption) *Handler { return newHandler(true, 
 // NewClientHandler returns the handler for a gRPC client: grpc.WithStatsHandler(h).
 func NewClientHandler(opts ...HandlerOption) *Handler { return newHandler(false, opts) }
 
-// ServerOption returns grpc.StatsHandler(NewServerHandler(opts...)).
+// ServerOption returns grpc.StatsHandler(NewServerHandler(opts...)), for a plain
+// grpc.NewServer. rpc.NewServer installs its own handler (configure it with
+// rpc.WithTelemetry): given this option as well, every call would be traced twice.
 func ServerOption(opts ...HandlerOption) grpc.ServerOption {
 	return grpc.StatsHandler(NewServerHandler(opts...))
 }
 
-// DialOption returns grpc.WithStatsHandler(NewClientHandler(opts...)).
+// DialOption returns grpc.WithStatsHandler(NewClientHandler(opts...)), for a plain
+// grpc.NewClient. rpc.Dial installs its own handler (replace it with
+// rpc.WithClientTelemetry): given this option as well, a call would carry two traceparent
+// headers, and servers would take the outer span as the caller's.
 func DialOption(opts ...HandlerOption) grpc.DialOption {
 	return grpc.WithStatsHandler(NewClientHandler(opts...))
 }
