@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/tianshu-go/tianshu/internal/echotest"
 	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/interop/interoppb"
 	"github.com/tianshu-go/tianshu/registry"
@@ -69,18 +69,7 @@ func serveGreeter(t *testing.T, reg registry.Registrar, name, group, version str
 	}
 	srv := rpc.NewServer(opts...)
 	interoppb.RegisterGreeterServer(srv, greeter{name: name})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-served
-	})
+	echotest.Run(t, srv)
 }
 
 // dialDubbo dials the Greeter as a Dubbo consumer of group and version would: only the

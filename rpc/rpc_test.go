@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/tianshu-go/tianshu/internal/echotest"
 	"github.com/tianshu-go/tianshu/internal/testpb"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/rpc"
@@ -58,18 +58,7 @@ func startProvider(t *testing.T, reg registry.Registrar, service, id string, del
 		rpc.WithDeregisterDelay(200 * time.Millisecond),
 	}, opts...)...)
 	testpb.RegisterEchoServer(srv, echo{id: id, delay: delay})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	t.Cleanup(func() {
-		_ = srv.Shutdown(context.Background())
-		if err := <-served; err != nil {
-			t.Errorf("Serve of %s returned %v", id, err)
-		}
-	})
+	echotest.Run(t, srv)
 	return srv
 }
 

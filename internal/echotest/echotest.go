@@ -37,6 +37,13 @@ func Serve(t testing.TB, reg registry.Registrar, service, id string, log *slog.L
 	srv := rpc.NewServer(rpc.WithService(service), rpc.WithInstanceID(id), rpc.WithRegistrar(reg),
 		rpc.WithDeregisterDelay(100*time.Millisecond), rpc.WithServerLogger(log))
 	testpb.RegisterEchoServer(srv, Server{ID: id})
+	Run(t, srv)
+}
+
+// Run serves srv on a new loopback port until the test ends, then shuts it down (within
+// 10 s) and fails the test if Serve returned an error.
+func Run(t testing.TB, srv *rpc.Server) {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +54,9 @@ func Serve(t testing.TB, reg registry.Registrar, service, id string, log *slog.L
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
-		<-served
+		if err := <-served; err != nil {
+			t.Errorf("Serve on %s returned %v", lis.Addr(), err)
+		}
 	})
 }
 
