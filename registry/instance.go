@@ -151,13 +151,7 @@ func (in *Instance) Endpoint(schemes ...string) (Endpoint, bool) {
 // service name, a name that cannot be stored by every backend, or a bad endpoint. Errors wrap
 // ErrInvalidInstance.
 func (in *Instance) Validate() error {
-	if in == nil {
-		return fmt.Errorf("%w: nil instance", ErrInvalidInstance)
-	}
-	if err := ValidateName("service", in.Service); err != nil {
-		return err
-	}
-	if err := ValidateName("instance ID", in.ID); err != nil {
+	if err := in.ValidateKey(); err != nil {
 		return err
 	}
 	if len(in.Endpoints) == 0 {

@@ -88,10 +88,7 @@ func (r *Registry) Register(ctx context.Context, in *registry.Instance) error {
 // Deregister removes an instance this Registry registered; others are left alone and give
 // nil.
 func (r *Registry) Deregister(ctx context.Context, in *registry.Instance) error {
-	if in == nil {
-		return fmt.Errorf("%w: nil instance", registry.ErrInvalidInstance)
-	}
-	if err := registry.ValidateName("service", in.Service); err != nil {
+	if err := in.ValidateKey(); err != nil {
 		return err
 	}
 	if r.isClosed() {
