@@ -118,6 +118,7 @@ type Handler struct {
 
 	globalTP  bool         // the tracer provider is OpenTelemetry's global one
 	fixedHead *headSampler // the sampling rule of an explicit provider, if known
+	quick     *multiFormat // prop, when it is Tianshu's: servers may read it with quickExtract
 }
 
 var _ stats.Handler = (*Handler)(nil)
@@ -161,6 +162,9 @@ func newHandler(server bool, opts []HandlerOption) *Handler {
 	h := &Handler{server: server, prop: c.prop, filter: c.filter, kind: trace.SpanKindClient, globalTP: globalTP}
 	if p, ok := c.tp.(*TracerProvider); ok && !globalTP {
 		h.fixedHead = p.head
+	}
+	if mf, ok := c.prop.(multiFormat); ok {
+		h.quick = &mf
 	}
 	if server {
 		h.kind = trace.SpanKindServer

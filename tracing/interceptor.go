@@ -175,8 +175,8 @@ func (h *Handler) beginServer(ctx context.Context, fullMethod string) (*call, co
 	head := h.head()
 	var parent trace.SpanContext
 	quick := false
-	if mf, ok := h.prop.(multiFormat); ok && head != nil {
-		ctx, parent, quick = mf.quickExtract(ctx, (*incoming)(c))
+	if h.quick != nil && head != nil {
+		ctx, parent, quick = h.quick.quickExtract(ctx, (*incoming)(c))
 		if quick && !parent.IsValid() {
 			parent = trace.SpanContextFromContext(ctx)
 		}
@@ -185,11 +185,12 @@ func (h *Handler) beginServer(ctx context.Context, fullMethod string) (*call, co
 		ctx = h.prop.Extract(ctx, (*incoming)(c))
 		parent = trace.SpanContextFromContext(ctx)
 	}
-	// A span that reached the server's context some other way than the headers still
-	// counts as the caller's, as otelgrpc treats it.
-	remote := parent.IsValid() && (!parent.IsRemote() || quick)
+	// The parent goes into the context as the remote caller's when quickExtract read it (it
+	// is not there yet), or when it reached the context some other way than the headers (it
+	// still counts as the caller's, as otelgrpc treats it).
+	setParent := parent.IsValid() && (!parent.IsRemote() || quick)
 	if h.filter != nil && !h.filter(fullMethod) {
-		if remote {
+		if setParent {
 			ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
 		}
 		return nil, ctx
@@ -203,7 +204,7 @@ func (h *Handler) beginServer(ctx context.Context, fullMethod string) (*call, co
 		}
 		ctx = d.withIDs(ctx)
 	}
-	if remote {
+	if setParent {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
 	}
 	c.Context, c.span = h.tracer.Start(ctx, c.m.name, c.m.startOpts...)
