@@ -2,7 +2,6 @@ package etcd_test
 
 import (
 	"context"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -16,20 +15,6 @@ import (
 
 // Figures on the 2-core development VM, etcd-server 3.4.23 on loopback, in docs of the
 // package (doc.go) with the command that reproduces them.
-
-// reportPercentiles reports the p50 and p99 of the samples in milliseconds.
-func reportPercentiles(b *testing.B, samples []time.Duration) {
-	if len(samples) == 0 {
-		return
-	}
-	slices.Sort(samples)
-	at := func(p float64) float64 {
-		i := min(int(p*float64(len(samples))), len(samples)-1)
-		return float64(samples[i]) / float64(time.Millisecond)
-	}
-	b.ReportMetric(at(0.50), "p50-ms")
-	b.ReportMetric(at(0.99), "p99-ms")
-}
 
 // BenchmarkRegisterToNotified measures from the start of Register (an update of one
 // instance's weight) to the consumer's Watcher.Next returning the new list; the goal is a
@@ -67,7 +52,7 @@ func BenchmarkRegisterToNotified(b *testing.B) {
 		}
 		samples = append(samples, time.Since(start))
 	}
-	reportPercentiles(b, samples)
+	registrytest.ReportLatencies(b, "", samples)
 }
 
 // BenchmarkBaselineRawPutToWatch is the baseline: a bare etcd client's Put to another
@@ -94,7 +79,7 @@ func BenchmarkBaselineRawPutToWatch(b *testing.B) {
 		}
 		samples = append(samples, time.Since(start))
 	}
-	reportPercentiles(b, samples)
+	registrytest.ReportLatencies(b, "", samples)
 }
 
 // BenchmarkScale is registrytest's scale run on etcd: 1,000 services x 5 instances.

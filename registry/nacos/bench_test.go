@@ -24,14 +24,9 @@ import (
 	"github.com/tianshu-go/tianshu/registry/registrytest"
 )
 
+// report gives the latencies as the benchmark's figures; wall time per op is not one.
 func report(b *testing.B, lat []time.Duration) {
-	if len(lat) == 0 {
-		return
-	}
-	slices.Sort(lat)
-	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / float64(time.Millisecond) }
-	b.ReportMetric(q(0.50), "p50-ms")
-	b.ReportMetric(q(0.99), "p99-ms")
+	registrytest.ReportLatencies(b, "", lat)
 	b.ReportMetric(0, "ns/op")
 }
 

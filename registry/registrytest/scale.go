@@ -162,12 +162,21 @@ func benchmarkScale(b *testing.B, s Scale, open func(testing.TB) registry.Regist
 	n := float64(b.N)
 	b.ReportMetric(fullMs/n, "ms-to-full-lists")
 	b.ReportMetric(heapMiB/n, "consumer-heap-MiB")
+	ReportLatencies(b, "notify-", lat)
+}
+
+// ReportLatencies sorts lat and reports its median and 99th percentile (nearest rank) in
+// milliseconds, as <prefix>p50-ms and <prefix>p99-ms. It reports nothing for no samples.
+func ReportLatencies(b *testing.B, prefix string, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
 	slices.Sort(lat)
 	at := func(p float64) float64 {
 		return float64(lat[min(int(p*float64(len(lat))), len(lat)-1)]) / float64(time.Millisecond)
 	}
-	b.ReportMetric(at(0.50), "notify-p50-ms")
-	b.ReportMetric(at(0.99), "notify-p99-ms")
+	b.ReportMetric(at(0.50), prefix+"p50-ms")
+	b.ReportMetric(at(0.99), prefix+"p99-ms")
 }
 
 // parallel runs f(0..n-1) on at most width goroutines.

@@ -2,7 +2,6 @@ package zookeeper_test
 
 import (
 	"context"
-	"slices"
 	"testing"
 	"time"
 
@@ -60,9 +59,7 @@ func BenchmarkRegisterToNotified(b *testing.B) {
 				lat = append(lat, time.Since(start))
 			}
 			b.StopTimer()
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			registrytest.ReportLatencies(b, "", lat)
 		})
 	}
 }
