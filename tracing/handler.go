@@ -486,31 +486,11 @@ func (c *outgoing) Keys() []string {
 // outgoing metadata.
 func (h *Handler) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
 	if h.server {
-		return h.tagServer(ctx, info)
+		_, ctx = h.beginServer(ctx, info.FullMethodName)
+	} else {
+		_, ctx = h.beginClient(ctx, info.FullMethodName)
 	}
-	return h.tagClient(ctx, info)
-}
-
-func (h *Handler) tagServer(ctx context.Context, info *stats.RPCTagInfo) context.Context {
-	c, ctx := h.beginServer(ctx, info.FullMethodName)
-	if c == nil {
-		return ctx
-	}
-	if c.span.IsRecording() {
-		c.span.SetAttributes(c.m.base...)
-	}
-	return c
-}
-
-func (h *Handler) tagClient(ctx context.Context, info *stats.RPCTagInfo) context.Context {
-	c, ctx := h.beginClient(ctx, info.FullMethodName)
-	if c == nil {
-		return ctx
-	}
-	if c.span.IsRecording() {
-		c.span.SetAttributes(c.m.base...)
-	}
-	return c
+	return ctx
 }
 
 // HandleRPC records the call's end: span status and attributes, the duration histogram

@@ -140,7 +140,6 @@ func (h *Handler) startServer(ctx context.Context, fullMethod string) (*call, co
 		return nil, ctx
 	}
 	if c.span.IsRecording() {
-		c.span.SetAttributes(c.m.base...)
 		if p, ok := peer.FromContext(ctx); ok && p.LocalAddr != nil {
 			c.span.SetAttributes(hostPortAttrs(p.LocalAddr.String())...)
 		}
@@ -160,7 +159,6 @@ func (h *Handler) startClient(ctx context.Context, fullMethod string, cc *grpc.C
 		e := c.m.forTarget(h, cc.Target())
 		c.addr.Store(e)
 		if c.span.IsRecording() {
-			c.span.SetAttributes(c.m.base...)
 			c.span.SetAttributes(e.attrs...)
 		}
 	}
@@ -208,6 +206,7 @@ func (h *Handler) beginServer(ctx context.Context, fullMethod string) (*call, co
 		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
 	}
 	c.Context, c.span = h.tracer.Start(ctx, c.m.name, c.m.startOpts...)
+	c.setBase()
 	return c, c
 }
 
@@ -228,6 +227,7 @@ func (h *Handler) beginClient(ctx context.Context, fullMethod string) (*call, co
 		}
 		if c.span == nil {
 			c.Context, c.span = h.tracer.Start(ctx, c.m.name, c.m.startOpts...)
+			c.setBase()
 		}
 	}
 	h.prop.Inject(c, (*outgoing)(c))
@@ -239,6 +239,14 @@ func (h *Handler) beginClient(ctx context.Context, fullMethod string) (*call, co
 		return nil, c.Context
 	}
 	return c, c
+}
+
+// setBase gives a recording span the method's attributes (see newMethod for why not at
+// the start).
+func (c *call) setBase() {
+	if c.span.IsRecording() {
+		c.span.SetAttributes(c.m.base...)
+	}
 }
 
 // drop makes c a call whose span the sampling rule dropped, under ctx.
