@@ -65,4 +65,9 @@
 // The Registry takes go-zookeeper's event callback (it never blocks) rather than its event
 // channel, and routes the library's own log lines to the Registry's slog logger at debug
 // level, so that a server that stays down costs one warning, not a line per attempt.
+//
+// Known client race: go-zookeeper v1.0.4 (the latest release) reads Conn.lastZxid while
+// re-sending watches after a reconnect as its receive loop writes it. The race detector
+// reports it now and then; the value only tells the server which changes the watches have
+// already seen.
 package zookeeper
