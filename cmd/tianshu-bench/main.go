@@ -17,6 +17,12 @@
 //	tracing    discovery + telemetry, tracing sampled at 1%, metrics to a no-op meter
 //	full       discovery + breaker + metrics + tracing at 1%
 //
+// Reference set-ups, run only when named in -setups:
+//
+//	w3c-header bare + a traceparent with a new span ID per call, sent and read, no tracing:
+//	           the floor under any W3C propagation through grpc-go
+//	otelgrpc   bare + otelgrpc's stats handlers, 1% sampling, SDK metrics
+//
 // For each set-up, payload and concurrency it runs a warm-up and several rounds and prints
 // QPS, p50/p99/p999 latency, CPU and allocations per call (medians over rounds), and the
 // ratio to bare in the same run.
@@ -92,7 +98,8 @@ func parseSetups(s string) ([]string, error) {
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
 		if _, ok := setupByName[f]; !ok {
-			return nil, fmt.Errorf("-setups: unknown set-up %q (known: %s)", f, strings.Join(setupNames, ", "))
+			known := strings.Join(append(append([]string{}, setupNames...), referenceNames...), ", ")
+			return nil, fmt.Errorf("-setups: unknown set-up %q (known: %s)", f, known)
 		}
 		out = append(out, f)
 	}

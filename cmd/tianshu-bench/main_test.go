@@ -17,12 +17,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // reports a ratio; the figures themselves come from full runs on a quiet machine.
 func TestEverySetupServesCallsAndIsReported(t *testing.T) {
 	var out bytes.Buffer
-	cfg := runConfig{setups: setupNames, payloads: []int{128}, concurrency: []int{4}, warmup: 20 * time.Millisecond, round: 100 * time.Millisecond, rounds: 1}
+	all := append(append([]string{}, setupNames...), referenceNames...)
+	cfg := runConfig{setups: all, payloads: []int{128}, concurrency: []int{4}, warmup: 20 * time.Millisecond, round: 100 * time.Millisecond, rounds: 1}
 	if err := run(context.Background(), &out, io.Discard, cfg); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()
-	for _, name := range setupNames {
+	for _, name := range all {
 		if !strings.Contains(text, name) {
 			t.Errorf("report lacks set-up %s:\n%s", name, text)
 		}

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -14,6 +18,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
@@ -46,13 +51,19 @@ type features struct {
 
 var setupNames = []string{"bare", "discovery", "breaker", "metrics", "tracing", "full"}
 
+// referenceNames are set-ups run only when named: what any tracing on bare grpc-go costs,
+// to read Tianshu's figures against.
+var referenceNames = []string{"w3c-header", "otelgrpc"}
+
 var setupByName = map[string]func(context.Context) (*stack, error){
-	"bare":      bare,
-	"discovery": tianshu(features{}),
-	"breaker":   tianshu(features{breaker: true}),
-	"metrics":   tianshu(features{metrics: true}),
-	"tracing":   tianshu(features{tracing: true}),
-	"full":      tianshu(features{breaker: true, metrics: true, tracing: true}),
+	"bare":       func(ctx context.Context) (*stack, error) { return bare(ctx, nil, nil) },
+	"w3c-header": w3cHeader,
+	"otelgrpc":   otelgrpcStack,
+	"discovery":  tianshu(features{}),
+	"breaker":    tianshu(features{breaker: true}),
+	"metrics":    tianshu(features{metrics: true}),
+	"tracing":    tianshu(features{tracing: true}),
+	"full":       tianshu(features{breaker: true, metrics: true, tracing: true}),
 }
 
 type echo struct {
@@ -64,12 +75,13 @@ func (e echo) Echo(_ context.Context, req *testpb.EchoRequest) (*testpb.EchoRepl
 	return &testpb.EchoReply{Payload: req.Payload, ServedBy: e.id}, nil
 }
 
-// bare is the baseline: what a team gets from grpc-go alone.
-func bare(ctx context.Context) (*stack, error) {
+// bare is the baseline: what a team gets from grpc-go alone. The reference set-ups add
+// their options to it.
+func bare(_ context.Context, sopts []grpc.ServerOption, dopts []grpc.DialOption) (*stack, error) {
 	st := &stack{}
 	var eps []resolver.Endpoint
 	for i := range instances {
-		srv := grpc.NewServer()
+		srv := grpc.NewServer(sopts...)
 		testpb.RegisterEchoServer(srv, echo{id: fmt.Sprint(i)})
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -82,9 +94,10 @@ func bare(ctx context.Context) (*stack, error) {
 	}
 	r := manual.NewBuilderWithScheme("bench")
 	r.InitialState(resolver.State{Endpoints: eps})
-	conn, err := grpc.NewClient("bench:///echo", grpc.WithResolvers(r),
+	dopts = append([]grpc.DialOption{grpc.WithResolvers(r),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`)}, dopts...)
+	conn, err := grpc.NewClient("bench:///echo", dopts...)
 	if err != nil {
 		st.close()
 		return nil, err
@@ -189,3 +202,47 @@ type discardExporter struct{}
 
 func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
 func (discardExporter) Shutdown(context.Context) error                             { return nil }
+
+// w3cHeader is bare grpc-go whose client sends a traceparent with a new span ID in every
+// request and whose server reads it, and nothing else: the floor under any tracer that
+// propagates W3C trace context through grpc-go, since HPACK cannot index a header that
+// changes per call.
+func w3cHeader(ctx context.Context) (*stack, error) {
+	const prefix = "00-4bf92f3577b34da6a3ce929d0e0e4736-"
+	read := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		_ = metadata.ValueFromIncomingContext(ctx, "traceparent")
+		return h(ctx, req)
+	}
+	send := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		var sid [8]byte
+		binary.BigEndian.PutUint64(sid[:], rand.Uint64())
+		b := make([]byte, 0, 55)
+		b = hex.AppendEncode(append(b, prefix...), sid[:])
+		tp := string(append(b, "-00"...))
+		return invoker(metadata.AppendToOutgoingContext(ctx, "traceparent", tp), method, req, reply, cc, opts...)
+	}
+	return bare(ctx, []grpc.ServerOption{grpc.UnaryInterceptor(read)}, []grpc.DialOption{grpc.WithUnaryInterceptor(send)})
+}
+
+// otelgrpcStack is bare grpc-go instrumented the usual way, with otelgrpc's stats handlers
+// at 1% sampling and metrics into an SDK meter provider: what Tianshu's telemetry replaces.
+func otelgrpcStack(ctx context.Context) (*stack, error) {
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))),
+		sdktrace.WithBatcher(discardExporter{}))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	o := []otelgrpc.Option{otelgrpc.WithTracerProvider(tp), otelgrpc.WithMeterProvider(mp),
+		otelgrpc.WithPropagators(tracing.Propagator())}
+	st, err := bare(ctx, []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(o...))},
+		[]grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler(o...))})
+	shutdown := func() {
+		_ = tp.Shutdown(context.Background())
+		_ = mp.Shutdown(context.Background())
+	}
+	if err != nil {
+		shutdown()
+		return nil, err
+	}
+	st.closers = append([]func(){shutdown}, st.closers...)
+	return st, nil
+}
