@@ -3,7 +3,7 @@
 // the client and two server instances in this process, as DEPENDENCIES.md's figures were
 // taken.
 //
-//	go run ./cmd/tianshu-bench                      # the full matrix, about 6 minutes
+//	go run ./cmd/tianshu-bench                      # the full matrix, about 7 minutes
 //	go run ./cmd/tianshu-bench -setups bare,full -payloads 1024 -concurrency 100
 //
 // Set-ups:
@@ -19,13 +19,17 @@
 //
 // Reference set-ups, run only when named in -setups:
 //
+//	bare-again a second bare stack: its ratio to bare is the method's noise
 //	w3c-header bare + a traceparent with a new span ID per call, sent and read, no tracing:
 //	           the floor under any W3C propagation through grpc-go
 //	otelgrpc   bare + otelgrpc's stats handlers, 1% sampling, SDK metrics
 //
 // For each set-up, payload and concurrency it runs a warm-up and several rounds and prints
 // QPS, p50/p99/p999 latency, CPU and allocations per call (medians over rounds), and the
-// ratio to bare in the same run.
+// ratios to bare in the same run: each round of a set-up is paired with a bare round run
+// just before or after it (the order flipping every round), and the median of the pairs'
+// ratios is reported with the lowest and highest, so that the machine's bursts of load
+// move single pairs rather than the result.
 package main
 
 import (

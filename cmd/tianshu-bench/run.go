@@ -41,12 +41,28 @@ type result struct {
 	calls          int64
 }
 
+// ratios holds one set-up's paired rounds against bare: each the set-up's figure over the
+// figure of the bare round run beside it.
+type ratios struct{ qps, p99, cpu []float64 }
+
+func (r *ratios) add(x, bare result) {
+	r.qps = append(r.qps, x.qps/bare.qps)
+	r.p99 = append(r.p99, float64(x.p99)/float64(bare.p99))
+	r.cpu = append(r.cpu, float64(x.cpuPerCall)/float64(bare.cpuPerCall))
+}
+
 func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
-	fmt.Fprintf(out, "tianshu-bench: %s, GOMAXPROCS=%d, %d echo servers in-process per set-up; warm-up %v, %d rounds of %v per cell (medians); set-ups interleaved round by round\n\n",
-		runtime.Version(), runtime.GOMAXPROCS(0), instances, cfg.warmup, cfg.rounds, cfg.round)
+	paired := slices.Contains(cfg.setups, "bare")
+	how := "set-ups interleaved round by round"
+	if paired {
+		how = "each round of a set-up paired with a bare round beside it, the order flipping every round; ratios are medians over the pairs"
+	}
+	fmt.Fprintf(out, "tianshu-bench: %s, GOMAXPROCS=%d, %d echo servers in-process per set-up; warm-up %v, %d rounds of %v per cell (medians); %s\n\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), instances, cfg.warmup, cfg.rounds, cfg.round, how)
 	// Every set-up is built first and the rounds of a cell alternate between them, so that
-	// the machine's noise (these VMs are shared) falls on all of them alike and the ratios
-	// compare like with like.
+	// the machine's noise (these VMs are shared) falls on all of them alike. A ratio to bare
+	// is taken per pair of adjacent rounds and the median kept: a burst of load from
+	// elsewhere moves one pair, where it would move a ratio of medians taken minutes apart.
 	stacks := map[string]*stack{}
 	defer func() {
 		for _, st := range stacks {
@@ -61,20 +77,45 @@ func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
 		stacks[name] = st
 	}
 	results := map[cell]result{}
+	pairs := map[cell]*ratios{}
 	for _, p := range cfg.payloads {
 		for _, c := range cfg.concurrency {
 			fmt.Fprintf(progress, "measuring %d B at concurrency %d...\n", p, c)
 			req := &testpb.EchoRequest{Payload: make([]byte, p)}
 			rounds := map[string][]result{}
+			measure := func(name string) result {
+				r := measureRound(ctx, stacks[name].client, req, c, cfg.round)
+				rounds[name] = append(rounds[name], r)
+				return r
+			}
 			for _, name := range cfg.setups {
 				load(ctx, stacks[name].client, req, c, cfg.warmup)
 			}
-			for range cfg.rounds {
+			for i := range cfg.rounds {
 				for _, name := range cfg.setups {
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}
-					rounds[name] = append(rounds[name], measureRound(ctx, stacks[name].client, req, c, cfg.round))
+					switch {
+					case !paired:
+						measure(name)
+					case name == "bare":
+						if len(cfg.setups) == 1 {
+							measure(name)
+						}
+					default:
+						k := cell{name, p, c}
+						if pairs[k] == nil {
+							pairs[k] = &ratios{}
+						}
+						var x, b result
+						if i%2 == 0 {
+							b, x = measure("bare"), measure(name)
+						} else {
+							x, b = measure(name), measure("bare")
+						}
+						pairs[k].add(x, b)
+					}
 				}
 			}
 			for _, name := range cfg.setups {
@@ -96,21 +137,22 @@ func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
 		}
 	}
 	_ = tw.Flush()
-	if _, ok := stacks["bare"]; !ok {
+	if !paired || len(pairs) == 0 {
 		return nil
 	}
-	fmt.Fprintln(out, "\nRatios to bare grpc-go in this run (QPS: higher is better, 1.00 = no cost; p99 and CPU: lower is better):")
+	fmt.Fprintln(out, "\nRatios to bare grpc-go in this run, medians over paired rounds (QPS: higher is better, 1.00 = no cost; p99 and CPU: lower is better; QPS range: lowest and highest pair):")
 	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "setup\tpayload\tconc\tQPS ratio\tp99 ratio\tCPU/call ratio\t")
+	fmt.Fprintln(tw, "setup\tpayload\tconc\tQPS ratio\tQPS range\tp99 ratio\tCPU/call ratio\t")
 	for _, name := range cfg.setups {
 		if name == "bare" {
 			continue
 		}
 		for _, p := range cfg.payloads {
 			for _, c := range cfg.concurrency {
-				b, r := results[cell{"bare", p, c}], results[cell{name, p, c}]
-				fmt.Fprintf(tw, "%s\t%d B\t%d\t%.2f\t%.2f\t%.2f\t\n", name, p, c,
-					r.qps/b.qps, float64(r.p99)/float64(b.p99), float64(r.cpuPerCall)/float64(b.cpuPerCall))
+				r := pairs[cell{name, p, c}]
+				lo, hi := slices.Min(r.qps), slices.Max(r.qps)
+				fmt.Fprintf(tw, "%s\t%d B\t%d\t%.2f\t%.2f-%.2f\t%.2f\t%.2f\t\n", name, p, c,
+					median(r.qps), lo, hi, median(r.p99), median(r.cpu))
 			}
 		}
 	}
@@ -176,14 +218,19 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[i]
 }
 
+// median returns the median of v (the upper one of an even count), sorting v.
+func median(v []float64) float64 {
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
 func medians(rs []result) result {
 	med := func(f func(result) float64) float64 {
 		v := make([]float64, len(rs))
 		for i, r := range rs {
 			v[i] = f(r)
 		}
-		slices.Sort(v)
-		return v[len(v)/2]
+		return median(v)
 	}
 	var out result
 	out.qps = med(func(r result) float64 { return r.qps })

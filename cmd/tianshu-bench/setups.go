@@ -51,12 +51,14 @@ type features struct {
 
 var setupNames = []string{"bare", "discovery", "breaker", "metrics", "tracing", "full"}
 
-// referenceNames are set-ups run only when named: what any tracing on bare grpc-go costs,
-// to read Tianshu's figures against.
-var referenceNames = []string{"w3c-header", "otelgrpc"}
+// referenceNames are set-ups run only when named: a second bare stack (its ratio to bare is
+// the method's noise), and what any tracing on bare grpc-go costs, to read Tianshu's figures
+// against.
+var referenceNames = []string{"bare-again", "w3c-header", "otelgrpc"}
 
 var setupByName = map[string]func(context.Context) (*stack, error){
 	"bare":       func(ctx context.Context) (*stack, error) { return bare(ctx, nil, nil) },
+	"bare-again": func(ctx context.Context) (*stack, error) { return bare(ctx, nil, nil) },
 	"w3c-header": w3cHeader,
 	"otelgrpc":   otelgrpcStack,
 	"discovery":  tianshu(features{}),
