@@ -16,8 +16,8 @@ func TestRegistryConformance(t *testing.T) {
 	srv := testenv.StartNacos(t)
 	dir := sdkDir(t)
 	restart := func(t testing.TB) { srv.Restart(t, false) }
-	if raceDetector {
-		t.Log("the restart subtest is skipped: " + sdkRaceMessage)
+	if testenv.RaceDetector {
+		t.Log("the restart subtest is left out under -race (" + testenv.NoRaceCommand + " runs it): " + sdkRaceMessage)
 		restart = nil
 	}
 	registrytest.Run(t, registrytest.Backend{

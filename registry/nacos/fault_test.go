@@ -15,7 +15,7 @@ import (
 )
 
 func TestAfterAServerRestartProvidersReturnAndConsumersHearAgain(t *testing.T) {
-	skipIfRace(t)
+	testenv.SkipUnderRaceLocally(t, sdkRaceMessage)
 	if testing.Short() {
 		t.Skip("restarts a server")
 	}
@@ -45,7 +45,7 @@ func TestAfterAServerRestartProvidersReturnAndConsumersHearAgain(t *testing.T) {
 }
 
 func TestConsumersKeepCallingWithZeroFailuresWhileNacosIsDown(t *testing.T) {
-	skipIfRace(t)
+	testenv.SkipUnderRaceLocally(t, sdkRaceMessage)
 	if testing.Short() {
 		t.Skip("kills a server")
 	}
@@ -79,7 +79,7 @@ func TestConsumersKeepCallingWithZeroFailuresWhileNacosIsDown(t *testing.T) {
 }
 
 func TestRegistrationRetriesWithCappedBackoffAndNoSpinWhileNacosIsDown(t *testing.T) {
-	skipIfRace(t)
+	testenv.SkipUnderRaceLocally(t, sdkRaceMessage)
 	if testing.Short() {
 		t.Skip("kills a server")
 	}

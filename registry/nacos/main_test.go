@@ -102,14 +102,6 @@ func eventually(t testing.TB, timeout time.Duration, what string, ok func() bool
 	}
 }
 
-// sdkRaceMessage explains why tests that make the SDK reconnect skip under -race.
+// sdkRaceMessage explains why tests that make the SDK reconnect stay out of -race runs.
 const sdkRaceMessage = "nacos-sdk-go v2.3.2 has a data race when it reconnects (RpcClient.currentConnection: " +
-	"written in reconnect, rpc_client.go:448, read in notifyConnectionEvent, :486); run this test without -race"
-
-// skipIfRace skips a test that restarts or kills the server when the race detector is on.
-func skipIfRace(t testing.TB) {
-	t.Helper()
-	if raceDetector {
-		t.Skip(sdkRaceMessage)
-	}
-}
+	"written in reconnect, rpc_client.go:448, read in notifyConnectionEvent, :486)"

@@ -1,5 +1,0 @@
-//go:build race
-
-package nacos_test
-
-const raceDetector = true
