@@ -2,9 +2,6 @@ package tracing_test
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/hex"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -21,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
 
+	"github.com/tianshu-go/tianshu/internal/headerfloor"
 	"github.com/tianshu-go/tianshu/internal/pairbench"
 	"github.com/tianshu-go/tianshu/internal/testpb"
 	"github.com/tianshu-go/tianshu/tracing"
@@ -220,34 +218,13 @@ func emptyHandlerOpts(trace.TracerProvider, *sdkmetric.MeterProvider) ([]grpc.Se
 // headerOnlyOpts sends a constant traceparent header and reads it on the server, with no
 // tracing: HPACK sends it as an index into its table after the first call.
 func headerOnlyOpts(trace.TracerProvider, *sdkmetric.MeterProvider) ([]grpc.ServerOption, []grpc.DialOption) {
-	return headerOpts(func() string { return "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00" })
+	return headerfloor.Constant()
 }
 
-// uniqueHeaderOpts is headerOnlyOpts with a new span ID in every request, as real
-// propagation sends: HPACK can no longer send the header as an index into its table, so
-// grpc-go encodes, decodes and stores it anew per call. This is the floor under any
-// propagation of W3C span contexts through grpc-go.
+// uniqueHeaderOpts sends a new span ID in every request, as real propagation does: the
+// floor under any propagation of W3C span contexts through grpc-go.
 func uniqueHeaderOpts(trace.TracerProvider, *sdkmetric.MeterProvider) ([]grpc.ServerOption, []grpc.DialOption) {
-	const prefix = "00-4bf92f3577b34da6a3ce929d0e0e4736-"
-	return headerOpts(func() string {
-		var sid [8]byte
-		binary.BigEndian.PutUint64(sid[:], rand.Uint64())
-		b := make([]byte, 0, 55)
-		b = hex.AppendEncode(append(b, prefix...), sid[:])
-		return string(append(b, "-00"...))
-	})
-}
-
-// headerOpts sends the traceparent value() returns with every call and reads it on the
-// server, and does nothing else.
-func headerOpts(value func() string) ([]grpc.ServerOption, []grpc.DialOption) {
-	return []grpc.ServerOption{grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			_ = metadata.ValueFromIncomingContext(ctx, "traceparent")
-			return h(ctx, req)
-		})},
-		[]grpc.DialOption{grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-			return invoker(metadata.AppendToOutgoingContext(ctx, "traceparent", value()), method, req, reply, cc, opts...)
-		})}
+	return headerfloor.Unique()
 }
 
 // unsetGlobalsOpts installs the interceptors as rpc does by default, in a process that never

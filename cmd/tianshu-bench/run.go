@@ -52,7 +52,7 @@ func (r *ratios) add(x, bare result) {
 }
 
 func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
-	paired := slices.Contains(cfg.setups, "bare")
+	paired := slices.Contains(cfg.setups, "bare") && len(cfg.setups) > 1
 	how := "set-ups interleaved round by round"
 	if paired {
 		how = "each round of a set-up paired with a bare round beside it, the order flipping every round; ratios are medians over the pairs"
@@ -99,11 +99,7 @@ func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
 					switch {
 					case !paired:
 						measure(name)
-					case name == "bare":
-						if len(cfg.setups) == 1 {
-							measure(name)
-						}
-					default:
+					case name != "bare": // bare rounds run beside the others'
 						k := cell{name, p, c}
 						if pairs[k] == nil {
 							pairs[k] = &ratios{}
@@ -137,7 +133,7 @@ func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
 		}
 	}
 	_ = tw.Flush()
-	if !paired || len(pairs) == 0 {
+	if !paired {
 		return nil
 	}
 	fmt.Fprintln(out, "\nRatios to bare grpc-go in this run, medians over paired rounds (QPS: higher is better, 1.00 = no cost; p99 and CPU: lower is better; QPS range: lowest and highest pair):")

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -18,11 +15,12 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
 	"github.com/tianshu-go/tianshu/breaker"
+	"github.com/tianshu-go/tianshu/internal/echotest"
+	"github.com/tianshu-go/tianshu/internal/headerfloor"
 	"github.com/tianshu-go/tianshu/internal/testpb"
 	"github.com/tianshu-go/tianshu/registry/memory"
 	"github.com/tianshu-go/tianshu/rpc"
@@ -68,15 +66,6 @@ var setupByName = map[string]func(context.Context) (*stack, error){
 	"full":       tianshu(features{breaker: true, metrics: true, tracing: true}),
 }
 
-type echo struct {
-	testpb.UnimplementedEchoServer
-	id string
-}
-
-func (e echo) Echo(_ context.Context, req *testpb.EchoRequest) (*testpb.EchoReply, error) {
-	return &testpb.EchoReply{Payload: req.Payload, ServedBy: e.id}, nil
-}
-
 // bare is the baseline: what a team gets from grpc-go alone. The reference set-ups add
 // their options to it.
 func bare(_ context.Context, sopts []grpc.ServerOption, dopts []grpc.DialOption) (*stack, error) {
@@ -84,7 +73,7 @@ func bare(_ context.Context, sopts []grpc.ServerOption, dopts []grpc.DialOption)
 	var eps []resolver.Endpoint
 	for i := range instances {
 		srv := grpc.NewServer(sopts...)
-		testpb.RegisterEchoServer(srv, echo{id: fmt.Sprint(i)})
+		testpb.RegisterEchoServer(srv, echotest.Server{ID: fmt.Sprint(i)})
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			st.close()
@@ -152,7 +141,7 @@ func tianshu(f features) func(context.Context) (*stack, error) {
 				opts = append(opts, rpc.WithoutTelemetry())
 			}
 			srv := rpc.NewServer(opts...)
-			testpb.RegisterEchoServer(srv, echo{id: fmt.Sprint(i)})
+			testpb.RegisterEchoServer(srv, echotest.Server{ID: fmt.Sprint(i)})
 			lis, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				st.close()
@@ -207,23 +196,10 @@ func (discardExporter) Shutdown(context.Context) error                          
 
 // w3cHeader is bare grpc-go whose client sends a traceparent with a new span ID in every
 // request and whose server reads it, and nothing else: the floor under any tracer that
-// propagates W3C trace context through grpc-go, since HPACK cannot index a header that
-// changes per call.
+// propagates W3C trace context through grpc-go.
 func w3cHeader(ctx context.Context) (*stack, error) {
-	const prefix = "00-4bf92f3577b34da6a3ce929d0e0e4736-"
-	read := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		_ = metadata.ValueFromIncomingContext(ctx, "traceparent")
-		return h(ctx, req)
-	}
-	send := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		var sid [8]byte
-		binary.BigEndian.PutUint64(sid[:], rand.Uint64())
-		b := make([]byte, 0, 55)
-		b = hex.AppendEncode(append(b, prefix...), sid[:])
-		tp := string(append(b, "-00"...))
-		return invoker(metadata.AppendToOutgoingContext(ctx, "traceparent", tp), method, req, reply, cc, opts...)
-	}
-	return bare(ctx, []grpc.ServerOption{grpc.UnaryInterceptor(read)}, []grpc.DialOption{grpc.WithUnaryInterceptor(send)})
+	sopts, dopts := headerfloor.Unique()
+	return bare(ctx, sopts, dopts)
 }
 
 // otelgrpcStack is bare grpc-go instrumented the usual way, with otelgrpc's stats handlers
