@@ -23,13 +23,24 @@
 //	w3c-header bare + a traceparent with a new span ID per call, sent and read, no tracing:
 //	           the floor under any W3C propagation through grpc-go
 //	otelgrpc   bare + otelgrpc's stats handlers, 1% sampling, SDK metrics
+//	telemetry-noop
+//	           discovery + Tianshu's telemetry interceptors over no-op tracer and meter
+//	           providers: the interceptors' own work, without the OpenTelemetry SDKs
+//	cpu-4us    bare + interceptors that spend 2 µs of busy CPU on each side (4 µs a call)
+//	alloc-2KiB bare + interceptors that allocate four 256-B objects on each side
+//
+// The last two are calibrations: a known cost, to read the others' ratios against.
 //
 // For each set-up, payload and concurrency it runs a warm-up and several rounds and prints
-// QPS, p50/p99/p999 latency, CPU and allocations per call (medians over rounds), and the
-// ratios to bare in the same run: each round of a set-up is paired with a bare round run
-// just before or after it (the order flipping every round), and the median of the pairs'
-// ratios is reported with the lowest and highest, so that the machine's bursts of load
-// move single pairs rather than the result.
+// QPS, p50/p99/p999 latency, and per call the process's CPU time, allocations, bytes
+// allocated and read/write system calls (medians over rounds), and the ratios to bare in
+// the same run: each round of a set-up is paired with a bare round run just before or after
+// it (the order flipping every round), and the median of the pairs' ratios is reported with
+// the lowest and highest, so that the machine's bursts of load move single pairs rather
+// than the result. With -cpuprofile, every goroutine of a set-up runs under the pprof label
+// setup=<name>, so one paired run's profile splits by set-up:
+//
+//	go tool pprof -tagfocus 'setup=full$' -top tianshu-bench cpu.out
 package main
 
 import (

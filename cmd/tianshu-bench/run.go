@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,8 @@ type result struct {
 	p50, p99, p999 time.Duration
 	cpuPerCall     time.Duration
 	allocsPerCall  float64
+	bytesPerCall   float64
+	sysPerCall     float64 // read and write system calls per call; NaN where the system cannot say
 	errors         int64
 	calls          int64
 }
@@ -70,11 +73,16 @@ func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
 		}
 	}()
 	for _, name := range cfg.setups {
-		st, err := setupByName[name](ctx)
+		// Every goroutine of a set-up (its servers, connections and workers) starts under a
+		// profiler label naming it, so a -cpuprofile of a paired run splits by set-up:
+		// go tool pprof -tagfocus setup=full.
+		var err error
+		pprof.Do(ctx, pprof.Labels("setup", name), func(ctx context.Context) {
+			stacks[name], err = setupByName[name](ctx)
+		})
 		if err != nil {
 			return fmt.Errorf("set-up %s: %w", name, err)
 		}
-		stacks[name] = st
 	}
 	results := map[cell]result{}
 	pairs := map[cell]*ratios{}
@@ -84,12 +92,17 @@ func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
 			req := &testpb.EchoRequest{Payload: make([]byte, p)}
 			rounds := map[string][]result{}
 			measure := func(name string) result {
-				r := measureRound(ctx, stacks[name].client, req, c, cfg.round)
+				var r result
+				pprof.Do(ctx, pprof.Labels("setup", name), func(ctx context.Context) {
+					r = measureRound(ctx, stacks[name].client, req, c, cfg.round)
+				})
 				rounds[name] = append(rounds[name], r)
 				return r
 			}
 			for _, name := range cfg.setups {
-				load(ctx, stacks[name].client, req, c, cfg.warmup)
+				pprof.Do(ctx, pprof.Labels("setup", name), func(ctx context.Context) {
+					load(ctx, stacks[name].client, req, c, cfg.warmup)
+				})
 			}
 			for i := range cfg.rounds {
 				for _, name := range cfg.setups {
@@ -121,14 +134,14 @@ func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
 	}
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "setup\tpayload\tconc\tQPS\tp50\tp99\tp999\tCPU/call\tallocs/call\terrors\t")
+	fmt.Fprintln(tw, "setup\tpayload\tconc\tQPS\tp50\tp99\tp999\tCPU/call\tallocs/call\tB/call\tsyscalls/call\terrors\t")
 	for _, name := range cfg.setups {
 		for _, p := range cfg.payloads {
 			for _, c := range cfg.concurrency {
 				r := results[cell{name, p, c}]
-				fmt.Fprintf(tw, "%s\t%d B\t%d\t%.0f\t%v\t%v\t%v\t%v\t%.1f\t%d\t\n", name, p, c, r.qps,
+				fmt.Fprintf(tw, "%s\t%d B\t%d\t%.0f\t%v\t%v\t%v\t%v\t%.1f\t%.0f\t%.2f\t%d\t\n", name, p, c, r.qps,
 					r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.p999.Round(time.Microsecond),
-					r.cpuPerCall.Round(100*time.Nanosecond), r.allocsPerCall, r.errors)
+					r.cpuPerCall.Round(100*time.Nanosecond), r.allocsPerCall, r.bytesPerCall, r.sysPerCall, r.errors)
 			}
 		}
 	}
@@ -160,9 +173,9 @@ func measureRound(ctx context.Context, client testpb.EchoClient, req *testpb.Ech
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	cpu0 := pairbench.CPUTime()
+	cpu0, sys0 := pairbench.CPUTime(), pairbench.Syscalls()
 	lats, calls, errs, elapsed := load(ctx, client, req, conc, d)
-	cpu := pairbench.CPUTime() - cpu0
+	cpu, sys := pairbench.CPUTime()-cpu0, pairbench.Syscalls()-sys0
 	runtime.ReadMemStats(&after)
 	slices.Sort(lats)
 	r := result{calls: calls, errors: errs, qps: float64(calls) / elapsed.Seconds()}
@@ -172,6 +185,8 @@ func measureRound(ctx context.Context, client testpb.EchoClient, req *testpb.Ech
 	if calls > 0 {
 		r.cpuPerCall = cpu / time.Duration(calls)
 		r.allocsPerCall = float64(after.Mallocs-before.Mallocs) / float64(calls)
+		r.bytesPerCall = float64(after.TotalAlloc-before.TotalAlloc) / float64(calls)
+		r.sysPerCall = float64(sys) / float64(calls)
 	}
 	return r
 }
@@ -235,6 +250,8 @@ func medians(rs []result) result {
 	out.p999 = time.Duration(med(func(r result) float64 { return float64(r.p999) }))
 	out.cpuPerCall = time.Duration(med(func(r result) float64 { return float64(r.cpuPerCall) }))
 	out.allocsPerCall = med(func(r result) float64 { return r.allocsPerCall })
+	out.bytesPerCall = med(func(r result) float64 { return r.bytesPerCall })
+	out.sysPerCall = med(func(r result) float64 { return r.sysPerCall })
 	for _, r := range rs {
 		out.errors += r.errors
 		out.calls += r.calls

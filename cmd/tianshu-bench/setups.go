@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/metric"
@@ -45,25 +47,33 @@ func (s *stack) close() {
 // features are what a Tianshu set-up turns on beyond discovery and P2C.
 type features struct {
 	breaker, metrics, tracing bool
+	// noop installs the telemetry interceptors with no-op tracer and meter providers: what
+	// the interceptors' own work costs, without the OpenTelemetry SDKs'.
+	noop bool
 }
 
 var setupNames = []string{"bare", "discovery", "breaker", "metrics", "tracing", "full"}
 
-// referenceNames are set-ups run only when named: a second bare stack (its ratio to bare is
-// the method's noise), and what any tracing on bare grpc-go costs, to read Tianshu's figures
-// against.
-var referenceNames = []string{"bare-again", "w3c-header", "otelgrpc"}
+// referenceNames are set-ups run only when named, to read Tianshu's figures against: a
+// second bare stack (its ratio to bare is the method's noise); what any tracing on bare
+// grpc-go costs (w3c-header) and what the usual instrumentation costs (otelgrpc);
+// Tianshu's telemetry interceptors over no-op providers; and two calibrations that add a
+// known cost to bare grpc-go, so that a ratio can be read as CPU or as allocation.
+var referenceNames = []string{"bare-again", "w3c-header", "otelgrpc", "telemetry-noop", "cpu-4us", "alloc-2KiB"}
 
 var setupByName = map[string]func(context.Context) (*stack, error){
-	"bare":       func(ctx context.Context) (*stack, error) { return bare(ctx, nil, nil) },
-	"bare-again": func(ctx context.Context) (*stack, error) { return bare(ctx, nil, nil) },
-	"w3c-header": w3cHeader,
-	"otelgrpc":   otelgrpcStack,
-	"discovery":  tianshu(features{}),
-	"breaker":    tianshu(features{breaker: true}),
-	"metrics":    tianshu(features{metrics: true}),
-	"tracing":    tianshu(features{tracing: true}),
-	"full":       tianshu(features{breaker: true, metrics: true, tracing: true}),
+	"bare":           func(ctx context.Context) (*stack, error) { return bare(ctx, nil, nil) },
+	"bare-again":     func(ctx context.Context) (*stack, error) { return bare(ctx, nil, nil) },
+	"w3c-header":     w3cHeader,
+	"otelgrpc":       otelgrpcStack,
+	"telemetry-noop": tianshu(features{noop: true}),
+	"cpu-4us":        costStack(2*time.Microsecond, 0),
+	"alloc-2KiB":     costStack(0, 4),
+	"discovery":      tianshu(features{}),
+	"breaker":        tianshu(features{breaker: true}),
+	"metrics":        tianshu(features{metrics: true}),
+	"tracing":        tianshu(features{tracing: true}),
+	"full":           tianshu(features{breaker: true, metrics: true, tracing: true}),
 }
 
 // bare is the baseline: what a team gets from grpc-go alone. The reference set-ups add
@@ -124,7 +134,7 @@ func tianshu(f features) func(context.Context) (*stack, error) {
 			mp = sdk
 			st.closers = append(st.closers, func() { _ = sdk.Shutdown(context.Background()) })
 		}
-		observed := f.tracing || f.metrics
+		observed := f.tracing || f.metrics || f.noop
 		hopts := []tracing.HandlerOption{tracing.WithTracerProvider(tp), tracing.WithMeterProvider(mp), tracing.WithTextMapPropagator(tracing.Propagator())}
 		var client *tracing.Handler
 		if observed {
@@ -223,4 +233,34 @@ func otelgrpcStack(ctx context.Context) (*stack, error) {
 	}
 	st.closers = append([]func(){shutdown}, st.closers...)
 	return st, nil
+}
+
+// costStack is bare grpc-go with a client and a server interceptor that each spend busy CPU
+// time and allocate n objects of 256 B, which nothing keeps: a known cost per call (twice
+// busy, 2n allocations), to show what a given CPU time or allocation costs in QPS on this
+// machine. cpu-4us spends 4 µs a call, allocates nothing, and adds no goroutine or
+// system call; alloc-2KiB allocates eight objects, 2 KiB a call, and spends no CPU beyond
+// the allocation.
+func costStack(busy time.Duration, n int) func(context.Context) (*stack, error) {
+	var last atomic.Pointer[[256]byte] // so that the allocations reach the heap
+	work := func() {
+		if busy > 0 {
+			for t0 := time.Now(); time.Since(t0) < busy; {
+			}
+		}
+		for range n {
+			last.Store(new([256]byte))
+		}
+	}
+	ci := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		work()
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	si := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		work()
+		return handler(ctx, req)
+	}
+	return func(ctx context.Context) (*stack, error) {
+		return bare(ctx, []grpc.ServerOption{grpc.UnaryInterceptor(si)}, []grpc.DialOption{grpc.WithUnaryInterceptor(ci)})
+	}
 }

@@ -5,7 +5,10 @@
 package pairbench
 
 import (
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -106,4 +109,28 @@ func CPUTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// Syscalls returns how many read and write system calls this process has made (syscr and
+// syscw of /proc/self/io, which count every read- and write-family call, sockets included);
+// zero where the system cannot say. With CPUTime it shows whether a cost per call is the
+// work added or fewer messages per system call: grpc-go batches frames that queue while its
+// writer is busy, so a slower call can change how many writes each call takes.
+func Syscalls() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok || (k != "syscr" && k != "syscw") {
+			continue
+		}
+		x, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err == nil {
+			n += x
+		}
+	}
+	return n
 }

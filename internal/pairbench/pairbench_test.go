@@ -2,6 +2,9 @@ package pairbench_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -37,4 +40,24 @@ func BenchmarkCompareOfACallWithItselfReadsOne(b *testing.B) {
 		return nil
 	}
 	pairbench.Compare(b, pairbench.Options{Concurrency: 4, Unit: "self"}, call, call)
+}
+
+func TestSyscallsCountsWrites(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Syscalls reads /proc/self/io, which only Linux has")
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	before := pairbench.Syscalls()
+	for range 10 {
+		if _, err := f.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := pairbench.Syscalls() - before; got < 10 {
+		t.Fatalf("Syscalls rose by %d over 10 writes, want at least 10", got)
+	}
 }
