@@ -30,6 +30,8 @@
 //	alloc-2KiB bare + interceptors that allocate four 256-B objects on each side
 //
 // The last two are calibrations: a known cost, to read the others' ratios against.
+// -baseline pairs and divides by another set-up than bare: -baseline w3c-header reads
+// Tianshu's cost above the floor of W3C propagation.
 //
 // For each set-up, payload and concurrency it runs a warm-up and several rounds and prints
 // QPS, p50/p99/p999 latency, and per call the process's CPU time, allocations, bytes
@@ -50,6 +52,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +66,7 @@ func main() {
 	round := flag.Duration("round", 2*time.Second, "length of one measured round")
 	rounds := flag.Int("rounds", 3, "measured rounds per cell; medians are reported")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	baseline := flag.String("baseline", "bare", "the set-up every other is paired with and divided by; added to -setups if missing (-baseline w3c-header: the cost above the propagation floor)")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -76,9 +80,9 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 
-	cfg := runConfig{warmup: *warmup, round: *round, rounds: *rounds}
+	cfg := runConfig{warmup: *warmup, round: *round, rounds: *rounds, baseline: *baseline}
 	var err error
-	if cfg.setups, err = parseSetups(*setups); err == nil {
+	if cfg.setups, err = parseSetups(*setups, *baseline); err == nil {
 		if cfg.payloads, err = parseInts("payloads", *payloads); err == nil {
 			cfg.concurrency, err = parseInts("concurrency", *conc)
 		}
@@ -108,15 +112,22 @@ func parseInts(what, s string) ([]int, error) {
 	return out, nil
 }
 
-func parseSetups(s string) ([]string, error) {
+// parseSetups reads -setups, putting baseline first when the list leaves it out.
+func parseSetups(s, baseline string) ([]string, error) {
+	known := func() string { return strings.Join(append(append([]string{}, setupNames...), referenceNames...), ", ") }
+	if _, ok := setupByName[baseline]; !ok {
+		return nil, fmt.Errorf("-baseline: unknown set-up %q (known: %s)", baseline, known())
+	}
 	var out []string
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
 		if _, ok := setupByName[f]; !ok {
-			known := strings.Join(append(append([]string{}, setupNames...), referenceNames...), ", ")
-			return nil, fmt.Errorf("-setups: unknown set-up %q (known: %s)", f, known)
+			return nil, fmt.Errorf("-setups: unknown set-up %q (known: %s)", f, known())
 		}
 		out = append(out, f)
+	}
+	if !slices.Contains(out, baseline) {
+		out = append([]string{baseline}, out...)
 	}
 	return out, nil
 }

@@ -23,6 +23,8 @@ type runConfig struct {
 	warmup      time.Duration
 	round       time.Duration
 	rounds      int
+	// baseline is the set-up every other is paired with and divided by: bare unless set.
+	baseline string
 }
 
 // cell names one measurement of the matrix.
@@ -44,8 +46,8 @@ type result struct {
 	calls          int64
 }
 
-// ratios holds one set-up's paired rounds against bare: each the set-up's figure over the
-// figure of the bare round run beside it.
+// ratios holds one set-up's paired rounds against the baseline: each the set-up's figure
+// over the figure of the baseline's round run beside it.
 type ratios struct{ qps, p99, cpu []float64 }
 
 func (r *ratios) add(x, bare result) {
@@ -55,10 +57,14 @@ func (r *ratios) add(x, bare result) {
 }
 
 func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
-	paired := slices.Contains(cfg.setups, "bare") && len(cfg.setups) > 1
+	base := cfg.baseline
+	if base == "" {
+		base = "bare"
+	}
+	paired := slices.Contains(cfg.setups, base) && len(cfg.setups) > 1
 	how := "set-ups interleaved round by round"
 	if paired {
-		how = "each round of a set-up paired with a bare round beside it, the order flipping every round; ratios are medians over the pairs"
+		how = "each round of a set-up paired with a " + base + " round beside it, the order flipping every round; ratios are medians over the pairs"
 	}
 	fmt.Fprintf(out, "tianshu-bench: %s, GOMAXPROCS=%d, %d echo servers in-process per set-up; warm-up %v, %d rounds of %v per cell (medians); %s\n\n",
 		runtime.Version(), runtime.GOMAXPROCS(0), instances, cfg.warmup, cfg.rounds, cfg.round, how)
@@ -112,16 +118,16 @@ func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
 					switch {
 					case !paired:
 						measure(name)
-					case name != "bare": // bare rounds run beside the others'
+					case name != base: // the baseline's rounds run beside the others'
 						k := cell{name, p, c}
 						if pairs[k] == nil {
 							pairs[k] = &ratios{}
 						}
 						var x, b result
 						if i%2 == 0 {
-							b, x = measure("bare"), measure(name)
+							b, x = measure(base), measure(name)
 						} else {
-							x, b = measure(name), measure("bare")
+							x, b = measure(name), measure(base)
 						}
 						pairs[k].add(x, b)
 					}
@@ -149,11 +155,15 @@ func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
 	if !paired {
 		return nil
 	}
-	fmt.Fprintln(out, "\nRatios to bare grpc-go in this run, medians over paired rounds (QPS: higher is better, 1.00 = no cost; p99 and CPU: lower is better; QPS range: lowest and highest pair):")
+	against := base
+	if base == "bare" {
+		against = "bare grpc-go"
+	}
+	fmt.Fprintf(out, "\nRatios to %s in this run, medians over paired rounds (QPS: higher is better, 1.00 = no cost; p99 and CPU: lower is better; QPS range: lowest and highest pair):\n", against)
 	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "setup\tpayload\tconc\tQPS ratio\tQPS range\tp99 ratio\tCPU/call ratio\t")
 	for _, name := range cfg.setups {
-		if name == "bare" {
+		if name == base {
 			continue
 		}
 		for _, p := range cfg.payloads {
