@@ -114,7 +114,7 @@ func parseInts(what, s string) ([]int, error) {
 
 // parseSetups reads -setups, putting baseline first when the list leaves it out.
 func parseSetups(s, baseline string) ([]string, error) {
-	known := func() string { return strings.Join(append(append([]string{}, setupNames...), referenceNames...), ", ") }
+	known := func() string { return strings.Join(allSetupNames(), ", ") }
 	if _, ok := setupByName[baseline]; !ok {
 		return nil, fmt.Errorf("-baseline: unknown set-up %q (known: %s)", baseline, known())
 	}

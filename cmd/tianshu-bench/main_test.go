@@ -18,7 +18,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // reports a ratio; the figures themselves come from full runs on a quiet machine.
 func TestEverySetupServesCallsAndIsReported(t *testing.T) {
 	var out bytes.Buffer
-	all := append(append([]string{}, setupNames...), referenceNames...)
+	all := allSetupNames()
 	cfg := runConfig{setups: all, payloads: []int{128}, concurrency: []int{4}, warmup: 20 * time.Millisecond, round: 100 * time.Millisecond, rounds: 1}
 	if err := run(context.Background(), &out, io.Discard, cfg); err != nil {
 		t.Fatal(err)

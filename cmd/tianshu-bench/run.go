@@ -41,7 +41,7 @@ type result struct {
 	cpuPerCall     time.Duration
 	allocsPerCall  float64
 	bytesPerCall   float64
-	sysPerCall     float64 // read and write system calls per call; NaN where the system cannot say
+	sysPerCall     float64 // read and write system calls per call; 0 where the system cannot say
 	errors         int64
 	calls          int64
 }
@@ -50,10 +50,17 @@ type result struct {
 // over the figure of the baseline's round run beside it.
 type ratios struct{ qps, p99, cpu []float64 }
 
-func (r *ratios) add(x, bare result) {
-	r.qps = append(r.qps, x.qps/bare.qps)
-	r.p99 = append(r.p99, float64(x.p99)/float64(bare.p99))
-	r.cpu = append(r.cpu, float64(x.cpuPerCall)/float64(bare.cpuPerCall))
+func (r *ratios) add(x, base result) {
+	r.qps = append(r.qps, x.qps/base.qps)
+	r.p99 = append(r.p99, float64(x.p99)/float64(base.p99))
+	r.cpu = append(r.cpu, float64(x.cpuPerCall)/float64(base.cpuPerCall))
+}
+
+// asSetup runs f with the pprof label setup=name, which every goroutine f starts inherits
+// (a set-up's servers, connections and workers), so a -cpuprofile of a paired run splits by
+// set-up: go tool pprof -tagfocus 'setup=full$'.
+func asSetup(ctx context.Context, name string, f func(context.Context)) {
+	pprof.Do(ctx, pprof.Labels("setup", name), f)
 }
 
 func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
@@ -69,8 +76,8 @@ func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
 	fmt.Fprintf(out, "tianshu-bench: %s, GOMAXPROCS=%d, %d echo servers in-process per set-up; warm-up %v, %d rounds of %v per cell (medians); %s\n\n",
 		runtime.Version(), runtime.GOMAXPROCS(0), instances, cfg.warmup, cfg.rounds, cfg.round, how)
 	// Every set-up is built first and the rounds of a cell alternate between them, so that
-	// the machine's noise (these VMs are shared) falls on all of them alike. A ratio to bare
-	// is taken per pair of adjacent rounds and the median kept: a burst of load from
+	// the machine's noise (these VMs are shared) falls on all of them alike. A ratio to the
+	// baseline is taken per pair of adjacent rounds and the median kept: a burst of load from
 	// elsewhere moves one pair, where it would move a ratio of medians taken minutes apart.
 	stacks := map[string]*stack{}
 	defer func() {
@@ -79,11 +86,8 @@ func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
 		}
 	}()
 	for _, name := range cfg.setups {
-		// Every goroutine of a set-up (its servers, connections and workers) starts under a
-		// profiler label naming it, so a -cpuprofile of a paired run splits by set-up:
-		// go tool pprof -tagfocus setup=full.
 		var err error
-		pprof.Do(ctx, pprof.Labels("setup", name), func(ctx context.Context) {
+		asSetup(ctx, name, func(ctx context.Context) {
 			stacks[name], err = setupByName[name](ctx)
 		})
 		if err != nil {
@@ -99,14 +103,14 @@ func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
 			rounds := map[string][]result{}
 			measure := func(name string) result {
 				var r result
-				pprof.Do(ctx, pprof.Labels("setup", name), func(ctx context.Context) {
+				asSetup(ctx, name, func(ctx context.Context) {
 					r = measureRound(ctx, stacks[name].client, req, c, cfg.round)
 				})
 				rounds[name] = append(rounds[name], r)
 				return r
 			}
 			for _, name := range cfg.setups {
-				pprof.Do(ctx, pprof.Labels("setup", name), func(ctx context.Context) {
+				asSetup(ctx, name, func(ctx context.Context) {
 					load(ctx, stacks[name].client, req, c, cfg.warmup)
 				})
 			}

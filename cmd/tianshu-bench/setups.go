@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +61,9 @@ var setupNames = []string{"bare", "discovery", "breaker", "metrics", "tracing", 
 // Tianshu's telemetry interceptors over no-op providers; and two calibrations that add a
 // known cost to bare grpc-go, so that a ratio can be read as CPU or as allocation.
 var referenceNames = []string{"bare-again", "w3c-header", "otelgrpc", "telemetry-noop", "cpu-4us", "alloc-2KiB"}
+
+// allSetupNames is every set-up the program knows, the usual ones first.
+func allSetupNames() []string { return append(slices.Clone(setupNames), referenceNames...) }
 
 var setupByName = map[string]func(context.Context) (*stack, error){
 	"bare":           func(ctx context.Context) (*stack, error) { return bare(ctx, nil, nil) },
