@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== test dependencies"
+bash scripts/install/prerequisites.sh
 go mod download
 
 # Jaeger (go build) and rnacos (cargo install) are built from source on a machine's first
@@ -25,6 +26,7 @@ for s in "${slow[@]}"; do
 done
 for s in scripts/install/*.sh; do
 	[ -e "$s" ] || continue
+	[ "$s" = scripts/install/prerequisites.sh ] && continue
 	case " ${slow[*]} " in *" $s "*) continue ;; esac
 	echo "-- $s"
 	bash "$s"
