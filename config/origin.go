@@ -78,16 +78,35 @@ func setBy(tree map[string]any, key string) (string, bool) {
 	return strings.Join(spelled, "."), true
 }
 
+// originOf names where the value at path (as d spells it) came from: its
+// Origins entry, those of the keys under it when it is a section ("env
+// APP_DB__HOST, env APP_DB__PORT" for "db"), or else d's name.
 func (d Document) originOf(path string) string {
 	if o, ok := d.Origins[path]; ok {
 		return o
 	}
+	var under []string
 	for k, o := range d.Origins {
 		if strings.EqualFold(k, path) {
 			return o
 		}
+		if onPath(path, k) {
+			under = append(under, o)
+		}
 	}
-	return d.Name
+	if len(under) == 0 {
+		return d.Name
+	}
+	sort.Strings(under)
+	return capList(under)
+}
+
+// capList joins names, eliding all but the first few.
+func capList(names []string) string {
+	if len(names) > maxOrigins {
+		return fmt.Sprintf("%s and %d more", strings.Join(names[:maxOrigins], ", "), len(names)-maxOrigins)
+	}
+	return strings.Join(names, ", ")
 }
 
 const maxOrigins = 4
@@ -131,10 +150,7 @@ func origins(layers []layer, key string) string {
 			}
 		}
 	}
-	if len(out) > maxOrigins {
-		return fmt.Sprintf("%s and %d more", strings.Join(out[:maxOrigins], ", "), len(out)-maxOrigins)
-	}
-	return strings.Join(out, ", ")
+	return capList(out)
 }
 
 // attribute fills in the Source of the value errors in err (as ScanKey and

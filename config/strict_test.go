@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,18 @@ func TestStrictKeysMakeAnUnknownKeyAnError(t *testing.T) {
 		var uk *config.UnknownKeyError
 		if !errors.As(err, &uk) || uk.Key != "db.max_con" || uk.Nearest != "db.max_conns" || uk.Source != "env APP_DB__MAX_CON" {
 			t.Fatalf("UnknownKeyError = %+v", uk)
+		}
+	})
+	t.Run("a whole section from the environment", func(t *testing.T) {
+		c := mustNew(t, []config.Source{environ("APP_DB__SUB__DEPTH=1", "APP_DB__SUB__X=2")}, config.StrictKeys())
+		_, err := config.Bind[pool](c, "db")
+		if want := `config: env APP_DB__SUB__X: unknown key "db.sub.x"`; !strings.Contains(fmt.Sprint(err), want) {
+			t.Fatalf("Bind error = %v, want %q", err, want)
+		}
+		c = mustNew(t, []config.Source{environ("APP_DB__SUBS__DEPTH=1", "APP_DB__SUBS__X=2")}, config.StrictKeys())
+		_, err = config.Bind[pool](c, "db")
+		if want := `config: env APP_DB__SUBS__DEPTH, env APP_DB__SUBS__X: unknown key "db.subs" (did you mean "db.Sub"?)`; !strings.Contains(fmt.Sprint(err), want) {
+			t.Fatalf("Bind error = %v, want %q", err, want)
 		}
 	})
 	t.Run("at ScanKey", func(t *testing.T) {
