@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ type options struct {
 	decoders map[Format]DecodeFunc
 	env      func(string) (string, bool)
 	watch    bool
+	strict   bool
 }
 
 // WithLogger sets where rejected changes and watch failures are logged
@@ -44,6 +46,11 @@ func WithLookupEnv(fn func(string) (string, bool)) Option { return func(o *optio
 // WithoutWatch loads the sources once and never watches them.
 func WithoutWatch() Option { return func(o *options) { o.watch = false } }
 
+// StrictKeys makes a key that no field of the bound type names an error
+// (*UnknownKeyError, ErrUnknownKey) for Bind, ScanKey and every reload,
+// instead of a warning logged once. Use it where a typo must stop a deploy.
+func StrictKeys() Option { return func(o *options) { o.strict = true } }
+
 // Config is the merged, placeholder-resolved view of an ordered list of
 // sources, kept current by watching them. All methods are safe for
 // concurrent use.
@@ -51,7 +58,11 @@ type Config struct {
 	opts    options
 	sources []Source
 
-	tree atomic.Pointer[map[string]any] // live, resolved; never modified
+	live     atomic.Pointer[state]    // never modified once stored
+	bindKeys atomic.Pointer[[]string] // keys of every Value bound so far
+
+	warnMu sync.Mutex
+	warned map[string]bool // unknown keys logged, by source and key
 
 	applyMu sync.Mutex // serialises apply-then-notify so observers see changes in order
 	mu      sync.Mutex // guards the fields below
@@ -71,6 +82,13 @@ type layer struct {
 	trees []map[string]any
 }
 
+// state is the live config: the resolved tree and the layers it was built
+// of, which errors consult to say where a value came from.
+type state struct {
+	tree   map[string]any
+	layers []layer
+}
+
 // New loads every source, merges them in order (a later source overrides an
 // earlier one key by key) and, unless WithoutWatch is given, starts watching
 // the sources that can change. Order sources from weakest to strongest:
@@ -84,11 +102,16 @@ func New(ctx context.Context, sources []Source, opts ...Option) (*Config, error)
 	for _, opt := range opts {
 		opt(&o)
 	}
+	for i, s := range sources {
+		if isNil(s) {
+			return nil, fmt.Errorf("config: source %d of %d is nil: remove it, or construct it (file.New, env.New, ...)", i, len(sources))
+		}
+	}
 	c := &Config{opts: o, sources: sources, layers: make([]layer, len(sources))}
 	for i, s := range sources {
 		docs, err := s.Load(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("config: loading source %d: %w", i, err)
+			return nil, fmt.Errorf("config: loading %s: %w", sourceName(i, s), err)
 		}
 		l, err := c.decodeLayer(layer{}, docs)
 		if err != nil {
@@ -100,7 +123,7 @@ func New(ctx context.Context, sources []Source, opts ...Option) (*Config, error)
 	if err != nil {
 		return nil, err
 	}
-	c.tree.Store(&tree)
+	c.live.Store(&state{tree: tree, layers: c.layers})
 	if !o.watch {
 		return c, nil
 	}
@@ -114,17 +137,17 @@ func New(ctx context.Context, sources []Source, opts ...Option) (*Config, error)
 		}
 		if err != nil {
 			_ = c.Close()
-			return nil, fmt.Errorf("config: watching source %d: %w", i, err)
+			return nil, fmt.Errorf("config: watching %s: %w", sourceName(i, s), err)
 		}
 		c.watchers = append(c.watchers, w)
 		c.wg.Add(1)
-		go c.watch(runCtx, i, w)
+		go c.watch(runCtx, i, sourceName(i, s), w)
 	}
 	return c, nil
 }
 
 // watch feeds one source's snapshots to apply until Close.
-func (c *Config) watch(ctx context.Context, idx int, w Watcher) {
+func (c *Config) watch(ctx context.Context, idx int, name string, w Watcher) {
 	defer c.wg.Done()
 	delay := 100 * time.Millisecond
 	for {
@@ -133,7 +156,7 @@ func (c *Config) watch(ctx context.Context, idx int, w Watcher) {
 			if errors.Is(err, ErrStopped) || ctx.Err() != nil {
 				return
 			}
-			c.report(fmt.Errorf("config: watching source %d: %w", idx, err))
+			c.report(fmt.Errorf("config: watching %s: %w", name, err))
 			select {
 			case <-time.After(delay):
 			case <-ctx.Done():
@@ -182,9 +205,10 @@ func (c *Config) tryApply(idx int, docs []Document) ([]func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	st := &state{tree: tree, layers: layers}
 	commits := make([]func() func(), 0, len(c.binds))
 	for _, b := range c.binds {
-		commit, err := b.prepare(tree)
+		commit, err := b.prepare(c, st)
 		if err != nil {
 			return nil, err
 		}
@@ -193,7 +217,7 @@ func (c *Config) tryApply(idx int, docs []Document) ([]func(), error) {
 		}
 	}
 	c.layers = layers
-	c.tree.Store(&tree)
+	c.live.Store(st)
 	notify := make([]func(), 0, len(commits))
 	for _, commit := range commits {
 		if fn := commit(); fn != nil {
@@ -236,6 +260,9 @@ func (c *Config) decode(d Document) (map[string]any, error) {
 		if errors.As(err, &se) {
 			if se.Document == "" {
 				se.Document = d.Name
+				if se.key != "" {
+					se.Document = d.originOf(se.key)
+				}
 			}
 			return nil, se
 		}
@@ -257,7 +284,7 @@ func (c *Config) build(layers []layer) (map[string]any, error) {
 	if merged == nil {
 		merged = map[string]any{}
 	}
-	return resolveTree(merged, c.opts.env)
+	return resolveTree(merged, c.opts.env, func(key string) string { return origin(layers, key) })
 }
 
 // report logs and hands err to the error handler, unless it is the same
@@ -276,11 +303,87 @@ func (c *Config) report(err error) {
 	}
 }
 
+// checkKey rejects a key with an empty segment ("s..port", ".s", "s."),
+// which no source can set and would otherwise silently match nothing.
+func checkKey(key string) error {
+	if key == "" {
+		return nil
+	}
+	for seg := range strings.SplitSeq(key, ".") {
+		if seg == "" {
+			return fmt.Errorf("config: key %q has an empty segment: write keys as a.b.c", key)
+		}
+	}
+	return nil
+}
+
+// checkUnknown deals with the keys under key that no field of the bound type
+// names: with StrictKeys it returns them as errors, otherwise it logs each
+// once per source. A key on the path of another Value's key is left to that
+// Value's type.
+func (c *Config) checkUnknown(st *state, key string, unknown []unknownKey) error {
+	var errs []error
+	for _, u := range unknown {
+		if c.boundElsewhere(key, u.key) {
+			continue
+		}
+		e := &UnknownKeyError{Key: u.key, Source: origin(st.layers, u.key), Nearest: u.nearest}
+		if c.opts.strict {
+			errs = append(errs, e)
+			continue
+		}
+		c.warnMu.Lock()
+		id := e.Source + "\x00" + strings.ToLower(e.Key)
+		seen := c.warned[id]
+		if !seen {
+			if c.warned == nil {
+				c.warned = map[string]bool{}
+			}
+			c.warned[id] = true
+		}
+		c.warnMu.Unlock()
+		if !seen {
+			c.opts.logger.Warn("config: unknown key ignored; fix its name or remove it (config.StrictKeys makes this an error)",
+				"key", e.Key, "source", e.Source, "nearest", e.Nearest)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// boundElsewhere reports whether k lies on the path of a Value bound at a
+// key other than key.
+func (c *Config) boundElsewhere(key, k string) bool {
+	keys := c.bindKeys.Load()
+	if keys == nil {
+		return false
+	}
+	for _, b := range *keys {
+		if strings.EqualFold(b, key) {
+			continue
+		}
+		if onPath(b, k) || onPath(k, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// onPath reports whether k is p or lies under it, ignoring case.
+func onPath(p, k string) bool {
+	if p == "" {
+		return false // the root is everyone's; it excuses nothing
+	}
+	return strings.EqualFold(p, k) || len(k) > len(p) && k[len(p)] == '.' && strings.EqualFold(k[:len(p)], p)
+}
+
 // Get returns the live value at a dotted key ("db.pool.size"; "" is the
 // whole config) as decoded: map[string]any, []any, string, bool, int64,
 // uint64, float64 or time.Time. The result is a copy the caller may keep.
 func (c *Config) Get(key string) (any, bool) {
-	v, ok := lookup(*c.tree.Load(), key)
+	if checkKey(key) != nil {
+		return nil, false
+	}
+	v, ok := lookup(c.live.Load().tree, key)
 	if !ok {
 		return nil, false
 	}
@@ -294,10 +397,20 @@ func (c *Config) Scan(v any) error { return c.ScanKey("", v) }
 // ScanKey fills v from the sub-tree at a dotted key. Fields keep their
 // current values when the config does not mention them and they have no
 // default tag. It returns every problem found (joined): *TypeError,
-// *MissingKeyError, *ValidationError.
+// *MissingKeyError, *ValidationError, and with StrictKeys *UnknownKeyError;
+// each names the key and where its value came from.
 func (c *Config) ScanKey(key string, v any) error {
-	node, ok := lookup(*c.tree.Load(), key)
-	return scanValue(node, ok, v, key)
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	st := c.live.Load()
+	node, ok := lookup(st.tree, key)
+	unknown, err := scanKeys(node, ok, v, key)
+	if kerr := c.checkUnknown(st, key, unknown); kerr != nil {
+		err = errors.Join(err, kerr)
+	}
+	attribute(err, st.layers)
+	return err
 }
 
 // Close stops every watcher and waits for their goroutines. Values bound

@@ -424,18 +424,6 @@ func TestHotReloadKeepsTheLastGoodConfig(t *testing.T) {
 	}
 }
 
-func TestTheSameRejectionIsReportedOnce(t *testing.T) {
-	r := newRig(t, "name: a\nmax: 1\n")
-	r.src.set(yamlDoc("app.yaml", "max: -1\nname: a\n"))
-	r.wantRejected(t, config.ErrInvalid, 1)
-	r.src.set(yamlDoc("app.yaml", "name: a\nmax: -1\n")) // different bytes, same error
-	r.src.set(yamlDoc("app.yaml", "name: a\nmax: 4\n"))
-	r.wantChange(t, 4)
-	if len(r.errs) != 0 {
-		t.Fatalf("the same error was reported again: %v", <-r.errs)
-	}
-}
-
 func TestADeletedDocumentTakesItsKeysAway(t *testing.T) {
 	r := newRig(t, "name: a\nmax: 1\n")
 	r.src.set(yamlDoc("app.yaml", "name: a\nmax: 1\n"), yamlDoc("over.yaml", "max: 9\n"))

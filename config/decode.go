@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -157,11 +158,15 @@ func decodeProperties(data []byte) (map[string]any, error) {
 
 // nestFlat turns dotted keys of flat formats into nested maps. A key that is
 // both a value and a section ("a=1" and "a.b=2") is rejected rather than
-// silently dropping one of them.
+// silently dropping one of them, and so is a key with an empty segment
+// ("a..b", "a."), which no one could read.
 func nestFlat(keys []string, flat map[string]string) (map[string]any, error) {
 	root := map[string]any{}
 	for _, k := range keys {
 		parts := strings.Split(k, ".")
+		if slices.Contains(parts, "") {
+			return nil, &SyntaxError{key: k, Err: fmt.Errorf("key %q has an empty segment: write keys as a.b.c (in the environment, separate levels with exactly two underscores)", k)}
+		}
 		m := root
 		for i, p := range parts[:len(parts)-1] {
 			next, ok := m[p]
@@ -173,13 +178,13 @@ func nestFlat(keys []string, flat map[string]string) (map[string]any, error) {
 			}
 			nm, isMap := next.(map[string]any)
 			if !isMap {
-				return nil, &SyntaxError{Err: fmt.Errorf("key %q is both a value and a section", strings.Join(parts[:i+1], "."))}
+				return nil, &SyntaxError{key: k, Err: fmt.Errorf("key %q is both a value and a section", strings.Join(parts[:i+1], "."))}
 			}
 			m = nm
 		}
 		last := parts[len(parts)-1]
 		if _, isMap := m[last].(map[string]any); isMap {
-			return nil, &SyntaxError{Err: fmt.Errorf("key %q is both a value and a section", k)}
+			return nil, &SyntaxError{key: k, Err: fmt.Errorf("key %q is both a value and a section", k)}
 		}
 		m[last] = flat[k]
 	}

@@ -55,5 +55,5 @@ func Example() {
 	// Output:
 	// db.internal 6432 1s [r1 r2]
 	// true false
-	// config: key "db.timeout": expected duration such as "1.5s" (a number needs a unit), got int64 5
+	// config: bad.yaml: key "db.timeout": expected duration such as "1.5s" (a number needs a unit), got int64 5
 }

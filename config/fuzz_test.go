@@ -24,7 +24,7 @@ func fuzzDecoder(f *testing.F, dec DecodeFunc, seeds ...string) {
 			return
 		}
 		merged := merge(map[string]any{"base": "x"}, tree)
-		resolved, err := resolveTree(merged, func(string) (string, bool) { return "", false })
+		resolved, err := resolveTree(merged, func(string) (string, bool) { return "", false }, nil)
 		if err != nil {
 			return
 		}
@@ -62,7 +62,7 @@ func FuzzPlaceholders(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		root := map[string]any{"a": "${b}", "b": map[string]any{"c": int64(1)}, "v": s}
-		_, err := resolveTree(root, func(k string) (string, bool) { return k, k == "ENV" })
+		_, err := resolveTree(root, func(k string) (string, bool) { return k, k == "ENV" }, nil)
 		if err != nil && !errors.Is(err, ErrSyntax) && !errors.Is(err, ErrMissingKey) && !errors.Is(err, ErrType) {
 			t.Fatalf("unexpected error kind: %v", err)
 		}

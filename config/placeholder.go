@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -19,16 +20,18 @@ const (
 )
 
 type resolver struct {
-	root  map[string]any
-	env   func(string) (string, bool)
-	stack []string
-	done  map[string]any // resolved config keys, so shared references expand once
+	root   map[string]any
+	env    func(string) (string, bool)
+	origin func(key string) string // where a key's value came from, for errors; may be nil
+	stack  []string                // config keys being resolved, and "${NAME}" for defaults
+	done   map[string]any          // resolved config keys, so shared references expand once
 }
 
 // resolveTree returns root with every placeholder expanded. Sub-trees
 // without placeholders are shared with root, which is left untouched.
-func resolveTree(root map[string]any, env func(string) (string, bool)) (map[string]any, error) {
-	r := &resolver{root: root, env: env}
+// origin, if not nil, names where a key's value came from in errors.
+func resolveTree(root map[string]any, env func(string) (string, bool), origin func(string) string) (map[string]any, error) {
+	r := &resolver{root: root, env: env, origin: origin}
 	v, _, err := r.value(root, "")
 	if err != nil {
 		return nil, err
@@ -50,6 +53,11 @@ func (r *resolver) value(v any, key string) (any, bool, error) {
 	case string:
 		if !strings.Contains(x, "${") {
 			return x, false, nil
+		}
+		if len(r.stack) == 0 {
+			// A cycle through this key must show it: "a -> b -> a".
+			r.stack = append(r.stack, key)
+			defer func() { r.stack = r.stack[:0] }()
 		}
 		n, err := r.str(x, key)
 		return n, true, err
@@ -101,8 +109,7 @@ func (r *resolver) value(v any, key string) (any, bool, error) {
 // str expands the placeholders of one string value found at key.
 func (r *resolver) str(s, key string) (any, error) {
 	if len(r.stack) > maxPlaceholderDepth {
-		return nil, fmt.Errorf("config: key %q: placeholders nest deeper than %d (%s): %w",
-			key, maxPlaceholderDepth, strings.Join(r.stack, " -> "), ErrSyntax)
+		return nil, r.fail(key, "placeholders nest deeper than %d (%s); shorten the chain", maxPlaceholderDepth, strings.Join(r.stack, " -> "))
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); {
@@ -118,7 +125,7 @@ func (r *resolver) str(s, key string) (any, error) {
 		}
 		end := closing(s, i+2)
 		if end < 0 {
-			return nil, fmt.Errorf("config: key %q: unterminated placeholder in %q: %w", key, s, ErrSyntax)
+			return nil, r.fail(key, "unterminated placeholder in %q: close it with } or write $${ for a literal ${", s)
 		}
 		v, err := r.expand(s[i+2:end], key)
 		if err != nil {
@@ -129,14 +136,14 @@ func (r *resolver) str(s, key string) (any, error) {
 		}
 		switch x := v.(type) {
 		case map[string]any, []any:
-			return nil, &TypeError{Key: key, Expected: "text to splice into " + fmt.Sprintf("%q", s), Value: x}
+			return nil, &TypeError{Key: key, Source: r.from(key), Expected: "text to splice into " + fmt.Sprintf("%q", s), Value: x}
 		case string:
 			b.WriteString(x)
 		default:
 			fmt.Fprint(&b, x)
 		}
 		if b.Len() > maxResolvedLen {
-			return nil, fmt.Errorf("config: key %q: placeholders expand past %d bytes: %w", key, maxResolvedLen, ErrSyntax)
+			return nil, r.fail(key, "placeholders expand past %d bytes", maxResolvedLen)
 		}
 		i = end + 1
 	}
@@ -165,16 +172,17 @@ func closing(s string, from int) int {
 func (r *resolver) expand(body, key string) (any, error) {
 	name, def, hasDef := strings.Cut(body, ":")
 	if name == "" {
-		return nil, fmt.Errorf("config: key %q: empty placeholder name in ${%s}: %w", key, body, ErrSyntax)
+		return nil, r.fail(key, "empty placeholder name in ${%s}: write ${NAME} or ${NAME:default}", body)
 	}
 	if v, ok := r.done[name]; ok {
 		return v, nil
 	}
 	if raw, ok := lookup(r.root, name); ok {
-		for _, n := range r.stack {
-			if n == name {
-				return nil, fmt.Errorf("config: key %q: placeholder cycle %s -> %s: %w",
-					key, strings.Join(r.stack, " -> "), name, ErrSyntax)
+		for i, n := range r.stack {
+			if strings.EqualFold(n, name) {
+				keys := r.cycle(i)
+				return nil, r.fail(keys[0], "placeholders form a cycle: %s -> %s; give one of these keys a value that does not refer back",
+					strings.Join(keys, " -> "), keys[0])
 			}
 		}
 		r.stack = append(r.stack, name)
@@ -200,5 +208,40 @@ func (r *resolver) expand(body, key string) (any, error) {
 		r.stack = r.stack[:len(r.stack)-1]
 		return v, err
 	}
-	return nil, &MissingKeyError{Key: key, Placeholder: name}
+	return nil, &MissingKeyError{Key: key, Placeholder: name, Source: r.from(key)}
+}
+
+// cycle returns the keys of the cycle that starts at r.stack[i], spelled as
+// the config spells them, beginning with the least so that the same cycle
+// reads the same whichever key the resolver met first; the defaults it went
+// through are left out.
+func (r *resolver) cycle(i int) []string {
+	var keys []string
+	first := 0
+	for _, n := range r.stack[i:] {
+		if strings.HasPrefix(n, "${") {
+			continue
+		}
+		if spelled, ok := setBy(r.root, n); ok {
+			n = spelled
+		}
+		if len(keys) > 0 && strings.ToLower(n) < strings.ToLower(keys[first]) {
+			first = len(keys)
+		}
+		keys = append(keys, n)
+	}
+	return slices.Concat(keys[first:], keys[:first])
+}
+
+func (r *resolver) from(key string) string {
+	if r.origin == nil {
+		return ""
+	}
+	return r.origin(key)
+}
+
+// fail returns a *SyntaxError about the placeholders of the value at key,
+// naming where that value came from.
+func (r *resolver) fail(key, format string, args ...any) error {
+	return &SyntaxError{Document: r.from(key), Err: fmt.Errorf("key %q: "+format, append([]any{key}, args...)...)}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,7 +42,15 @@ var (
 const maxScanErrors = 20
 
 type scanner struct {
-	errs []error
+	errs    []error
+	unknown []unknownKey
+	root    string // the key scanned, where other components' sections may sit
+}
+
+// unknownKey is a key in a struct's map that no field names.
+type unknownKey struct {
+	key     string // dotted, as the source spells it
+	nearest string // the closest known key, or ""
 }
 
 func (s *scanner) fail(err error) {
@@ -52,13 +61,20 @@ func (s *scanner) fail(err error) {
 
 // scanValue fills v (a non-nil pointer) from node found at key.
 func scanValue(node any, present bool, v any, key string) error {
+	_, err := scanKeys(node, present, v, key)
+	return err
+}
+
+// scanKeys is scanValue that also returns the keys no field named, sorted.
+func scanKeys(node any, present bool, v any, key string) ([]unknownKey, error) {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return fmt.Errorf("config: Scan needs a non-nil pointer, got %T", v)
+		return nil, fmt.Errorf("config: Scan needs a non-nil pointer, got %T", v)
 	}
-	s := &scanner{}
+	s := &scanner{root: key}
 	s.decode(node, present, rv.Elem(), key, "", false)
-	return errors.Join(s.errs...)
+	sort.Slice(s.unknown, func(i, j int) bool { return s.unknown[i].key < s.unknown[j].key })
+	return s.unknown, errors.Join(s.errs...)
 }
 
 func (s *scanner) decode(node any, present bool, v reflect.Value, key, def string, hasDef bool) {
@@ -113,7 +129,9 @@ func (s *scanner) decode(node any, present bool, v reflect.Value, key, def strin
 			s.fail(&TypeError{Key: key, Expected: "a map for " + t.String(), Value: node})
 			return
 		}
-		s.decodeStruct(m, v, key)
+		if s.decodeStruct(m, v, key) < len(m) {
+			s.findUnknown(m, t, key)
+		}
 	case reflect.Map:
 		s.decodeMap(node, v, key)
 	case reflect.Slice, reflect.Array:
@@ -328,8 +346,10 @@ func parseTag(f reflect.StructField) fieldTag {
 }
 
 // decodeStruct fills v's fields from m; a nil m means the section is absent,
-// which still applies defaults and reports required keys.
-func (s *scanner) decodeStruct(m map[string]any, v reflect.Value, key string) {
+// which still applies defaults and reports required keys. It returns how
+// many fields found their key in m, so that the caller looks for unknown
+// keys only when some key went unread.
+func (s *scanner) decodeStruct(m map[string]any, v reflect.Value, key string) (found int) {
 	before := len(s.errs)
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
@@ -355,7 +375,7 @@ func (s *scanner) decodeStruct(m map[string]any, v reflect.Value, key string) {
 				fv = fv.Elem()
 			}
 			if ft.Kind() == reflect.Struct {
-				s.decodeStruct(m, fv, key)
+				found += s.decodeStruct(m, fv, key)
 				continue
 			}
 		}
@@ -369,6 +389,7 @@ func (s *scanner) decodeStruct(m map[string]any, v reflect.Value, key string) {
 			var k string
 			if k, node, present = findKey(m, tag.name); present {
 				name = k // errors quote the key as the document spells it
+				found++
 			}
 			present = present && node != nil
 		}
@@ -378,13 +399,23 @@ func (s *scanner) decodeStruct(m map[string]any, v reflect.Value, key string) {
 			s.fail(&MissingKeyError{Key: fkey})
 			continue
 		}
+		before := len(s.errs)
 		s.decode(node, present, fv, fkey, def, hasDef)
+		if !present && hasDef {
+			// The bad value is the program's own: say so.
+			for _, err := range s.errs[before:] {
+				if te, ok := err.(*TypeError); ok && te.Source == "" {
+					te.Source = fmt.Sprintf("default tag of %s.%s", t, f.Name)
+				}
+			}
+		}
 	}
 	if len(s.errs) == before && v.CanAddr() && v.Addr().Type().Implements(validatorType) {
 		if err := v.Addr().Interface().(Validator).Validate(); err != nil {
 			s.fail(&ValidationError{Key: key, Err: err})
 		}
 	}
+	return found
 }
 
 func (s *scanner) decodeMap(node any, v reflect.Value, key string) {
@@ -472,4 +503,101 @@ func indexedList(m map[string]any) ([]any, bool) {
 		out[i] = m[strconv.Itoa(n)]
 	}
 	return out, true
+}
+
+const maxUnknownKeys = 20
+
+// findUnknown records the keys of m that no field of t (a struct type filled
+// from m) names.
+func (s *scanner) findUnknown(m map[string]any, t reflect.Type, key string) {
+	names := knownNames(t, nil)
+	for k := range m {
+		if len(s.unknown) >= maxUnknownKeys {
+			return
+		}
+		if slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, k) }) {
+			continue
+		}
+		u := unknownKey{key: join(key, k)}
+		n := nearest(k, names)
+		if n != "" {
+			u.nearest = join(key, n)
+		}
+		if _, section := m[k].(map[string]any); section && key == s.root && n == "" {
+			// A section beside the bound type's keys ("orders" next to a
+			// root-bound "registry" and "listen") usually belongs to
+			// another component, bound later or read with Get; only one
+			// spelled like a known key is likely a typo.
+			continue
+		}
+		s.unknown = append(s.unknown, u)
+	}
+}
+
+// knownNames appends the keys the fields of struct type t read, including
+// those of embedded structs flattened into it.
+func knownNames(t reflect.Type, names []string) []string {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() && !f.Anonymous {
+			continue
+		}
+		tag := parseTag(f)
+		if tag.skip {
+			continue
+		}
+		if tag.squash {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				names = knownNames(ft, names)
+				continue
+			}
+		}
+		if f.IsExported() {
+			names = append(names, tag.name)
+		}
+	}
+	return names
+}
+
+// nearest returns the name closest to k in spelling, ignoring case, if it is
+// close enough to be a likely typo: at most one edit per three letters.
+func nearest(k string, names []string) string {
+	best, bestD := "", max(1, len(k)/3)+1
+	lk := strings.ToLower(k)
+	for _, n := range names {
+		if d := editDistance(lk, strings.ToLower(n)); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+// editDistance counts the insertions, deletions, substitutions and swaps of
+// neighbours that turn a into b (optimal string alignment, on bytes).
+func editDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }

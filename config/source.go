@@ -51,6 +51,12 @@ type Document struct {
 	// Data is the document's full content. Sources hand over ownership: the
 	// Config never modifies it and the source must not either.
 	Data []byte
+	// Origins optionally names, by dotted key as Data spells it, where each
+	// value came from when that says more than Name: the environment source
+	// maps "db.port" to "env APP_DB__PORT", the flags source to "flag
+	// -db.port". Errors about a key name its origin instead of Name. Equal
+	// ignores it: it must follow from Data.
+	Origins map[string]string
 }
 
 // Equal reports whether d and o have the same name, format and content.
@@ -80,7 +86,9 @@ func SameDocuments(a, b []Document) bool {
 // there), not an error.
 //
 // Implementations must be safe for concurrent use: a Config may call Load
-// while watchers obtained from Watch are running.
+// while watchers obtained from Watch are running. A Source that implements
+// fmt.Stringer is named by its String in errors about loading and watching
+// it ("file /etc/app/app.yaml"); others are named by their position and type.
 type Source interface {
 	// Load returns the source's current snapshot. It is called by New before
 	// any watcher starts and may be called again at any time (tools such as

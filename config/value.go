@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -56,7 +57,15 @@ func WithValidator[T any](fn func(*T) error) BindOption {
 // decoded and validated before it is stored, and a change that fails is
 // rejected as a whole (no other Value or key moves either). Bind returns the
 // same errors as ScanKey when the live config does not fit T.
+//
+// T describes the whole sub-tree at key: a key under it that no field of T
+// names (a typo, a setting no longer read) is logged once as a warning
+// naming the key, its source and the nearest known key, or with StrictKeys
+// rejected. Keys on the path of another Bind's key are left to that Value.
 func Bind[T any](c *Config, key string, opts ...BindOption) (*Value[T], error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
 	var bo bindOptions
 	for _, o := range opts {
 		o(&bo)
@@ -67,15 +76,20 @@ func Bind[T any](c *Config, key string, opts ...BindOption) (*Value[T], error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	tree := *c.tree.Load()
-	raw, present := lookup(tree, key)
-	t, err := v.decode(raw, present)
+	st := c.live.Load()
+	raw, present := lookup(st.tree, key)
+	t, err := v.decode(c, st, raw, present)
 	if err != nil {
 		return nil, err
 	}
 	v.raw, v.present = raw, present
 	v.ptr.Store(t)
 	c.binds = append(c.binds, v)
+	keys := []string{key}
+	if old := c.bindKeys.Load(); old != nil {
+		keys = append(keys, *old...)
+	}
+	c.bindKeys.Store(&keys)
 	return v, nil
 }
 
@@ -106,34 +120,41 @@ func (v *Value[T]) OnChange(fn func(old, new *T)) (cancel func()) {
 	}
 }
 
-func (v *Value[T]) decode(raw any, present bool) (*T, error) {
+// decode builds the value for the sub-tree raw of st; its errors name where
+// the bad values came from.
+func (v *Value[T]) decode(c *Config, st *state, raw any, present bool) (*T, error) {
 	t := new(T)
-	if err := scanValue(raw, present, t, v.key); err != nil {
-		return nil, err
+	unknown, err := scanKeys(raw, present, t, v.key)
+	if kerr := c.checkUnknown(st, v.key, unknown); kerr != nil {
+		err = errors.Join(err, kerr)
 	}
-	if v.validate != nil {
-		if err := v.validate(t); err != nil {
-			return nil, &ValidationError{Key: v.key, Err: err}
+	if err == nil && v.validate != nil {
+		if verr := v.validate(t); verr != nil {
+			err = &ValidationError{Key: v.key, Err: verr}
 		}
+	}
+	if err != nil {
+		attribute(err, st.layers)
+		return nil, err
 	}
 	return t, nil
 }
 
 // binding is the untyped face of a Value that Config drives.
 type binding interface {
-	// prepare decodes and validates the value for tree. It returns a nil
+	// prepare decodes and validates the value for st. It returns a nil
 	// commit when the value's sub-tree did not change. commit stores the
 	// value and returns the observer call to make after the lock is
 	// released, or nil.
-	prepare(tree map[string]any) (commit func() func(), err error)
+	prepare(c *Config, st *state) (commit func() func(), err error)
 }
 
-func (v *Value[T]) prepare(tree map[string]any) (func() func(), error) {
-	raw, present := lookup(tree, v.key)
+func (v *Value[T]) prepare(c *Config, st *state) (func() func(), error) {
+	raw, present := lookup(st.tree, v.key)
 	if present == v.present && reflect.DeepEqual(raw, v.raw) {
 		return nil, nil
 	}
-	t, err := v.decode(raw, present)
+	t, err := v.decode(c, st, raw, present)
 	if err != nil {
 		return nil, err
 	}

@@ -52,13 +52,16 @@ func (s *Source) Key(name string) (string, bool) {
 }
 
 // Load implements config.Source. Its one document is named after the prefix
-// ("env APP_*"); a variable that is both a value and a section (APP_DB and
-// APP_DB__HOST) makes the Config reject it with a *config.SyntaxError.
+// ("env APP_*"), and errors about a value name its variable ("env
+// APP_DB__PORT"); a variable that is both a value and a section (APP_DB and
+// APP_DB__HOST), or one with an empty level (APP_DB____PORT), makes the
+// Config reject it with a *config.SyntaxError.
 func (s *Source) Load(ctx context.Context) ([]config.Document, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	values := map[string]string{}
+	origins := map[string]string{}
 	for _, kv := range s.environ() {
 		name, val, ok := strings.Cut(kv, "=")
 		if !ok {
@@ -66,13 +69,19 @@ func (s *Source) Load(ctx context.Context) ([]config.Document, error) {
 		}
 		if key, ok := s.Key(name); ok {
 			values[key] = val
+			origins[key] = "env " + name
 		}
 	}
 	if len(values) == 0 {
 		return nil, nil
 	}
-	return []config.Document{config.PropertiesDocument("env "+s.prefix+"_*", values)}, nil
+	doc := config.PropertiesDocument(s.String(), values)
+	doc.Origins = origins // errors name the variable, not the whole environment
+	return []config.Document{doc}, nil
 }
+
+// String names the source in errors: "env APP_*".
+func (s *Source) String() string { return "env " + s.prefix + "_*" }
 
 // Watch implements config.Source: a process's environment does not change
 // under it, so it returns config.ErrNotWatchable.

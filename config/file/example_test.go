@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/tianshu-go/tianshu/config"
 	"github.com/tianshu-go/tianshu/config/file"
@@ -44,14 +45,15 @@ func ExampleNew() {
 	fmt.Println("port", http.Load().Port)
 
 	replace(path, "http: {port: eighty}\n")
-	fmt.Println("rejected:", <-rejected)
+	// The error names the file: the temporary directory is elided here.
+	fmt.Println("rejected:", strings.ReplaceAll((<-rejected).Error(), dir, "$DIR"))
 	fmt.Println("still", http.Load().Port)
 
 	replace(path, "http: {port: 9090}\n")
 	<-changed
 	// Output:
 	// port 8080
-	// rejected: config: key "http.port": expected int, got string "eighty"
+	// rejected: config: $DIR/app.yaml: key "http.port": expected int, got string "eighty"
 	// still 8080
 	// port 8080 -> 9090
 }

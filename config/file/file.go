@@ -66,11 +66,17 @@ func (s *Source) Load(ctx context.Context) ([]config.Document, error) {
 		return nil, err
 	}
 	docs, err := s.read()
-	if errors.Is(err, fs.ErrNotExist) && s.optional {
-		return nil, nil
+	if errors.Is(err, fs.ErrNotExist) {
+		if s.optional {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w (create it, or pass file.Optional() if it may be absent)", err)
 	}
 	return docs, err
 }
+
+// String names the source in errors: "file" and its path.
+func (s *Source) String() string { return "file " + s.path }
 
 func (s *Source) read() ([]config.Document, error) {
 	info, err := os.Stat(s.path)

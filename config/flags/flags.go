@@ -32,12 +32,21 @@ func (s *Source) Load(ctx context.Context) ([]config.Document, error) {
 		return nil, ErrNotParsed
 	}
 	values := map[string]string{}
-	s.fs.Visit(func(f *flag.Flag) { values[f.Name] = f.Value.String() })
+	origins := map[string]string{}
+	s.fs.Visit(func(f *flag.Flag) {
+		values[f.Name] = f.Value.String()
+		origins[f.Name] = "flag -" + f.Name
+	})
 	if len(values) == 0 {
 		return nil, nil
 	}
-	return []config.Document{config.PropertiesDocument("flags "+s.fs.Name(), values)}, nil
+	doc := config.PropertiesDocument(s.String(), values)
+	doc.Origins = origins // errors name the flag, not the whole command line
+	return []config.Document{doc}, nil
 }
+
+// String names the source in errors: "flags" and the flag set's name.
+func (s *Source) String() string { return "flags " + s.fs.Name() }
 
 // Watch implements config.Source: flags are fixed once parsed, so it returns
 // config.ErrNotWatchable.

@@ -32,7 +32,10 @@
 // and concurrent writers of one entry leave one whole document. Readers ignore files whose
 // names start with a dot or do not end in .json. A file that does not parse, holds a newer
 // format, or sits under a name or directory that does not match its instance is skipped
-// and logged once (a warning naming the file and the problem).
+// and logged once (a warning naming the file and the problem). A file whose JSON ends early
+// and that was modified less than a second ago is taken to be still being written by a
+// writer that does not rename (cp, an editor saving in place) and is skipped without a word:
+// it is logged once, for what it holds when its writer is done.
 //
 // # Liveness
 //

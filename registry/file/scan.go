@@ -97,7 +97,9 @@ func (sd *serviceDir) scan(cfg *scanConfig) ([]*registry.Instance, error) {
 			continue // removed since ReadDir
 		}
 		if err != nil {
-			sd.skip(cfg.log, name, err)
+			if !midWrite(err, info, now) {
+				sd.skip(cfg.log, name, err)
+			}
 			continue
 		}
 		age, ttl := now.Sub(info.ModTime()), e.ttl(cfg.self.ttl)
@@ -134,8 +136,26 @@ func checkGone(memo map[int]bool, pid int) bool {
 	return g
 }
 
+// writeGrace is how long after its last modification a file that ends early is taken to be
+// still being written. Only writers that do not rename (cp, an editor saving in place) let a
+// reader see that, and they finish in far less.
+const writeGrace = time.Second
+
+// midWrite reports whether a file that read could not use is, by all signs, still being
+// written: its JSON ends early and it was modified moments ago. It is skipped without a word,
+// so that a file is logged once, for what it holds when its writer is done; one that stays
+// cut short is logged by the first scan after writeGrace.
+func midWrite(err error, info fs.FileInfo, now time.Time) bool {
+	if info == nil || !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return false
+	}
+	age := now.Sub(info.ModTime())
+	return age < writeGrace && age > -writeGrace // a clock a little ahead is still "moments ago"
+}
+
 // read returns the entry in a file and the file's metadata, both from one open file so that
-// the heartbeat time judged belongs to the content read.
+// the heartbeat time judged belongs to the content read. The metadata comes with a parse
+// error too, for midWrite.
 func (sd *serviceDir) read(name string) (*entry, fs.FileInfo, error) {
 	f, err := os.Open(filepath.Join(sd.path, name))
 	if err != nil {
@@ -165,7 +185,7 @@ func (sd *serviceDir) read(name string) (*entry, fs.FileInfo, error) {
 		err = checkPlacement(e, sd.service, name)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, info, err
 	}
 	sd.cache[name] = cachedEntry{data: data, e: e}
 	delete(sd.bad, name)
