@@ -53,6 +53,7 @@ func serviceOf(target string, u *url.URL) (string, error) {
 type resolverBuilder struct {
 	discovery registry.Discovery
 	schemes   []string
+	dubbo     *dubboService // nil without WithDubbo
 	log       *slog.Logger
 }
 
@@ -116,6 +117,10 @@ func (r *discoveryResolver) run(ctx context.Context) {
 }
 
 func (r *discoveryResolver) update(list []*registry.Instance) {
+	listed := len(list)
+	if r.b.dubbo != nil {
+		list = r.b.dubbo.keep(list)
+	}
 	eps := make([]resolver.Endpoint, 0, len(list))
 	for _, in := range list {
 		e, ok := in.Endpoint(r.b.schemes...)
@@ -131,7 +136,12 @@ func (r *discoveryResolver) update(list []*registry.Instance) {
 	// An empty list is passed on too: the service really has no instance (a sick registry's
 	// empty lists are held back by registry.Failover), and the error says so.
 	_ = r.cc.UpdateState(resolver.State{Endpoints: eps})
-	if len(eps) == 0 {
+	switch {
+	case len(eps) > 0:
+	case listed > 0 && len(list) == 0:
+		r.cc.ReportError(fmt.Errorf("%w: the %v filter removed %d of %d instances of %q; give rpc.WithDubbo the group and version the providers announce",
+			ErrNoInstances, r.b.dubbo, listed, listed, r.service))
+	default:
 		r.cc.ReportError(fmt.Errorf("%w: the registry lists no instance of %q with an endpoint of scheme %v", ErrNoInstances, r.service, r.b.schemes))
 	}
 }
