@@ -23,7 +23,9 @@ type stream struct {
 	done  chan struct{}
 }
 
-func newStream(next func() (int, error)) *stream { return &stream{next: next, done: make(chan struct{})} }
+func newStream(next func() (int, error)) *stream {
+	return &stream{next: next, done: make(chan struct{})}
+}
 
 func (s *stream) Next() (int, error) {
 	s.calls.Add(1)
