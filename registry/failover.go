@@ -223,6 +223,7 @@ func (w *failoverWatcher) stop() {
 // say); the consumers keep the last good list meanwhile.
 func (w *failoverWatcher) run(ctx context.Context, inner Watcher) {
 	defer close(w.done)
+	failing := false // since the last list: Follow calls Value and Error from this goroutine
 	backoff.Follower[[]*Instance]{
 		Policy: w.f.retry,
 		Open: func(ctx context.Context) (backoff.Stream[[]*Instance], error) {
@@ -237,12 +238,22 @@ func (w *failoverWatcher) run(ctx context.Context, inner Watcher) {
 			}
 			return in, nil
 		},
-		Value: func(list []*Instance) { w.bc.Set(w.f.accept(w.service, list)) },
+		Value: func(list []*Instance) {
+			failing = false
+			w.bc.Set(w.f.accept(w.service, list))
+		},
 		Error: func(err error) bool {
 			if errors.Is(err, ErrClosed) {
 				return false
 			}
-			w.f.log.Warn("registry watch error; keeping the last good list", "service", w.service, "err", err)
+			// The first error of an outage is news; the retries that follow, every few
+			// seconds until the backend answers, are not.
+			level := slog.LevelWarn
+			if failing {
+				level = slog.LevelDebug
+			}
+			failing = true
+			w.f.log.Log(context.Background(), level, "registry watch error; keeping the last good list", "service", w.service, "err", err)
 			return true
 		},
 		Ended: func(err error) bool { return errors.Is(err, ErrWatcherStopped) },

@@ -240,3 +240,28 @@ func TestFailoverWaitsBeforeReestablishingAWatchTheBackendEndsAtOnce(t *testing.
 		t.Errorf("the backend was watched %d times in %v; want 2 to %d", n, took, most)
 	}
 }
+
+func TestFailoverWarnsOnceWhileItCannotReestablishAWatch(t *testing.T) {
+	ctx := context.Background()
+	back := &flaky{Registry: memory.New()}
+	defer back.Close()
+	var logs logBuffer
+	f := registry.NewFailover(back, registry.WithRetry(5*time.Millisecond, 20*time.Millisecond), registry.WithFailoverLogger(quietLogger(&logs)))
+	if err := back.Register(ctx, registrytest.NewInstance("orders", "a", 7001)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.GetService(ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	back.down.Store(true)
+	w, err := f.Watch(ctx, "orders")
+	if err != nil {
+		t.Fatalf("Watch while down with a cached list = %v", err)
+	}
+	defer w.Stop()
+	// Dozens of retries at 5-20 ms.
+	time.Sleep(500 * time.Millisecond)
+	if n := strings.Count(logs.String(), "registry watch error"); n != 1 {
+		t.Errorf("%d warnings about the watch in 500 ms of retries, want 1; logs:\n%s", n, logs.String())
+	}
+}
