@@ -83,8 +83,11 @@ func New(opts ...Option) *App {
 
 // Run listens, serves, and blocks until ctx ends, a configured signal arrives, or a server
 // fails; then it shuts every server down concurrently (each: NOT_SERVING, deregister,
-// delay, drain) and runs the closers. It returns the first server or closer error, or nil
-// after a requested stop. Run may be called once.
+// delay, drain) and runs the closers. It returns nil after a clean requested stop;
+// otherwise the server failure that ended the run, each server's shutdown error (a failed
+// deregistration wraps rpc.ErrDeregister) and each closer's error, joined (errors.Is finds
+// each one). A shutdown or closer error is also logged once, at the moment it happens, so
+// that it is on record even if the caller drops it. Run may be called once.
 func (a *App) Run(ctx context.Context) error {
 	a.runOnce.Do(func() { a.runError = a.run(ctx) })
 	return a.runError
@@ -138,15 +141,23 @@ func (a *App) run(ctx context.Context) error {
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.timeout)
 	defer cancel()
+	stopErrs := make([]error, len(a.servers))
 	var wg sync.WaitGroup
-	for _, s := range a.servers {
-		wg.Go(func() { _ = s.srv.Shutdown(sctx) })
+	for i, s := range a.servers {
+		wg.Go(func() {
+			if err := s.srv.Shutdown(sctx); err != nil {
+				stopErrs[i] = fmt.Errorf("tianshu: shut down the server on %v: %w", s.lis.Addr(), err)
+				a.log.Error("server shutdown failed", "addr", s.lis.Addr(), "err", err)
+			}
+		})
 	}
 	wg.Wait()
+	all := append([]error{first}, stopErrs...)
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		if err := a.closers[i].Close(); err != nil {
-			first = errors.Join(first, fmt.Errorf("tianshu: close: %w", err))
+			all = append(all, fmt.Errorf("tianshu: close: %w", err))
+			a.log.Error("closer failed", "err", err)
 		}
 	}
-	return first
+	return errors.Join(all...)
 }

@@ -3,6 +3,7 @@ package tianshu_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tianshu-go/tianshu"
+	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/memory"
 	"github.com/tianshu-go/tianshu/rpc"
@@ -93,5 +95,46 @@ func TestRunReportsAnAddressItCannotListenOn(t *testing.T) {
 	}
 	if err := tianshu.New().Run(context.Background()); !errors.Is(err, tianshu.ErrNoServer) {
 		t.Fatalf("Run with no server = %v, want ErrNoServer", err)
+	}
+}
+
+// underegistrable is a registry that registers but cannot deregister, as one that went
+// down while the App ran.
+type underegistrable struct{ *memory.Registry }
+
+func (underegistrable) Deregister(context.Context, *registry.Instance) error {
+	return errors.New("underegistrable: the registry is down")
+}
+
+func TestRunReturnsAndLogsOnceAFailedDeregistrationWithTheOtherErrors(t *testing.T) {
+	reg := memory.New()
+	defer reg.Close()
+	var logs testenv.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	errClose := errors.New("closer failed")
+	app := tianshu.New(
+		tianshu.WithServer(rpc.NewServer(rpc.WithService("svc"), rpc.WithRegistrar(underegistrable{reg}), rpc.WithDeregisterDelay(0), rpc.WithServerLogger(log)), "127.0.0.1:0"),
+		tianshu.WithServer(rpc.NewServer(rpc.WithService("svc"), rpc.WithInstanceID("fine"), rpc.WithRegistrar(reg), rpc.WithDeregisterDelay(0), rpc.WithServerLogger(log)), "127.0.0.1:0"),
+		tianshu.WithCloser(closeFunc(func() error { return errClose })),
+		tianshu.WithLogger(log),
+		tianshu.WithSignals(),
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+	waitListed(t, reg, "svc", 2)
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after the stop")
+	}
+	if !errors.Is(err, rpc.ErrDeregister) || !errors.Is(err, errClose) {
+		t.Fatalf("Run = %v, want the failed deregistration (rpc.ErrDeregister) joined with the closer's error", err)
+	}
+	if n := strings.Count(logs.String(), "the registry is down"); n != 1 {
+		t.Errorf("the deregistration error was logged %d times, want once; logs:\n%s", n, logs.String())
 	}
 }

@@ -184,6 +184,7 @@ func (f *Failover) Watch(ctx context.Context, service string) (Watcher, error) {
 		}
 	}
 	if err != nil {
+		inner = nil
 		if errors.Is(err, ErrClosed) {
 			return nil, err
 		}
@@ -196,9 +197,10 @@ func (f *Failover) Watch(ctx context.Context, service string) (Watcher, error) {
 	} else {
 		first = f.accept(service, first)
 	}
-	fw := &failoverWatcher{f: f, service: service, bc: NewBroadcast(first), inner: inner, done: make(chan struct{})}
-	fw.ctx, fw.cancel = context.WithCancel(context.Background())
-	go fw.run()
+	fw := &failoverWatcher{f: f, service: service, bc: NewBroadcast(first), done: make(chan struct{})}
+	wctx, wcancel := context.WithCancel(context.Background())
+	fw.cancel = wcancel
+	go fw.run(wctx, inner)
 	return fw.bc.Watch(fw.stop), nil
 }
 
@@ -206,74 +208,57 @@ type failoverWatcher struct {
 	f       *Failover
 	service string
 	bc      *Broadcast
-	ctx     context.Context
 	cancel  context.CancelFunc
 	done    chan struct{}
-
-	mu    sync.Mutex
-	inner Watcher // nil while re-establishing
 }
 
 func (w *failoverWatcher) stop() {
 	w.cancel()
-	w.mu.Lock()
-	if w.inner != nil {
-		_ = w.inner.Stop()
-	}
-	w.mu.Unlock()
 	<-w.done
 	w.bc.Close()
 }
 
-func (w *failoverWatcher) run() {
+// run follows the backend's watch, starting with inner when Watch could open it, and
+// re-establishes it with backoff when it fails or the backend ends it (its session closed,
+// say); the consumers keep the last good list meanwhile.
+func (w *failoverWatcher) run(ctx context.Context, inner Watcher) {
 	defer close(w.done)
-	attempt := 0
-	for w.ctx.Err() == nil {
-		w.mu.Lock()
-		inner := w.inner
-		w.mu.Unlock()
-		if inner == nil {
-			var err error
-			inner, err = w.f.Registry.Watch(w.ctx, w.service)
+	failing := false // since the last list: Follow calls Value and Error from this goroutine
+	backoff.Follower[[]*Instance]{
+		Policy: w.f.retry,
+		Open: func(ctx context.Context) (backoff.Stream[[]*Instance], error) {
+			if inner != nil {
+				first := inner
+				inner = nil
+				return first, nil
+			}
+			in, err := w.f.Registry.Watch(ctx, w.service)
 			if err != nil {
-				if errors.Is(err, ErrClosed) {
-					w.bc.Close()
-					return
-				}
-				if !backoff.Sleep(w.ctx, w.f.retry.Delay(attempt)) {
-					return
-				}
-				attempt++
-				continue
+				return nil, fmt.Errorf("re-establish the watch: %w", err)
 			}
-			w.mu.Lock()
-			if w.ctx.Err() != nil {
-				w.mu.Unlock()
-				_ = inner.Stop()
-				return
-			}
-			w.inner = inner
-			w.mu.Unlock()
-		}
-		list, err := inner.Next()
-		switch {
-		case err == nil:
-			attempt = 0
+			return in, nil
+		},
+		Value: func(list []*Instance) {
+			failing = false
 			w.bc.Set(w.f.accept(w.service, list))
-		case errors.Is(err, ErrWatcherStopped):
-			if w.ctx.Err() != nil {
-				return
+		},
+		Error: func(err error) bool {
+			if errors.Is(err, ErrClosed) {
+				return false
 			}
-			// The backend ended the watch (its session closed, say): start another.
-			w.mu.Lock()
-			w.inner = nil
-			w.mu.Unlock()
-		default:
-			w.f.log.Warn("registry watch error; keeping the last good list", "service", w.service, "err", err)
-			if !backoff.Sleep(w.ctx, w.f.retry.Delay(attempt)) {
-				return
+			// The first error of an outage is news; the retries that follow, every few
+			// seconds until the backend answers, are not.
+			level := slog.LevelWarn
+			if failing {
+				level = slog.LevelDebug
 			}
-			attempt++
-		}
+			failing = true
+			w.f.log.Log(context.Background(), level, "registry watch error; keeping the last good list", "service", w.service, "err", err)
+			return true
+		},
+		Ended: func(err error) bool { return errors.Is(err, ErrWatcherStopped) },
+	}.Follow(ctx)
+	if ctx.Err() == nil { // the backend was closed: so are the consumers' watchers
+		w.bc.Close()
 	}
 }

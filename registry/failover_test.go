@@ -191,3 +191,77 @@ func TestFailoverSkipsACorruptCacheFile(t *testing.T) {
 		t.Errorf("corrupt cache not logged; logs:\n%s", logs.String())
 	}
 }
+
+// endingAtOnce is a backend whose watches end right after their first list, as a backend
+// whose session keeps breaking would do; it counts the watches.
+type endingAtOnce struct {
+	*memory.Registry
+	watches atomic.Int64
+}
+
+func (b *endingAtOnce) Watch(ctx context.Context, s string) (registry.Watcher, error) {
+	b.watches.Add(1)
+	w, err := b.Registry.Watch(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	return &endAfterFirst{Watcher: w}, nil
+}
+
+type endAfterFirst struct {
+	registry.Watcher
+	nexts int
+}
+
+func (w *endAfterFirst) Next() ([]*registry.Instance, error) {
+	if w.nexts++; w.nexts > 1 {
+		_ = w.Stop()
+		return nil, registry.ErrWatcherStopped
+	}
+	return w.Watcher.Next()
+}
+
+func TestFailoverWaitsBeforeReestablishingAWatchTheBackendEndsAtOnce(t *testing.T) {
+	back := &endingAtOnce{Registry: memory.New()}
+	defer back.Close()
+	retry := 20 * time.Millisecond
+	f := registry.NewFailover(back, registry.WithRetry(retry, time.Second), registry.WithFailoverLogger(quietLogger(&logBuffer{})))
+	start := time.Now()
+	w, err := f.Watch(context.Background(), "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	n, took := back.watches.Load(), time.Since(start)
+	_ = w.Stop()
+	// Every watch delivers a list, so the delays start again from the first, which is at
+	// least retry/2: one watch per retry/2, and the first one.
+	if most := int64(took/(retry/2)) + 1; n > most || n < 2 {
+		t.Errorf("the backend was watched %d times in %v; want 2 to %d", n, took, most)
+	}
+}
+
+func TestFailoverWarnsOnceWhileItCannotReestablishAWatch(t *testing.T) {
+	ctx := context.Background()
+	back := &flaky{Registry: memory.New()}
+	defer back.Close()
+	var logs logBuffer
+	f := registry.NewFailover(back, registry.WithRetry(5*time.Millisecond, 20*time.Millisecond), registry.WithFailoverLogger(quietLogger(&logs)))
+	if err := back.Register(ctx, registrytest.NewInstance("orders", "a", 7001)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.GetService(ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	back.down.Store(true)
+	w, err := f.Watch(ctx, "orders")
+	if err != nil {
+		t.Fatalf("Watch while down with a cached list = %v", err)
+	}
+	defer w.Stop()
+	// Dozens of retries at 5-20 ms.
+	time.Sleep(500 * time.Millisecond)
+	if n := strings.Count(logs.String(), "registry watch error"); n != 1 {
+		t.Errorf("%d warnings about the watch in 500 ms of retries, want 1; logs:\n%s", n, logs.String())
+	}
+}

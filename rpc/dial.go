@@ -2,8 +2,11 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
@@ -19,6 +22,10 @@ import (
 // otherwise: power of two choices over EWMA latency, in-flight calls and success rate,
 // which steers traffic away from slow or failing instances.
 const DefaultBalancer = loadbalance.P2C
+
+// ErrUnknownBalancer is wrapped by Dial's error when WithBalancer names no Tianshu
+// balancer; the error lists the names there are.
+var ErrUnknownBalancer = errors.New("rpc: unknown balancer")
 
 // DialOption configures Dial.
 type DialOption func(*dialOptions)
@@ -43,7 +50,8 @@ type dialOptions struct {
 func WithDiscovery(d registry.Discovery) DialOption { return func(o *dialOptions) { o.discovery = d } }
 
 // WithBalancer selects a Tianshu load-balancing policy by name (loadbalance.P2C,
-// loadbalance.RoundRobin, ...).
+// loadbalance.RoundRobin, ...; loadbalance.Names lists them). Dial rejects another name
+// with ErrUnknownBalancer.
 func WithBalancer(name string) DialOption { return func(o *dialOptions) { o.balancer = name } }
 
 // WithRouting configures the balancer: version and zone filters, the metadata key of
@@ -99,7 +107,7 @@ func WithDialLogger(l *slog.Logger) DialOption { return func(o *dialOptions) { o
 // Dial returns a client for target, which must be tianshu:///<service>. The connection is
 // a plain *grpc.ClientConn: generated stubs, interceptors and every grpc tool work as usual.
 // ctx bounds Dial itself, which returns at once unless WithWaitReady is given. Errors wrap
-// ErrInvalidTarget or ErrNoDiscovery.
+// ErrInvalidTarget, ErrNoDiscovery or ErrUnknownBalancer.
 func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientConn, error) {
 	o := dialOptions{balancer: DefaultBalancer, creds: insecure.NewCredentials(), log: slog.Default()}
 	for _, opt := range opts {
@@ -111,8 +119,20 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientC
 	if o.discovery == nil {
 		return nil, fmt.Errorf("%w for %q: pass rpc.WithDiscovery(registry)", ErrNoDiscovery, target)
 	}
+	if !slices.Contains(loadbalance.Names(), o.balancer) {
+		return nil, fmt.Errorf("%w %q for %q: want one of %s (the constants of package loadbalance)",
+			ErrUnknownBalancer, o.balancer, target, strings.Join(loadbalance.Names(), ", "))
+	}
+	unary, stream := o.unary, o.stream
 	if o.dubbo != nil {
-		o.discovery = o.dubbo.discovery(o.discovery)
+		// Decided here, not in WithDubbo, so that the options' order does not matter and
+		// the application's interceptors all see the Triple headers.
+		if o.schemes == nil {
+			o.schemes = []string{"tri", "grpc"}
+		}
+		u, s := o.dubbo.interceptors()
+		unary = append([]grpc.UnaryClientInterceptor{u}, unary...)
+		stream = append([]grpc.StreamClientInterceptor{s}, stream...)
 	}
 	schemes, err := endpointSchemes(o.creds, o.schemes) // the rules are in tls.go
 	if err != nil {
@@ -120,11 +140,10 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientC
 	}
 	o.schemes = schemes
 	gopts := []grpc.DialOption{
-		grpc.WithResolvers(&resolverBuilder{discovery: o.discovery, schemes: o.schemes, log: o.log}),
+		grpc.WithResolvers(&resolverBuilder{discovery: o.discovery, schemes: o.schemes, dubbo: o.dubbo, log: o.log}),
 		grpc.WithTransportCredentials(o.creds),
 		grpc.WithDefaultServiceConfig(o.routing.ServiceConfig(o.balancer)),
 	}
-	unary, stream := o.unary, o.stream
 	if !o.noTelem {
 		// Outermost, so one span covers the call with its retries and breaker decisions.
 		h := o.telemetry

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 
 	"google.golang.org/grpc/resolver"
 
@@ -54,6 +53,7 @@ func serviceOf(target string, u *url.URL) (string, error) {
 type resolverBuilder struct {
 	discovery registry.Discovery
 	schemes   []string
+	dubbo     *dubboService // nil without WithDubbo
 	log       *slog.Logger
 }
 
@@ -68,8 +68,8 @@ func (b *resolverBuilder) Build(target resolver.Target, cc resolver.ClientConn, 
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &discoveryResolver{b: b, service: service, cc: cc, ctx: ctx, cancel: cancel, done: make(chan struct{}), skipped: map[string]bool{}}
-	go r.run()
+	r := &discoveryResolver{b: b, service: service, cc: cc, cancel: cancel, done: make(chan struct{}), skipped: map[string]bool{}}
+	go r.run(ctx)
 	return r, nil
 }
 
@@ -77,12 +77,8 @@ type discoveryResolver struct {
 	b       *resolverBuilder
 	service string
 	cc      resolver.ClientConn
-	ctx     context.Context
 	cancel  context.CancelFunc
 	done    chan struct{}
-
-	mu sync.Mutex
-	w  registry.Watcher
 
 	skipped map[string]bool // instance IDs already logged as unusable; run goroutine only
 }
@@ -94,52 +90,37 @@ func (r *discoveryResolver) ResolveNow(resolver.ResolveNowOptions) {}
 // when it leaves idle, so nothing may outlive it.
 func (r *discoveryResolver) Close() {
 	r.cancel()
-	r.mu.Lock()
-	if r.w != nil {
-		_ = r.w.Stop()
-	}
-	r.mu.Unlock()
 	<-r.done
 }
 
-func (r *discoveryResolver) run() {
+// run follows the service until Close. A watch that cannot start, fails or ends is retried
+// with backoff (a watcher failing at once must not spin a core), and every error reaches the
+// channel; a closed registry ends the resolver.
+func (r *discoveryResolver) run(ctx context.Context) {
 	defer close(r.done)
-	for attempt := 0; r.ctx.Err() == nil; attempt++ {
-		w, err := r.b.discovery.Watch(r.ctx, r.service)
-		if err != nil {
-			r.cc.ReportError(fmt.Errorf("rpc: watch %q: %w", r.service, err))
-			if errors.Is(err, registry.ErrClosed) || !backoff.Sleep(r.ctx, backoff.Default.Delay(attempt)) {
-				return
-			}
-			continue
-		}
-		r.mu.Lock()
-		if r.ctx.Err() != nil {
-			r.mu.Unlock()
-			_ = w.Stop()
-			return
-		}
-		r.w = w
-		r.mu.Unlock()
-		attempt = 0
-		for {
-			list, err := w.Next()
-			if errors.Is(err, registry.ErrWatcherStopped) {
-				break
-			}
+	backoff.Follower[[]*registry.Instance]{
+		Policy: backoff.Default,
+		Open: func(ctx context.Context) (backoff.Stream[[]*registry.Instance], error) {
+			w, err := r.b.discovery.Watch(ctx, r.service)
 			if err != nil {
-				r.cc.ReportError(fmt.Errorf("rpc: watch %q: %w", r.service, err))
-				continue
+				return nil, err
 			}
-			r.update(list)
-		}
-		if r.ctx.Err() == nil && !backoff.Sleep(r.ctx, backoff.Default.Delay(0)) {
-			return
-		}
-	}
+			return w, nil
+		},
+		Value: r.update,
+		Error: func(err error) bool {
+			r.cc.ReportError(fmt.Errorf("rpc: watch %q: %w", r.service, err))
+			return !errors.Is(err, registry.ErrClosed)
+		},
+		Ended: func(err error) bool { return errors.Is(err, registry.ErrWatcherStopped) },
+	}.Follow(ctx)
 }
 
 func (r *discoveryResolver) update(list []*registry.Instance) {
+	listed := len(list)
+	if r.b.dubbo != nil {
+		list = r.b.dubbo.keep(list)
+	}
 	eps := make([]resolver.Endpoint, 0, len(list))
 	for _, in := range list {
 		e, ok := in.Endpoint(r.b.schemes...)
@@ -155,7 +136,12 @@ func (r *discoveryResolver) update(list []*registry.Instance) {
 	// An empty list is passed on too: the service really has no instance (a sick registry's
 	// empty lists are held back by registry.Failover), and the error says so.
 	_ = r.cc.UpdateState(resolver.State{Endpoints: eps})
-	if len(eps) == 0 {
+	switch {
+	case len(eps) > 0:
+	case listed > 0 && len(list) == 0:
+		r.cc.ReportError(fmt.Errorf("%w: the %v filter removed %d of %d instances of %q; give rpc.WithDubbo the group and version the providers announce",
+			ErrNoInstances, r.b.dubbo, listed, listed, r.service))
+	default:
 		r.cc.ReportError(fmt.Errorf("%w: the registry lists no instance of %q with an endpoint of scheme %v", ErrNoInstances, r.service, r.b.schemes))
 	}
 }

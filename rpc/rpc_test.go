@@ -19,6 +19,7 @@ import (
 
 	"github.com/tianshu-go/tianshu/internal/echotest"
 	"github.com/tianshu-go/tianshu/internal/testpb"
+	"github.com/tianshu-go/tianshu/loadbalance"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/rpc"
 )
@@ -278,5 +279,17 @@ func TestAWaitForReadyCallMadeBeforeAnyProviderWaitsForOne(t *testing.T) {
 	startProvider(t, reg, "echo", "late", 0)
 	if err := <-got; err != nil {
 		t.Fatalf("wait-for-ready call = %v, want it served once a provider registered", err)
+	}
+}
+
+func TestDialRejectsAnUnknownBalancerListingTheNames(t *testing.T) {
+	_, err := rpc.Dial(context.Background(), "tianshu:///echo", rpc.WithDiscovery(newRegistry(t)), rpc.WithBalancer("nope"))
+	if !errors.Is(err, rpc.ErrUnknownBalancer) {
+		t.Fatalf("Dial with balancer nope = %v, want ErrUnknownBalancer", err)
+	}
+	for _, name := range loadbalance.Names() {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("Dial's error %q does not list %s", err, name)
+		}
 	}
 }

@@ -38,8 +38,13 @@ const (
 	DefaultGracePeriod = 10 * time.Second
 )
 
-// ErrServerStopped is returned by Serve on a server that was shut down.
-var ErrServerStopped = errors.New("rpc: server stopped")
+var (
+	// ErrServerStopped is returned by Serve on a server that was shut down.
+	ErrServerStopped = errors.New("rpc: server stopped")
+	// ErrDeregister is wrapped, with the registry's error, by Shutdown when the instance
+	// could not be deregistered.
+	ErrDeregister = errors.New("rpc: deregistration failed")
+)
 
 // ServerOption configures NewServer.
 type ServerOption func(*serverOptions)
@@ -156,6 +161,7 @@ type Server struct {
 	regStop  context.CancelFunc
 	stopOnce sync.Once
 	stopped  chan struct{}
+	stopErr  error // of the shutdown, set before stopped is closed
 }
 
 // NewServer returns a Server with gRPC health (answering SERVING only between Serve and
@@ -317,6 +323,12 @@ func outboundIP() string {
 // accepting and let in-flight calls finish within the grace period (or until ctx ends),
 // and finally cancel whatever still runs. It is safe to call more than once and from any
 // goroutine; every call returns when the server has stopped.
+//
+// A failed deregistration does not stop the sequence: the server still drains and stops,
+// and Shutdown returns the registry's error wrapped in ErrDeregister, for the caller to
+// report (consumers keep the instance until the registry notices it is gone: a session or
+// lease expiry, a heartbeat timeout). Every call returns the same error. A registry that
+// was closed first is no failure: its Close deregistered the instance.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		defer close(s.stopped)
@@ -353,14 +365,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			<-drained
 		}
 		if err != nil {
-			s.opts.log.Warn("deregistration failed; consumers will drop this instance when the registry notices it is gone", "err", err)
+			s.stopErr = fmt.Errorf("%w: instance %q of %q: %w; consumers drop it when the registry notices it is gone", ErrDeregister, in.ID, in.Service, err)
 		}
 		if s.telemetry != nil {
 			_ = s.telemetry.Close()
 		}
 	})
 	<-s.stopped
-	return nil
+	return s.stopErr
 }
 
 func (s *Server) deregister(ctx context.Context, in *registry.Instance) error {
@@ -371,17 +383,29 @@ func (s *Server) deregister(ctx context.Context, in *registry.Instance) error {
 	// own few seconds even when the caller's context is already done.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	return s.opts.registrar.Deregister(dctx, in)
+	err := s.opts.registrar.Deregister(dctx, in)
+	if errors.Is(err, registry.ErrClosed) {
+		return nil
+	}
+	return err
 }
 
-// GracefulStop is Shutdown with a background context: it deregisters before draining.
-func (s *Server) GracefulStop() { _ = s.Shutdown(context.Background()) }
+// GracefulStop is Shutdown with a background context: it deregisters before draining. It
+// logs a failed deregistration, having no error to return it in.
+func (s *Server) GracefulStop() { s.logStopError(s.Shutdown(context.Background())) }
 
-// Stop deregisters and then closes every connection at once, failing in-flight calls.
+// Stop deregisters and then closes every connection at once, failing in-flight calls. It
+// logs a failed deregistration, having no error to return it in.
 func (s *Server) Stop() {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // a done context skips the waits of Shutdown
-	_ = s.Shutdown(ctx)
+	s.logStopError(s.Shutdown(ctx))
+}
+
+func (s *Server) logStopError(err error) {
+	if err != nil {
+		s.opts.log.Warn("server stopped with an error", "err", err)
+	}
 }
 
 func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {

@@ -4,6 +4,7 @@ package backoff
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -21,16 +22,37 @@ var Default = Policy{Base: 100 * time.Millisecond, Max: 10 * time.Second}
 
 // Delay returns the wait before retry number attempt (0 for the first retry).
 func (p Policy) Delay(attempt int) time.Duration {
-	d := p.Base
-	for i := 0; i < attempt && d < p.Max; i++ {
-		d *= 2
-	}
-	d = min(d, p.Max)
+	d := p.capped(attempt)
 	if d <= 1 {
 		return d
 	}
 	half := d / 2
 	return half + rand.N(d-half+1)
+}
+
+func (p Policy) capped(attempt int) time.Duration {
+	d := p.Base
+	for i := 0; i < attempt && d < p.Max; i++ {
+		d *= 2
+	}
+	return min(d, p.Max)
+}
+
+// MaxTries returns the most attempts a loop that sleeps Delay(0), Delay(1), ... between
+// them can start within d: the first at once, each later one after the shortest delay the
+// jitter allows. Tests that check a retry loop does not spin bound their counts with it.
+// A policy whose delays can be zero bounds nothing: MaxTries returns math.MaxInt.
+func (p Policy) MaxTries(d time.Duration) int {
+	var elapsed time.Duration
+	for n := 1; ; n++ {
+		step := p.capped(n-1) / 2
+		if step <= 0 {
+			return math.MaxInt
+		}
+		if elapsed += step; elapsed > d {
+			return n
+		}
+	}
 }
 
 // Sleep waits d or until ctx is done, and reports whether the full wait passed.
