@@ -29,6 +29,11 @@ var ErrInvalidURL = errors.New("registry: invalid URL")
 //   - durations are Go durations ("10s", "500ms") and must be positive;
 //   - credentials come either before the hosts (user:password@) or as parameters, not both.
 //
+// registry.Open parses the URL with net/url first, which (Go 1.26) needs the text after the
+// host part's last colon to be a port: in a list, give the last host a port whenever another
+// host has one (h1:2181,h2 is refused; h1,h2:2181 is not), and pass a list holding an IPv6
+// address to the backend's New instead of a URL.
+//
 // Its errors wrap ErrInvalidURL and the backend's own sentinel, show the URL with any
 // password hidden, and name the parameter or host at fault and its value.
 type URLParser struct {

@@ -15,8 +15,9 @@
 // host[:port], port 1-65535 and DefaultPort (2379) when omitted, an IPv6 address in brackets
 // ([::1]:2379); durations are positive Go durations; an unknown, repeated or empty parameter
 // is an error, never ignored, so that a misspelt one does not pass silently. Go's URL parser
-// refuses an IPv6 address inside a list of several hosts: pass such a list to New. Errors
-// wrap ErrInvalidConfig and registry.ErrInvalidURL, and name the parameter or host at fault.
+// refuses some lists (see registry.URLParser): give the last host a port whenever another has
+// one, and pass a list with an IPv6 address to New. Errors wrap ErrInvalidConfig and
+// registry.ErrInvalidURL, and name the parameter or host at fault.
 //
 // # Key layout
 //

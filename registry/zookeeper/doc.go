@@ -16,10 +16,10 @@
 // hosts) and application (the Dubbo application name); see ParseURL. The URL is read by the
 // rules every backend shares (registry.URLParser): each server is host[:port], port 1-65535
 // and DefaultPort (2181) when omitted, an IPv6 address in brackets ([::1]:2181); an unknown,
-// repeated or empty parameter is an error, never ignored, so that a misspelt one does not
-// pass silently. Go's URL parser refuses an IPv6 address inside a list of several hosts:
-// pass such an ensemble to New. Errors wrap ErrInvalidConfig and registry.ErrInvalidURL, and
-// name the parameter or host at fault.
+// repeated or empty parameter is an error, never ignored, so that a misspelt one does not pass
+// silently. Go's URL parser refuses some lists (see registry.URLParser): give the last host a
+// port whenever another has one, and pass a list with an IPv6 address to New. Errors wrap
+// ErrInvalidConfig and registry.ErrInvalidURL, and name the parameter or host at fault.
 //
 // # Layout
 //
