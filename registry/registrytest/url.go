@@ -39,6 +39,8 @@ type URLCase struct {
 	Want []string
 	// Mention is a piece of text a refusal must contain: the parameter or value at fault.
 	Mention string
+	// Hidden is a password the refusal must not show.
+	Hidden string
 }
 
 // URLCases returns the table: hosts (non-empty, port 1-65535, default port, IPv6 in
@@ -91,6 +93,8 @@ func URLCases() []URLCase {
 		badQuery("ParameterWithoutValue", "{d}", "no value"),
 		badQuery("RepeatedParameter", "{d}=5s&{d}=6s", "2 times"),
 		badQuery("MalformedQuery", "{d}=5%zz", "query"),
+		{Name: "PasswordParameterHidden", Hosts: "h:1", Query: "password=topsecret&colour=red", Mention: `"colour"`, Hidden: "topsecret"},
+		{Name: "PasswordInUserPartHidden", Hosts: "h:1", Query: "colour=red", Mention: `"colour"`, Hidden: "topsecret"},
 		{Name: "PositiveDuration", Hosts: "h:1", Query: "{d}=1500ms", Want: []string{"h:1"}},
 	}
 }
@@ -110,8 +114,14 @@ func RunURLCases(t *testing.T, b URLBackend) {
 				hosts = ""
 			}
 			u := &url.URL{Scheme: b.Scheme, Host: hosts, Path: "/x", RawQuery: strings.ReplaceAll(tc.Query, "{d}", b.Duration)}
+			if tc.Hidden != "" && !strings.Contains(tc.Query, tc.Hidden) {
+				u.User = url.UserPassword("u", tc.Hidden)
+			}
 			got, err := b.Parse(u)
 			if tc.Want == nil {
+				if tc.Hidden != "" && err != nil && strings.Contains(err.Error(), tc.Hidden) {
+					t.Fatalf("%s: error %v shows the password", u.Redacted(), err)
+				}
 				if !errors.Is(err, registry.ErrInvalidURL) || !errors.Is(err, b.Sentinel) || !strings.Contains(err.Error(), tc.Mention) {
 					t.Fatalf("%s: got %q, %v; want an error wrapping registry.ErrInvalidURL and %v mentioning %s", u, got, err, b.Sentinel, tc.Mention)
 				}
