@@ -295,6 +295,8 @@ func TestConfig(t *testing.T) {
 		{"an unknown field is refused", `{"zonee":"z1"}`, "zonee"},
 		{"too many virtual nodes are refused", `{"virtualNodes":1000000}`, "virtualNodes"},
 		{"ejectMax shorter than ejectBase is refused", `{"ejectBase":"10s","ejectMax":"1s"}`, "ejectMax"},
+		{"data after the config is refused", `{"zone":"a"} {"zone":"b"}`, "after the config"},
+		{"a stray brace after the config is refused", `{"zone":"a"}}`, "after the config"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

@@ -125,6 +125,10 @@ func ParseConfig(js []byte) (*Config, error) {
 		if err := dec.Decode(&j); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 		}
+		// Decode stops after the first value; anything after it is a mistake, not a comment.
+		if off := dec.InputOffset(); len(bytes.TrimSpace(js[off:])) > 0 {
+			return nil, fmt.Errorf("%w: unexpected %q after the config object", ErrInvalidConfig, clip(bytes.TrimSpace(js[off:])))
+		}
 	}
 	c := &Config{
 		Version: j.Version, Zone: j.Zone, TagKey: j.TagKey, HashHeader: j.HashHeader,
@@ -162,6 +166,14 @@ func ParseConfig(js []byte) (*Config, error) {
 		c.HashHeader = HashKeyHeader
 	}
 	return c, nil
+}
+
+// clip shortens text quoted in an error message.
+func clip(b []byte) []byte {
+	if len(b) > 40 {
+		return append(b[:37:37], "..."...)
+	}
+	return b
 }
 
 // ServiceConfig returns the service config JSON selecting the balancer name with this

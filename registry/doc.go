@@ -9,6 +9,8 @@
 // Shared machinery lives here too, so that every backend behaves the same when its server
 // misbehaves: [NewFailover] keeps the last good list of each service in memory and on disk
 // and holds an update that would drop every instance while the backend is unhealthy.
+// Backends read the URLs [Open] takes with [URLParser], so that a URL gets the same verdict
+// from every backend; a URL a backend cannot use gives an error wrapping [ErrInvalidURL].
 //
 // The shortest working use, with the embedded file backend:
 //

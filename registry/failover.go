@@ -129,18 +129,39 @@ func (f *Failover) cached(service string) ([]*Instance, bool) {
 		}
 		return nil, false
 	}
-	if err := json.Unmarshal(b, &list); err != nil {
+	list, skipped, err := decodeCache(b, service)
+	if err != nil {
 		f.log.Warn("skipping a corrupt failover cache file", "path", f.path(service), "err", err)
 		return nil, false
 	}
-	valid := list[:0]
-	for _, in := range list {
-		if in.Validate() == nil && in.Service == service {
-			valid = append(valid, in)
-		}
+	if skipped > 0 {
+		f.log.Warn("skipping entries of the failover cache file that are not valid instances of the service, or repeat an ID",
+			"path", f.path(service), "skipped", skipped, "kept", len(list))
 	}
-	SortInstances(valid)
-	return valid, true
+	return list, true
+}
+
+// decodeCache reads a failover cache file of service: a JSON array of instances, as save
+// writes it. Entries that are not valid instances of service, and any but the first of
+// entries sharing an ID, are left out and counted in skipped; the list is sorted by ID.
+// A file that is not such an array is an error.
+func decodeCache(b []byte, service string) (list []*Instance, skipped int, err error) {
+	var all []*Instance
+	if err := json.Unmarshal(b, &all); err != nil {
+		return nil, 0, err
+	}
+	list = make([]*Instance, 0, len(all))
+	seen := make(map[string]bool, len(all))
+	for _, in := range all {
+		if in.Validate() != nil || in.Service != service || seen[in.ID] {
+			skipped++
+			continue
+		}
+		seen[in.ID] = true
+		list = append(list, in)
+	}
+	SortInstances(list)
+	return list, skipped, nil
 }
 
 func (f *Failover) path(service string) string {

@@ -11,6 +11,14 @@
 //
 //	etcd://10.0.0.1:2379,10.0.0.2:2379/tianshu/services?username=svc&password=secret&ttl=10s
 //
+// The URL is read by the rules every backend shares (registry.URLParser): each endpoint is
+// host[:port], port 1-65535 and DefaultPort (2379) when omitted, an IPv6 address in brackets
+// ([::1]:2379); durations are positive Go durations; an unknown, repeated or empty parameter
+// is an error, never ignored, so that a misspelt one does not pass silently. Go's URL parser
+// refuses some lists (see registry.URLParser): give the last host a port whenever another has
+// one, and pass a list with an IPv6 address to New. Errors wrap ErrInvalidConfig and
+// registry.ErrInvalidURL, and name the parameter or host at fault.
+//
 // # Key layout
 //
 // Each instance is one key, <prefix>/<service>/<instance ID> (prefix DefaultPrefix,

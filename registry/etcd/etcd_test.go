@@ -268,8 +268,8 @@ func TestParseURL(t *testing.T) {
 		{"AnUnknownParameterIsNamed", "etcd://127.0.0.1:2379?tll=3s", "", `unknown parameter "tll"`},
 		{"ABadDurationIsNamed", "etcd://127.0.0.1:2379?ttl=ten", "", "parameter ttl"},
 		{"ABadTLSFlagIsNamed", "etcd://127.0.0.1:2379?tls=maybe", "", "parameter tls"},
-		{"NoHostIsAnError", "etcd:///prefix", "", "no endpoint"},
-		{"AnEmptyHostInTheListIsAnError", "etcd://127.0.0.1:2379,,127.0.0.2:2379/p", "", "empty endpoint"},
+		{"NoHostIsAnError", "etcd:///prefix", "", "no host"},
+		{"AnEmptyHostInTheListIsAnError", "etcd://127.0.0.1:2379,,127.0.0.2:2379/p", "", "empty entry"},
 		{"ThePasswordIsRedactedInErrors", "etcd://u:secret@127.0.0.1:2379?bogus=1", "", "xxxxx"},
 	}
 	for _, tc := range tests {

@@ -8,8 +8,12 @@
 //	w, err := reg.Watch(ctx, "orders")
 //
 // Importing the package also lets registry.Open take file:///absolute/path URLs, with the
-// optional parameters heartbeat, ttl and poll (Go durations): file:///run/tianshu?ttl=2s.
-// file:// alone opens DefaultDir().
+// optional parameters heartbeat, ttl and poll (positive Go durations):
+// file:///run/tianshu?ttl=2s. file:// alone opens DefaultDir(). The URL is read by the
+// rules every backend shares (see ParseURL and registry.URLParser): the host is empty or
+// localhost, and an unknown, repeated or empty parameter is an error, never ignored, so that
+// a misspelt one does not pass silently. Errors wrap ErrInvalidConfig and
+// registry.ErrInvalidURL.
 //
 // # Layout
 //

@@ -2,7 +2,6 @@ package file
 
 import (
 	"context"
-	"fmt"
 	"net/url"
 	"time"
 
@@ -11,36 +10,43 @@ import (
 
 func init() { registry.RegisterScheme("file", openURL) }
 
-// urlParam returns the option a query parameter of a file:// URL sets.
-func urlParam(key string) (func(time.Duration) Option, bool) {
-	switch key {
-	case "heartbeat":
-		return WithHeartbeat, true
-	case "ttl":
-		return WithTTL, true
-	case "poll":
-		return WithPollInterval, true
+func openURL(ctx context.Context, u *url.URL) (registry.Registry, error) {
+	dir, opts, err := ParseURL(u)
+	if err != nil {
+		return nil, err
 	}
-	return nil, false
+	return New(ctx, dir, opts...)
 }
 
-// openURL opens file:///absolute/path?ttl=2s&heartbeat=500ms&poll=500ms; file:// with no
-// path opens DefaultDir().
-func openURL(ctx context.Context, u *url.URL) (registry.Registry, error) {
-	if u.Opaque != "" || u.Host != "" && u.Host != "localhost" {
-		return nil, fmt.Errorf("%w: URL %q: want file:///absolute/path, or file:// for the default directory", ErrInvalidConfig, u.Redacted())
+// ParseURL reads a file:// URL into the registry directory and options:
+//
+//	file:///absolute/path?ttl=2s&heartbeat=500ms&poll=500ms
+//
+// file:// with no path gives "", which New takes as DefaultDir(). The host part is empty
+// or localhost: the directory is on this machine. Parameters: heartbeat, ttl and poll,
+// positive Go durations. The rules every backend shares are registry.URLParser's: an
+// unknown, repeated or empty parameter is an error. Errors wrap ErrInvalidConfig and
+// registry.ErrInvalidURL.
+func ParseURL(u *url.URL) (string, []Option, error) {
+	p, err := registry.NewURLParser(u, "file", ErrInvalidConfig, "heartbeat", "poll", "ttl")
+	if err != nil {
+		return "", nil, err
+	}
+	if u.User != nil || u.Host != "" && u.Host != "localhost" {
+		return "", nil, p.Errorf("host %q: want file:///absolute/path, or file:// for the default directory", u.Host)
 	}
 	var opts []Option
-	for key, vals := range u.Query() {
-		with, ok := urlParam(key)
-		if !ok {
-			return nil, fmt.Errorf("%w: URL %q: unknown parameter %q (known: heartbeat, poll, ttl)", ErrInvalidConfig, u.Redacted(), key)
-		}
-		d, err := time.ParseDuration(vals[len(vals)-1])
+	for _, param := range []struct {
+		key  string
+		with func(d time.Duration) Option
+	}{{"heartbeat", WithHeartbeat}, {"poll", WithPollInterval}, {"ttl", WithTTL}} {
+		d, ok, err := p.Duration(param.key)
 		if err != nil {
-			return nil, fmt.Errorf("%w: URL %q: parameter %s: %w", ErrInvalidConfig, u.Redacted(), key, err)
+			return "", nil, err
 		}
-		opts = append(opts, with(d))
+		if ok {
+			opts = append(opts, param.with(d))
+		}
 	}
-	return New(ctx, u.Path, opts...)
+	return u.Path, opts, nil
 }

@@ -143,7 +143,8 @@ func TestParseURL(t *testing.T) {
 	for _, bad := range []string{
 		"etcd://127.0.0.1:8848",
 		"nacos:///dev",
-		"nacos://127.0.0.1/dev",
+		"nacos://127.0.0.1:99999/dev",
+		"nacos://:8848/dev",
 		"nacos://127.0.0.1:65000/dev",
 		"nacos://127.0.0.1:8848/a/b",
 		"nacos://127.0.0.1:8848/?colour=red",

@@ -54,6 +54,14 @@
 //
 // or, by URL after importing the package: registry.Open(ctx,
 // "nacos://127.0.0.1:8848/dev?group=G&cluster=C&clusters=C,D&username=u&password=p&cache_dir=/var/cache/app").
+// The URL is read by the rules every backend shares (see ParseURL and registry.URLParser):
+// each server is host[:port], DefaultPort (8848) when omitted, an IPv6 address in brackets;
+// the port is at most 64535, since gRPC listens on port+1000; timeout is a positive Go
+// duration; an unknown, repeated or empty parameter is an error, never ignored, so that a
+// misspelt one does not pass silently. Go's URL parser refuses some lists (see
+// registry.URLParser): give the last host a port whenever another has one, and pass a list
+// with an IPv6 address to New. Errors wrap ErrInvalidConfig and registry.ErrInvalidURL, and
+// name the parameter or host at fault.
 //
 // Config: NewSource(ctx, servers, []string{"app.yaml"}, nacos.WithGroup("G")) is a
 // config.Source over dataIds, listened for changes.

@@ -2,11 +2,10 @@ package nacos
 
 import (
 	"context"
-	"fmt"
+	"net"
 	"net/url"
-	"slices"
+	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tianshu-go/tianshu/registry"
 )
@@ -21,6 +20,9 @@ func openURL(ctx context.Context, u *url.URL) (registry.Registry, error) {
 	return New(ctx, servers, opts...)
 }
 
+// DefaultPort is the HTTP port of a server given without one in a URL.
+const DefaultPort = 8848
+
 // urlParams are the query parameters ParseURL reads.
 var urlParams = []string{"app", "cache_dir", "cluster", "clusters", "dubbo_group", "dubbo_version", "group", "naming", "password", "timeout", "username"}
 
@@ -28,90 +30,75 @@ var urlParams = []string{"app", "cache_dir", "cluster", "clusters", "dubbo_group
 //
 //	nacos://127.0.0.1:8848,10.0.0.2:8848/namespace?group=G&cluster=C&username=u&password=p&cache_dir=/var/cache/app
 //
-// The host part lists HTTP addresses, comma-separated (gRPC is on port+1000); the path is the
-// namespace ID (none: public). Parameters: group, cluster (where this process registers),
-// clusters (comma-separated: the only clusters consumers list, WithClusters), username and
-// password (or user:password@ before the hosts), cache_dir (WithDir), timeout (a Go
+// The host part lists HTTP addresses, comma-separated, each host[:port] (DefaultPort when
+// omitted; gRPC is on port+1000, so the port is at most 64535); the path is the namespace
+// ID (none: public). Parameters: group, cluster (where this process registers), clusters
+// (comma-separated: the only clusters consumers list, WithClusters), username and password
+// (or user:password@ before the hosts), cache_dir (WithDir), timeout (a positive Go
 // duration), app (WithApplication), and naming=dubbo with dubbo_version and dubbo_group for
 // WithDubboNaming.
-// Unknown parameters and bad values give an error wrapping ErrInvalidConfig; messages show
-// the URL with its password redacted.
+// The rules every backend shares are registry.URLParser's: an unknown, repeated or empty
+// parameter is an error. Errors wrap ErrInvalidConfig and registry.ErrInvalidURL; messages
+// show the URL with its password hidden.
 func ParseURL(u *url.URL) ([]string, []Option, error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: URL %q: %s", ErrInvalidConfig, redact(u), fmt.Sprintf(format, args...))
+	p, err := registry.NewURLParser(u, "nacos", ErrInvalidConfig, urlParams...)
+	if err != nil {
+		return nil, nil, err
 	}
-	if u.Scheme != "nacos" {
-		return nil, nil, bad("scheme must be nacos")
+	servers, err := p.Hosts(DefaultPort)
+	if err != nil {
+		return nil, nil, err
 	}
-	if u.Host == "" {
-		return nil, nil, bad("no server: want nacos://host:port[,host:port...]/namespace")
-	}
-	servers := strings.Split(u.Host, ",")
-	if _, _, err := parseServers(servers); err != nil {
-		return nil, nil, bad("%v", err)
+	for _, s := range servers {
+		// p.Hosts checked the form; Nacos's own limit is the room for the gRPC port.
+		_, port, _ := net.SplitHostPort(s)
+		if n, _ := strconv.Atoi(port); n > 64535 {
+			return nil, nil, p.Errorf("host %q: port %s: want at most 64535 (gRPC listens on port+1000)", s, port)
+		}
 	}
 	var opts []Option
 	if ns := strings.Trim(u.Path, "/"); ns != "" {
 		if strings.Contains(ns, "/") {
-			return nil, nil, bad("the path is one namespace ID, not %q", ns)
+			return nil, nil, p.Errorf("the path is one namespace ID, not %q", ns)
 		}
 		opts = append(opts, WithNamespace(ns))
 	}
-	q := u.Query()
-	for key := range q {
-		if !slices.Contains(urlParams, key) {
-			return nil, nil, bad("unknown parameter %q (known: %s)", key, strings.Join(urlParams, ", "))
-		}
+	user, pass, err := p.Credentials("username", "password")
+	if err != nil {
+		return nil, nil, err
 	}
-	user, pass := q.Get("username"), q.Get("password")
-	if u.User != nil {
-		user = u.User.Username()
-		pass, _ = u.User.Password()
-	}
-	if user != "" || pass != "" {
+	if user != "" {
 		opts = append(opts, WithAuth(user, pass))
 	}
-	if v := q.Get("group"); v != "" {
+	if v := p.String("group"); v != "" {
 		opts = append(opts, WithGroup(v))
 	}
-	if v := q.Get("cluster"); v != "" {
+	if v := p.String("cluster"); v != "" {
 		opts = append(opts, WithCluster(v))
 	}
-	if v := q.Get("clusters"); v != "" {
+	if v := p.String("clusters"); v != "" {
 		opts = append(opts, WithClusters(strings.Split(v, ",")...))
 	}
-	if v := q.Get("cache_dir"); v != "" {
+	if v := p.String("cache_dir"); v != "" {
 		opts = append(opts, WithDir(v))
 	}
-	if v := q.Get("app"); v != "" {
+	if v := p.String("app"); v != "" {
 		opts = append(opts, WithApplication(v))
 	}
-	if v := q.Get("timeout"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return nil, nil, bad("parameter timeout %q: want a positive Go duration such as 3s", v)
-		}
+	if d, ok, err := p.Duration("timeout"); err != nil {
+		return nil, nil, err
+	} else if ok {
 		opts = append(opts, WithTimeout(d))
 	}
-	switch q.Get("naming") {
+	switch v := p.String("naming"); v {
 	case "", "tianshu":
-		if q.Has("dubbo_version") || q.Has("dubbo_group") {
-			return nil, nil, bad("dubbo_version and dubbo_group need naming=dubbo")
+		if p.Has("dubbo_version") || p.Has("dubbo_group") {
+			return nil, nil, p.Errorf("dubbo_version and dubbo_group need naming=dubbo")
 		}
 	case "dubbo":
-		opts = append(opts, WithDubboNaming(q.Get("dubbo_version"), q.Get("dubbo_group")))
+		opts = append(opts, WithDubboNaming(p.String("dubbo_version"), p.String("dubbo_group")))
 	default:
-		return nil, nil, bad("parameter naming %q: want tianshu or dubbo", q.Get("naming"))
+		return nil, nil, p.Errorf("parameter naming=%q: want tianshu or dubbo", v)
 	}
 	return servers, opts, nil
-}
-
-// redact returns the URL with its password, in the user part or the query, hidden.
-func redact(u *url.URL) string {
-	c := *u
-	if q := c.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		c.RawQuery = q.Encode()
-	}
-	return c.Redacted()
 }

@@ -11,9 +11,15 @@
 //
 //	zookeeper://10.0.0.1:2181,10.0.0.2:2181/tianshu?session_timeout=10s&layout=dubbo&user=ops&password=secret
 //
-// with the parameters session_timeout and reconnect_max (Go durations), layout (tianshu or
-// dubbo), user and password (digest authentication) and application (the Dubbo application
-// name). Write IPv6 servers after the first one of the list.
+// with the parameters session_timeout and reconnect_max (positive Go durations), layout
+// (tianshu or dubbo), user and password (digest authentication; or user:password@ before the
+// hosts) and application (the Dubbo application name); see ParseURL. The URL is read by the
+// rules every backend shares (registry.URLParser): each server is host[:port], port 1-65535
+// and DefaultPort (2181) when omitted, an IPv6 address in brackets ([::1]:2181); an unknown,
+// repeated or empty parameter is an error, never ignored, so that a misspelt one does not pass
+// silently. Go's URL parser refuses some lists (see registry.URLParser): give the last host a
+// port whenever another has one, and pass a list with an IPv6 address to New. Errors wrap
+// ErrInvalidConfig and registry.ErrInvalidURL, and name the parameter or host at fault.
 //
 // # Layout
 //

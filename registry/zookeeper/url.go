@@ -2,76 +2,80 @@ package zookeeper
 
 import (
 	"context"
-	"fmt"
 	"net/url"
-	"strings"
-	"time"
 
 	"github.com/tianshu-go/tianshu/registry"
 )
 
 func init() { registry.RegisterScheme("zookeeper", openURL) }
 
-// openURL opens zookeeper://host1:2181,host2:2181/root?session_timeout=10s&layout=dubbo&user=u&password=p.
 func openURL(ctx context.Context, u *url.URL) (registry.Registry, error) {
-	opts, servers, err := parseURL(u)
+	servers, opts, err := ParseURL(u)
 	if err != nil {
 		return nil, err
 	}
 	return New(ctx, servers, opts...)
 }
 
-// URLParams lists the query parameters registry.Open accepts in zookeeper:// URLs.
+// DefaultPort is the port of a server given without one.
+const DefaultPort = 2181
+
+// urlParams are the query parameters ParseURL reads.
 var urlParams = []string{"application", "layout", "password", "reconnect_max", "session_timeout", "user"}
 
-func parseURL(u *url.URL) ([]Option, []string, error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: URL %q: %s", ErrInvalidConfig, u.Redacted(), fmt.Sprintf(format, args...))
+// ParseURL reads a zookeeper:// URL into servers and options:
+//
+//	zookeeper://host1:2181,host2:2181/root?session_timeout=10s&layout=dubbo&user=u&password=p
+//
+// The host part lists the servers, comma-separated, each host[:port] (DefaultPort when
+// omitted); the path is the root (none: the layout's default). Parameters: session_timeout
+// and reconnect_max (positive Go durations), layout (tianshu or dubbo), user and password
+// (or user:password@ before the hosts) and application (the Dubbo application name).
+// The rules every backend shares are registry.URLParser's: an unknown, repeated or empty
+// parameter is an error. Errors wrap ErrInvalidConfig and registry.ErrInvalidURL; the URL in
+// messages has its password hidden.
+func ParseURL(u *url.URL) ([]string, []Option, error) {
+	p, err := registry.NewURLParser(u, "zookeeper", ErrInvalidConfig, urlParams...)
+	if err != nil {
+		return nil, nil, err
 	}
-	if u.Opaque != "" || u.Host == "" {
-		return nil, nil, bad("want zookeeper://host:port[,host:port...][/root][?parameters]")
+	servers, err := p.Hosts(DefaultPort)
+	if err != nil {
+		return nil, nil, err
 	}
-	if u.User != nil {
-		return nil, nil, bad("put credentials in the user and password parameters, not before the host")
-	}
-	servers := strings.Split(u.Host, ",")
 	var opts []Option
 	if u.Path != "" && u.Path != "/" {
 		opts = append(opts, WithRoot(u.Path))
 	}
-	q := u.Query()
-	for key, vals := range q {
-		v := vals[len(vals)-1]
-		switch key {
-		case "session_timeout", "reconnect_max":
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return nil, nil, bad("parameter %s: %v", key, err)
-			}
-			if key == "session_timeout" {
-				opts = append(opts, WithSessionTimeout(d))
-			} else {
-				opts = append(opts, WithReconnectBackoff(min(defaultReconnect.Base, d), d))
-			}
-		case "layout":
-			switch v {
-			case "tianshu":
-				opts = append(opts, WithLayout(LayoutTianshu))
-			case "dubbo":
-				opts = append(opts, WithLayout(LayoutDubbo))
-			default:
-				return nil, nil, bad("layout %q: want tianshu or dubbo", v)
-			}
-		case "user", "password", "application":
-		default:
-			return nil, nil, bad("unknown parameter %q (known: %s)", key, strings.Join(urlParams, ", "))
-		}
+	if d, ok, err := p.Duration("session_timeout"); err != nil {
+		return nil, nil, err
+	} else if ok {
+		opts = append(opts, WithSessionTimeout(d))
 	}
-	if q.Has("user") || q.Has("password") {
-		opts = append(opts, WithAuth(q.Get("user"), q.Get("password")))
+	if d, ok, err := p.Duration("reconnect_max"); err != nil {
+		return nil, nil, err
+	} else if ok {
+		opts = append(opts, WithReconnectBackoff(min(defaultReconnect.Base, d), d))
 	}
-	if q.Has("application") {
-		opts = append(opts, func(o *options) { o.publish.Application = q.Get("application") })
+	switch v := p.String("layout"); v {
+	case "":
+	case "tianshu":
+		opts = append(opts, WithLayout(LayoutTianshu))
+	case "dubbo":
+		opts = append(opts, WithLayout(LayoutDubbo))
+	default:
+		return nil, nil, p.Errorf("parameter layout=%q: want tianshu or dubbo", v)
 	}
-	return opts, servers, nil
+	user, password, err := p.Credentials("user", "password")
+	if err != nil {
+		return nil, nil, err
+	}
+	if user != "" {
+		opts = append(opts, WithAuth(user, password))
+	}
+	if p.Has("application") {
+		app := p.String("application")
+		opts = append(opts, func(o *options) { o.publish.Application = app })
+	}
+	return servers, opts, nil
 }

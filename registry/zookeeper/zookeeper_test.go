@@ -46,7 +46,10 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 		"zookeeper://127.0.0.1:2181/tianshu?layout=nacos",
 		"zookeeper://127.0.0.1:2181/tianshu?session_timeout=soon",
 		"zookeeper://127.0.0.1:2181/tianshu?sesion_timeout=1s",
-		"zookeeper://u:p@127.0.0.1:2181/tianshu",
+		"zookeeper://u:p@127.0.0.1:2181/tianshu?user=v",
+		"zookeeper://127.0.0.1:99999/tianshu",
+		"zookeeper://:2181/tianshu",
+		"zookeeper://127.0.0.1:2181/tianshu?session_timeout=-1s",
 	} {
 		_, err := registry.Open(context.Background(), raw)
 		if !errors.Is(err, zookeeper.ErrInvalidConfig) {
