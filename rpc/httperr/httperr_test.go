@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -73,9 +73,7 @@ func decode(t *testing.T, rec *httptest.ResponseRecorder) Body {
 }
 
 func TestWriteCarriesCodeMessageAndDetails(t *testing.T) {
-	st, err := status.New(codes.InvalidArgument, "quantity must be positive").WithDetails(&errdetails.BadRequest{
-		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "quantity", Description: "want 1 or more"}},
-	})
+	st, err := status.New(codes.InvalidArgument, "quantity must be positive").WithDetails(wrapperspb.String("quantity"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,9 +83,9 @@ func TestWriteCarriesCodeMessageAndDetails(t *testing.T) {
 	if rec.Code != http.StatusBadRequest || b.Code != "INVALID_ARGUMENT" || b.Message != "quantity must be positive" {
 		t.Errorf("Write = %d %+v", rec.Code, b)
 	}
-	if len(b.Details) != 1 || !strings.Contains(string(b.Details[0]), `"@type":"type.googleapis.com/google.rpc.BadRequest"`) ||
-		!strings.Contains(string(b.Details[0]), `"field":"quantity"`) {
-		t.Errorf("details = %s, want the BadRequest in protobuf JSON", b.Details)
+	if len(b.Details) != 1 || !strings.Contains(string(b.Details[0]), `"@type":"type.googleapis.com/google.protobuf.StringValue"`) ||
+		!strings.Contains(string(b.Details[0]), `"value":"quantity"`) {
+		t.Errorf("details = %s, want the detail in protobuf JSON", b.Details)
 	}
 
 	rec = httptest.NewRecorder()
