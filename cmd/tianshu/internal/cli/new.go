@@ -97,12 +97,20 @@ func (c *CLI) cmdGen(ctx context.Context, args []string) error {
 	for i, f := range files {
 		files[i] = filepath.ToSlash(filepath.Clean(f))
 	}
-	written, err := protoc.Generate(ctx, *dir, files, protoc.WithGRPCPlugin(strings.Fields(*plugin)...))
-	if err != nil {
-		return err
+	res, err := gen.Regenerate(ctx, *dir, files, func(ctx context.Context, root string, protos []string) (map[string][]byte, error) {
+		return protoc.Render(ctx, root, protos, protoc.WithGRPCPlugin(strings.Fields(*plugin)...))
+	})
+	if res != nil {
+		for _, w := range res.Written {
+			fmt.Fprintln(c.Stdout, filepath.Join(*dir, w))
+		}
+		for _, r := range res.Removed {
+			fmt.Fprintf(c.Stdout, "removed %s: its .proto no longer generates it\n", filepath.Join(*dir, r))
+		}
+		for _, a := range res.Added {
+			fmt.Fprintf(c.Stdout, "%s: added %s.%s for the new rpc %s; it answers Unimplemented until you write it\n",
+				filepath.Join(*dir, a.File), a.Type, a.Method, a.RPC)
+		}
 	}
-	for _, w := range written {
-		fmt.Fprintln(c.Stdout, filepath.Join(*dir, w))
-	}
-	return nil
+	return err
 }
