@@ -1,7 +1,7 @@
 // Command tianshu writes Tianshu services and inspects running ones.
 //
-//	go install github.com/tianshu-go/tianshu/cmd/tianshu@latest
-//	tianshu new orders --module example.com/orders --registry etcd
+//	go install ./cmd/tianshu    # from a checkout: the module is not published; Go 1.26+
+//	tianshu new orders --module example.com/orders --registry etcd --replace "$PWD" --dir ../orders
 //	tianshu gen
 //	tianshu registry ls orders --registry etcd://127.0.0.1:2379
 //	tianshu config get db.host --source config.yaml

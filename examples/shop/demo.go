@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -135,11 +134,12 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) (*report, error)
 	pr.say("          curl -s %s/orders    curl -s %s/status", gw, gw)
 
 	traffic := &traffic{url: gw, client: obs.client}
+	sum := newSummaries(ctx, pr, obs, gw, o.every)
 	bg, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { traffic.run(bg, o.rate) })
-	if o.every > 0 {
-		wg.Go(func() { printSummaries(bg, pr, obs, gw, o.every) })
+	if o.every > 0 && !o.tour { // the tour drives the summaries itself
+		wg.Go(func() { sum.run(bg) })
 	}
 	defer func() {
 		stopBG()
@@ -150,7 +150,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) (*report, error)
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	t := &tour{pr: pr, obs: obs, fleet: fl, traffic: traffic, dir: o.dir}
+	t := &tour{pr: pr, sum: sum, obs: obs, fleet: fl, traffic: traffic, dir: o.dir}
 	return t.run(ctx)
 }
 
@@ -209,12 +209,72 @@ func tail(path string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-// printSummaries prints a summary line every interval until ctx ends.
-func printSummaries(ctx context.Context, pr *printer, obs *observer, gw string, every time.Duration) {
-	start := time.Now()
-	prev, _ := obs.status(ctx, gw)
-	last := time.Now()
-	tick := time.NewTicker(every)
+// reading is one look at the shop: the gateway's counters and orders' breakers.
+type reading struct {
+	at       time.Time
+	status   gateway.Status
+	err      error // reading the gateway's status failed
+	breakers map[string]string
+}
+
+// summaries prints the line a second. Each line is made from one reading, the latest, and
+// the tour judges its steps from the very readings it polls through here, printing the
+// latest before each outcome: were lines made from readings of their own, taken on
+// their own clock, a line could still show the breaker closed after the tour said it
+// opened. Only one goroutine calls it: the tour's, or run's.
+type summaries struct {
+	pr    *printer
+	obs   *observer
+	gw    string
+	every time.Duration // 0: no lines
+	start time.Time
+
+	printed reading // the reading of the last line, or the first one
+	latest  reading
+}
+
+func newSummaries(ctx context.Context, pr *printer, obs *observer, gw string, every time.Duration) *summaries {
+	s := &summaries{pr: pr, obs: obs, gw: gw, every: every, start: time.Now()}
+	s.printed = s.read(ctx)
+	if s.printed.err != nil {
+		s.printed.status = gateway.Status{ServedBy: map[string]int64{}}
+	}
+	s.latest = s.printed
+	return s
+}
+
+func (s *summaries) read(ctx context.Context) reading {
+	st, err := s.obs.status(ctx, s.gw)
+	return reading{at: time.Now(), status: st, err: err, breakers: breakerStates(s.obs.scrape(ctx, "orders"))}
+}
+
+// poll takes a new reading, prints its line if one is due, and returns it.
+func (s *summaries) poll(ctx context.Context) reading {
+	s.latest = s.read(ctx)
+	if s.every > 0 && s.latest.at.Sub(s.printed.at) >= s.every {
+		s.flush()
+	}
+	return s.latest
+}
+
+// flush prints the line of the latest reading unless it is printed already.
+func (s *summaries) flush() {
+	if s.every <= 0 || !s.latest.at.After(s.printed.at) {
+		return
+	}
+	now := s.latest
+	elapsed := now.at.Sub(s.start)
+	if now.err != nil {
+		s.pr.say("%5.1fs  gateway status: %v", elapsed.Seconds(), now.err)
+		return // rates stay measured from the last good reading
+	}
+	s.pr.say("%s", summary(elapsed, s.printed.status, now.status, now.at.Sub(s.printed.at), now.breakers))
+	s.printed = now
+}
+
+// run prints a line every interval until ctx ends.
+func (s *summaries) run(ctx context.Context) {
+	tick := time.NewTicker(s.every)
 	defer tick.Stop()
 	for {
 		select {
@@ -222,18 +282,9 @@ func printSummaries(ctx context.Context, pr *printer, obs *observer, gw string, 
 			return
 		case <-tick.C:
 		}
-		now, err := obs.status(ctx, gw)
-		if err != nil {
-			if !errors.Is(ctx.Err(), context.Canceled) {
-				pr.say("%4.0fs  gateway status: %v", time.Since(start).Seconds(), err)
-			}
-			continue
+		if r := s.read(ctx); ctx.Err() == nil {
+			s.latest = r
+			s.flush()
 		}
-		breakers := breakerStates(obs.scrape(ctx, "orders"))
-		if prev.ServedBy == nil {
-			prev = gateway.Status{ServedBy: map[string]int64{}}
-		}
-		pr.say("%s", summary(time.Since(start), prev, now, time.Since(last), breakers))
-		prev, last = now, time.Now()
 	}
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +115,13 @@ func TestTourShowsBalancingHotReloadBreakingAndFailover(t *testing.T) {
 			t.Errorf("%s's /metrics shows %v calls after the kill, want at least 20", survivor, k.RestCalls)
 		}
 	})
+	t.Run("the line a second never lags the step outcome printed after it", func(t *testing.T) {
+		for step, want := range map[int]string{3: "breaker Payment/Charge open", 4: "breaker Payment/Charge closed"} {
+			if line := lineBeforeOutcome(text, step); !strings.Contains(line, want) {
+				t.Errorf("the last summary line before step %d's outcome is %q, want it to say %q as the outcome does", step, line, want)
+			}
+		}
+	})
 	t.Run("every step prints its outcome and the demo stops every process", func(t *testing.T) {
 		if n := strings.Count(text, "\n-> "); n != 5 {
 			t.Errorf("%d step outcomes printed, want 5", n)
@@ -123,4 +132,24 @@ func TestTourShowsBalancingHotReloadBreakingAndFailover(t *testing.T) {
 			}
 		}
 	})
+}
+
+// summaryLine matches the line a second ("  6.4s  orders  20/s ...", or "   6s" before).
+var summaryLine = regexp.MustCompile(`^\s*[0-9.]+s\s+orders `)
+
+// lineBeforeOutcome returns the last summary line printed before the outcome ("-> ...") of
+// the given step.
+func lineBeforeOutcome(text string, step int) string {
+	last, inStep := "", false
+	for _, line := range strings.Split(text, "\n") {
+		switch {
+		case strings.HasPrefix(line, fmt.Sprintf("== step %d/", step)):
+			inStep = true
+		case summaryLine.MatchString(line):
+			last = line
+		case inStep && strings.HasPrefix(line, "-> "):
+			return last
+		}
+	}
+	return ""
 }

@@ -171,7 +171,7 @@ func breakerStates(scrapes map[string]families) map[string]string {
 func summary(elapsed time.Duration, prev, now gateway.Status, dt time.Duration, breakers map[string]string) string {
 	per := func(n int64) string { return fmt.Sprintf("%.0f", float64(n)/dt.Seconds()) }
 	var b strings.Builder
-	fmt.Fprintf(&b, "%4.0fs  orders %3s/s  pending %3s/s  failed %3s/s",
+	fmt.Fprintf(&b, "%5.1fs  orders %3s/s  pending %3s/s  failed %3s/s",
 		elapsed.Seconds(), per(now.Placed-prev.Placed), per(now.Pending-prev.Pending), per(now.Failed-prev.Failed))
 	ids := make([]string, 0, len(now.ServedBy))
 	for id := range now.ServedBy {

@@ -55,6 +55,7 @@ type report struct {
 
 type tour struct {
 	pr      *printer
+	sum     *summaries // the line a second, driven by waitFor
 	obs     *observer
 	fleet   *fleet
 	traffic *traffic
@@ -77,6 +78,9 @@ func (t *tour) run(ctx context.Context) (*report, error) {
 	for i, s := range steps {
 		t.pr.say("== step %d/%d: %s", i+1, len(steps), s.title)
 		outcome, err := s.run(ctx)
+		// The outcome was judged on the latest reading: print its line first, so that
+		// every line after the outcome is as new as what the outcome says.
+		t.sum.flush()
 		if err != nil {
 			t.pr.say("!! step %d failed: %v", i+1, err)
 			return &t.rep, fmt.Errorf("step %d (%s): %w", i+1, s.title, err)
@@ -87,12 +91,14 @@ func (t *tour) run(ctx context.Context) (*report, error) {
 	return &t.rep, nil
 }
 
-// waitFor calls cond every quarter second until it reports done, ctx ends or limit passes.
-func waitFor(ctx context.Context, limit time.Duration, cond func() (bool, error)) error {
+// waitFor reads the gateway's status and orders' breakers every quarter second, printing
+// the line a second from those readings, and gives each reading to cond until it reports
+// done, ctx ends or limit passes.
+func (t *tour) waitFor(ctx context.Context, limit time.Duration, cond func(reading) (bool, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for {
-		done, err := cond()
+		done, err := cond(t.sum.poll(ctx))
 		if done || err != nil {
 			return err
 		}
@@ -133,7 +139,7 @@ func countFailed(answers []answer) int {
 func (t *tour) steady(ctx context.Context) (string, error) {
 	from := time.Now()
 	var as []answer
-	err := waitFor(ctx, 20*time.Second, func() (bool, error) {
+	err := t.waitFor(ctx, 20*time.Second, func(reading) (bool, error) {
 		as = t.traffic.since(from)
 		return time.Since(from) >= 3*time.Second &&
 			len(served(as, inventoryOf)) >= 2 && len(served(as, paymentOf)) >= 2, nil
@@ -178,7 +184,7 @@ func (t *tour) failing(ctx context.Context) (string, error) {
 	}
 	t.pr.say("   payment.yaml now has latency: %s, failure_rate: %s", slowLatency, failureRate)
 	r := &t.rep.Failing
-	err = waitFor(ctx, 20*time.Second, func() (bool, error) {
+	err = t.waitFor(ctx, 20*time.Second, func(reading) (bool, error) {
 		r.FailureRate, r.Reloads = map[string]float64{}, map[string]float64{}
 		for id, f := range t.obs.scrape(ctx, "payment") {
 			r.FailureRate[id], _ = f.value("shop_payment_failure_rate")
@@ -214,8 +220,8 @@ func (t *tour) failing(ctx context.Context) (string, error) {
 func (t *tour) breaker(ctx context.Context) (string, error) {
 	from := time.Now()
 	r := &t.rep.Breaker
-	err := waitFor(ctx, 30*time.Second, func() (bool, error) {
-		if breakerStates(t.obs.scrape(ctx, "orders"))[chargeMethod] == "open" {
+	err := t.waitFor(ctx, 30*time.Second, func(rd reading) (bool, error) {
+		if rd.breakers[chargeMethod] == "open" {
 			r.Open = true
 		}
 		r.Pending = 0
@@ -245,8 +251,8 @@ func (t *tour) recover(ctx context.Context) (string, error) {
 	t.pr.say("   payment.yaml restored (latency: 5ms, failure_rate: 0)")
 	r := &t.rep.Recovered
 	const inARow = 20
-	err = waitFor(ctx, 30*time.Second, func() (bool, error) {
-		r.Closed = breakerStates(t.obs.scrape(ctx, "orders"))[chargeMethod] == "closed"
+	err = t.waitFor(ctx, 30*time.Second, func(rd reading) (bool, error) {
+		r.Closed = rd.breakers[chargeMethod] == "closed"
 		r.Paid = 0
 		as := t.traffic.since(from)
 		for i := len(as) - 1; i >= 0 && as[i].placed() && as[i].order.Status == gateway.StatusPaid; i-- {
@@ -271,7 +277,7 @@ func (t *tour) kill(ctx context.Context) (string, error) {
 	t.pr.say("   killed %s (pid %d) with SIGKILL: no deregistration, no drain", victim, c.cmd.Process.Pid)
 	r := &t.rep.Killed
 	var goneAt time.Time
-	err := waitFor(ctx, 15*time.Second, func() (bool, error) {
+	err := t.waitFor(ctx, 15*time.Second, func(reading) (bool, error) {
 		ids := t.obs.instances(ctx, "inventory")
 		r.Gone = !slices.Contains(ids, victim)
 		if r.Gone && goneAt.IsZero() {
@@ -285,7 +291,7 @@ func (t *tour) kill(ctx context.Context) (string, error) {
 	// Calls already on their way to the dead instance may fail for a moment; judge the
 	// orders placed once the registry's update has had half a second to reach orders.
 	settled := goneAt.Add(500 * time.Millisecond)
-	err = waitFor(ctx, 20*time.Second, func() (bool, error) {
+	err = t.waitFor(ctx, 20*time.Second, func(reading) (bool, error) {
 		as := t.traffic.since(settled)
 		r.After = served(as, inventoryOf)
 		return len(as) >= 20, nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tianshu-go/tianshu/examples/shop/internal/gateway"
+	"github.com/tianshu-go/tianshu/rpc/httperr"
 )
 
 // answer is what the gateway said to one order.
@@ -109,9 +110,9 @@ func (t *traffic) post(ctx context.Context, item string, qty int) answer {
 			a.err = fmt.Sprintf("undecodable order: %v", err)
 		}
 	} else {
-		var e gateway.Error
+		var e httperr.Body
 		_ = json.Unmarshal(raw, &e)
-		a.err = e.Error
+		a.err = e.Message
 	}
 	return a
 }

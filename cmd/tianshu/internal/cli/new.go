@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,7 +21,7 @@ func (c *CLI) cmdNew(ctx context.Context, args []string) error {
 	dir := fs.String("dir", "", "directory to write into; it must not exist or be empty (default: ./<name>)")
 	replace := fs.String("replace", "", "use this Tianshu checkout through a replace directive (for Tianshu's own development)")
 	version := fs.String("tianshu-version", "", "Tianshu version to require (default: this binary's)")
-	noTidy := fs.Bool("no-tidy", false, "skip `go mod tidy` after writing (the project then needs it before it builds)")
+	noTidy := fs.Bool("no-tidy", false, "skip `go mod tidy` (and, with --replace, `go mod vendor`) after writing (the project then needs them before it builds)")
 	plugin := fs.String("grpc-plugin", "", "command run as the gRPC plugin (default: go run google.golang.org/grpc/cmd/protoc-gen-go-grpc@"+protoc.GRPCPluginVersion+")")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -67,8 +65,8 @@ func (c *CLI) cmdNew(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(c.Stdout, "wrote %d files and the gRPC stubs of %s to %s\n", len(files), gen.ProtoPath(o), *dir)
 	if !*noTidy {
-		if err := goCmd(ctx, *dir, "mod", "tidy"); err != nil {
-			return fmt.Errorf("the project is in %s, but `go mod tidy` failed there (it needs the Go module proxy or a module cache holding the dependencies): %w", *dir, err)
+		if err := gen.Tidy(ctx, *dir, o); err != nil {
+			return err
 		}
 	}
 	fmt.Fprintf(c.Stdout, "next:\n  cd %s\n  make test   # or: go test ./...\n  make run    # serve; then `make client` in another terminal\n", *dir)
@@ -81,18 +79,6 @@ func stubFunc(plugin string) gen.StubFunc {
 		_, err := protoc.Generate(ctx, root, files, protoc.WithGRPCPlugin(strings.Fields(plugin)...))
 		return err
 	}
-}
-
-// goCmd runs the go command in dir, returning its output in the error when it fails.
-func goCmd(ctx context.Context, dir string, args ...string) error {
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, strings.TrimSpace(out.String()))
-	}
-	return nil
 }
 
 func (c *CLI) cmdGen(ctx context.Context, args []string) error {
@@ -111,12 +97,20 @@ func (c *CLI) cmdGen(ctx context.Context, args []string) error {
 	for i, f := range files {
 		files[i] = filepath.ToSlash(filepath.Clean(f))
 	}
-	written, err := protoc.Generate(ctx, *dir, files, protoc.WithGRPCPlugin(strings.Fields(*plugin)...))
-	if err != nil {
-		return err
+	res, err := gen.Regenerate(ctx, *dir, files, func(ctx context.Context, root string, protos []string) (map[string][]byte, error) {
+		return protoc.Render(ctx, root, protos, protoc.WithGRPCPlugin(strings.Fields(*plugin)...))
+	})
+	if res != nil {
+		for _, w := range res.Written {
+			fmt.Fprintln(c.Stdout, filepath.Join(*dir, w))
+		}
+		for _, r := range res.Removed {
+			fmt.Fprintf(c.Stdout, "removed %s: its .proto no longer generates it\n", filepath.Join(*dir, r))
+		}
+		for _, a := range res.Added {
+			fmt.Fprintf(c.Stdout, "%s: added %s.%s for the new rpc %s; it answers Unimplemented until you write it\n",
+				filepath.Join(*dir, a.File), a.Type, a.Method, a.RPC)
+		}
 	}
-	for _, w := range written {
-		fmt.Fprintln(c.Stdout, filepath.Join(*dir, w))
-	}
-	return nil
+	return err
 }

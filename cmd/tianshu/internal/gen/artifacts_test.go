@@ -250,3 +250,32 @@ func TestComposeAndKubernetesManifestsParseForEveryRegistry(t *testing.T) {
 		})
 	}
 }
+
+func TestTheDockerfileOfAReplacedProjectBuildsFromVendor(t *testing.T) {
+	files, err := Render(Options{Name: "orders", Replace: "/home/me/tianshu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins, err := parseDockerfile(string(files["Dockerfile"]))
+	if err != nil {
+		t.Fatalf("Dockerfile: %v", err)
+	}
+	vendored := false
+	for _, in := range ins {
+		if in.cmd == "RUN" && strings.Contains(in.args, "go mod download") {
+			t.Errorf("line %d downloads modules: the replaced module is not in the build context", in.line)
+		}
+		if in.cmd == "RUN" && strings.Contains(in.args, "GOFLAGS=-mod=vendor") && strings.Contains(in.args, "go build") {
+			vendored = true
+		}
+	}
+	if !vendored {
+		t.Errorf("no RUN builds with -mod=vendor:\n%s", files["Dockerfile"])
+	}
+	if strings.Contains(string(files["Dockerfile"]), "/home/me/tianshu") {
+		t.Error("the Dockerfile names the host path of the checkout")
+	}
+	if !strings.Contains(string(files["README.md"]), "go mod vendor") {
+		t.Error("the README does not say to re-run go mod vendor")
+	}
+}

@@ -4,5 +4,11 @@
 // example, a Makefile, a Dockerfile, a compose file and Kubernetes manifests. The gRPC stubs
 // come from a StubFunc (the tianshu command passes protoc.Generate).
 //
+// Regenerate is `tianshu gen`: it rewrites the stubs, removes those an earlier run made
+// from the same .proto files that no longer come out of them (a removed service's
+// _grpc.pb.go), and appends to each implementation (a type embedding
+// Unimplemented…Server) a method answering Unimplemented for every rpc it lacks, leaving
+// the existing code byte for byte.
+//
 //	files, err := gen.New(ctx, "orders", gen.Options{Name: "orders", Module: "example.com/orders"}, stubs)
 package gen

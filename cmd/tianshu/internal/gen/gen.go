@@ -6,8 +6,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"go/format"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -193,7 +195,15 @@ func Render(o Options) (map[string][]byte, error) {
 		if err := t.Execute(&b, d); err != nil {
 			return fmt.Errorf("gen: template %s: %w", p, err)
 		}
-		out[targetPath(p, d)] = b.Bytes()
+		name := targetPath(p, d)
+		src = b.Bytes()
+		if strings.HasSuffix(name, ".go") {
+			// gofmt's layout whatever the options put into the template (import order).
+			if src, err = format.Source(src); err != nil {
+				return fmt.Errorf("gen: template %s renders invalid Go: %w", p, err)
+			}
+		}
+		out[name] = src
 		return nil
 	})
 	return out, err
@@ -251,6 +261,35 @@ func New(ctx context.Context, dir string, o Options, stubs StubFunc) ([]string, 
 		}
 	}
 	return names, nil
+}
+
+// Tidy runs `go mod tidy` in the project New wrote into dir and, when it replaces Tianshu
+// by a local checkout, `go mod vendor`: go.mod then names a path of this machine, which a
+// Docker build context does not hold, so the dependencies travel in vendor/ and the
+// Dockerfile builds with -mod=vendor.
+func Tidy(ctx context.Context, dir string, o Options) error {
+	if err := goCmd(ctx, dir, "mod", "tidy"); err != nil {
+		return fmt.Errorf("the project is in %s, but `go mod tidy` failed there (it needs the Go module proxy or a module cache holding the dependencies): %w", dir, err)
+	}
+	if o.Replace == "" {
+		return nil
+	}
+	if err := goCmd(ctx, dir, "mod", "vendor"); err != nil {
+		return fmt.Errorf("the project is in %s, but `go mod vendor` failed there, so its Dockerfile cannot build: %w", dir, err)
+	}
+	return nil
+}
+
+// goCmd runs the go command in dir, returning its output in the error when it fails.
+func goCmd(ctx context.Context, dir string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return nil
 }
 
 func checkEmpty(dir string) error {

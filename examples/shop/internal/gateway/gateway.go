@@ -25,6 +25,7 @@ import (
 	"github.com/tianshu-go/tianshu/examples/shop/internal/kit"
 	"github.com/tianshu-go/tianshu/examples/shop/shoppb"
 	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/rpc/httperr"
 )
 
 // Service is the name the gateway registers under.
@@ -70,13 +71,6 @@ type ServedBy struct {
 	Orders    string `json:"orders"`
 	Inventory string `json:"inventory"`
 	Payment   string `json:"payment,omitempty"`
-}
-
-// Error is the body of every answer that is not 2xx.
-type Error struct {
-	Error string `json:"error"`
-	// Code is the gRPC code the orders service answered with, when it answered.
-	Code string `json:"code,omitempty"`
 }
 
 // Status is the document GET /status returns: counters since the gateway started.
@@ -170,7 +164,8 @@ func (g *gateway) routes() http.Handler {
 	mux.HandleFunc("POST /orders", g.place)
 	mux.HandleFunc("GET /orders", g.list)
 	mux.HandleFunc("GET /status", g.statusDoc)
-	return mux
+	// Unrouted requests (404, 405) answer with the same JSON error body as the rest.
+	return httperr.Mux(mux)
 }
 
 func (g *gateway) place(w http.ResponseWriter, r *http.Request) {
@@ -179,16 +174,16 @@ func (g *gateway) place(w http.ResponseWriter, r *http.Request) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		g.count(nil, http.StatusBadRequest, err)
-		writeJSON(w, http.StatusBadRequest, Error{Error: `invalid order: want {"item": "tea", "quantity": 1}: ` + err.Error()})
+		httperr.Write(w, status.New(codes.InvalidArgument, `invalid order: want {"item": "tea", "quantity": 1}: `+err.Error()))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.Load().Timeout)
 	defer cancel()
 	o, err := g.orders.PlaceOrder(ctx, &shoppb.PlaceOrderRequest{Item: req.Item, Quantity: req.Quantity})
 	if err != nil {
-		code := httpCode(err)
-		g.count(nil, code, err)
-		writeJSON(w, code, Error{Error: status.Convert(err).Message(), Code: status.Code(err).String()})
+		st := status.Convert(err)
+		g.count(nil, httperr.HTTPStatus(st.Code()), err)
+		httperr.Write(w, st)
 		return
 	}
 	out := toJSON(o)
@@ -205,7 +200,7 @@ func (g *gateway) list(w http.ResponseWriter, r *http.Request) {
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
-			writeJSON(w, http.StatusBadRequest, Error{Error: fmt.Sprintf("limit %q: want a number from 1 to 1000", s)})
+			httperr.Write(w, status.Newf(codes.InvalidArgument, "limit %q: want a number from 1 to 1000", s))
 			return
 		}
 		limit = n
@@ -215,7 +210,7 @@ func (g *gateway) list(w http.ResponseWriter, r *http.Request) {
 	// One orders instance keeps its own orders: with several, this lists one instance's.
 	rep, err := g.orders.ListOrders(ctx, &shoppb.ListOrdersRequest{Limit: int32(limit)})
 	if err != nil {
-		writeJSON(w, httpCode(err), Error{Error: status.Convert(err).Message(), Code: status.Code(err).String()})
+		httperr.Write(w, status.Convert(err))
 		return
 	}
 	out := make([]Order, len(rep.Orders))
@@ -265,23 +260,6 @@ func toJSON(o *shoppb.Order) Order {
 	}
 	return Order{ID: o.Id, Item: o.Item, Quantity: o.Quantity, AmountCents: o.AmountCents, Status: st,
 		ServedBy: ServedBy{Orders: o.OrdersInstance, Inventory: o.InventoryInstance, Payment: o.PaymentInstance}}
-}
-
-// httpCode maps the orders service's answer to the HTTP status a client of a JSON API expects.
-func httpCode(err error) int {
-	switch status.Code(err) {
-	case codes.InvalidArgument, codes.OutOfRange:
-		return http.StatusBadRequest
-	case codes.NotFound:
-		return http.StatusNotFound
-	case codes.FailedPrecondition, codes.AlreadyExists, codes.Aborted:
-		return http.StatusConflict
-	case codes.Unavailable, codes.ResourceExhausted:
-		return http.StatusServiceUnavailable
-	case codes.DeadlineExceeded:
-		return http.StatusGatewayTimeout
-	}
-	return http.StatusBadGateway
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -1,33 +1,92 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/tianshu-go/tianshu/config"
+	"github.com/tianshu-go/tianshu/examples/shop/shoppb"
+	"github.com/tianshu-go/tianshu/rpc/httperr"
 )
 
-func TestOrdersAnswersMapToTheHTTPStatusAJSONClientExpects(t *testing.T) {
+// failingOrders answers every call with err.
+type failingOrders struct{ err error }
+
+func (f failingOrders) PlaceOrder(context.Context, *shoppb.PlaceOrderRequest, ...grpc.CallOption) (*shoppb.Order, error) {
+	return nil, f.err
+}
+
+func (f failingOrders) ListOrders(context.Context, *shoppb.ListOrdersRequest, ...grpc.CallOption) (*shoppb.ListOrdersReply, error) {
+	return nil, f.err
+}
+
+// newGateway is a gateway on its config's defaults calling orders.
+func newGateway(t *testing.T, orders shoppb.OrdersClient) *gateway {
+	t.Helper()
+	c, err := config.New(context.Background(), nil, config.WithoutWatch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	cfg, err := config.Bind[Config](c, "gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &gateway{cfg: cfg, orders: orders, status: Status{ServedBy: map[string]int64{}}}
+}
+
+// errorBody checks that an answer is the project's JSON error body with the given code.
+func errorBody(t *testing.T, rec *httptest.ResponseRecorder, wantHTTP int, wantCode string) httperr.Body {
+	t.Helper()
+	var raw map[string]json.RawMessage
+	if rec.Code != wantHTTP || rec.Header().Get("Content-Type") != "application/json" ||
+		json.Unmarshal(rec.Body.Bytes(), &raw) != nil {
+		t.Fatalf("answer %d %q %s, want %d with a JSON body", rec.Code, rec.Header().Get("Content-Type"), rec.Body, wantHTTP)
+	}
+	if len(raw) != 3 || raw["details"] == nil {
+		t.Errorf("body %s, want exactly code, message and details", rec.Body)
+	}
+	var b httperr.Body
+	_ = json.Unmarshal(rec.Body.Bytes(), &b)
+	if b.Code != wantCode || b.Message == "" {
+		t.Errorf("body %s, want code %s and a message", rec.Body, wantCode)
+	}
+	return b
+}
+
+func TestOrdersAnswersKeepTheirGRPCCodeAndTheStandardHTTPStatus(t *testing.T) {
 	tests := []struct {
 		name string
 		code codes.Code
-		want int
+		http int
 	}{
 		{"a bad quantity is the client's mistake", codes.InvalidArgument, http.StatusBadRequest},
 		{"an unknown item is not found", codes.NotFound, http.StatusNotFound},
-		{"too little stock is a conflict", codes.FailedPrecondition, http.StatusConflict},
+		{"too little stock is a failed precondition", codes.FailedPrecondition, http.StatusBadRequest},
 		{"an unavailable payment is a 503", codes.Unavailable, http.StatusServiceUnavailable},
 		{"a timeout is a gateway timeout", codes.DeadlineExceeded, http.StatusGatewayTimeout},
-		{"anything else is a bad gateway", codes.Internal, http.StatusBadGateway},
+		{"an internal error is a 500", codes.Internal, http.StatusInternalServerError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := httpCode(status.Error(tt.code, "x")); got != tt.want {
-				t.Errorf("httpCode(%v) = %d, want %d", tt.code, got, tt.want)
+			g := newGateway(t, failingOrders{status.Error(tt.code, "from orders")})
+			for _, req := range []*http.Request{
+				httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(`{"item": "tea", "quantity": 1}`)),
+				httptest.NewRequest(http.MethodGet, "/orders", nil),
+			} {
+				rec := httptest.NewRecorder()
+				g.routes().ServeHTTP(rec, req)
+				if b := errorBody(t, rec, tt.http, httperr.CodeName(tt.code)); b.Message != "from orders" {
+					t.Errorf("%s %s: message %q, want orders' own", req.Method, req.URL, b.Message)
+				}
 			}
 		})
 	}
@@ -35,16 +94,38 @@ func TestOrdersAnswersMapToTheHTTPStatusAJSONClientExpects(t *testing.T) {
 
 func TestMalformedOrdersAreRejectedWithTheExpectedShape(t *testing.T) {
 	for _, body := range []string{`{"item": "tea", "quantity": "two"}`, `{"sku": "tea"}`, `not json`} {
-		g := &gateway{status: Status{ServedBy: map[string]int64{}}}
+		g := newGateway(t, failingOrders{status.Error(codes.Internal, "not called")})
 		rec := httptest.NewRecorder()
 		g.routes().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(body)))
-		var e Error
-		if rec.Code != http.StatusBadRequest || json.Unmarshal(rec.Body.Bytes(), &e) != nil ||
-			!strings.Contains(e.Error, `want {"item": "tea", "quantity": 1}`) {
-			t.Errorf("POST %s: %d %s; want 400 naming the expected shape", body, rec.Code, rec.Body)
+		if b := errorBody(t, rec, http.StatusBadRequest, "INVALID_ARGUMENT"); !strings.Contains(b.Message, `want {"item": "tea", "quantity": 1}`) {
+			t.Errorf("POST %s: message %q, want it to name the expected shape", body, b.Message)
 		}
 		if g.status.Rejected != 1 || g.status.Failed != 0 {
 			t.Errorf("POST %s counted rejected=%d failed=%d, want 1 and 0", body, g.status.Rejected, g.status.Failed)
 		}
+	}
+}
+
+func TestEveryErrorAnswerIsTheJSONErrorBody(t *testing.T) {
+	g := newGateway(t, failingOrders{status.Error(codes.Internal, "not called")})
+	tests := []struct {
+		name, method, path string
+		http               int
+		code               string
+	}{
+		{"a bad limit is 400", http.MethodGet, "/orders?limit=0", http.StatusBadRequest, "INVALID_ARGUMENT"},
+		{"an unknown path is 404", http.MethodGet, "/nope", http.StatusNotFound, "NOT_FOUND"},
+		{"a wrong method is 405", http.MethodDelete, "/orders", http.StatusMethodNotAllowed, "UNIMPLEMENTED"},
+		{"a wrong method on /status is 405", http.MethodPost, "/status", http.StatusMethodNotAllowed, "UNIMPLEMENTED"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			g.routes().ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+			errorBody(t, rec, tt.http, tt.code)
+			if tt.http == http.StatusMethodNotAllowed && rec.Header().Get("Allow") == "" {
+				t.Error("405 without an Allow header")
+			}
+		})
 	}
 }
