@@ -16,12 +16,9 @@ func TestConsumerKeepsCallingKnownProvidersWhileZooKeeperIsDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills and restarts a server")
 	}
-	// go-zookeeper v1.0.4 (the latest) races with itself when it reconnects with watches
-	// set: sendSetWatches reads Conn.lastZxid (conn.go:614) while the new connection's
-	// recvLoop writes it (conn.go:849); upstream go-zookeeper/zk#35 is open. This test,
-	// which kills the server under four providers' and consumers' watches, hit it once in
-	// about 25 runs.
-	testenv.SkipUnderRaceLocally(t, "go-zookeeper v1.0.4 races on Conn.lastZxid when it reconnects with watches")
+	// This test kills the server under four providers' and consumers' watches; it hit
+	// go-zookeeper's race (zkRaceMessage) once in about 25 runs.
+	testenv.SkipUnderRaceLocally(t, zkRaceMessage)
 	srv := testenv.StartZooKeeper(t)
 	svc := registrytest.ServiceName(t)
 	provReg := open(t, srv.Addr)
