@@ -98,15 +98,25 @@ func TestP2CSendsLittleToASlowEndpoint(t *testing.T) {
 	bs[2].delay.Store(int64(100 * time.Millisecond))
 
 	const workers, perWorker = 2, 150
+	// Workers report their first failure here and stop: t.Fatal belongs to the test's own
+	// goroutine.
+	failed := make(chan error, workers)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for range perWorker {
-				must(t, emptyCall(context.Background(), c))
+				if err := emptyCall(context.Background(), c); err != nil {
+					failed <- err
+					return
+				}
 			}
 		})
 	}
 	wg.Wait()
+	close(failed)
+	for err := range failed {
+		t.Fatalf("a call failed: %v", err)
+	}
 	counts := callCounts(bs)
 	if share := float64(counts[2]) / (workers * perWorker); share >= 0.10 {
 		t.Errorf("the 10x slower endpoint got %.1f%% of calls, want under 10%% (calls %v)", share*100, counts)

@@ -27,9 +27,15 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type flaky struct {
 	*memory.Registry
 	down atomic.Bool
+	// asked counts Healthy calls: a Failover asks when an update would empty a list, so a
+	// test can wait until it has judged one.
+	asked atomic.Int64
 }
 
-func (f *flaky) Healthy() bool { return !f.down.Load() }
+func (f *flaky) Healthy() bool {
+	f.asked.Add(1)
+	return !f.down.Load()
+}
 
 func (f *flaky) GetService(ctx context.Context, s string) ([]*registry.Instance, error) {
 	if f.down.Load() {
@@ -48,12 +54,12 @@ func (f *flaky) Watch(ctx context.Context, s string) (registry.Watcher, error) {
 // logBuffer collects log output written from other goroutines.
 type logBuffer struct{ testenv.Buffer }
 
-// waitFor waits until the logs contain s.
-func (l *logBuffer) waitFor(t *testing.T, s string) {
+// eventually polls cond until it holds, failing the test after 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(l.String(), s); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("logs never said %q; logs:\n%s", s, l.String())
+			t.Fatalf("%s did not happen within 10s", what)
 		}
 	}
 }
@@ -151,10 +157,12 @@ func TestFailoverHoldsAnEmptyListFromAnUnhealthyBackend(t *testing.T) {
 
 	// Unhealthy and empty: held. The next healthy list goes through.
 	back.down.Store(true)
+	asked := back.asked.Load()
 	if err := back.Deregister(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	logs.waitFor(t, "keeping the last good list")
+	// The backend must stay down until the Failover has judged the empty list.
+	eventually(t, "the Failover asking the backend's health about the empty list", func() bool { return back.asked.Load() > asked })
 	back.down.Store(false)
 	b := registrytest.NewInstance("orders", "b", 7002)
 	if err := back.Register(ctx, b); err != nil {

@@ -75,17 +75,63 @@ func TestAdapterHoldsAHystrixTicketUntilDone(t *testing.T) {
 	d2(true)
 }
 
-func TestAdapterSurvivesManyConcurrentCalls(t *testing.T) {
-	b := New(t.Name(), &hx.CommandConfig{MaxConcurrentRequests: 1000, Timeout: 60000})
+// TestAdapterHoldsOneTicketPerConcurrentCallAndReturnsEach: as many calls as the command
+// allows, all in flight at once, are all let through (one ticket each), and once every done
+// has run, all the tickets come back for a second round.
+func TestAdapterHoldsOneTicketPerConcurrentCallAndReturnsEach(t *testing.T) {
+	const calls = 200
+	// Half the calls fail; a volume threshold above the calls made keeps the circuit closed,
+	// so that only the concurrency limit can refuse a call.
+	// hystrix keeps a command's settings and tickets for the process: a name of its own per
+	// run keeps -count=N from meeting the tickets of the run before.
+	name := fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
+	b := New(name, &hx.CommandConfig{MaxConcurrentRequests: calls, Timeout: 60000, RequestVolumeThreshold: 10 * calls})
 	var wg sync.WaitGroup
-	for i := range 500 {
+	allIn := make(chan struct{})
+	refused := make(chan error, calls)
+	var admitted sync.WaitGroup
+	admitted.Add(calls)
+	for i := range calls {
 		wg.Go(func() {
-			if done, err := b.Allow(); err == nil {
-				done(i%2 == 0)
+			done, err := b.Allow()
+			admitted.Done()
+			if err != nil {
+				refused <- err
+				return
 			}
+			<-allIn // hold the ticket until every call has asked for one
+			done(i%2 == 0)
 		})
 	}
+	admitted.Wait()
+	close(allIn)
 	wg.Wait()
+	close(refused)
+	for err := range refused {
+		t.Fatalf("a call within MaxConcurrentRequests (%d) was refused: %v", calls, err)
+	}
+	if s := b.Stats(); s.State != breaker.Closed || s.Rejected != 0 {
+		t.Fatalf("stats = %+v, want closed with no rejection", s)
+	}
+
+	// hystrix returns a ticket on its own goroutine after done; a ticket lost or held twice
+	// would leave fewer than calls to take.
+	eventually(t, "all the tickets were not returned", func() bool {
+		var held []func(bool)
+		defer func() {
+			for _, done := range held {
+				done(true)
+			}
+		}()
+		for range calls {
+			done, err := b.Allow()
+			if err != nil {
+				return false
+			}
+			held = append(held, done)
+		}
+		return true
+	})
 }
 
 func TestFactoryFeedsAGroup(t *testing.T) {

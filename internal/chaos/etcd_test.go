@@ -62,7 +62,10 @@ func registryOutage(t *testing.T, c *cluster, backend *etcd.Registry, name strin
 	l := startLoad(t, c.client)
 	time.Sleep(time.Second)
 	faulted := time.Now()
+	servedBefore := l.served.Load()
 	fault()
+	// The server is down (or paused) from here back to faulted; heal starts it again.
+	down, servedDown := time.Since(faulted), l.served.Load()-servedBefore
 	heal()
 	healed := time.Now()
 	for !backend.Healthy() {
@@ -82,8 +85,8 @@ func registryOutage(t *testing.T, c *cluster, backend *etcd.Registry, name strin
 	if len(fs) > 0 {
 		last = fs[len(fs)-1].at.Sub(healed)
 	}
-	t.Logf("RESULT %s outage=%v calls=%d failed=%d failures-ended-after-heal=%v client-healthy-after=%v full-health-after=%v",
-		name, healed.Sub(faulted).Round(100*time.Millisecond), l.calls.Load(), len(fs), last.Round(time.Millisecond), clientBack.Round(time.Millisecond), full.Round(time.Millisecond))
+	t.Logf("RESULT %s outage=%v calls=%d served-while-down=%d failed=%d failures-ended-after-heal=%v client-healthy-after=%v full-health-after=%v",
+		name, healed.Sub(faulted).Round(100*time.Millisecond), l.calls.Load(), servedDown, len(fs), last.Round(time.Millisecond), clientBack.Round(time.Millisecond), full.Round(time.Millisecond))
 	if len(fs) > 0 {
 		t.Logf("failed calls: %s", summary(fs, healed))
 	}
@@ -92,5 +95,8 @@ func registryOutage(t *testing.T, c *cluster, backend *etcd.Registry, name strin
 		t.Fatalf("%s: %d of %d calls failed: %s", name, len(fs), l.calls.Load(), summary(fs, faulted))
 	case len(fs) > 0 && last > failWindow:
 		t.Fatalf("%s: calls still failed %v after the registry came back, bound %v: %s", name, last, failWindow, summary(fs, healed))
+	case servedDown < minServed(down):
+		t.Fatalf("%s: %d calls succeeded in the %v the registry was down, want at least %d (a quarter of %d/s): the callers stalled",
+			name, servedDown, down.Round(time.Millisecond), minServed(down), rate)
 	}
 }

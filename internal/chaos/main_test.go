@@ -183,6 +183,7 @@ type load struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	calls  atomic.Int64
+	served atomic.Int64 // calls that succeeded
 
 	mu       sync.Mutex
 	failures []failure
@@ -225,8 +226,15 @@ func (l *load) one() {
 		l.mu.Lock()
 		l.failures = append(l.failures, failure{time.Now(), err.Error()})
 		l.mu.Unlock()
+		return
 	}
+	l.served.Add(1)
 }
+
+// minServed is the fewest successful calls that a stretch of d under load must hold: a
+// quarter of what the load's rate makes in d. That leaves room for a loaded machine, and
+// fails callers that stalled for most of it, which "no call failed" alone lets through.
+func minServed(d time.Duration) int64 { return int64(d.Seconds() * rate / 4) }
 
 // Stop ends the load and waits for the calls in flight; it may be called twice.
 func (l *load) Stop() {
@@ -284,10 +292,14 @@ func rollingRestart(t *testing.T, c *cluster, backend string, total time.Duratio
 	l.sustain(total)
 	l.Stop()
 	fs := l.failed()
+	lasted := time.Since(l.start)
 	t.Logf("RESULT rolling-restart backend=%s calls=%d duration=%v failed=%d slowest-restart-to-served=%v",
-		backend, l.calls.Load(), time.Since(l.start).Round(100*time.Millisecond), len(fs), slowest.Round(time.Millisecond))
+		backend, l.calls.Load(), lasted.Round(100*time.Millisecond), len(fs), slowest.Round(time.Millisecond))
 	if len(fs) != 0 {
 		t.Fatalf("rolling restart (%s): %d of %d calls failed: %s", backend, len(fs), l.calls.Load(), summary(fs, l.start))
+	}
+	if n, want := l.served.Load(), minServed(lasted); n < want {
+		t.Fatalf("rolling restart (%s): %d calls succeeded in %v, want at least %d (a quarter of %d/s): the callers stalled", backend, n, lasted.Round(time.Millisecond), want, rate)
 	}
 }
 

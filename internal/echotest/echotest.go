@@ -125,6 +125,14 @@ func StartLoad(client testpb.EchoClient, callers int) *Load {
 // Calls returns the calls made so far.
 func (l *Load) Calls() int64 { return l.calls.Load() }
 
+// Rate waits d and returns how many calls per second completed meanwhile: the pace a test
+// compares a later stretch with, such as the calls made while a registry was down.
+func (l *Load) Rate(d time.Duration) float64 {
+	n, start := l.calls.Load(), time.Now()
+	time.Sleep(d)
+	return float64(l.calls.Load()-n) / time.Since(start).Seconds()
+}
+
 // Stop stops the callers, waits for their last calls, and returns how many calls they made,
 // how many failed, and the first failure (nil when none did).
 func (l *Load) Stop() (calls, failed int64, first error) {

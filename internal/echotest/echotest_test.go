@@ -33,6 +33,9 @@ func TestLoadCountsCallsToServedProviders(t *testing.T) {
 	for l.Calls() < 100 {
 		time.Sleep(10 * time.Millisecond)
 	}
+	if r := l.Rate(100 * time.Millisecond); r < 10 {
+		t.Errorf("Rate = %.0f calls/s of four callers on loopback, want 10 or more", r)
+	}
 	if calls, failed, first := l.Stop(); calls < 100 || failed != 0 || first != nil {
 		t.Fatalf("Stop = %d calls, %d failed, %v; want 100 or more, none failed", calls, failed, first)
 	}

@@ -3,7 +3,9 @@ package file_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/memory"
@@ -97,4 +99,37 @@ func BenchmarkScale(b *testing.B) {
 	dir := b.TempDir()
 	registrytest.BenchmarkScale(b, registrytest.Scale{Services: 1000, PerService: 5}, "file",
 		func(tb testing.TB) registry.Registry { return open(tb, dir) })
+}
+
+// BenchmarkKilledProvider measures, with the default poll interval (0.5 s), how long a
+// provider process killed with SIGKILL stays in the list of a watcher on its host: the
+// figure the package documents as "within one poll interval". Each kill after the first
+// follows, by the few milliseconds a provider process takes to start, the rescan that
+// dropped the previous provider, so it waits nearly a whole interval for the next: the
+// worst case, the bound itself. ns/op is the whole iteration; read drop-p50-ms and drop-max-ms.
+//
+//	go test -run '^$' -bench KilledProvider -benchtime=20x ./registry/file
+func BenchmarkKilledProvider(b *testing.B) {
+	dir := b.TempDir()
+	cons := open(b, dir)
+	w, err := cons.Watch(context.Background(), "orders")
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := registrytest.NewFollow(b, w)
+	f.Until(10*time.Second, "the first list", registrytest.HasIDs())
+	var took []time.Duration
+	for b.Loop() {
+		cmd, id := startProvider(b, dir, "orders")
+		f.Until(10*time.Second, "the new provider", registrytest.HasIDs(id))
+		if err := cmd.Process.Kill(); err != nil {
+			b.Fatal(err)
+		}
+		killed := time.Now()
+		f.Until(10*time.Second, "no provider after the kill", registrytest.HasIDs())
+		took = append(took, time.Since(killed))
+		_ = cmd.Wait()
+	}
+	registrytest.ReportLatencies(b, "drop-", took)
+	b.ReportMetric(float64(slices.Max(took))/float64(time.Millisecond), "drop-max-ms")
 }

@@ -56,7 +56,7 @@ func runProvider(dir, service string) int {
 
 // startProvider starts a provider process registered under service in dir and returns it
 // with its instance ID once it is registered.
-func startProvider(t *testing.T, dir, service string) (*exec.Cmd, string) {
+func startProvider(t testing.TB, dir, service string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperDirEnv+"="+dir, helperServiceEnv+"="+service)

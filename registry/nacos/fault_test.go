@@ -66,16 +66,24 @@ func TestConsumersKeepCallingWithZeroFailuresWhileNacosIsDown(t *testing.T) {
 
 	load := echotest.StartLoad(client, 4)
 	time.Sleep(300 * time.Millisecond)
+	rate := load.Rate(time.Second)
 	srv.Kill()
+	down, atKill := time.Now(), load.Calls()
 	time.Sleep(8 * time.Second) // longer than the SDK's 5 s health check: it knows the server is gone
-	during := load.Calls()
+	during, outage := load.Calls()-atKill, time.Since(down)
 	srv.Restart(t, false)
 	time.Sleep(time.Second)
 	calls, failed, first := load.Stop()
 	if failed != 0 {
 		t.Fatalf("%d of %d calls failed while Nacos was down; first: %v", failed, calls, first)
 	}
-	t.Logf("%d calls, none failed (%d by the end of the outage)", calls, during)
+	// No call failed, so all of these succeeded; a quarter of the pace before the outage
+	// leaves room for a loaded machine and fails callers that stalled through it.
+	if want := int64(rate * outage.Seconds() / 4); during < want {
+		t.Fatalf("%d calls in the %v Nacos was down, want at least %d (a quarter of the %.0f/s before): the callers stalled",
+			during, outage.Round(time.Millisecond), want, rate)
+	}
+	t.Logf("%d calls, none failed; %d in the %v Nacos was down (%.0f/s before it)", calls, during, outage.Round(time.Millisecond), rate)
 }
 
 func TestRegistrationRetriesWithCappedBackoffAndNoSpinWhileNacosIsDown(t *testing.T) {

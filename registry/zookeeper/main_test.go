@@ -34,6 +34,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// zkRaceMessage is why the tests that make the clients reconnect with watches set (by
+// killing or restarting the server) skip under -race outside CI, and why scripts/test.sh
+// runs them in its pass without -race: go-zookeeper v1.0.4 (the latest) races with itself
+// there. sendSetWatches reads Conn.lastZxid (conn.go:614) while the new connection's
+// recvLoop writes it (conn.go:849); upstream go-zookeeper/zk#35 is open.
+const zkRaceMessage = "go-zookeeper v1.0.4 races on Conn.lastZxid when it reconnects with watches"
+
 // testSessionTimeout is long enough for a loaded machine running -race, short enough for
 // expiry tests.
 const testSessionTimeout = 4 * time.Second
