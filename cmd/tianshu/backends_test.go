@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -51,5 +52,18 @@ func TestConfigSetAndGetOnRemoteBackends(t *testing.T) {
 				t.Errorf("config get db.host = %q, want db-1", got)
 			}
 		})
+	}
+}
+
+// --timeout bounds config get as a whole, though opening the ZooKeeper source and reading it
+// each wait for the session.
+func TestConfigGetHonoursTheTimeoutAgainstAnUnservedZooKeeper(t *testing.T) {
+	const timeout = 2 * time.Second
+	var out, errOut bytes.Buffer
+	c := &cli.CLI{Stdout: &out, Stderr: &errOut, ConfigSources: configSources}
+	start := time.Now()
+	code := c.Main(context.Background(), []string{"config", "get", "a", "--source", "zookeeper://127.0.0.1:1/config/app.yaml", "--timeout", timeout.String()})
+	if took := time.Since(start); code != 1 || took > timeout*9/5 {
+		t.Errorf("status %d after %v; want 1 within %v\n%s", code, took.Round(time.Millisecond), timeout*9/5, errOut.String())
 	}
 }

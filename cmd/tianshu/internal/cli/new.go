@@ -122,7 +122,7 @@ func (c *CLI) cmdGen(ctx context.Context, args []string) error {
 	}
 	if len(files) == 0 {
 		if files, err = protoc.Find(*dir); err != nil {
-			return err
+			return rootHint(*dir, err)
 		}
 	}
 	for i, f := range files {
@@ -130,10 +130,34 @@ func (c *CLI) cmdGen(ctx context.Context, args []string) error {
 	}
 	written, err := protoc.Generate(ctx, *dir, files, protoc.WithGRPCPlugin(strings.Fields(*plugin)...))
 	if err != nil {
-		return err
+		return rootHint(*dir, err)
 	}
 	for _, w := range written {
 		fmt.Fprintln(c.Stdout, filepath.Join(*dir, w))
 	}
 	return nil
+}
+
+// rootHint adds to an error of gen run below the project root where the root is: there
+// it finds no .proto files, or .proto files that import others by their paths from the root.
+func rootHint(dir string, err error) error {
+	if !errors.Is(err, protoc.ErrNoProto) && !errors.Is(err, protoc.ErrCompile) {
+		return err
+	}
+	abs, aerr := filepath.Abs(dir)
+	if aerr != nil {
+		return err
+	}
+	if _, serr := os.Stat(filepath.Join(abs, "go.mod")); serr == nil {
+		return err
+	}
+	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+		if _, serr := os.Stat(filepath.Join(d, "go.mod")); serr == nil {
+			return fmt.Errorf("%w\n(%s is not the project root: tianshu gen finds .proto files, and they import each other, by their paths from the root, %s, where go.mod is: run it there or pass --dir %s)",
+				err, dir, d, d)
+		}
+		if filepath.Dir(d) == d {
+			return err
+		}
+	}
 }
