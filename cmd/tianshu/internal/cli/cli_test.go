@@ -249,3 +249,27 @@ func TestAnUnknownConfigSchemeListsTheKnownOnes(t *testing.T) {
 		t.Fatalf("status %d, stderr %q", code, stderr)
 	}
 }
+
+func TestRegistryLsWithoutAServiceListsTheServices(t *testing.T) {
+	dir := t.TempDir()
+	for _, in := range []*registry.Instance{
+		{ID: "orders-1", Service: "orders", Endpoints: []registry.Endpoint{{Scheme: "grpc", Host: "127.0.0.1", Port: 9001}}},
+		{ID: "orders-2", Service: "orders", Endpoints: []registry.Endpoint{{Scheme: "grpc", Host: "127.0.0.1", Port: 9002}}},
+		{ID: "payment-1", Service: "payment", Endpoints: []registry.Endpoint{{Scheme: "grpc", Host: "127.0.0.1", Port: 9003}}},
+	} {
+		register(t, dir, in)
+	}
+	url := "file://" + dir
+	code, out, stderr := runCLI(context.Background(), "registry", "ls", "--registry", url)
+	if code != 0 {
+		t.Fatalf("status %d: %s", code, stderr)
+	}
+	want := "SERVICE  INSTANCES\norders   2\npayment  1\n"
+	if out != want {
+		t.Errorf("registry ls printed\n%s\nwant\n%s", out, want)
+	}
+	code, out, stderr = runCLI(context.Background(), "registry", "ls", "--json", "--registry", url)
+	if code != 0 || strings.TrimSpace(out) != `[{"service":"orders","instances":2},{"service":"payment","instances":1}]` {
+		t.Errorf("registry ls --json: status %d, %q %s", code, out, stderr)
+	}
+}
