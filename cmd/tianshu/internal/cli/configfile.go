@@ -88,7 +88,13 @@ func resolveTarget(path string) (string, error) {
 			return "", err
 		}
 		if !filepath.IsAbs(dest) {
-			dest = filepath.Join(filepath.Dir(p), dest)
+			// Relative to the link's real directory: a lexical join would take the ".." of
+			// dir-link/../x.yaml back out of the link rather than up from its target.
+			dir := filepath.Dir(p)
+			if real, err := filepath.EvalSymlinks(dir); err == nil {
+				dir = real
+			}
+			dest = filepath.Join(dir, dest)
 		}
 		p = dest
 	}
