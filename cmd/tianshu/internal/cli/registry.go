@@ -45,7 +45,7 @@ func (c *CLI) registryFlags(sub string) (cmdHelp, registryFlags) {
 		def = "file://"
 	}
 	var f registryFlags
-	f.url = fs.String("registry", def, "registry URL: file:///abs/dir, zookeeper://host:2181, etcd://host:2379, nacos://host:8848; $TIANSHU_REGISTRY when set")
+	f.url = fs.String("registry", def, "registry URL: file:///abs/dir, zookeeper://host:2181, etcd://host:2379, nacos://host:8848; taken from $TIANSHU_REGISTRY when set")
 	f.asJSON = fs.Bool("json", false, "print JSON (ls: one array; watch: one array per line)")
 	f.timeout = fs.Duration("timeout", 5*time.Second, "how long the command may take to reach the registry and answer (watch: to start)")
 	return cmdHelp{synopsis: registrySynopsis, fs: fs}, f
