@@ -215,3 +215,24 @@ func TestConfigSetRefusesReplacingASectionOrAddingATopLevelKeyWithoutForce(t *te
 		t.Errorf("set in a new file: status %d: %s", code, stderr)
 	}
 }
+
+// A relative link is resolved from the directory it really lives in, as the kernel does:
+// reached through a directory link, its ".." climbs from the real directory.
+func TestConfigSetThroughARelativeLinkInALinkedDirectory(t *testing.T) {
+	root := t.TempDir()
+	real := filepath.Join(root, "a", "b", "conf.yaml")
+	writeFile(t, real, "level: info\n", 0o644)
+	if err := os.Symlink(filepath.Join("..", "b", "conf.yaml"), filepath.Join(root, "a", "b", "link.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("a", "b"), filepath.Join(root, "l")); err != nil {
+		t.Fatal(err)
+	}
+	source := filepath.Join(root, "l", "link.yaml")
+	if code, _, stderr := runCLI(context.Background(), "config", "set", "level", "debug", "--source", source); code != 0 {
+		t.Fatalf("status %d: %s", code, stderr)
+	}
+	if got := readFile(t, real); got != "level: debug\n" {
+		t.Errorf("%s holds %q, want level: debug", real, got)
+	}
+}
