@@ -3,13 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/tianshu-go/tianshu/cmd/tianshu/internal/cli"
 	"github.com/tianshu-go/tianshu/internal/testenv"
+	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/registry/registrytest"
 )
 
 // nacos-sdk-go leaves two goroutines after CloseClient, as registry/nacos's tests document:
@@ -49,6 +53,58 @@ func TestConfigSetAndGetOnRemoteBackends(t *testing.T) {
 			}
 			if got := run(t, "config", "get", "db.host", "--source", source); got != "db-1" {
 				t.Errorf("config get db.host = %q, want db-1", got)
+			}
+		})
+	}
+}
+
+// --timeout bounds config get as a whole, though opening the ZooKeeper source and reading it
+// each wait for the session.
+func TestConfigGetHonoursTheTimeoutAgainstAnUnservedZooKeeper(t *testing.T) {
+	const timeout = 2 * time.Second
+	var out, errOut bytes.Buffer
+	c := &cli.CLI{Stdout: &out, Stderr: &errOut, ConfigSources: configSources}
+	start := time.Now()
+	code := c.Main(context.Background(), []string{"config", "get", "a", "--source", "zookeeper://127.0.0.1:1/config/app.yaml", "--timeout", timeout.String()})
+	if took := time.Since(start); code != 1 || took > timeout*9/5 {
+		t.Errorf("status %d after %v; want 1 within %v\n%s", code, took.Round(time.Millisecond), timeout*9/5, errOut.String())
+	}
+}
+
+// registry ls with no service lists the services of each backend that can.
+func TestRegistryLsListsTheServicesOfEachBackend(t *testing.T) {
+	for _, backend := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"etcd", func(t *testing.T) string { return "etcd://" + testenv.StartEtcd(t).Addr + "/tianshu" }},
+		{"zookeeper", func(t *testing.T) string { return "zookeeper://" + testenv.StartZooKeeper(t).Addr + "/tianshu" }},
+		{"nacos", func(t *testing.T) string {
+			return testenv.StartNacos(t).URL("public", url.Values{"cache_dir": {t.TempDir()}})
+		}},
+	} {
+		t.Run(backend.name, func(t *testing.T) {
+			regURL := backend.url(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			reg, err := registry.Open(ctx, regURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer reg.Close()
+			if err := reg.Register(ctx, registrytest.NewInstance("orders", "orders-1", 9001)); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				out := run(t, "registry", "ls", "--registry", regURL, "--json")
+				if strings.Contains(out, `{"service":"orders","instances":1}`) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("registry ls --json printed %s; want orders with 1 instance", out)
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
 		})
 	}

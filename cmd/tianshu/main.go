@@ -4,9 +4,11 @@
 //	tianshu new orders --module example.com/orders --registry etcd --replace "$PWD" --dir ../orders
 //	tianshu gen
 //	tianshu registry ls orders --registry etcd://127.0.0.1:2379
+//	tianshu registry ls --registry etcd://127.0.0.1:2379    # the services
 //	tianshu config get db.host --source config.yaml
+//	tianshu config set db.pool.size 8 --source config.yaml
 //
-// Run `tianshu help` for every command.
+// Run `tianshu help` for every command, `tianshu help <command>` for its flags.
 package main
 
 import (

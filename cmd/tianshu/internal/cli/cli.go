@@ -33,19 +33,23 @@ type CLI struct {
 const usage = `tianshu: the Tianshu command line
 
   tianshu new <name> [--module path] [--registry file|zookeeper|etcd|nacos] [--dir D]
-      write a runnable service skeleton into D (default ./<name>)
-  tianshu gen [--dir D] [file.proto ...]
-      regenerate the Go and gRPC stubs of the .proto files under D (default .)
-  tianshu registry ls <service> [--registry URL] [--json]
-  tianshu registry watch <service> [--registry URL] [--json]
-      list or follow a service's instances (URL default: $TIANSHU_REGISTRY, else file://)
-  tianshu config get <key> --source S [--json]
-  tianshu config set <key> <value> --source S
-  tianshu config watch <key> --source S [--json]
-      read, change or follow a config key; S is a file path or a backend URL
-  tianshu version
+              [--tianshu-version vX.Y.Z | --replace /path/to/tianshu] [--no-tidy] [--grpc-plugin CMD]
+      write a runnable service skeleton into D (default ./<name>) and run go mod tidy there
+  tianshu gen [--dir D] [--grpc-plugin CMD] [file.proto ...]
+      regenerate the Go and gRPC stubs of the .proto files under D (default .: the project root)
+  tianshu registry ls [<service>] [--registry URL] [--json] [--timeout T]
+  tianshu registry watch <service> [--registry URL] [--json] [--timeout T]
+      list the services, or list or follow a service's instances
+      (URL default: $TIANSHU_REGISTRY, else file://)
+  tianshu config get <key> --source S [--json] [--timeout T]
+  tianshu config set <key> <value> --source S [--force] [--timeout T]
+  tianshu config watch <key> --source S [--json] [--timeout T]
+      read, change or follow a config key; S is a file path or a backend URL; set parses
+      the value as YAML (3 is a number, '"3"' a string) and needs --force to replace a
+      section or add a top-level key
+  tianshu version, tianshu --version
 
-Run 'tianshu <command> -h' for a command's flags.
+Run 'tianshu help <command>' or 'tianshu <command> -h' for a command's flags.
 `
 
 // Main runs the command line args (without the program name) and returns the exit status.
@@ -57,7 +61,12 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, ErrUsage):
-		fmt.Fprintf(c.Stderr, "tianshu: %v\n\n%s", err, usage)
+		help := usage
+		var ue *usageError
+		if errors.As(err, &ue) {
+			help = ue.help
+		}
+		fmt.Fprintf(c.Stderr, "tianshu: %v\n\n%s", err, help)
 		return 2
 	default:
 		fmt.Fprintf(c.Stderr, "tianshu: %v\n", err)
@@ -80,13 +89,64 @@ func (c *CLI) run(ctx context.Context, args []string) error {
 	case "config":
 		return c.cmdConfig(ctx, rest)
 	case "version":
+		h := cmdHelp{synopsis: "usage: tianshu version\n\nPrints the Tianshu version this binary was built from.\n", fs: c.newFlags("version")}
+		pos, err := c.parse(h, rest)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return h.errorf("version takes no arguments, got %s", strings.Join(pos, " "))
+		}
+		fallthrough
+	case "--version", "-version":
 		fmt.Fprintln(c.Stdout, "tianshu", Version())
 		return nil
-	case "help", "-h", "--help":
+	case "help", "-h", "--help", "-help":
+		if cmd == "help" && len(rest) > 0 {
+			if !slices.Contains([]string{"new", "gen", "registry", "config", "version"}, rest[0]) {
+				return fmt.Errorf("%w: no help for %q: it is not a command", ErrUsage, rest[0])
+			}
+			return c.run(ctx, append(slices.Clone(rest), "-h"))
+		}
 		fmt.Fprint(c.Stdout, usage)
 		return nil
 	}
 	return fmt.Errorf("%w: unknown command %q", ErrUsage, cmd)
+}
+
+// usageError is a mistake in a command's arguments, with that command's help to print.
+type usageError struct {
+	err  error // wraps ErrUsage
+	help string
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// cmdHelp is what a command's -h prints: a synopsis, then its flags.
+type cmdHelp struct {
+	synopsis string
+	fs       *flag.FlagSet
+}
+
+func (h cmdHelp) String() string {
+	var b strings.Builder
+	b.WriteString(h.synopsis)
+	n := 0
+	h.fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		b.WriteString("\nFlags:\n")
+		h.fs.SetOutput(&b)
+		h.fs.PrintDefaults()
+		h.fs.SetOutput(io.Discard)
+	}
+	b.WriteString("\nRun 'tianshu help' for every command.\n")
+	return b.String()
+}
+
+// errorf returns a usage error carrying the command's help.
+func (h cmdHelp) errorf(format string, a ...any) error {
+	return &usageError{err: fmt.Errorf("%w: "+format, append([]any{ErrUsage}, a...)...), help: h.String()}
 }
 
 // Version is the module version this binary was built from, or "(devel)".
@@ -97,25 +157,28 @@ func Version() string {
 	return "(devel)"
 }
 
-// newFlags returns a flag set that reports to the CLI's stderr and does not exit.
+// newFlags returns a flag set that prints nothing itself: parse reports its errors and help.
 func (c *CLI) newFlags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("tianshu "+name, flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	return fs
 }
 
 // parse lets flags come before, between and after the positional arguments, as people
-// type them (tianshu new orders --registry etcd), which flag.Parse alone does not.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+// type them (tianshu new orders --registry etcd), which flag.Parse alone does not. -h prints
+// the command's help to stdout and returns flag.ErrHelp.
+func (c *CLI) parse(h cmdHelp, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := h.fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(c.Stdout, h)
 				return nil, err
 			}
-			return nil, fmt.Errorf("%w: %v", ErrUsage, err)
+			return nil, h.errorf("%v", err)
 		}
-		args = fs.Args()
+		args = h.fs.Args()
 		if len(args) == 0 {
 			return pos, nil
 		}
@@ -128,9 +191,9 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // wantArgs checks the number of positional arguments.
-func wantArgs(cmd string, got []string, names ...string) error {
+func wantArgs(h cmdHelp, cmd string, got []string, names ...string) error {
 	if len(got) != len(names) {
-		return fmt.Errorf("%w: %s takes %s, got %d argument(s): %s", ErrUsage, cmd,
+		return h.errorf("%s takes %s, got %d argument(s): %s", cmd,
 			strings.Join(names, " "), len(got), strings.Join(got, " "))
 	}
 	return nil

@@ -34,20 +34,21 @@ func TestCommandLineMistakesGetTheUsageAndStatus2(t *testing.T) {
 		name string
 		args []string
 		say  string
+		help string // the usage printed: the general one, or the command's
 	}{
-		{"no command at all", nil, "no command"},
-		{"an unknown command", []string{"deploy"}, `unknown command "deploy"`},
-		{"new without a name", []string{"new"}, "new takes <name>"},
-		{"an unknown flag", []string{"new", "orders", "--colour"}, "colour"},
-		{"registry without a subcommand", []string{"registry"}, "ls or watch"},
-		{"config set without a value", []string{"config", "set", "a.b", "--source", "x.yaml"}, "<key> <value>"},
-		{"config get without a source", []string{"config", "get", "a.b"}, "--source"},
+		{"no command at all", nil, "no command", "tianshu new <name>"},
+		{"an unknown command", []string{"deploy"}, `unknown command "deploy"`, "tianshu new <name>"},
+		{"new without a name", []string{"new"}, "new takes <name>", "usage: tianshu new <name> [flags]"},
+		{"an unknown flag", []string{"new", "orders", "--colour"}, "colour", "-no-tidy"},
+		{"registry without a subcommand", []string{"registry"}, "ls or watch", "tianshu registry watch <service>"},
+		{"config set without a value", []string{"config", "set", "a.b", "--source", "x.yaml"}, "<key> <value>", "-force"},
+		{"config get without a source", []string{"config", "get", "a.b"}, "--source", "tianshu config get <key>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, _, stderr := runCLI(context.Background(), tt.args...)
-			if code != 2 || !strings.Contains(stderr, tt.say) || !strings.Contains(stderr, "tianshu new <name>") {
-				t.Fatalf("status %d, stderr:\n%s\nwant status 2, the usage, and %q", code, stderr, tt.say)
+			if code != 2 || !strings.Contains(stderr, tt.say) || !strings.Contains(stderr, tt.help) {
+				t.Fatalf("status %d, stderr:\n%s\nwant status 2, %q and the usage with %q", code, stderr, tt.say, tt.help)
 			}
 		})
 	}
@@ -178,7 +179,7 @@ func TestConfigGetSetOnAYAMLFileKeepsItsComments(t *testing.T) {
 		stderr string
 	}{
 		{"get reads a scalar", []string{"config", "get", "server.addr", "--source", path}, 0, ":9000\n", ""},
-		{"set adds a nested key", []string{"config", "set", "db.pool.size", "8", "--source", path}, 0, "", ""},
+		{"set adds a new section only with --force", []string{"config", "set", "db.pool.size", "8", "--force", "--source", path}, 0, "", ""},
 		{"get reads it as a number in JSON", []string{"config", "get", "db.pool.size", "--json", "--source", path}, 0, "8\n", ""},
 		{"set replaces a value, matching keys as services do", []string{"config", "set", "Server.Addr", ":9100", "--source", "file://" + path}, 0, "", ""},
 		{"get reads a section as JSON", []string{"config", "get", "server", "--json", "--source", path}, 0, "{\"addr\":\":9100\"}\n", ""},
@@ -246,5 +247,29 @@ func TestAnUnknownConfigSchemeListsTheKnownOnes(t *testing.T) {
 	code, _, stderr := runCLI(context.Background(), "config", "get", "a", "--source", "consul://127.0.0.1:8500/a")
 	if code != 1 || !strings.Contains(stderr, "no config source for consul://") || !strings.Contains(stderr, "file") {
 		t.Fatalf("status %d, stderr %q", code, stderr)
+	}
+}
+
+func TestRegistryLsWithoutAServiceListsTheServices(t *testing.T) {
+	dir := t.TempDir()
+	for _, in := range []*registry.Instance{
+		{ID: "orders-1", Service: "orders", Endpoints: []registry.Endpoint{{Scheme: "grpc", Host: "127.0.0.1", Port: 9001}}},
+		{ID: "orders-2", Service: "orders", Endpoints: []registry.Endpoint{{Scheme: "grpc", Host: "127.0.0.1", Port: 9002}}},
+		{ID: "payment-1", Service: "payment", Endpoints: []registry.Endpoint{{Scheme: "grpc", Host: "127.0.0.1", Port: 9003}}},
+	} {
+		register(t, dir, in)
+	}
+	url := "file://" + dir
+	code, out, stderr := runCLI(context.Background(), "registry", "ls", "--registry", url)
+	if code != 0 {
+		t.Fatalf("status %d: %s", code, stderr)
+	}
+	want := "SERVICE  INSTANCES\norders   2\npayment  1\n"
+	if out != want {
+		t.Errorf("registry ls printed\n%s\nwant\n%s", out, want)
+	}
+	code, out, stderr = runCLI(context.Background(), "registry", "ls", "--json", "--registry", url)
+	if code != 0 || strings.TrimSpace(out) != `[{"service":"orders","instances":2},{"service":"payment","instances":1}]` {
+		t.Errorf("registry ls --json: status %d, %q %s", code, out, stderr)
 	}
 }

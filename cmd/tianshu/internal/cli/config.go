@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,38 +22,86 @@ import (
 	"github.com/tianshu-go/tianshu/config/file"
 )
 
-// ErrKeyNotSet: config get found no value at the key.
-var ErrKeyNotSet = errors.New("key not set")
+// Errors of config commands, wrapped with details; test for them with errors.Is.
+var (
+	// ErrKeyNotSet: config get found no value at the key.
+	ErrKeyNotSet = errors.New("key not set")
+	// ErrNeedsForce: config set would replace a whole section with a value, or add a
+	// top-level key the document does not have; both are more often typos than intended.
+	ErrNeedsForce = errors.New("refused without --force")
+)
+
+const configSynopsis = `usage: tianshu config get <key> --source S [flags]
+       tianshu config set <key> <value> --source S [flags]
+       tianshu config watch <key> --source S [flags]
+
+get prints a key's value, set changes it, watch prints it again on every change until
+interrupted. S is a file path (YAML, JSON, TOML, .properties; set edits YAML and JSON) or
+a backend URL: etcd://host:2379/key, zookeeper://host:2181/node,
+nacos://host:8848/namespace?data_id=app.yaml. Keys are dotted (db.pool.size) and match as a
+service reads them, ignoring case.
+
+set parses the value as YAML: 3 is a number, true a boolean, '"3"' a string, '{a: 1}' a
+mapping, '[a, b]' a list. Unless --force, it refuses to replace a section (a mapping or a
+list) with another kind of value, and to add a top-level key the document does not have:
+both are usually typos. A file is followed through symlinks, locked against other sets
+and replaced atomically, keeping its mode.
+`
+
+// configFlags are the flags of the config subcommands.
+type configFlags struct {
+	source  *string
+	asJSON  *bool
+	force   *bool
+	timeout *time.Duration
+}
+
+func (c *CLI) configFlags(sub string) (cmdHelp, configFlags) {
+	fs := c.newFlags("config " + sub)
+	var f configFlags
+	f.source = fs.String("source", "", "where the config lives: a file path (YAML, JSON, TOML, .properties) or a backend URL ("+strings.Join(c.configSchemes(), ", ")+")")
+	f.asJSON = fs.Bool("json", false, "get, watch: print values as JSON")
+	f.force = fs.Bool("force", false, "set: replace a section with a value, or add a new top-level key")
+	f.timeout = fs.Duration("timeout", 5*time.Second, "how long the command may take to reach the source and answer (watch: to start)")
+	return cmdHelp{synopsis: configSynopsis, fs: fs}, f
+}
 
 func (c *CLI) cmdConfig(ctx context.Context, args []string) error {
+	h, f := c.configFlags("")
 	if len(args) == 0 {
-		return fmt.Errorf("%w: config needs a subcommand: get, set or watch", ErrUsage)
+		return h.errorf("config needs a subcommand: get, set or watch")
 	}
 	sub, args := args[0], args[1:]
+	if sub == "-h" || sub == "--help" || sub == "-help" || sub == "help" {
+		fmt.Fprint(c.Stdout, h)
+		return flag.ErrHelp
+	}
 	names := map[string][]string{"get": {"<key>"}, "set": {"<key>", "<value>"}, "watch": {"<key>"}}[sub]
 	if names == nil {
-		return fmt.Errorf("%w: unknown config subcommand %q: want get, set or watch", ErrUsage, sub)
+		return h.errorf("unknown config subcommand %q: want get, set or watch", sub)
 	}
-	fs := c.newFlags("config " + sub)
-	source := fs.String("source", "", "where the config lives: a file path (YAML, JSON, TOML, .properties) or a backend URL ("+strings.Join(c.configSchemes(), ", ")+")")
-	asJSON := fs.Bool("json", false, "print values as JSON")
-	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the source to answer")
-	pos, err := parse(fs, args)
+	h, f = c.configFlags(sub)
+	pos, err := c.parse(h, args)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs("config "+sub, pos, names...); err != nil {
+	if err := wantArgs(h, "config "+sub, pos, names...); err != nil {
 		return err
 	}
-	if *source == "" {
-		return fmt.Errorf("%w: config %s needs --source (a file path or a backend URL)", ErrUsage, sub)
+	if *f.source == "" {
+		return h.errorf("config %s needs --source (a file path or a backend URL)", sub)
 	}
-	key := pos[0]
-	if path, ok := filePath(*source); ok && sub == "set" {
-		return setFileKey(path, key, pos[1])
+	source, timeout, key := *f.source, *f.timeout, pos[0]
+	if sub == "watch" {
+		return c.configWatch(ctx, source, key, timeout, *f.asJSON)
 	}
-
-	src, closer, err := c.openSource(ctx, *source, *timeout)
+	// One deadline for the whole command: connecting and answering share the timeout.
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if path, ok := filePath(source); ok && sub == "set" {
+		return setFileKey(ctx, path, key, pos[1], *f.force)
+	}
+	src, closer, err := c.openSource(ctx, source, timeout)
 	if err != nil {
 		return err
 	}
@@ -59,33 +109,41 @@ func (c *CLI) cmdConfig(ctx context.Context, args []string) error {
 		defer closer.Close()
 	}
 	if sub == "set" {
-		return setRemoteKey(ctx, src, *source, key, pos[1], *timeout)
+		return setRemoteKey(ctx, src, source, key, pos[1], *f.force, timeout)
 	}
-	if sub == "get" {
-		lctx, cancel := context.WithTimeout(ctx, *timeout)
-		defer cancel()
-		docs, err := src.Load(lctx)
-		if err != nil {
-			return unreachable(*source, *timeout, err)
-		}
-		v, ok, err := lookup(ctx, docs, key)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("%w: %q in %s", ErrKeyNotSet, key, redact(*source))
-		}
-		return printValue(c.Stdout, v, *asJSON)
+	docs, err := src.Load(ctx)
+	if err != nil {
+		return unreachable(source, timeout, err)
 	}
+	v, ok, err := lookup(ctx, docs, key)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: %q in %s", ErrKeyNotSet, key, redact(source))
+	}
+	return printValue(c.Stdout, v, *f.asJSON)
+}
 
-	wctx, cancel := context.WithTimeout(ctx, *timeout)
-	w, err := src.Watch(wctx)
+// configWatch prints key's value and then every change of it until ctx ends; timeout
+// bounds the start.
+func (c *CLI) configWatch(ctx context.Context, source, key string, timeout time.Duration, asJSON bool) error {
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	src, closer, err := c.openSource(sctx, source, timeout)
+	if err != nil {
+		return err
+	}
+	if closer != nil {
+		defer closer.Close()
+	}
+	w, err := src.Watch(sctx)
 	cancel()
 	if errors.Is(err, config.ErrNotWatchable) {
-		return fmt.Errorf("%s cannot change while it is read, so there is nothing to watch", redact(*source))
+		return fmt.Errorf("%s cannot change while it is read, so there is nothing to watch", redact(source))
 	}
 	if err != nil {
-		return unreachable(*source, *timeout, err)
+		return unreachable(source, timeout, err)
 	}
 	defer w.Stop()
 	var last any
@@ -96,7 +154,7 @@ func (c *CLI) cmdConfig(ctx context.Context, args []string) error {
 			return nil
 		}
 		if err != nil {
-			fmt.Fprintf(c.Stderr, "tianshu: watch %s: %v (still watching)\n", redact(*source), err)
+			fmt.Fprintf(c.Stderr, "tianshu: watch %s: %v (still watching)\n", redact(source), err)
 			continue
 		}
 		v, ok, err := lookup(ctx, docs, key)
@@ -108,18 +166,18 @@ func (c *CLI) cmdConfig(ctx context.Context, args []string) error {
 			continue
 		}
 		first, last = false, v
-		if !*asJSON {
+		if !asJSON {
 			fmt.Fprintf(c.Stdout, "%s  %s = ", time.Now().Format(time.TimeOnly), key)
 		}
 		if !ok {
-			if *asJSON {
+			if asJSON {
 				fmt.Fprintln(c.Stdout, "null")
 			} else {
 				fmt.Fprintln(c.Stdout, "(not set)")
 			}
 			continue
 		}
-		if err := printValue(c.Stdout, v, *asJSON); err != nil {
+		if err := printValue(c.Stdout, v, asJSON); err != nil {
 			return err
 		}
 	}
@@ -136,6 +194,8 @@ func filePath(source string) (string, bool) {
 	return source, true
 }
 
+// openSource opens the config source named by source within ctx, which carries the
+// command's deadline (timeout is only for the error message).
 func (c *CLI) openSource(ctx context.Context, source string, timeout time.Duration) (config.Source, io.Closer, error) {
 	if path, ok := filePath(source); ok {
 		if _, err := os.Stat(path); err != nil {
@@ -148,10 +208,11 @@ func (c *CLI) openSource(ctx context.Context, source string, timeout time.Durati
 	if open == nil {
 		return nil, nil, fmt.Errorf("no config source for %s:// (this tianshu knows %s)", scheme, strings.Join(c.configSchemes(), ", "))
 	}
-	octx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	src, closer, err := open(octx, source)
+	src, closer, err := open(ctx, source)
 	if err != nil {
+		if errors.Is(err, ErrUsage) {
+			return nil, nil, err
+		}
 		return nil, nil, unreachable(source, timeout, err)
 	}
 	return src, closer, nil
@@ -200,22 +261,6 @@ func printValue(w io.Writer, v any, asJSON bool) error {
 	return err
 }
 
-// setFileKey writes value at a dotted key of a YAML or JSON file, creating the levels that
-// are missing. The value is read as YAML (3 is a number, true a boolean, "3" a string).
-// YAML files keep their comments and order; the file is replaced atomically, so a reader
-// (a service watching it) never sees half of it.
-func setFileKey(path, key, value string) error {
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	out, err := editDocument(path, config.FormatOf(path), data, key, value)
-	if err != nil {
-		return err
-	}
-	return writeAtomic(path, out)
-}
-
 // documentWriter is implemented by remote config sources that can store a document (the
 // Nacos source; etcd and ZooKeeper through the openers in cmd/tianshu/backends.go).
 type documentWriter interface {
@@ -223,14 +268,12 @@ type documentWriter interface {
 }
 
 // setRemoteKey edits the one document of a remote source as setFileKey edits a file.
-func setRemoteKey(ctx context.Context, src config.Source, source, key, value string, timeout time.Duration) error {
+func setRemoteKey(ctx context.Context, src config.Source, source, key, value string, force bool, timeout time.Duration) error {
 	w, ok := src.(documentWriter)
 	if !ok {
 		return fmt.Errorf("config set: %s cannot be written by this tianshu", redact(source))
 	}
-	lctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	docs, err := src.Load(lctx)
+	docs, err := src.Load(ctx)
 	if err != nil {
 		return unreachable(source, timeout, err)
 	}
@@ -247,11 +290,11 @@ func setRemoteKey(ctx context.Context, src config.Source, source, key, value str
 	if format == "" {
 		format = config.YAML
 	}
-	out, err := editDocument(docs[0].Name, format, docs[0].Data, key, value)
+	out, err := editDocument(docs[0].Name, format, docs[0].Data, key, value, force)
 	if err != nil {
 		return err
 	}
-	if err := w.Put(lctx, docs[0].Name, out); err != nil {
+	if err := w.Put(ctx, docs[0].Name, out); err != nil {
 		return unreachable(source, timeout, err)
 	}
 	return nil
@@ -270,9 +313,12 @@ func remoteDocName(source string) string {
 	return u.Path
 }
 
-// editDocument sets value at a dotted key of a YAML or JSON document named name and
-// returns the new document; see setFileKey.
-func editDocument(name string, format config.Format, data []byte, key, value string) ([]byte, error) {
+// editDocument sets value at a dotted key of a YAML or JSON document named name, creating
+// the levels that are missing, and returns the new document. The value is read as YAML (3 is
+// a number, true a boolean, "3" a string); YAML keeps its comments and order. Unless force,
+// it refuses (ErrNeedsForce) to replace a mapping or list with another kind of value, and to
+// add a top-level key to a document that has others.
+func editDocument(name string, format config.Format, data []byte, key, value string, force bool) ([]byte, error) {
 	if key == "" || strings.HasPrefix(key, ".") || strings.HasSuffix(key, ".") || strings.Contains(key, "..") {
 		return nil, fmt.Errorf("%w: key %q: want dotted names such as db.pool.size", ErrUsage, key)
 	}
@@ -294,6 +340,8 @@ func editDocument(name string, format config.Format, data []byte, key, value str
 		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}}}
 	}
 	node := doc.Content[0]
+	root := node
+	hadKeys := node.Kind == yaml.MappingNode && len(node.Content) > 0
 	parts := strings.Split(key, ".")
 	for i, part := range parts {
 		if node.Kind != yaml.MappingNode {
@@ -305,6 +353,9 @@ func editDocument(name string, format config.Format, data []byte, key, value str
 				next = node.Content[j+1]
 				if i == len(parts)-1 {
 					nv := val.Content[0]
+					if !force && (next.Kind == yaml.MappingNode || next.Kind == yaml.SequenceNode) && nv.Kind != next.Kind {
+						return nil, replaceSectionError(path, strings.Join(append(parts[:i:i], node.Content[j].Value), "."), next, value)
+					}
 					nv.HeadComment, nv.LineComment, nv.FootComment = next.HeadComment, next.LineComment, next.FootComment
 					node.Content[j+1] = nv
 				}
@@ -312,6 +363,9 @@ func editDocument(name string, format config.Format, data []byte, key, value str
 			}
 		}
 		if next == nil {
+			if i == 0 && hadKeys && !force {
+				return nil, newTopLevelKeyError(path, key, root)
+			}
 			next = &yaml.Node{Kind: yaml.MappingNode}
 			if i == len(parts)-1 {
 				next = val.Content[0]
@@ -346,26 +400,96 @@ func editDocument(name string, format config.Format, data []byte, key, value str
 	return out, nil
 }
 
-func writeAtomic(path string, data []byte) error {
-	mode := os.FileMode(0o644)
-	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
+// replaceSectionError explains why setting section to a value of another kind is refused.
+func replaceSectionError(doc, section string, old *yaml.Node, value string) error {
+	what := "a list of " + strconv.Itoa(len(old.Content)) + " item(s)"
+	inside := section + ".0"
+	if old.Kind == yaml.MappingNode {
+		keys := make([]string, 0, len(old.Content)/2)
+		for j := 0; j+1 < len(old.Content); j += 2 {
+			keys = append(keys, old.Content[j].Value)
+		}
+		what = "a mapping (a section holding " + strings.Join(keys, ", ") + ")"
+		if len(keys) > 0 {
+			inside = section + "." + keys[0]
+		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
+	return fmt.Errorf("%w: %s in %s is %s; setting it to %q would replace all of it. "+
+		"Set a key inside it (such as %s), or pass --force to replace it", ErrNeedsForce, section, doc, what, value, inside)
+}
+
+// newTopLevelKeyError explains why adding a top-level key is refused, suggesting the keys
+// the user may have meant.
+func newTopLevelKeyError(doc, key string, root *yaml.Node) error {
+	var tops []string
+	for j := 0; j+1 < len(root.Content); j += 2 {
+		tops = append(tops, root.Content[j].Value)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
+	hint := "."
+	if near := nearestKeys(key, keyPaths(root, "", 0)); len(near) > 0 {
+		hint = "; did you mean " + strings.Join(near, " or ") + "?"
 	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
+	return fmt.Errorf("%w: %s has no top-level key %q (it has %s)%s "+
+		"Pass --force to add %s as a new top-level key", ErrNeedsForce, doc, strings.Split(key, ".")[0], strings.Join(tops, ", "), hint, key)
+}
+
+// keyPaths lists the dotted paths of every key in a mapping and the mappings below it.
+func keyPaths(n *yaml.Node, prefix string, depth int) []string {
+	if n.Kind != yaml.MappingNode || depth > 16 {
+		return nil
 	}
-	if err := tmp.Close(); err != nil {
-		return err
+	var out []string
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		p := prefix + n.Content[j].Value
+		out = append(out, p)
+		out = append(out, keyPaths(n.Content[j+1], p+".", depth+1)...)
 	}
-	return os.Rename(tmp.Name(), path)
+	return out
+}
+
+// nearestKeys picks from paths the ones key most likely misspells: those ending in key
+// (failure_rate for payment.failure_rate), else those a few edits away.
+func nearestKeys(key string, paths []string) []string {
+	k := strings.ToLower(key)
+	var out []string
+	for _, p := range paths {
+		if strings.HasSuffix(strings.ToLower(p), "."+k) {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		best := max(2, len(k)/4) + 1
+		for _, p := range paths {
+			d := editDistance(k, strings.ToLower(p))
+			switch {
+			case d < best:
+				best, out = d, []string{p}
+			case d == best:
+				out = append(out, p)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out[:min(len(out), 3)]
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -14,20 +14,29 @@ import (
 	"github.com/tianshu-go/tianshu/registry"
 )
 
+const newSynopsis = `usage: tianshu new <name> [flags]
+
+Writes a runnable service skeleton into --dir (default ./<name>): the .proto and its stubs,
+server, main wired with config.yaml, tests, a client, a Makefile, a Dockerfile, compose.yaml
+and Kubernetes manifests; then runs go mod tidy there. The target directory must not exist
+or be empty.
+`
+
 func (c *CLI) cmdNew(ctx context.Context, args []string) error {
 	fs := c.newFlags("new")
+	h := cmdHelp{synopsis: newSynopsis, fs: fs}
 	module := fs.String("module", "", "Go module path (default: the service name)")
 	reg := fs.String("registry", "file", "registry backend the service uses: "+strings.Join(gen.Registries, ", "))
 	dir := fs.String("dir", "", "directory to write into; it must not exist or be empty (default: ./<name>)")
 	replace := fs.String("replace", "", "use this Tianshu checkout through a replace directive (for Tianshu's own development)")
 	version := fs.String("tianshu-version", "", "Tianshu version to require (default: this binary's)")
-	noTidy := fs.Bool("no-tidy", false, "skip `go mod tidy` (and, with --replace, `go mod vendor`) after writing (the project then needs them before it builds)")
+	noTidy := fs.Bool("no-tidy", false, "skip go mod tidy (and, with --replace, go mod vendor) after writing (the project then needs them before it builds)")
 	plugin := fs.String("grpc-plugin", "", "command run as the gRPC plugin (default: go run google.golang.org/grpc/cmd/protoc-gen-go-grpc@"+protoc.GRPCPluginVersion+")")
-	pos, err := parse(fs, args)
+	pos, err := c.parse(h, args)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs("new", pos, "<name>"); err != nil {
+	if err := wantArgs(h, "new", pos, "<name>"); err != nil {
 		return err
 	}
 	o := gen.Options{Name: pos[0], Module: *module, Registry: *reg, TianshuVersion: *version}
@@ -81,17 +90,25 @@ func stubFunc(plugin string) gen.StubFunc {
 	}
 }
 
+const genSynopsis = `usage: tianshu gen [flags] [file.proto ...]
+
+Regenerates the Go and gRPC stubs of the named .proto files, or of all under --dir, writing
+each beside its .proto. --dir is the project root, the directory of go.mod: .proto files
+import each other by their paths from there. No protoc is needed.
+`
+
 func (c *CLI) cmdGen(ctx context.Context, args []string) error {
 	fs := c.newFlags("gen")
+	h := cmdHelp{synopsis: genSynopsis, fs: fs}
 	dir := fs.String("dir", ".", "project root: the import path of the .proto files, where the stubs are written beside them")
 	plugin := fs.String("grpc-plugin", "", "command run as the gRPC plugin (default: go run google.golang.org/grpc/cmd/protoc-gen-go-grpc@"+protoc.GRPCPluginVersion+")")
-	files, err := parse(fs, args)
+	files, err := c.parse(h, args)
 	if err != nil {
 		return err
 	}
 	if len(files) == 0 {
 		if files, err = protoc.Find(*dir); err != nil {
-			return err
+			return rootHint(*dir, err)
 		}
 	}
 	for i, f := range files {
@@ -112,5 +129,32 @@ func (c *CLI) cmdGen(ctx context.Context, args []string) error {
 				filepath.Join(*dir, a.File), a.Type, a.Method, a.RPC)
 		}
 	}
-	return err
+	if err != nil {
+		return rootHint(*dir, err)
+	}
+	return nil
+}
+
+// rootHint adds to an error of gen run below the project root where the root is: there
+// it finds no .proto files, or .proto files that import others by their paths from the root.
+func rootHint(dir string, err error) error {
+	if !errors.Is(err, protoc.ErrNoProto) && !errors.Is(err, protoc.ErrCompile) {
+		return err
+	}
+	abs, aerr := filepath.Abs(dir)
+	if aerr != nil {
+		return err
+	}
+	if _, serr := os.Stat(filepath.Join(abs, "go.mod")); serr == nil {
+		return err
+	}
+	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+		if _, serr := os.Stat(filepath.Join(d, "go.mod")); serr == nil {
+			return fmt.Errorf("%w\n(%s is not the project root: tianshu gen finds .proto files, and they import each other, by their paths from the root, %s, where go.mod is: run it there or pass --dir %s)",
+				err, dir, d, d)
+		}
+		if filepath.Dir(d) == d {
+			return err
+		}
+	}
 }

@@ -33,5 +33,5 @@ func ExampleOptions_Validate() {
 	err := gen.Options{Name: "Order_Service"}.Validate()
 	fmt.Println(err)
 	// Output:
-	// gen: invalid service name "Order_Service": use lower-case letters, digits and single hyphens, starting with a letter, at most 40 characters (e.g. orders, order-history)
+	// invalid service name "Order_Service": use lower-case letters, digits and single hyphens, starting with a letter, at most 40 characters (e.g. orders, order-history)
 }

@@ -24,15 +24,15 @@ var templates embed.FS
 // Errors New and Options.Validate return, wrapped with what to do about them.
 var (
 	// ErrInvalidName: the service name cannot serve as a registry, DNS and Kubernetes name.
-	ErrInvalidName = errors.New("gen: invalid service name")
+	ErrInvalidName = errors.New("invalid service name")
 	// ErrInvalidModule: the module path is not a valid Go module path.
-	ErrInvalidModule = errors.New("gen: invalid module path")
+	ErrInvalidModule = errors.New("invalid module path")
 	// ErrUnknownRegistry: the registry is none of Registries.
-	ErrUnknownRegistry = errors.New("gen: unknown registry")
+	ErrUnknownRegistry = errors.New("unknown registry")
 	// ErrTargetNotEmpty: the target directory exists and holds files; nothing was written.
-	ErrTargetNotEmpty = errors.New("gen: target directory is not empty")
+	ErrTargetNotEmpty = errors.New("target directory is not empty")
 	// ErrStubs: the project was written but its gRPC stubs could not be generated.
-	ErrStubs = errors.New("gen: stub generation failed")
+	ErrStubs = errors.New("stub generation failed")
 )
 
 // Registries are the registry backends a generated service can be wired to.
@@ -298,7 +298,7 @@ func checkEmpty(dir string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("gen: target directory %s: %w", dir, err)
+		return fmt.Errorf("target directory %s: %w", dir, err)
 	}
 	if len(entries) > 0 {
 		return fmt.Errorf("%w: %s already holds %s%s; choose another --dir or remove its contents",

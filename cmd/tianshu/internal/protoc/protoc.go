@@ -34,11 +34,11 @@ var DefaultGRPCPlugin = []string{"go", "run", "google.golang.org/grpc/cmd/protoc
 // Errors Generate returns, wrapped with details.
 var (
 	// ErrCompile: a .proto file does not parse or does not link (its position is in the message).
-	ErrCompile = errors.New("protoc: compile failed")
-	// ErrPlugin: the gRPC plugin could not be run or reported an error.
-	ErrPlugin = errors.New("protoc: plugin failed")
+	ErrCompile = errors.New(".proto compile failed")
+	// ErrPlugin: a code generator (protoc-gen-go, linked in, or the gRPC plugin) failed.
+	ErrPlugin = errors.New("code generator failed")
 	// ErrNoProto: there is no .proto file to generate from.
-	ErrNoProto = errors.New("protoc: no .proto files")
+	ErrNoProto = errors.New("no .proto files")
 )
 
 // Option configures Generate.
