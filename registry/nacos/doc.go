@@ -1,8 +1,13 @@
 // Package nacos is Tianshu's registry backend and config source for Nacos 2, built on
 // nacos-sdk-go/v2 with its traps handled:
 //
-//   - the SDK's log and cache go under one directory (WithDir; default tianshu/nacos under
-//     os.UserCacheDir), never next to the binary or in the working directory;
+//   - the SDK's cache goes under one directory (WithDir; default tianshu/nacos under
+//     os.UserCacheDir), never next to the binary or in the working directory, and its log
+//     messages go to the slog logger (WithLogger) at debug level, not to a file: the SDK's
+//     log rotator and its UDP push receiver would outlive the client otherwise, and no
+//     goroutine the SDK started is left once the last Registry and Source are closed (the
+//     push receiver is stopped on Linux only; elsewhere each closed naming client leaves
+//     one goroutine blocked);
 //   - instances are sent with Enable, Healthy, Ephemeral, a positive weight and a cluster
 //     always set, since Nacos reads their zero values as "off" or "persistent";
 //   - several instances of a service in one process are registered together
@@ -15,7 +20,7 @@
 //   - one SDK client per server address and settings is shared by every Registry and Source
 //     and closed once, by its last user, because the SDK's logger and client map are global.
 //
-// The SDK's logger stays global: its file is in the log directory of the most recently made
+// The SDK's logger stays global: its messages go to the logger of the most recently made
 // client, whichever Registry or Source that was. With rnacos, run the server with
 // RNACOS_NAMING_INSTANCE_METADATA_PERSISTENCE_ENABLE=false: otherwise it pins the first
 // metadata registered at an ip:port and ignores later updates.

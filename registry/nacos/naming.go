@@ -41,6 +41,8 @@ type namingClient struct {
 	kick chan struct{} // wakes the re-registration loop
 	stop chan struct{}
 	done chan struct{}
+
+	pushPorts []int // the SDK's UDP push receiver, to stop after CloseClient
 }
 
 // svcRegs are this process's instances of one Nacos service.
@@ -272,4 +274,9 @@ func (n *namingClient) shutdown() {
 	}
 	n.mu.Unlock()
 	n.cli.CloseClient()
+	for _, port := range n.pushPorts {
+		if !stopPushReceiver(port) {
+			n.log.Warn("nacos: the SDK's UDP push receiver did not stop; its goroutine stays blocked", "port", port)
+		}
+	}
 }
