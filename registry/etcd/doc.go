@@ -47,9 +47,10 @@
 // healthy, so that registry.Failover would not hold it back. So a Registry that watches
 // keeps a lease of its own alive (TTL 2 s, etcd's minimum, a keep-alive every 0.7 s): when
 // that lease goes unanswered, its watches keep the instances whose keys are deleted until it
-// has been answered again for the TTL plus the retry backoff's maximum (WithTTL, WithRetry).
-// Instances put back meanwhile replace the kept ones; the others, and any deregistered in
-// that window, leave at its end. GetService reads the keys as they are.
+// has been answered again for the TTL, or the retry backoff's maximum when longer (WithTTL,
+// WithRetry; 10 s by default). Instances put back meanwhile replace the kept ones; the
+// others, and any deregistered in that window, leave at its end. GetService reads the keys
+// as they are.
 //
 // # Security
 //

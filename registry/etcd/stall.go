@@ -65,9 +65,10 @@ func (r *Registry) canary() {
 }
 
 // holdWindow is how long after a stall the watches keep deleted instances: providers with
-// this Registry's settings notice the loss of their lease within a TTL and put their
-// instances back at their next attempt, at most a retry delay after etcd answers again.
-func (r *Registry) holdWindow() time.Duration { return r.opts.ttl + r.opts.retry.Max }
+// this Registry's settings have noticed the loss of their lease during the stall and put
+// their instances back at their next attempt, at most a retry delay after etcd answers
+// again; the TTL, when longer, leaves room for providers with a longer TTL.
+func (r *Registry) holdWindow() time.Duration { return max(r.opts.ttl, r.opts.retry.Max) }
 
 func (r *Registry) setStalled(stalled bool) {
 	r.stallMu.Lock()
