@@ -39,7 +39,15 @@
 //
 // Recovery: the SDK reconnects with its own backoff (growing by 100 ms per round to 5 s) and
 // then registers and subscribes again; a registration that still fails is retried by the
-// Registry with capped, jittered backoff (WithRetry).
+// Registry with capped, jittered backoff (WithRetry). A server that restarted has forgotten
+// every instance, and a consumer often subscribes again before the providers have
+// registered again: for 8 s after the SDK subscribes again on a new connection, a watch
+// keeps the instances missing from the lists it gets, so that it does not publish a short
+// or empty list while it reports itself healthy (registry.Failover holds back an empty list
+// only while the backend is unhealthy). Instances back in time replace the kept ones; the
+// others, and any deregistered in those 8 s, leave at the end. The SDK gives no sign of a
+// reconnection, so the Registry recognises its re-subscription by the caller of its
+// callback; a server paused without dropping the consumer's connection is not covered.
 //
 // Known SDK races (v2.3.2, unchanged in v2.3.5), both reported by -race, neither fixable from
 // outside the SDK: a reconnect writes RpcClient.currentConnection while the event goroutine

@@ -270,6 +270,11 @@ func (n *namingClient) shutdown() {
 	<-n.done
 	n.mu.Lock()
 	for _, sub := range n.subs {
+		sub.mu.Lock()
+		if sub.release != nil {
+			sub.release.Stop()
+		}
+		sub.mu.Unlock()
 		sub.bc.Close()
 	}
 	n.mu.Unlock()

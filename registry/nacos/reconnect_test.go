@@ -122,14 +122,7 @@ func (g *gate) setClosed(closed bool) {
 	}
 }
 
-// The ZooKeeper and etcd backends hold such a shrink; this one cannot yet. Without the
-// Skip the test fails every time: the consumer publishes [] as it reconnects. nacos-sdk-go
-// v2.3.2 re-subscribes in its connection listener (naming_grpc/connection_event_listener.go:45)
-// and gives no sign of the reconnection outside: the listener list belongs to an unexported
-// RPC client (naming_grpc_proxy.go:80), and ServerHealthy falls back to an HTTP probe of the
-// server (naming_proxy_delegate.go:107), which answers before the gRPC connection is back.
 func TestAConsumerPublishesNoShrinkWhenItReconnectsBeforeTheProviders(t *testing.T) {
-	t.Skip("known defect: a consumer that reconnects before the providers publishes a short list; see the comment above")
 	testenv.SkipUnderRaceLocally(t, sdkRaceMessage)
 	if testing.Short() {
 		t.Skip("restarts a server")
