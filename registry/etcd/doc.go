@@ -48,6 +48,18 @@
 // revision has been compacted, the service is read afresh and the watch continues from the
 // read's revision. Watchers receive full lists through registry.Broadcast.
 //
+// After a stall etcd expires every lease at once: a server paused, or cut off from its
+// clients, for longer than the providers' TTL deletes all their keys as it resumes, and each
+// provider puts its instances back under a new lease a moment later. A consumer that
+// published the deletions would publish a short or empty list while it reports itself
+// healthy, so that registry.Failover would not hold it back. So a Registry that watches
+// keeps a lease of its own alive (TTL 2 s, etcd's minimum, a keep-alive every 0.7 s): when
+// that lease goes unanswered, its watches keep the instances whose keys are deleted until it
+// has been answered again for the TTL, or the retry backoff's maximum when longer (WithTTL,
+// WithRetry; 10 s by default). Instances put back meanwhile replace the kept ones; the
+// others, and any deregistered in that window, leave at its end. GetService reads the keys
+// as they are.
+//
 // # Security
 //
 // WithAuth logs in with an etcd user; WithTLS or WithTLSFiles connect over TLS. New checks

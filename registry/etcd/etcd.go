@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -40,9 +41,15 @@ type Registry struct {
 	kaCancel context.CancelFunc
 	leaseSet chan struct{} // wakes the keeper when a new lease replaced kaCh
 
-	mu      sync.Mutex
-	closed  bool
-	watches map[string]*watch
+	mu          sync.Mutex
+	closed      bool
+	watches     map[string]*watch
+	canaryStart sync.Once      // the canary starts with the first watch, under mu
+	bg          sync.WaitGroup // the canary
+
+	stallMu   sync.Mutex
+	stalled   bool      // the canary lease went unanswered and is not back yet
+	holdUntil time.Time // watches keep deleted instances until then (see canary)
 
 	badMu sync.Mutex
 	bad   map[string]int64 // malformed key -> ModRevision already logged
@@ -443,5 +450,6 @@ func (r *Registry) Close() error {
 	for _, w := range watches {
 		w.close()
 	}
+	r.bg.Wait()
 	return r.cli.Close()
 }

@@ -2,8 +2,11 @@ package etcd_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -285,4 +288,101 @@ func retryRegister(r registry.Registrar, in *registry.Instance) error {
 		}
 	}
 	return fmt.Errorf("register %s after the restart: %w", in.ID, err)
+}
+
+func TestAConsumerPublishesNoShrinkWhenAStallExpiresEveryLease(t *testing.T) {
+	if testing.Short() {
+		t.Skip("pauses a server for several seconds")
+	}
+	srv := testenv.StartEtcd(t)
+	svc := registrytest.ServiceName(t)
+	provs := map[string]*etcd.Registry{}
+	for i, id := range []string{"a", "b", "c"} {
+		provs[id] = open(t, srv, etcd.WithTTL(faultTTL))
+		if err := provs[id].Register(ctxFor(t), registrytest.NewInstance(svc, id, 7001+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The consumer's hold after a stall is its TTL (fast: 2 s), longer than its retry
+	// delay's maximum (0.5 s).
+	const hold = 2 * time.Second
+	cons := open(t, srv)
+	w, err := cons.Watch(ctxFor(t), svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		lists [][]*registry.Instance
+		times []time.Time
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			list, err := w.Next()
+			if errors.Is(err, registry.ErrWatcherStopped) {
+				return
+			}
+			mu.Lock()
+			lists, times = append(lists, list), append(times, time.Now())
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { _ = w.Stop(); <-done })
+	last := func() []*registry.Instance {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(lists) == 0 {
+			return nil
+		}
+		return lists[len(lists)-1]
+	}
+	eventuallyTrue(t, 10*time.Second, "a, b and c listed", func() bool { return registrytest.HasIDs("a", "b", "c")(last()) })
+	mu.Lock()
+	before := len(lists)
+	mu.Unlock()
+
+	srv.Pause()
+	// c's process ends during the stall: its lease expires with the others' and it does
+	// not come back (its Close cannot revoke the lease before the server answers again).
+	closed := make(chan struct{})
+	go func() { _ = provs["c"].Close(); close(closed) }()
+	time.Sleep(faultTTL + time.Second) // longer than every provider's TTL
+	resumed := time.Now()
+	srv.Resume()
+	<-closed
+
+	eventuallyTrue(t, faultTTL+hold+10*time.Second, "c dropped after the hold", func() bool { return registrytest.HasIDs("a", "b")(last()) })
+	mu.Lock()
+	got, at := slices.Clone(lists[before:]), slices.Clone(times[before:])
+	mu.Unlock()
+	var seen []string
+	for _, l := range got {
+		seen = append(seen, registrytest.IDs(l))
+	}
+	for i, l := range got[:len(got)-1] {
+		if !registrytest.HasIDs("a", "b", "c")(l) {
+			t.Fatalf("after the stall the consumer published %s (list %d of %v), want a, b and c until the hold ends", registrytest.IDs(l), i, seen)
+		}
+	}
+	if d := at[len(at)-1].Sub(resumed); d < hold {
+		t.Fatalf("c dropped %v after the server resumed, want no earlier than the hold %v", d, hold)
+	}
+	t.Logf("lists after the stall: %v; c dropped %v after the server resumed", seen, at[len(at)-1].Sub(resumed).Round(time.Millisecond))
+
+	// Once the hold is over, a removal shows at once.
+	if err := provs["b"].Deregister(ctxFor(t), registrytest.NewInstance(svc, "b", 7002)); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyTrue(t, 10*time.Second, "b deregistered", func() bool { return registrytest.HasIDs("a")(last()) })
+}
+
+func eventuallyTrue(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not happen within %v", what, within)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -30,6 +31,7 @@ type watch struct {
 	// Owned by the run goroutine after start.
 	rev       int64                         // the revision the current state reflects
 	instances map[string]*registry.Instance // by key, valid entries only
+	held      map[string]*registry.Instance // by key: deleted during a stall's hold (see canary)
 	watchers  int                           // guarded by r.mu
 }
 
@@ -53,7 +55,8 @@ func (r *Registry) Watch(ctx context.Context, service string) (registry.Watcher,
 	}
 	r.mu.Unlock()
 
-	w = &watch{r: r, service: service, prefix: r.servicePrefix(service), done: make(chan struct{})}
+	w = &watch{r: r, service: service, prefix: r.servicePrefix(service), done: make(chan struct{}),
+		held: map[string]*registry.Instance{}}
 	if err := w.list(ctx); err != nil {
 		return nil, r.opError("watch "+service, err)
 	}
@@ -72,6 +75,10 @@ func (r *Registry) Watch(ctx context.Context, service string) (registry.Watcher,
 	w.watchers = 1
 	w.ctx, w.cancel = context.WithCancel(r.ctx)
 	r.watches[service] = w
+	r.canaryStart.Do(func() {
+		r.bg.Add(1)
+		go r.canary()
+	})
 	go w.run()
 	return w.bc.Watch(w.release), nil
 }
@@ -117,6 +124,52 @@ func (w *watch) current() []*registry.Instance {
 	return slices.Collect(maps.Values(w.instances))
 }
 
+// drop removes the instance under key; while a stall's hold lasts, it is kept in held.
+func (w *watch) drop(key string) {
+	if in, ok := w.instances[key]; ok {
+		if holding, _ := w.r.holding(); holding {
+			w.held[key] = in
+		}
+		delete(w.instances, key)
+	}
+}
+
+// publish hands the current list to the watchers, with the instances held since a stall
+// while the hold lasts.
+func (w *watch) publish() {
+	list := w.current()
+	if holding, _ := w.r.holding(); holding {
+		for key, in := range w.held {
+			if _, back := w.instances[key]; !back {
+				list = append(list, in)
+			}
+		}
+	} else if len(w.held) > 0 {
+		dropped := 0
+		for key := range w.held {
+			if _, back := w.instances[key]; !back {
+				dropped++
+			}
+		}
+		w.r.log.Info("etcd: end of the hold after a stall", "service", w.service, "dropped", dropped)
+		clear(w.held)
+	}
+	w.bc.Set(list)
+}
+
+// holdTimer fires when the held instances should be looked at again: at the end of the
+// hold, or every second while the stall lasts. It is nil when nothing is held.
+func (w *watch) holdTimer() *time.Timer {
+	if len(w.held) == 0 {
+		return nil
+	}
+	d := time.Second
+	if _, until := w.r.holding(); !until.IsZero() {
+		d = max(time.Until(until), 0)
+	}
+	return time.NewTimer(d)
+}
+
 func (w *watch) run() {
 	defer close(w.done)
 	log := w.r.log.With("service", w.service)
@@ -124,6 +177,7 @@ func (w *watch) run() {
 	relist := false
 	for w.ctx.Err() == nil {
 		if relist {
+			before := w.instances
 			ctx, cancel := context.WithTimeout(w.ctx, w.r.opts.dialTimeout)
 			err := w.list(ctx)
 			cancel()
@@ -138,7 +192,14 @@ func (w *watch) run() {
 				continue
 			}
 			relist = false
-			w.bc.Set(w.current())
+			if holding, _ := w.r.holding(); holding {
+				for key, in := range before {
+					if _, ok := w.instances[key]; !ok {
+						w.held[key] = in
+					}
+				}
+			}
+			w.publish()
 		}
 		var err error
 		relist, err = w.follow()
@@ -170,7 +231,24 @@ func (w *watch) follow() (relist bool, err error) {
 	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(w.ctx))
 	defer cancel()
 	progressed := false
-	for resp := range w.r.cli.Watch(ctx, w.prefix, clientv3.WithPrefix(), clientv3.WithRev(w.rev+1)) {
+	events := w.r.cli.Watch(ctx, w.prefix, clientv3.WithPrefix(), clientv3.WithRev(w.rev+1))
+	for {
+		var resp clientv3.WatchResponse
+		var open bool
+		if t := w.holdTimer(); t != nil {
+			select {
+			case resp, open = <-events:
+			case <-t.C:
+				w.publish()
+				continue
+			}
+			t.Stop()
+		} else {
+			resp, open = <-events
+		}
+		if !open {
+			break
+		}
 		if err := resp.Err(); err != nil {
 			if resp.CompactRevision != 0 || errors.Is(err, rpctypes.ErrCompacted) {
 				return true, err
@@ -184,13 +262,14 @@ func (w *watch) follow() (relist bool, err error) {
 			key := string(ev.Kv.Key)
 			switch ev.Type {
 			case clientv3.EventTypePut:
+				delete(w.held, key)
 				if in := w.r.decode(w.service, ev.Kv); in != nil {
 					w.instances[key] = in
 				} else {
 					delete(w.instances, key)
 				}
 			case clientv3.EventTypeDelete:
-				delete(w.instances, key)
+				w.drop(key)
 				w.r.forget(key)
 			}
 			// The event's own revision, not the header's: resuming from the header could
@@ -198,7 +277,7 @@ func (w *watch) follow() (relist bool, err error) {
 			w.rev = ev.Kv.ModRevision
 		}
 		progressed = true
-		w.bc.Set(w.current())
+		w.publish()
 	}
 	if w.ctx.Err() != nil {
 		return false, w.ctx.Err()

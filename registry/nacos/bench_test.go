@@ -168,10 +168,13 @@ func BenchmarkConfigPublishToObserver(b *testing.B) {
 func BenchmarkBareSDKPublishToListenCallback(b *testing.B) {
 	srv := testenv.StartNacos(b)
 	dir := sdkDir(b)
+	cc := &constant.ClientConfig{TimeoutMs: 5000, CacheDir: filepath.Join(dir, "cache"), LogDir: filepath.Join(dir, "log")}
+	nacos.QuietSDKFileLog(cc)
 	cli, err := clients.NewConfigClient(vo.NacosClientParam{
-		ClientConfig:  &constant.ClientConfig{TimeoutMs: 5000, CacheDir: filepath.Join(dir, "cache"), LogDir: filepath.Join(dir, "log"), LogLevel: "error"},
+		ClientConfig:  cc,
 		ServerConfigs: []constant.ServerConfig{{IpAddr: srv.Host, Port: uint64(srv.Port)}},
 	})
+	nacos.UseSDKLogger(testLogger(b))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -34,10 +34,12 @@ type clientKey struct {
 }
 
 // The SDK keeps process-wide state (its logger, re-initialised by every new client; a map of
-// every RPC client ever made) and CloseClient does not stop all it started. So Tianshu makes
-// one SDK client per server address and settings, shares it between every Registry and
-// Source that use them, and closes it once, when the last user is closed. This table is the
-// package's only mutable global, and it mirrors the SDK's own.
+// every RPC client ever made) and CloseClient does not stop all it started (its file
+// logger's rotator and its UDP push receiver; sdkLogger and stopPushReceiver see to those).
+// So Tianshu makes one SDK client per server address and settings, shares it between every
+// Registry and Source that use them, and closes it once, when the last user is closed. This
+// table is the package's only mutable global, and it mirrors the SDK's own: it is empty
+// once every Registry and Source is closed.
 var pool = struct {
 	sync.Mutex
 	naming map[clientKey]*namingClient
@@ -82,7 +84,6 @@ func sdkParam(o *options, servers []constant.ServerConfig) vo.NacosClientParam {
 		BeatInterval:         5000,
 		CacheDir:             filepath.Join(o.dir, "cache"),
 		LogDir:               filepath.Join(o.dir, "log"),
-		LogLevel:             o.sdkLevel,
 		NotLoadCacheAtStart:  true,
 		UpdateCacheWhenEmpty: true,
 		DisableUseSnapShot:   true,
@@ -90,6 +91,11 @@ func sdkParam(o *options, servers []constant.ServerConfig) vo.NacosClientParam {
 		Username:             o.username,
 		Password:             o.password,
 		AppName:              o.appName,
+		// The constructor's file logger must write nothing (see sdkLogger): "error" drops
+		// all but errors, and a negative size makes lumberjack refuse even those before it
+		// starts its rotator. sdkLogger applies o.sdkLevel once the client is made.
+		LogLevel:         "error",
+		LogRollingConfig: &constant.ClientLogRollingConfig{MaxSize: -1},
 	}
 	return vo.NacosClientParam{ClientConfig: &cc, ServerConfigs: servers}
 }
@@ -165,6 +171,7 @@ func acquireConfig(ctx context.Context, o *options, servers []string) (*configCl
 		return nil, err
 	}
 	cli, err := clients.NewConfigClient(sdkParam(o, sc))
+	installSDKLogger(newSDKLogger(o.log, o.sdkLevel))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -200,11 +207,18 @@ func acquireNaming(ctx context.Context, o *options, servers []string) (*namingCl
 	if err := checkLogin(ctx, o, sc); err != nil {
 		return nil, err
 	}
+	before := pushListeners()
 	cli, err := clients.NewNamingClient(sdkParam(o, sc))
+	installSDKLogger(newSDKLogger(o.log, o.sdkLevel))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	n := newNamingClient(key, cli, o)
+	for port := range pushListeners() {
+		if !before[port] {
+			n.pushPorts = append(n.pushPorts, port)
+		}
+	}
 	pool.naming[key] = n
 	return n, nil
 }

@@ -22,10 +22,9 @@ func TestRegistryConformance(t *testing.T) {
 	}
 	registrytest.Run(t, registrytest.Backend{
 		// Handles share one SDK client, as Registries of one process do.
-		Open:        func(t testing.TB) registry.Registry { return open(t, srv, dir) },
-		Restart:     restart,
-		Timeout:     30 * time.Second,
-		LeakOptions: sdkLeaks,
+		Open:    func(t testing.TB) registry.Registry { return open(t, srv, dir) },
+		Restart: restart,
+		Timeout: 30 * time.Second,
 	})
 }
 
@@ -55,8 +54,7 @@ func TestConfigSourceConformance(t *testing.T) {
 			t.Cleanup(func() { _ = src.Close() })
 			return src, src
 		},
-		Names:            []string{"a.yaml", "b.yaml"},
-		Timeout:          20 * time.Second,
-		IgnoreGoroutines: sdkLeaks,
+		Names:   []string{"a.yaml", "b.yaml"},
+		Timeout: 20 * time.Second,
 	})
 }

@@ -1,8 +1,13 @@
 // Package nacos is Tianshu's registry backend and config source for Nacos 2, built on
 // nacos-sdk-go/v2 with its traps handled:
 //
-//   - the SDK's log and cache go under one directory (WithDir; default tianshu/nacos under
-//     os.UserCacheDir), never next to the binary or in the working directory;
+//   - the SDK's cache goes under one directory (WithDir; default tianshu/nacos under
+//     os.UserCacheDir), never next to the binary or in the working directory, and its log
+//     messages go to the slog logger (WithLogger) at debug level, not to a file: the SDK's
+//     log rotator and its UDP push receiver would outlive the client otherwise, and no
+//     goroutine the SDK started is left once the last Registry and Source are closed (the
+//     push receiver is stopped on Linux only; elsewhere each closed naming client leaves
+//     one goroutine blocked);
 //   - instances are sent with Enable, Healthy, Ephemeral, a positive weight and a cluster
 //     always set, since Nacos reads their zero values as "off" or "persistent";
 //   - several instances of a service in one process are registered together
@@ -15,7 +20,7 @@
 //   - one SDK client per server address and settings is shared by every Registry and Source
 //     and closed once, by its last user, because the SDK's logger and client map are global.
 //
-// The SDK's logger stays global: its file is in the log directory of the most recently made
+// The SDK's logger stays global: its messages go to the logger of the most recently made
 // client, whichever Registry or Source that was. With rnacos, run the server with
 // RNACOS_NAMING_INSTANCE_METADATA_PERSISTENCE_ENABLE=false: otherwise it pins the first
 // metadata registered at an ip:port and ignores later updates.
@@ -34,7 +39,15 @@
 //
 // Recovery: the SDK reconnects with its own backoff (growing by 100 ms per round to 5 s) and
 // then registers and subscribes again; a registration that still fails is retried by the
-// Registry with capped, jittered backoff (WithRetry).
+// Registry with capped, jittered backoff (WithRetry). A server that restarted has forgotten
+// every instance, and a consumer often subscribes again before the providers have
+// registered again: for 8 s after the SDK subscribes again on a new connection, a watch
+// keeps the instances missing from the lists it gets, so that it does not publish a short
+// or empty list while it reports itself healthy (registry.Failover holds back an empty list
+// only while the backend is unhealthy). Instances back in time replace the kept ones; the
+// others, and any deregistered in those 8 s, leave at the end. The SDK gives no sign of a
+// reconnection, so the Registry recognises its re-subscription by the caller of its
+// callback; a server paused without dropping the consumer's connection is not covered.
 //
 // Known SDK races (v2.3.2, unchanged in v2.3.5), both reported by -race, neither fixable from
 // outside the SDK: a reconnect writes RpcClient.currentConnection while the event goroutine

@@ -13,18 +13,6 @@ import (
 	"github.com/tianshu-go/tianshu/registry/nacos"
 )
 
-// sdkLeaks are the goroutines nacos-sdk-go v2.3.2 leaves behind after CloseClient, each a
-// known defect of the SDK rather than of this package.
-var sdkLeaks = []goleak.Option{
-	// The SDK's file logger (lumberjack) starts a log-rotation goroutine on its first write
-	// and offers no way to stop it; every client re-creates the global logger.
-	goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun"),
-	goleak.IgnoreAnyFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun"),
-	// Every naming client opens a UDP listener for Nacos 1 pushes; CloseClient never closes
-	// it, so its reading goroutine blocks forever.
-	goleak.IgnoreAnyFunction("github.com/nacos-group/nacos-sdk-go/v2/clients/naming_client/naming_http.(*PushReceiver).handleClient"),
-}
-
 // sdkRoot holds the directories tests give WithDir. It outlives every test because the
 // SDK's logger is global: it writes to the log directory of the last client made, also on
 // behalf of clients that have been closed, so a t.TempDir could be written to after removal.
@@ -36,7 +24,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	defer os.RemoveAll(sdkRoot)
-	goleak.VerifyTestMain(m, sdkLeaks...)
+	goleak.VerifyTestMain(m)
 }
 
 // sdkDir returns a new directory for WithDir: a new SDK client, as another process has.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nacos-group/nacos-sdk-go/v2/model"
 	"github.com/nacos-group/nacos-sdk-go/v2/vo"
@@ -195,6 +196,12 @@ type subscription struct {
 	mu    sync.Mutex    // orders the first read against the SDK's callbacks
 	ready bool
 	bad   map[string]bool // entries already logged as unreadable
+
+	// The hold after a reconnection (reconnect.go), under mu.
+	hosts     []model.Instance // the last list from the SDK
+	holdUntil time.Time
+	release   *time.Timer
+	kept      int // instances kept in the list published
 }
 
 type subKey struct {
@@ -259,8 +266,12 @@ func (s *subscription) callback(hosts []model.Instance, err error) {
 	if err != nil {
 		return
 	}
+	redo := calledOnReconnect()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if redo && s.ready {
+		s.holdLocked()
+	}
 	s.setLocked(hosts)
 }
 
@@ -298,5 +309,6 @@ func (s *subscription) setLocked(hosts []model.Instance) {
 		seen[in.ID] = true
 		list = append(list, in)
 	}
-	s.bc.Set(list)
+	s.hosts = hosts
+	s.bc.Set(s.keepMissingLocked(list))
 }

@@ -41,6 +41,8 @@ type namingClient struct {
 	kick chan struct{} // wakes the re-registration loop
 	stop chan struct{}
 	done chan struct{}
+
+	pushPorts []int // the SDK's UDP push receiver, to stop after CloseClient
 }
 
 // svcRegs are this process's instances of one Nacos service.
@@ -268,8 +270,18 @@ func (n *namingClient) shutdown() {
 	<-n.done
 	n.mu.Lock()
 	for _, sub := range n.subs {
+		sub.mu.Lock()
+		if sub.release != nil {
+			sub.release.Stop()
+		}
+		sub.mu.Unlock()
 		sub.bc.Close()
 	}
 	n.mu.Unlock()
 	n.cli.CloseClient()
+	for _, port := range n.pushPorts {
+		if !stopPushReceiver(port) {
+			n.log.Warn("nacos: the SDK's UDP push receiver did not stop; its goroutine stays blocked", "port", port)
+		}
+	}
 }

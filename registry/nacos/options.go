@@ -83,17 +83,18 @@ func WithAuth(username, password string) Option {
 	return func(o *options) { o.username, o.password = username, password }
 }
 
-// WithDir sets the directory under which the Nacos SDK keeps its log (dir/log) and its cache
-// (dir/cache). The default is tianshu/nacos under os.UserCacheDir, or under os.TempDir when
-// the user has no cache directory; never the working directory nor the binary's, where the
-// SDK writes by default.
+// WithDir sets the directory under which the Nacos SDK keeps its cache (dir/cache). The
+// default is tianshu/nacos under os.UserCacheDir, or under os.TempDir when the user has no
+// cache directory; never the working directory nor the binary's, where the SDK writes by
+// default.
 func WithDir(dir string) Option { return func(o *options) { o.dir = dir } }
 
 // WithTimeout bounds each request to the server; the default is 3 s.
 func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
 
-// WithSDKLogLevel sets the level of the SDK's own log file: debug, info, warn (the default)
-// or error.
+// WithSDKLogLevel sets the lowest level of the SDK's own messages passed on: debug, info,
+// warn (the default) or error. They go to the logger (WithLogger) at debug level, with the
+// attributes from=nacos-sdk and sdk_level.
 func WithSDKLogLevel(level string) Option { return func(o *options) { o.sdkLevel = level } }
 
 // WithLogger sets the logger for Tianshu's messages about Nacos; the default is

@@ -3,9 +3,11 @@ package nacos_test
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,18 +28,34 @@ import (
 func rawNaming(t testing.TB, srv *testenv.Nacos, namespace string) naming_client.INamingClient {
 	t.Helper()
 	dir := sdkDir(t)
+	cc := &constant.ClientConfig{
+		NamespaceId: namespace, TimeoutMs: 5000, CacheDir: filepath.Join(dir, "cache"),
+		LogDir: filepath.Join(dir, "log"), NotLoadCacheAtStart: true,
+		Username: srv.Username, Password: srv.Password,
+	}
+	// Like Tianshu's own clients, it must leave no goroutine behind once closed.
+	nacos.QuietSDKFileLog(cc)
+	before := nacos.PushListeners()
 	cli, err := clients.NewNamingClient(vo.NacosClientParam{
-		ClientConfig: &constant.ClientConfig{
-			NamespaceId: namespace, TimeoutMs: 5000, CacheDir: filepath.Join(dir, "cache"),
-			LogDir: filepath.Join(dir, "log"), LogLevel: "error", NotLoadCacheAtStart: true,
-			Username: srv.Username, Password: srv.Password,
-		},
+		ClientConfig:  cc,
 		ServerConfigs: []constant.ServerConfig{{IpAddr: srv.Host, Port: uint64(srv.Port), GrpcPort: uint64(srv.Port + 1000)}},
 	})
+	nacos.UseSDKLogger(testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(cli.CloseClient)
+	var ports []int
+	for p := range nacos.PushListeners() {
+		if !before[p] {
+			ports = append(ports, p)
+		}
+	}
+	t.Cleanup(func() {
+		cli.CloseClient()
+		for _, p := range ports {
+			nacos.StopPushReceiver(p)
+		}
+	})
 	return cli
 }
 
@@ -69,17 +87,25 @@ func TestSDKFilesGoUnderTheChosenDirectoryNeverTheWorkingOne(t *testing.T) {
 	hadWd, hadExe := before(wd), before(exeDir)
 
 	dir := sdkDir(t)
-	r := open(t, srv, dir, nacos.WithSDKLogLevel("info"))
+	var logs logBuffer
+	r := open(t, srv, dir, nacos.WithSDKLogLevel("info"),
+		nacos.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	svc := registrytest.ServiceName(t)
 	if err := r.Register(ctxFor(t), registrytest.NewInstance(svc, "a", 7001)); err != nil {
 		t.Fatal(err)
 	}
 	follow(t, r, svc).Until(20*time.Second, "a", registrytest.HasIDs("a"))
 
-	for _, sub := range []string{"log", "cache"} {
-		if _, err := os.Stat(filepath.Join(dir, sub)); err != nil {
-			t.Errorf("the SDK's %s is not under the chosen directory: %v", sub, err)
-		}
+	if _, err := os.Stat(filepath.Join(dir, "cache")); err != nil {
+		t.Errorf("the SDK's cache is not under the chosen directory: %v", err)
+	}
+	// The SDK's log goes to the Registry's logger, not to a file (whose rotator would
+	// outlive the client).
+	if _, err := os.Stat(filepath.Join(dir, "log")); err == nil {
+		t.Errorf("the SDK wrote a log directory under %s", dir)
+	}
+	if out := logs.String(); !strings.Contains(out, "from=nacos-sdk sdk_level=info") {
+		t.Errorf("no SDK message at info level reached the logger; log:\n%s", out)
 	}
 	if !hadWd && before(wd) {
 		t.Errorf("the SDK wrote a cache directory into the working directory %s", wd)

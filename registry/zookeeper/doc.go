@@ -63,6 +63,15 @@
 //     session: Stat.EphemeralOwner differs from the new session ID), re-arms a child watch
 //     on every watched service and a data watch on every provider node, and delivers full
 //     lists again. Applications see nothing but a log line.
+//   - for a while after a new session (the session timeout, or the reconnection backoff's
+//     maximum plus a second when longer), a watch keeps the instances it no longer finds.
+//     The expiry that ended the consumer's session has usually ended its providers' too
+//     (a server paused or cut off from everyone), and deleted their nodes: a consumer that
+//     gets its new session first would otherwise publish a short or empty list while it
+//     reports itself healthy, so that registry.Failover would not hold it back. Instances
+//     that come back in the window replace the kept ones; those that do not leave the list
+//     at its end, as late as a provider that dies alone leaves it. A provider deregistered
+//     in the window leaves at its end too. GetService reads the nodes as they are.
 //
 // With WithAuth, nodes are created with a digest ACL and go-zookeeper sends the credentials
 // again on every new connection. Credentials ZooKeeper refuses give errors wrapping

@@ -3,8 +3,10 @@ package zookeeper_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,12 +25,19 @@ const recoveryBound = testSessionTimeout + 8*time.Second
 // expire ends the session of a Registry dialled through sniff, from a second connection.
 func expire(t *testing.T, addr string, r *zookeeper.Registry, sniff *sessionSniffer) int64 {
 	t.Helper()
+	defer sniff.setRefuse(false)
+	return expireAndKeepOut(t, addr, r, sniff)
+}
+
+// expireAndKeepOut ends the session like expire, and leaves the Registry unable to connect
+// until the test calls sniff.setRefuse(false).
+func expireAndKeepOut(t *testing.T, addr string, r *zookeeper.Registry, sniff *sessionSniffer) int64 {
+	t.Helper()
 	id, passwd := sniff.session()
 	if id == 0 || id != r.SessionID() {
 		t.Fatalf("sniffed session %#x, Registry has %#x", id, r.SessionID())
 	}
 	sniff.setRefuse(true)
-	defer sniff.setRefuse(false)
 	if err := testenv.ExpireZooKeeperSession(addr, id, passwd); err != nil {
 		t.Fatalf("expire session %#x: %v", id, err)
 	}
@@ -309,3 +318,145 @@ func TestReconnectionWaitsBetweenAttemptsWhileTheServerIsDown(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// listRecorder keeps every list a watcher returns, with the time it came.
+type listRecorder struct {
+	mu    sync.Mutex
+	lists [][]*registry.Instance
+	times []time.Time
+}
+
+func recordLists(t *testing.T, w registry.Watcher) *listRecorder {
+	rec := &listRecorder{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			list, err := w.Next()
+			if errors.Is(err, registry.ErrWatcherStopped) {
+				return
+			}
+			if err == nil {
+				rec.mu.Lock()
+				rec.lists = append(rec.lists, list)
+				rec.times = append(rec.times, time.Now())
+				rec.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = w.Stop()
+		<-done
+	})
+	return rec
+}
+
+// since returns the lists recorded from the i-th on, and their times.
+func (rec *listRecorder) since(i int) ([][]*registry.Instance, []time.Time) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.Clone(rec.lists[i:]), slices.Clone(rec.times[i:])
+}
+
+func (rec *listRecorder) count() int {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return len(rec.lists)
+}
+
+func (rec *listRecorder) last() []*registry.Instance {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.lists) == 0 {
+		return nil
+	}
+	return rec.lists[len(rec.lists)-1]
+}
+
+func TestAConsumerPublishesNoShrinkWhenItsSessionExpiresWithTheProviders(t *testing.T) {
+	srv := zkServer.Get(t)
+	svc := registrytest.ServiceName(t)
+	ids := []string{"a", "b", "c"}
+	provs := make([]*zookeeper.Registry, len(ids))
+	sniffs := make([]*sessionSniffer, len(ids))
+	for i, id := range ids {
+		sniffs[i] = &sessionSniffer{}
+		provs[i] = open(t, srv.Addr, zookeeper.WithDialer(sniffs[i].dial))
+		if err := provs[i].Register(ctxFor(t), registrytest.NewInstance(svc, id, 7001+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The consumer holds a shrink for its session timeout: long enough for the providers,
+	// which need two rounds of reconnection once let in, on a loaded machine.
+	const hold = 8 * time.Second
+	consSniff := &sessionSniffer{}
+	cons := open(t, srv.Addr, zookeeper.WithDialer(consSniff.dial), zookeeper.WithSessionTimeout(hold))
+	w, err := cons.Watch(ctxFor(t), svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := recordLists(t, w)
+	eventually(t, recoveryBound, "a, b and c listed", func() bool { return registrytest.HasIDs("a", "b", "c")(rec.last()) })
+	before := rec.count()
+
+	// The consumer's session ends first, so that it hears of no deletion while it has one;
+	// then the providers', which deletes their nodes. Nobody can reconnect meanwhile.
+	oldCons := expireAndKeepOut(t, srv.Addr, cons, consSniff)
+	for i := range provs {
+		expireAndKeepOut(t, srv.Addr, provs[i], sniffs[i])
+	}
+	// c's provider does not come back.
+	_ = provs[2].Close()
+
+	// The consumer gets its new session before the providers get theirs, and finds no node.
+	start := time.Now()
+	consSniff.setRefuse(false)
+	eventually(t, recoveryBound, "a new consumer session", func() bool {
+		sid := cons.SessionID()
+		return sid != 0 && sid != oldCons && cons.Healthy()
+	})
+	eventually(t, recoveryBound, "the consumer reading no provider", func() bool {
+		list, err := cons.GetService(ctxFor(t), svc)
+		return err == nil && len(list) == 0
+	})
+	// Its watch reads the providers within milliseconds of the new session, and the
+	// providers, once let in, need a second or more: they first learn that their session
+	// expired, then wait go-zookeeper's second before asking for a new one.
+	for i := range 2 {
+		sniffs[i].setRefuse(false)
+	}
+	eventually(t, recoveryBound, "a and b re-registered", func() bool {
+		list, err := cons.GetService(ctxFor(t), svc)
+		return err == nil && registrytest.HasIDs("a", "b")(list)
+	})
+	// c is gone for good: the consumer drops it at the end of the hold window, a session
+	// timeout after its new session.
+	eventually(t, hold+recoveryBound, "c dropped after the hold", func() bool {
+		return registrytest.HasIDs("a", "b")(rec.last())
+	})
+	lists, times := rec.since(before)
+	for i, list := range lists[:len(lists)-1] {
+		if !registrytest.HasIDs("a", "b", "c")(list) {
+			t.Fatalf("after the sessions expired the consumer published %s (list %d of %s), want a, b and c until the hold ends",
+				registrytest.IDs(list), i, listsString(lists))
+		}
+	}
+	if held := times[len(times)-1].Sub(start); held < hold {
+		t.Fatalf("c dropped %v after the consumer could reconnect, want no earlier than its session timeout %v", held, hold)
+	}
+	t.Logf("lists after the expiry: %s; c dropped %v after the consumer could reconnect", listsString(lists), times[len(times)-1].Sub(start).Round(time.Millisecond))
+
+	// After the window a removal shows at once.
+	if err := provs[1].Deregister(ctxFor(t), registrytest.NewInstance(svc, "b", 7002)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, recoveryBound, "b deregistered", func() bool { return registrytest.HasIDs("a")(rec.last()) })
+}
+
+func listsString(lists [][]*registry.Instance) string {
+	parts := make([]string, len(lists))
+	for i, l := range lists {
+		parts[i] = registrytest.IDs(l)
+	}
+	return strings.Join(parts, " ")
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,6 +37,12 @@ type serviceWatch struct {
 	synced   chan struct{} // closed after the first successful read
 	syncOnce sync.Once
 	lastErr  string
+
+	// The run goroutine's own: the session of the last list published, and while a new
+	// session's hold window keeps instances the reads no longer find, its end.
+	session   int64
+	holdUntil time.Time
+	held      int // instances kept, for the log
 }
 
 // Watch follows a service. The watch is shared by every watcher of the service on this
@@ -144,8 +151,7 @@ func (sw *serviceWatch) run() {
 	attempt := 0
 	for {
 		err := sw.sync()
-		var retry *time.Timer
-		wake := (<-chan time.Time)(nil)
+		wait := time.Duration(-1)
 		if err == nil {
 			attempt = 0
 			sw.syncOnce.Do(func() { close(sw.synced) })
@@ -153,9 +159,19 @@ func (sw *serviceWatch) run() {
 			// The session is there but the read failed (an ACL, a node changing under
 			// us): retry with backoff. Without a session, the keeper kicks every watch
 			// once one is back.
-			retry = time.NewTimer(backoff.Default.Delay(attempt))
-			wake = retry.C
+			wait = backoff.Default.Delay(attempt)
 			attempt++
+		}
+		if !sw.holdUntil.IsZero() {
+			if d := max(time.Until(sw.holdUntil), 0); wait < 0 || d < wait {
+				wait = d
+			}
+		}
+		var timer *time.Timer
+		wake := (<-chan time.Time)(nil)
+		if wait >= 0 {
+			timer = time.NewTimer(wait)
+			wake = timer.C
 		}
 		select {
 		case <-sw.stop:
@@ -163,8 +179,8 @@ func (sw *serviceWatch) run() {
 		case <-sw.kick:
 		case <-wake:
 		}
-		if retry != nil {
-			retry.Stop()
+		if timer != nil {
+			timer.Stop()
 		}
 		select {
 		case <-sw.stop:
@@ -183,6 +199,9 @@ func (sw *serviceWatch) sync() error {
 	sw.full, sw.list, sw.data = false, false, map[string]bool{}
 	sw.mu.Unlock()
 	if !full && !list && len(data) == 0 {
+		if !sw.holdUntil.IsZero() && !time.Now().Before(sw.holdUntil) {
+			sw.publish() // the hold window is over: drop what did not come back
+		}
 		return nil
 	}
 	err := sw.read(full, list, data)
@@ -195,8 +214,70 @@ func (sw *serviceWatch) sync() error {
 		return err
 	}
 	sw.logErr(nil)
-	sw.bc.Set(dedupe(sw.nodes))
+	sw.publish()
 	return nil
+}
+
+// publish hands the list read to the watchers, except that for a while after the Registry
+// got a new session (holdWindow) it keeps the instances last published that the reads no
+// longer find. When this Registry's session expired, the providers' sessions most likely
+// expired with it and their nodes are gone until each provider has a new session and
+// re-creates them: a consumer reading first would publish a short or empty list while it
+// reports itself healthy, so that nothing downstream (registry.Failover) holds it back. A
+// provider that is really gone leaves the list at the end of the window, about a session
+// timeout late, as late as its node would have vanished had it died alone.
+func (sw *serviceWatch) publish() {
+	list := dedupe(sw.nodes)
+	sid := sw.r.conn.SessionID()
+	now := time.Now()
+	if sid != 0 && sid != sw.session {
+		if sw.session != 0 {
+			sw.holdUntil = now.Add(sw.r.holdWindow())
+		}
+		sw.session = sid
+	}
+	if !sw.holdUntil.IsZero() && now.Before(sw.holdUntil) {
+		if kept, n := withMissing(sw.bc.Get(), list); n > 0 {
+			if sw.held == 0 {
+				sw.r.log.Info("new ZooKeeper session: keeping providers not listed yet until they have had time to re-register",
+					"service", sw.service, "kept", n, "until", sw.holdUntil.Format(time.RFC3339Nano))
+			}
+			sw.held = n
+			sw.bc.Set(kept)
+			return
+		}
+	} else {
+		sw.holdUntil = time.Time{}
+	}
+	if sw.held > 0 {
+		_, dropped := withMissing(sw.bc.Get(), list)
+		sw.r.log.Info("providers kept after a new ZooKeeper session are back, or dropped now", "service", sw.service, "dropped", dropped)
+		sw.held = 0
+	}
+	sw.bc.Set(list)
+}
+
+// withMissing returns next with the instances of prev whose IDs next lacks, and how many
+// those were.
+func withMissing(prev, next []*registry.Instance) ([]*registry.Instance, int) {
+	ids := make(map[string]bool, len(next))
+	for _, in := range next {
+		ids[in.ID] = true
+	}
+	out, n := next, 0
+	for _, in := range prev {
+		if !ids[in.ID] {
+			if n == 0 {
+				out = slices.Clone(next)
+			}
+			out = append(out, in)
+			n++
+		}
+	}
+	if n > 0 {
+		registry.SortInstances(out)
+	}
+	return out, n
 }
 
 func (sw *serviceWatch) read(full, list bool, data map[string]bool) error {

@@ -324,6 +324,15 @@ func (r *Registry) Healthy() bool {
 	return r.ready
 }
 
+// holdWindow is how long after a new session the watches keep instances they no longer find.
+// The expiry that ended this Registry's session has most likely ended the providers' sessions
+// too, and deleted their nodes; each provider re-creates them once it has a session of its
+// own, which a provider reconnecting with the same settings gets within about a session
+// timeout, or a round of reconnection backoff (plus go-zookeeper's second) when longer.
+func (r *Registry) holdWindow() time.Duration {
+	return max(r.opts.sessionTimeout, r.opts.reconnect.Max+time.Second)
+}
+
 // waitReady waits for an authenticated session, at most until ctx is done or the session
 // timeout passed: beyond that the server is down rather than reconnecting.
 func (r *Registry) waitReady(ctx context.Context) error {
