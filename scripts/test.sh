@@ -21,7 +21,7 @@ go vet ./...
 # restarting the server, are left out of the race pass here and run in the pass after it,
 # without -race. Outside CI they skip themselves under -race (testenv.SkipUnderRaceLocally);
 # in CI they do not, so a test missing from this list runs under -race and shows.
-nacos_reconnects='TestAfterAServerRestartProvidersReturnAndConsumersHearAgain|TestConsumersKeepCallingWithZeroFailuresWhileNacosIsDown|TestRegistrationRetriesWithCappedBackoffAndNoSpinWhileNacosIsDown'
+nacos_reconnects='TestAConsumerPublishesNoShrinkWhenItReconnectsBeforeTheProviders|TestAfterAServerRestartProvidersReturnAndConsumersHearAgain|TestConsumersKeepCallingWithZeroFailuresWhileNacosIsDown|TestRegistrationRetriesWithCappedBackoffAndNoSpinWhileNacosIsDown'
 zookeeper_reconnects='TestConsumerKeepsCallingKnownProvidersWhileZooKeeperIsDown'
 # A subtest needs a pattern of its own: -skip and -run split a pattern into levels only at a
 # '/' outside parentheses. It also names Nacos's restart subtest, which -race leaves out anyway.
