@@ -112,7 +112,8 @@ func Schemes() []string {
 
 // Open opens the backend named by the URL's scheme. The backend's package must be imported
 // (often as _ "github.com/tianshu-go/tianshu/registry/file") so that its scheme is registered;
-// otherwise the error wraps ErrUnknownScheme and lists the schemes that are.
+// otherwise the error wraps ErrUnknownScheme and lists the schemes that are. On error the
+// Registry is nil, whatever the backend returned.
 func Open(ctx context.Context, rawURL string) (Registry, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -124,5 +125,14 @@ func Open(ctx context.Context, rawURL string) (Registry, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %q in %q (registered: %v; import the backend package)", ErrUnknownScheme, u.Scheme, rawURL, Schemes())
 	}
-	return open(ctx, u)
+	reg, err := open(ctx, u)
+	if err != nil {
+		// An opener that returns its constructor's result directly hands back a nil
+		// *Registry in a non-nil interface; callers test reg != nil before Close.
+		return nil, err
+	}
+	if reg == nil {
+		return nil, fmt.Errorf("%w: the %q backend returned neither a registry nor an error", ErrUnavailable, u.Scheme)
+	}
+	return reg, nil
 }
