@@ -16,14 +16,68 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
 
 	"github.com/tianshu-go/tianshu/registry"
 )
 
-// dial creates a client and makes one read of probeKey, so that an unreachable server,
-// refused credentials or a TLS mismatch are reported by the constructor rather than by the
-// first background failure.
-func dial(ctx context.Context, endpoints []string, o *options, probeKey string) (*clientv3.Client, error) {
+// openWait bounds how long New waits for a server that does not answer before it returns
+// a Registry that connects in the background (the registry package's contract).
+const openWait = time.Second
+
+// dial creates a client and makes one read of probeKey, so that refused credentials or a TLS
+// mismatch are reported by the constructor rather than by the first background failure.
+//
+// With background set (New), a server that cannot be reached within openWait is not an
+// error: dial returns the client, which keeps connecting with the backoff of o.retry, and
+// reachable false. Without it (NewConfigSource), an unreachable server is an error wrapping
+// registry.ErrUnavailable after the dial timeout.
+func dial(ctx context.Context, endpoints []string, o *options, probeKey string, background bool) (cli *clientv3.Client, reachable bool, err error) {
+	cli, err = newClient(endpoints, o)
+	if err != nil || o.lazy {
+		return cli, false, err
+	}
+	wait := o.dialTimeout
+	if background {
+		wait = min(wait, openWait)
+	}
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	_, err = cli.Get(pctx, probeKey)
+	if err == nil {
+		return cli, true, nil
+	}
+	why := ""
+	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		// grpc reports only the deadline; find out why the connection failed.
+		dwait := wait
+		if background {
+			dwait = min(wait, openWait/2)
+		}
+		why = diagnose(endpoints, o.tls, dwait)
+		err = fmt.Errorf("%w (%s)", err, why)
+	}
+	err = classify(fmt.Sprintf("read %s on %s", probeKey, strings.Join(endpoints, ",")), err)
+	if background && unreachable(err, why) {
+		return cli, false, nil
+	}
+	_ = cli.Close()
+	return nil, false, err
+}
+
+// unreachable reports whether a failed probe means that no server answers, which the
+// Registry waits out in the background, rather than a refusal (credentials, TLS) that
+// retrying cannot fix.
+func unreachable(err error, why string) bool {
+	if !errors.Is(err, registry.ErrUnavailable) || errors.Is(err, ErrAuth) {
+		return false
+	}
+	return why == "" || strings.HasPrefix(why, "cannot connect") || strings.HasSuffix(why, "did not answer in time")
+}
+
+// newClient creates a client without waiting for the server.
+func newClient(endpoints []string, o *options) (*clientv3.Client, error) {
 	if len(endpoints) == 0 {
 		return nil, fmt.Errorf("%w: no endpoint (want host:port or http(s)://host:port)", ErrInvalidConfig)
 	}
@@ -39,22 +93,15 @@ func dial(ctx context.Context, endpoints []string, o *options, probeKey string) 
 		Logger:      zap.New(slogCore{log: o.log.With("component", "etcd-client")}),
 		// The lifetime of the client is ours (Close), never the constructor's ctx.
 		Context: context.Background(),
+		// grpc's own reconnection backoff grows to 2 minutes: a server down at start would
+		// be found that late. Cap it as the rest of the Registry's retries are capped.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           grpcbackoff.Config{BaseDelay: o.retry.Base, Multiplier: 1.6, Jitter: 0.2, MaxDelay: o.retry.Max},
+			MinConnectTimeout: o.dialTimeout,
+		})},
 	})
 	if err != nil {
 		return nil, classify(fmt.Sprintf("connect to %s", strings.Join(endpoints, ",")), err)
-	}
-	if o.lazy {
-		return cli, nil
-	}
-	pctx, cancel := context.WithTimeout(ctx, o.dialTimeout)
-	defer cancel()
-	if _, err := cli.Get(pctx, probeKey); err != nil {
-		_ = cli.Close()
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			// grpc reports only the deadline; find out why the connection failed.
-			err = fmt.Errorf("%w (%s)", err, diagnose(endpoints, o.tls, o.dialTimeout))
-		}
-		return nil, classify(fmt.Sprintf("read %s on %s", probeKey, strings.Join(endpoints, ",")), err)
 	}
 	return cli, nil
 }

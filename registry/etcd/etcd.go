@@ -54,17 +54,26 @@ var (
 )
 
 // New connects to the etcd cluster at endpoints (host:port or http(s)://host:port) and
-// checks, within ctx and the dial timeout, that it answers. Errors: ErrInvalidConfig for bad
-// options, ErrAuth for refused credentials, registry.ErrUnavailable when no endpoint answers
-// (with a hint when TLS is the cause). ctx bounds only the opening; Close ends the Registry.
+// reads the prefix once, so that refused credentials and TLS mismatches fail here: with
+// ErrAuth, or registry.ErrUnavailable saying what failed in the TLS handshake. Bad options
+// give ErrInvalidConfig.
+//
+// When no endpoint answers within about a second (and ctx), New still returns the Registry,
+// as the registry package's contract says: it keeps connecting with the WithRetry backoff,
+// Healthy reports false meanwhile, registrations are kept and land once the server answers,
+// and watches start empty and deliver then. ctx bounds only the opening; Close ends the
+// Registry.
 func New(ctx context.Context, endpoints []string, opts ...Option) (*Registry, error) {
 	o, err := newOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	cli, err := dial(ctx, endpoints, &o, o.prefix+"/")
+	cli, reachable, err := dial(ctx, endpoints, &o, o.prefix+"/", true)
 	if err != nil {
 		return nil, err
+	}
+	if !reachable && !o.lazy {
+		o.log.Warn("etcd: no endpoint answers; connecting in the background", "endpoints", endpoints, "retry_max", o.retry.Max)
 	}
 	r := &Registry{
 		cli:        cli,
@@ -118,7 +127,12 @@ func (r *Registry) unlock() { <-r.sem }
 // Register stores the instance under its key with this Registry's lease, granting the lease
 // on first use, and keeps it there until Deregister or Close, re-registering it by itself
 // whenever the lease is lost. Errors wrap registry.ErrInvalidInstance, registry.ErrClosed,
-// ErrAuth or registry.ErrUnavailable; on error nothing is kept.
+// ErrAuth or registry.ErrUnavailable.
+//
+// When etcd cannot be reached (within ctx, and the dial timeout while the connection is
+// down) the error wraps registry.ErrUnavailable and the instance is kept: the Registry puts
+// it as soon as the server answers, unless Deregister or Close comes first. After other
+// errors nothing is kept.
 func (r *Registry) Register(ctx context.Context, in *registry.Instance) error {
 	if err := in.Validate(); err != nil {
 		return err
@@ -132,6 +146,13 @@ func (r *Registry) Register(ctx context.Context, in *registry.Instance) error {
 		return r.opError("register "+key, err)
 	}
 	defer r.unlock()
+	if !r.Healthy() {
+		// The client waits for a connection as long as ctx allows; do not hold a caller
+		// that gave no deadline for the whole outage.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.opts.dialTimeout)
+		defer cancel()
+	}
 	prev, had := r.own[key]
 	r.own[key] = val
 	err = r.putLocked(ctx, key, val)
@@ -140,15 +161,26 @@ func (r *Registry) Register(ctx context.Context, in *registry.Instance) error {
 		r.dropLeaseLocked()
 		err = r.regrantLocked(ctx)
 	}
-	if err != nil {
-		if had {
-			r.own[key] = prev
-		} else {
-			delete(r.own, key)
-		}
-		return r.opError("register "+key, err)
+	if err == nil {
+		return nil
 	}
-	return nil
+	err = r.opError("register "+key, err)
+	if errors.Is(err, registry.ErrUnavailable) {
+		// Keep it, and have the keeper put everything under a new lease once the server
+		// answers: a put that timed out may or may not have been applied.
+		r.dropLeaseLocked()
+		select {
+		case r.leaseSet <- struct{}{}:
+		default:
+		}
+		return fmt.Errorf("%w (kept: it is registered once etcd answers)", err)
+	}
+	if had {
+		r.own[key] = prev
+	} else {
+		delete(r.own, key)
+	}
+	return err
 }
 
 // putLocked puts one entry with the current lease, granting one if there is none.
@@ -219,8 +251,9 @@ func (r *Registry) dropLeaseLocked() {
 }
 
 // keep watches the lease's keep-alive channel and, when it closes (the lease expired, was
-// revoked, or went unanswered for a TTL because the server was down), grants a new lease and
-// puts every instance again, retrying with capped backoff for as long as the Registry lives.
+// revoked, or went unanswered for a TTL because the server was down), or when instances were
+// registered while the server could not be reached, grants a new lease and puts every
+// instance again, retrying with capped backoff for as long as the Registry lives.
 func (r *Registry) keep() {
 	defer close(r.keeperDone)
 	for {
@@ -228,8 +261,10 @@ func (r *Registry) keep() {
 			return
 		}
 		ch := r.kaCh
+		// Instances but no lease: registered while the server could not be reached.
+		orphans := ch == nil && len(r.own) > 0
 		r.unlock()
-		if ch == nil {
+		if ch == nil && !orphans {
 			select {
 			case <-r.leaseSet:
 				continue
@@ -237,7 +272,7 @@ func (r *Registry) keep() {
 				return
 			}
 		}
-		if !r.drain(ch) {
+		if ch != nil && !r.drain(ch) {
 			continue // a new lease replaced ch, or the Registry closed
 		}
 		for attempt := 0; ; attempt++ {
@@ -249,7 +284,7 @@ func (r *Registry) keep() {
 				return
 			}
 			d := r.opts.retry.Delay(attempt)
-			r.log.Warn("etcd: lease lost and renewal failed; retrying", "attempt", attempt+1, "retry_in", d, "err", err)
+			r.log.Warn("etcd: cannot put this Registry's instances under a new lease; retrying", "attempt", attempt+1, "retry_in", d, "err", err)
 			if !backoff.Sleep(r.ctx, d) {
 				return
 			}
@@ -293,6 +328,10 @@ func (r *Registry) recover(lost <-chan *clientv3.LeaseKeepAliveResponse) error {
 	defer cancel()
 	if err := r.regrantLocked(ctx); err != nil {
 		return err
+	}
+	if lost == nil {
+		r.log.Info("etcd: registered the instances kept while the server could not be reached", "lease", fmt.Sprintf("%x", r.lease), "instances", len(r.own))
+		return nil
 	}
 	r.log.Info("etcd: lease lost; registered again under a new lease", "old_lease", fmt.Sprintf("%x", old), "lease", fmt.Sprintf("%x", r.lease), "instances", len(r.own))
 	return nil

@@ -21,7 +21,7 @@ import (
 
 // enableAuth creates a root user with password rootpw, a user "nobody" with no role, and
 // turns authentication on.
-func enableAuth(t *testing.T, srv *testenv.Etcd) {
+func enableAuth(t testing.TB, srv *testenv.Etcd) {
 	t.Helper()
 	admin := rawClient(t, srv.Endpoint)
 	ctx := ctxFor(t)
@@ -160,11 +160,26 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}
 }
 
-func TestUnreachableServerIsAnUnavailableErrorWithinTheDialTimeout(t *testing.T) {
+func TestUnreachableServerAtNewIsWaitedOutInTheBackground(t *testing.T) {
 	port := testenv.FreePort(t)
-	_, err := etcd.New(context.Background(), []string{"127.0.0.1:" + strconv.Itoa(port)}, etcd.WithDialTimeout(500*time.Millisecond))
-	if !errors.Is(err, registry.ErrUnavailable) {
-		t.Fatalf("New = %v, want ErrUnavailable", err)
+	log, _ := newLog(t)
+	start := time.Now()
+	// A dial timeout longer than the wait for a first answer: New must not wait for it.
+	r, err := etcd.New(context.Background(), []string{"127.0.0.1:" + strconv.Itoa(port)}, append(fast(log), etcd.WithDialTimeout(10*time.Second))...)
+	if err != nil {
+		t.Fatalf("New with no server = %v; want a Registry that connects in the background", err)
+	}
+	defer r.Close()
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("New with no server took %v; want about 1 s", d)
+	}
+	if r.Healthy() {
+		t.Error("Healthy() = true with no server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := r.GetService(ctx, "orders"); !errors.Is(err, registry.ErrUnavailable) {
+		t.Fatalf("GetService with no server = %v, want ErrUnavailable", err)
 	}
 }
 
