@@ -29,7 +29,9 @@ var (
 // Both methods may be called from any goroutine and may block on the backend for as long as
 // ctx allows. Register of an instance ID already registered through this Registrar replaces
 // its data. Deregister of an instance that is not registered returns nil, so shutdown paths
-// need no bookkeeping.
+// need no bookkeeping. While the server cannot be reached, Register keeps the instance and
+// registers it once the server is back, returning an error wrapping ErrUnavailable meanwhile
+// (see the package documentation).
 type Registrar interface {
 	Register(ctx context.Context, in *Instance) error
 	Deregister(ctx context.Context, in *Instance) error
@@ -41,7 +43,9 @@ type Discovery interface {
 	// nobody registered has an empty list and no error.
 	GetService(ctx context.Context, service string) ([]*Instance, error)
 	// Watch starts following a service. ctx bounds only the start (the first read of
-	// the backend); the watch lasts until Watcher.Stop or the registry's Close.
+	// the backend); the watch lasts until Watcher.Stop or the registry's Close. While the
+	// server cannot be reached, Watch still returns a Watcher, which delivers once it is
+	// (see the package documentation).
 	Watch(ctx context.Context, service string) (Watcher, error)
 }
 
@@ -73,7 +77,8 @@ type HealthReporter interface {
 }
 
 // Opener opens a backend from a URL such as zookeeper://127.0.0.1:2181/tianshu?timeout=5s.
-// Each backend documents the URL parameters it reads.
+// Each backend documents the URL parameters it reads. It must not wait for an unreachable
+// server for more than about a second (see the package documentation).
 type Opener func(ctx context.Context, u *url.URL) (Registry, error)
 
 // The one process-wide table of this kind in Tianshu, filled by backends' init functions as
