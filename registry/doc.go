@@ -19,8 +19,7 @@
 //   - Open (and each backend's New) waits about a second at most for a server that does
 //     not answer, then returns a usable Registry that keeps connecting in the background
 //     with capped, jittered backoff (each backend documents its cap). It does not fail
-//     because the server is down (one exception for now: etcd with a user name and
-//     password, whose client must log in while it is created; see package etcd).
+//     because the server is down.
 //   - Healthy ([HealthReporter]) reports false until the Registry is connected.
 //   - Register validates the instance, records it, and waits for the server no longer than
 //     ctx allows (and the backend's own request bound). If the server did not answer, the

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -34,8 +35,12 @@ const openWait = time.Second
 // reachable false. Without it (NewConfigSource), an unreachable server is an error wrapping
 // registry.ErrUnavailable after the dial timeout.
 func dial(ctx context.Context, endpoints []string, o *options, probeKey string, background bool) (cli *clientv3.Client, reachable bool, err error) {
-	cli, err = newClient(endpoints, o)
-	if err != nil || o.lazy {
+	// With credentials the etcd client logs in while it is created, and fails when no
+	// server answers: where nothing accepts a connection, the login is left to the first
+	// request, which the client makes by itself when the server asks for a token.
+	deferLogin := background && o.username != "" && !anyAccepts(ctx, endpoints, openWait)
+	cli, err = newClient(endpoints, o, deferLogin)
+	if err != nil || o.lazy || deferLogin {
 		return cli, false, err
 	}
 	wait := o.dialTimeout
@@ -76,14 +81,49 @@ func unreachable(err error, why string) bool {
 	return why == "" || strings.HasPrefix(why, "cannot connect") || strings.HasSuffix(why, "did not answer in time")
 }
 
-// newClient creates a client without waiting for the server.
-func newClient(endpoints []string, o *options) (*clientv3.Client, error) {
+// anyAccepts reports whether any endpoint accepts a TCP connection within timeout.
+func anyAccepts(ctx context.Context, endpoints []string, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ok := make(chan bool, len(endpoints))
+	for _, ep := range endpoints {
+		go func() {
+			addr := ep
+			if u, err := url.Parse(ep); err == nil && u.Host != "" {
+				addr = u.Host
+			}
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err == nil {
+				_ = c.Close()
+			}
+			ok <- err == nil
+		}()
+	}
+	for range endpoints {
+		if <-ok {
+			return true
+		}
+	}
+	return false
+}
+
+// authenticateMethod is the etcd RPC the client logs in with.
+const authenticateMethod = "/etcdserverpb.Auth/Authenticate"
+
+// newClient creates a client without waiting for the server. With deferLogin, the login the
+// client attempts while it is created is answered "authentication is not enabled" without
+// asking the server, so that the client is made; its first request then meets "user name is
+// empty" from a server with authentication on, and the client logs in and retries.
+func newClient(endpoints []string, o *options, deferLogin bool) (*clientv3.Client, error) {
 	if len(endpoints) == 0 {
 		return nil, fmt.Errorf("%w: no endpoint (want host:port or http(s)://host:port)", ErrInvalidConfig)
 	}
 	if i := slices.Index(endpoints, ""); i >= 0 {
 		return nil, fmt.Errorf("%w: endpoint %d of %q is empty", ErrInvalidConfig, i, endpoints)
 	}
+	var skipLogin atomic.Bool
+	skipLogin.Store(deferLogin)
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: o.dialTimeout,
@@ -95,11 +135,20 @@ func newClient(endpoints []string, o *options) (*clientv3.Client, error) {
 		Context: context.Background(),
 		// grpc's own reconnection backoff grows to 2 minutes: a server down at start would
 		// be found that late. Cap it as the rest of the Registry's retries are capped.
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           grpcbackoff.Config{BaseDelay: o.retry.Base, Multiplier: 1.6, Jitter: 0.2, MaxDelay: o.retry.Max},
-			MinConnectTimeout: o.dialTimeout,
-		})},
+		DialOptions: []grpc.DialOption{
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           grpcbackoff.Config{BaseDelay: o.retry.Base, Multiplier: 1.6, Jitter: 0.2, MaxDelay: o.retry.Max},
+				MinConnectTimeout: o.dialTimeout,
+			}),
+			grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				if method == authenticateMethod && skipLogin.Load() {
+					return rpctypes.ErrGRPCAuthNotEnabled
+				}
+				return invoker(ctx, method, req, reply, cc, opts...)
+			}),
+		},
 	})
+	skipLogin.Store(false)
 	if err != nil {
 		return nil, classify(fmt.Sprintf("connect to %s", strings.Join(endpoints, ",")), err)
 	}

@@ -54,9 +54,9 @@
 // backoff is capped to it too), as the registry package's contract says: Healthy reports
 // false, Register keeps the instance and puts it once the server answers (returning an
 // error wrapping registry.ErrUnavailable meanwhile), and Watch starts from an empty list
-// that the watch replaces once it can read the service. With WithAuth the etcd client logs
-// in while it is created, so with credentials and no server New still fails after the dial
-// timeout, with registry.ErrUnavailable.
+// that the watch replaces once it can read the service. With WithAuth and no endpoint
+// accepting a connection, the login is left to the first request once the server is up, so
+// a wrong password then shows as ErrAuth from the calls that meet it, not from New.
 //
 // # Performance
 //

@@ -306,3 +306,39 @@ func TestParseURL(t *testing.T) {
 		})
 	}
 }
+
+func TestCredentialsWithTheServerDownAtNewAreUsedOnceItIsUp(t *testing.T) {
+	srv := testenv.StartEtcd(t)
+	enableAuth(t, srv)
+	srv.Stop()
+	newWith := func(user, password string) *etcd.Registry {
+		log, _ := newLog(t)
+		start := time.Now()
+		r, err := etcd.New(ctxFor(t), []string{srv.Endpoint}, append(fast(log), etcd.WithAuth(user, password))...)
+		if err != nil {
+			t.Fatalf("New as %s while etcd is down = %v; want a Registry that connects in the background", user, err)
+		}
+		t.Cleanup(func() { _ = r.Close() })
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("New as %s while etcd is down took %v; want about 1 s", user, d)
+		}
+		return r
+	}
+	good, bad := newWith("root", "rootpw"), newWith("root", "wrong")
+	svc := registrytest.ServiceName(t)
+	ctx, cancel := context.WithTimeout(ctxFor(t), time.Second)
+	defer cancel()
+	if err := good.Register(ctx, registrytest.NewInstance(svc, "a", 7001)); !errors.Is(err, registry.ErrUnavailable) {
+		t.Fatalf("Register while etcd is down = %v, want ErrUnavailable", err)
+	}
+
+	srv.Start(t)
+	admin := rawClient(t, srv.Endpoint, func(c *clientv3.Config) { c.Username, c.Password = "root", "rootpw" })
+	eventually(t, "the instance registered while etcd was down", func() bool {
+		resp, err := admin.Get(ctxFor(t), good.Key(svc, "a"))
+		return err == nil && len(resp.Kvs) == 1
+	})
+	if err := bad.Register(ctxFor(t), registrytest.NewInstance(svc, "b", 7002)); !errors.Is(err, etcd.ErrAuth) {
+		t.Fatalf("Register with a wrong password once etcd is up = %v, want ErrAuth", err)
+	}
+}
