@@ -146,13 +146,8 @@ func (r *Registry) Register(ctx context.Context, in *registry.Instance) error {
 		return r.opError("register "+key, err)
 	}
 	defer r.unlock()
-	if !r.Healthy() {
-		// The client waits for a connection as long as ctx allows; do not hold a caller
-		// that gave no deadline for the whole outage.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, r.opts.dialTimeout)
-		defer cancel()
-	}
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	prev, had := r.own[key]
 	r.own[key] = val
 	err = r.putLocked(ctx, key, val)
@@ -276,6 +271,9 @@ func (r *Registry) keep() {
 			continue // a new lease replaced ch, or the Registry closed
 		}
 		for attempt := 0; ; attempt++ {
+			if !r.waitConnected() {
+				return
+			}
 			err := r.recover(ch)
 			if err == nil {
 				break
@@ -288,6 +286,23 @@ func (r *Registry) keep() {
 			if !backoff.Sleep(r.ctx, d) {
 				return
 			}
+		}
+	}
+}
+
+// waitConnected waits until the client's connection is up (or idle, which means nothing
+// failed), so that the keeper does not hold sem, and with it every Register and
+// Deregister, through requests that cannot be answered. It reports false when the
+// Registry closes first.
+func (r *Registry) waitConnected() bool {
+	conn := r.cli.ActiveConnection()
+	for {
+		st := conn.GetState()
+		if st == connectivity.Ready || st == connectivity.Idle {
+			return true
+		}
+		if !conn.WaitForStateChange(r.ctx, st) {
+			return false
 		}
 	}
 }
@@ -338,6 +353,9 @@ func (r *Registry) recover(lost <-chan *clientv3.LeaseKeepAliveResponse) error {
 }
 
 // Deregister deletes the instance's key. Deleting a key that is not there is not an error.
+// When etcd cannot be reached the error wraps registry.ErrUnavailable; an instance this
+// Registry registered is forgotten anyway, and its entry leaves within the lease TTL once
+// etcd answers.
 func (r *Registry) Deregister(ctx context.Context, in *registry.Instance) error {
 	if err := in.ValidateKey(); err != nil {
 		return err
@@ -347,11 +365,36 @@ func (r *Registry) Deregister(ctx context.Context, in *registry.Instance) error 
 		return r.opError("deregister "+key, err)
 	}
 	defer r.unlock()
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	if _, err := r.cli.Delete(ctx, key); err != nil {
-		return r.opError("deregister "+key, err)
+		err = r.opError("deregister "+key, err)
+		if _, mine := r.own[key]; !mine || !errors.Is(err, registry.ErrUnavailable) {
+			return err
+		}
+		// Forget it now, or the keeper would put it back. The entry may still be on the
+		// server under the current lease: let that lease expire, and have the keeper put
+		// the other instances under a new one.
+		delete(r.own, key)
+		r.dropLeaseLocked()
+		select {
+		case r.leaseSet <- struct{}{}:
+		default:
+		}
+		return fmt.Errorf("%w (forgotten: the entry leaves within the lease TTL once etcd answers)", err)
 	}
 	delete(r.own, key)
 	return nil
+}
+
+// bound limits ctx to the dial timeout while the connection is down: the client waits for
+// a connection as long as ctx allows, and a caller that gave no deadline would otherwise
+// wait for the whole outage.
+func (r *Registry) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if r.Healthy() {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, r.opts.dialTimeout)
 }
 
 // GetService reads the instances of a service, sorted by ID; malformed entries are skipped
@@ -363,6 +406,8 @@ func (r *Registry) GetService(ctx context.Context, service string) ([]*registry.
 	if r.isClosed() {
 		return nil, r.opError("get "+service, registry.ErrClosed)
 	}
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	resp, err := r.cli.Get(ctx, r.servicePrefix(service), clientv3.WithPrefix())
 	if err != nil {
 		return nil, r.opError("get "+service, err)

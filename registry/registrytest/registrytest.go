@@ -579,6 +579,16 @@ func (s *suite) downAtOpen(t *testing.T) {
 	if d > openBound {
 		t.Errorf("Register with a %v context while the server is down took %v", OpenWait, d.Round(time.Millisecond))
 	}
+	// An instance deregistered while the server is down must not be registered later.
+	gone := NewInstance(svc, "gone", 7002)
+	for _, op := range []func(context.Context, *registry.Instance) error{prov.Register, prov.Deregister} {
+		octx, cancel := context.WithTimeout(ctx(t), OpenWait)
+		err := op(octx, gone)
+		cancel()
+		if err != nil && !errors.Is(err, registry.ErrUnavailable) {
+			t.Fatalf("Register or Deregister while the server is down = %v; want nil or an error wrapping registry.ErrUnavailable", err)
+		}
+	}
 
 	start(t)
 	up := time.Now()
