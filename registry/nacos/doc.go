@@ -34,7 +34,10 @@
 //
 // Recovery: the SDK reconnects with its own backoff (growing by 100 ms per round to 5 s) and
 // then registers and subscribes again; a registration that still fails is retried by the
-// Registry with capped, jittered backoff (WithRetry).
+// Registry with capped, jittered backoff (WithRetry). A server that is down when New runs is
+// handled the same way (the registry package's contract): New returns at once, Register
+// keeps the instance (ErrUnavailable meanwhile), and Watch starts from an empty list that
+// the renewed subscription fills once the SDK connects.
 //
 // Known SDK races (v2.3.2, unchanged in v2.3.5), both reported by -race, neither fixable from
 // outside the SDK: a reconnect writes RpcClient.currentConnection while the event goroutine
