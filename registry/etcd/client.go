@@ -35,12 +35,13 @@ const openWait = time.Second
 // reachable false. Without it (NewConfigSource), an unreachable server is an error wrapping
 // registry.ErrUnavailable after the dial timeout.
 func dial(ctx context.Context, endpoints []string, o *options, probeKey string, background bool) (cli *clientv3.Client, reachable bool, err error) {
-	// With credentials the etcd client logs in while it is created, and fails when no
-	// server answers: where nothing accepts a connection, the login is left to the first
-	// request, which the client makes by itself when the server asks for a token.
-	deferLogin := background && o.username != "" && !anyAccepts(ctx, endpoints, openWait)
-	cli, err = newClient(endpoints, o, deferLogin)
-	if err != nil || o.lazy || deferLogin {
+	// Where nothing accepts a connection there is nobody to ask: no probe. With credentials
+	// the etcd client logs in while it is created, and fails when no server answers; the
+	// login is then left to the first request, which the client makes by itself when the
+	// server asks for a token.
+	down := background && !anyAccepts(ctx, endpoints, openWait)
+	cli, err = newClient(endpoints, o, down && o.username != "")
+	if err != nil || o.lazy || down {
 		return cli, false, err
 	}
 	wait := o.dialTimeout

@@ -49,7 +49,8 @@
 //
 // # A server that cannot be reached
 //
-// New waits at most about a second for a first answer. When no endpoint answers, it returns
+// New returns at once when no endpoint accepts a connection, and waits at most about a
+// second for a first answer from one that does. When no endpoint answers, it returns
 // a Registry that keeps connecting with the WithRetry backoff (grpc's own reconnection
 // backoff is capped to it too), as the registry package's contract says: Healthy reports
 // false, Register keeps the instance and puts it once the server answers (returning an

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -39,6 +40,9 @@ type Registry struct {
 	kaCh     <-chan *clientv3.LeaseKeepAliveResponse
 	kaCancel context.CancelFunc
 	leaseSet chan struct{} // wakes the keeper when a new lease replaced kaCh
+
+	// reached is set once the connection has been up: see up.
+	reached atomic.Bool
 
 	mu      sync.Mutex
 	closed  bool
@@ -85,6 +89,11 @@ func New(ctx context.Context, endpoints []string, opts ...Option) (*Registry, er
 		leaseSet:   make(chan struct{}, 1),
 		watches:    map[string]*watch{},
 		bad:        map[string]int64{},
+	}
+	r.reached.Store(reachable)
+	if !reachable {
+		// Start connecting now rather than at the first request.
+		cli.ActiveConnection().Connect()
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	go r.keep()
@@ -298,8 +307,11 @@ func (r *Registry) waitConnected() bool {
 	conn := r.cli.ActiveConnection()
 	for {
 		st := conn.GetState()
-		if st == connectivity.Ready || st == connectivity.Idle {
+		if r.up(st) {
 			return true
+		}
+		if st == connectivity.Idle {
+			conn.Connect()
 		}
 		if !conn.WaitForStateChange(r.ctx, st) {
 			return false
@@ -467,15 +479,22 @@ func decodeInstance(service, id string, value []byte) (*registry.Instance, error
 	return &in, nil
 }
 
-// Healthy reports whether the client's connection to etcd is up (or idle, which means
-// nothing failed). Failover uses it to hold an empty list caused by an outage.
+// Healthy reports whether the client's connection to etcd is up (or idle once it has been
+// up, which means nothing failed since). Failover uses it to hold an empty list caused by an outage.
 func (r *Registry) Healthy() bool {
-	if r.isClosed() {
-		return false
-	}
-	switch r.cli.ActiveConnection().GetState() {
-	case connectivity.Ready, connectivity.Idle:
+	return !r.isClosed() && r.up(r.cli.ActiveConnection().GetState())
+}
+
+// up reports whether a connection state means the server can be reached: ready, or idle
+// after the connection has been up once (a client that never reached the server is idle
+// until its first request, and that says nothing).
+func (r *Registry) up(st connectivity.State) bool {
+	switch st {
+	case connectivity.Ready:
+		r.reached.Store(true)
 		return true
+	case connectivity.Idle:
+		return r.reached.Load()
 	}
 	return false
 }
