@@ -97,13 +97,21 @@ func (f *Failover) GetService(ctx context.Context, service string) ([]*Instance,
 // accept records list as the last good one unless push-empty protection holds it back, and
 // returns the list to hand out.
 func (f *Failover) accept(service string, list []*Instance) []*Instance {
+	if len(list) == 0 && !f.Healthy() {
+		// A backend whose server is down at start hands out empty watches (the registry
+		// contract): the last good list may then be only on disk.
+		if prev, ok := f.cached(service); ok && len(prev) > 0 {
+			f.mu.Lock()
+			if _, had := f.last[service]; !had {
+				f.last[service] = prev
+			}
+			f.mu.Unlock()
+			f.log.Warn("registry unhealthy and reports no instance; keeping the last good list", "service", service, "instances", len(prev))
+			return prev
+		}
+	}
 	f.mu.Lock()
 	prev, had := f.last[service]
-	if len(list) == 0 && len(prev) > 0 && !f.Healthy() {
-		f.mu.Unlock()
-		f.log.Warn("registry unhealthy and reports no instance; keeping the last good list", "service", service, "instances", len(prev))
-		return prev
-	}
 	f.last[service] = list
 	f.mu.Unlock()
 	if !had || !EqualLists(prev, list) {

@@ -138,6 +138,46 @@ func TestFailoverStartsFromTheDiskCacheAndRecoversWhenTheBackendReturns(t *testi
 	follow.Until(10*time.Second, "only b once the backend is back", registrytest.HasIDs("b"))
 }
 
+// blind is a backend whose server is down, that keeps the registry contract for that case:
+// its watches start at once with an empty list (to deliver once it connects) and it reports
+// itself unhealthy.
+type blind struct{ *memory.Registry }
+
+func (blind) Healthy() bool { return false }
+
+func TestFailoverStartsFromTheDiskCacheWhenTheBackendWatchesBlind(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var logs logBuffer
+	opts := []registry.FailoverOption{registry.WithCacheDir(dir), registry.WithFailoverLogger(quietLogger(&logs))}
+	seen := memory.New()
+	defer seen.Close()
+	for _, id := range []string{"a", "b"} {
+		if err := seen.Register(ctx, registrytest.NewInstance("orders", id, 7001)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := registry.NewFailover(seen, opts...).GetService(ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A second process starts while the server is down.
+	back := blind{memory.New()}
+	defer back.Close()
+	w, err := registry.NewFailover(back, opts...).Watch(ctx, "orders")
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	registrytest.NewFollow(t, w).Until(5*time.Second, "the cached a and b", registrytest.HasIDs("a", "b"))
+	_ = w.Stop()
+	// The cache must still hold them for the next process.
+	w, err = registry.NewFailover(back, opts...).Watch(ctx, "orders")
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	registrytest.NewFollow(t, w).Until(5*time.Second, "the cached a and b, again", registrytest.HasIDs("a", "b"))
+}
+
 func TestFailoverHoldsAnEmptyListFromAnUnhealthyBackend(t *testing.T) {
 	ctx := context.Background()
 	back := &flaky{Registry: memory.New()}

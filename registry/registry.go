@@ -29,7 +29,9 @@ var (
 // Both methods may be called from any goroutine and may block on the backend for as long as
 // ctx allows. Register of an instance ID already registered through this Registrar replaces
 // its data. Deregister of an instance that is not registered returns nil, so shutdown paths
-// need no bookkeeping.
+// need no bookkeeping. While the server cannot be reached, Register keeps the instance and
+// registers it once the server is back, returning an error wrapping ErrUnavailable meanwhile
+// (see the package documentation).
 type Registrar interface {
 	Register(ctx context.Context, in *Instance) error
 	Deregister(ctx context.Context, in *Instance) error
@@ -41,7 +43,9 @@ type Discovery interface {
 	// nobody registered has an empty list and no error.
 	GetService(ctx context.Context, service string) ([]*Instance, error)
 	// Watch starts following a service. ctx bounds only the start (the first read of
-	// the backend); the watch lasts until Watcher.Stop or the registry's Close.
+	// the backend); the watch lasts until Watcher.Stop or the registry's Close. While the
+	// server cannot be reached, Watch still returns a Watcher, which delivers once it is
+	// (see the package documentation).
 	Watch(ctx context.Context, service string) (Watcher, error)
 }
 
@@ -73,7 +77,8 @@ type HealthReporter interface {
 }
 
 // Opener opens a backend from a URL such as zookeeper://127.0.0.1:2181/tianshu?timeout=5s.
-// Each backend documents the URL parameters it reads.
+// Each backend documents the URL parameters it reads. It must not wait for an unreachable
+// server for more than about a second (see the package documentation).
 type Opener func(ctx context.Context, u *url.URL) (Registry, error)
 
 // The one process-wide table of this kind in Tianshu, filled by backends' init functions as
@@ -112,7 +117,8 @@ func Schemes() []string {
 
 // Open opens the backend named by the URL's scheme. The backend's package must be imported
 // (often as _ "github.com/tianshu-go/tianshu/registry/file") so that its scheme is registered;
-// otherwise the error wraps ErrUnknownScheme and lists the schemes that are.
+// otherwise the error wraps ErrUnknownScheme and lists the schemes that are. On error the
+// Registry is nil, whatever the backend returned.
 func Open(ctx context.Context, rawURL string) (Registry, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -124,5 +130,14 @@ func Open(ctx context.Context, rawURL string) (Registry, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %q in %q (registered: %v; import the backend package)", ErrUnknownScheme, u.Scheme, rawURL, Schemes())
 	}
-	return open(ctx, u)
+	reg, err := open(ctx, u)
+	if err != nil {
+		// An opener that returns its constructor's result directly hands back a nil
+		// *Registry in a non-nil interface; callers test reg != nil before Close.
+		return nil, err
+	}
+	if reg == nil {
+		return nil, fmt.Errorf("%w: the %q backend returned neither a registry nor an error", ErrUnavailable, u.Scheme)
+	}
+	return reg, nil
 }

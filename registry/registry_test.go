@@ -85,3 +85,23 @@ func FuzzParseEndpoint(f *testing.F) {
 		}
 	})
 }
+
+// nilBackend stands for a backend whose constructor failed: its opener returns the nil
+// pointer it got together with the error, as "return New(ctx, ...)" does.
+type nilBackend struct{ registry.Registry }
+
+func TestOpenReturnsANilRegistryWithAnError(t *testing.T) {
+	scheme := fmt.Sprintf("regtest%d", schemeRuns.Add(1))
+	failed := errors.New("constructor failed")
+	registry.RegisterScheme(scheme, func(ctx context.Context, u *url.URL) (registry.Registry, error) {
+		var r *nilBackend
+		return r, failed
+	})
+	r, err := registry.Open(context.Background(), scheme+"://")
+	if !errors.Is(err, failed) {
+		t.Fatalf("Open = %v, want the backend's error", err)
+	}
+	if r != nil {
+		t.Fatalf("Open returned the registry %#v with its error; a caller's `if r != nil { r.Close() }` would panic", r)
+	}
+}

@@ -8,11 +8,14 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,6 +70,35 @@ func isExecutable(p string) bool {
 // calls Missing.
 func StartEtcd(t testing.TB, opts ...EtcdOption) *Etcd {
 	t.Helper()
+	e, dir, argv := prepareEtcd(t, opts)
+	e.Process = StartProcess(t, "etcd", dir, nil, argv...)
+	WaitTCP(t, e.Addr, 30*time.Second)
+	return e
+}
+
+// NewEtcd prepares an etcd server as StartEtcd does, on ports it reserves now, but does not
+// start it: clients pointed at Endpoint find nothing until Start. The server is stopped when
+// the test ends.
+func NewEtcd(t testing.TB, opts ...EtcdOption) *Etcd {
+	t.Helper()
+	e, dir, argv := prepareEtcd(t, opts)
+	e.Process = &Process{Name: "etcd", args: argv, dir: dir}
+	t.Cleanup(func() {
+		e.mu.Lock()
+		started := e.cmd != nil
+		e.mu.Unlock()
+		if started {
+			e.Process.Stop()
+			if t.Failed() {
+				t.Logf("output of etcd:\n%s", e.Output())
+			}
+		}
+	})
+	return e
+}
+
+func prepareEtcd(t testing.TB, opts []EtcdOption) (*Etcd, string, []string) {
+	t.Helper()
 	var o etcdOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -100,9 +132,7 @@ func StartEtcd(t testing.TB, opts ...EtcdOption) *Etcd {
 		"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn",
 	}
 	argv = append(argv, tlsArgs...)
-	e.Process = StartProcess(t, "etcd", dir, nil, argv...)
-	WaitTCP(t, e.Addr, 30*time.Second)
-	return e
+	return e, dir, argv
 }
 
 // Restart stops the server (SIGKILL when hard, else SIGTERM) and starts it again on the same
@@ -111,6 +141,41 @@ func (e *Etcd) Restart(t testing.TB, hard bool) {
 	t.Helper()
 	e.Process.Restart(t, hard)
 	WaitTCP(t, e.Addr, 30*time.Second)
+}
+
+// Start starts a server made by NewEtcd, or one stopped with Kill or Stop again on the same
+// ports and data, and waits until it serves: it accepts connections and has a leader.
+func (e *Etcd) Start(t testing.TB) {
+	t.Helper()
+	e.Process.start(t)
+	WaitTCP(t, e.Addr, 30*time.Second)
+	e.waitHealthy(t, 30*time.Second)
+}
+
+// waitHealthy waits until the server reports itself healthy, which takes a leader: a member
+// accepts connections an election timeout or two before it can serve a write.
+func (e *Etcd) waitHealthy(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	if e.TLS != nil {
+		return // the plain client below cannot ask; WaitTCP has to do
+	}
+	hc := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := hc.Get(e.Endpoint + "/health")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"health":"true"`) {
+				return
+			}
+			err = fmt.Errorf("status %d: %s", resp.StatusCode, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd on %s not healthy within %v: %v", e.Addr, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // writeTestCerts writes a CA and a server certificate for loopback into dir.

@@ -49,19 +49,56 @@ func NacosBinary() string {
 // requests; it is stopped when the test ends. Without the binary it calls Missing.
 func StartNacos(t testing.TB, opts ...NacosOption) *Nacos {
 	t.Helper()
-	bin := NacosBinary()
+	n, dir, env, bin := prepareNacos(t, opts)
+	n.Process = StartProcess(t, "rnacos", dir, env, bin)
+	n.waitReady(t)
+	return n
+}
+
+// NewNacos prepares an rnacos server as StartNacos does, on ports it reserves now, but does
+// not start it: clients pointed at Addr find nothing until Start. The server is stopped when
+// the test ends.
+func NewNacos(t testing.TB, opts ...NacosOption) *Nacos {
+	t.Helper()
+	n, dir, env, bin := prepareNacos(t, opts)
+	n.Process = &Process{Name: "rnacos", args: []string{bin}, env: env, dir: dir}
+	t.Cleanup(func() {
+		n.mu.Lock()
+		started := n.cmd != nil
+		n.mu.Unlock()
+		if started {
+			n.Process.Stop()
+			if t.Failed() {
+				t.Logf("output of rnacos:\n%s", n.Output())
+			}
+		}
+	})
+	return n
+}
+
+// Start starts a server made by NewNacos, or one stopped with Kill or Stop again on the same
+// ports and data, and waits until it serves requests.
+func (n *Nacos) Start(t testing.TB) {
+	t.Helper()
+	n.Process.start(t)
+	n.waitReady(t)
+}
+
+func prepareNacos(t testing.TB, opts []NacosOption) (n *Nacos, dir string, env []string, bin string) {
+	t.Helper()
+	bin = NacosBinary()
 	if bin == "" {
 		Missing(t, "Nacos (rnacos)")
 	}
-	n := &Nacos{Host: "127.0.0.1"}
+	n = &Nacos{Host: "127.0.0.1"}
 	for _, o := range opts {
 		o(n)
 	}
-	dir := t.TempDir()
+	dir = t.TempDir()
 	n.DataDir = filepath.Join(dir, "data")
 	n.Port = nacosPorts(t)
 	n.Addr = net.JoinHostPort(n.Host, strconv.Itoa(n.Port))
-	env := []string{
+	env = []string{
 		"RNACOS_SDK_HOST=" + n.Host,
 		"RNACOS_CONSOLE_HOST=" + n.Host,
 		"RNACOS_HTTP_PORT=" + strconv.Itoa(n.Port),
@@ -84,9 +121,7 @@ func StartNacos(t testing.TB, opts ...NacosOption) *Nacos {
 		)
 	}
 	// The working directory is the temporary one: rnacos reads a .env file from it.
-	n.Process = StartProcess(t, "rnacos", dir, env, bin)
-	n.waitReady(t)
-	return n
+	return n, dir, env, bin
 }
 
 // nacosPorts picks an HTTP port whose gRPC port (+1000) is free too.

@@ -63,6 +63,34 @@ func StartZooKeeper(t testing.TB) *ZooKeeper {
 	return z
 }
 
+// NewZooKeeper prepares a ZooKeeper server as StartZooKeeper does, on a port it reserves
+// now, but does not start it: clients pointed at Addr find nothing until Start. It calls
+// Missing when java or the jars are absent; the server is stopped when the test ends.
+func NewZooKeeper(t testing.TB) *ZooKeeper {
+	t.Helper()
+	if err := zooKeeperInstalled(); err != nil {
+		Missing(t, "ZooKeeper")
+	}
+	dir := t.TempDir()
+	z, argv, err := prepareZooKeeper(dir, FreePort(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	z.proc = &Process{Name: "zookeeper", args: argv, dir: dir}
+	t.Cleanup(func() {
+		z.proc.mu.Lock()
+		started := z.proc.cmd != nil
+		z.proc.mu.Unlock()
+		if started {
+			z.proc.Stop()
+			if t.Failed() {
+				t.Logf("output of zookeeper:\n%s", z.proc.Output())
+			}
+		}
+	})
+	return z
+}
+
 func zooKeeperInstalled() error {
 	if _, err := exec.LookPath("java"); err != nil {
 		return ErrZooKeeperMissing
@@ -167,7 +195,8 @@ func (z *ZooKeeper) Restart(t testing.TB, hard bool) {
 	}
 }
 
-// Start starts a killed server again on the same port and data directory.
+// Start starts a server made by NewZooKeeper, or a killed one again on the same port and
+// data directory, and returns once it serves.
 func (z *ZooKeeper) Start(t testing.TB) {
 	t.Helper()
 	z.proc.start(t)

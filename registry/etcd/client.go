@@ -10,26 +10,122 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
 
 	"github.com/tianshu-go/tianshu/registry"
 )
 
-// dial creates a client and makes one read of probeKey, so that an unreachable server,
-// refused credentials or a TLS mismatch are reported by the constructor rather than by the
-// first background failure.
-func dial(ctx context.Context, endpoints []string, o *options, probeKey string) (*clientv3.Client, error) {
+// openWait bounds how long New waits for a server that does not answer before it returns
+// a Registry that connects in the background (the registry package's contract).
+const openWait = time.Second
+
+// dial creates a client and makes one read of probeKey, so that refused credentials or a TLS
+// mismatch are reported by the constructor rather than by the first background failure.
+//
+// With background set (New), a server that cannot be reached is not an error: when no
+// endpoint accepts a TCP connection (at once, or within openWait) or the probe gets no
+// answer within openWait, dial returns the client, which keeps connecting with the backoff
+// of o.retry, and reachable false. Without it (NewConfigSource), an unreachable server is an error wrapping
+// registry.ErrUnavailable after the dial timeout.
+func dial(ctx context.Context, endpoints []string, o *options, probeKey string, background bool) (cli *clientv3.Client, reachable bool, err error) {
+	// Where nothing accepts a connection there is nobody to ask: no probe. With credentials
+	// the etcd client logs in while it is created, and fails when no server answers; the
+	// login is then left to the first request, which the client makes by itself when the
+	// server asks for a token.
+	down := background && !anyAccepts(ctx, endpoints, openWait)
+	cli, err = newClient(endpoints, o, down && o.username != "")
+	if err != nil || o.lazy || down {
+		return cli, false, err
+	}
+	wait := o.dialTimeout
+	if background {
+		wait = min(wait, openWait)
+	}
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	_, err = cli.Get(pctx, probeKey)
+	if err == nil {
+		return cli, true, nil
+	}
+	why := ""
+	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		// grpc reports only the deadline; find out why the connection failed.
+		dwait := wait
+		if background {
+			dwait = min(wait, openWait/2)
+		}
+		why = diagnose(endpoints, o.tls, dwait)
+		err = fmt.Errorf("%w (%s)", err, why)
+	}
+	err = classify(fmt.Sprintf("read %s on %s", probeKey, strings.Join(endpoints, ",")), err)
+	if background && unreachable(err, why) {
+		return cli, false, nil
+	}
+	_ = cli.Close()
+	return nil, false, err
+}
+
+// unreachable reports whether a failed probe means that no server answers, which the
+// Registry waits out in the background, rather than a refusal (credentials, TLS) that
+// retrying cannot fix.
+func unreachable(err error, why string) bool {
+	if !errors.Is(err, registry.ErrUnavailable) || errors.Is(err, ErrAuth) {
+		return false
+	}
+	return why == "" || strings.HasPrefix(why, "cannot connect") || strings.HasSuffix(why, "did not answer in time")
+}
+
+// anyAccepts reports whether any endpoint accepts a TCP connection within timeout.
+func anyAccepts(ctx context.Context, endpoints []string, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ok := make(chan bool, len(endpoints))
+	for _, ep := range endpoints {
+		go func() {
+			addr := ep
+			if u, err := url.Parse(ep); err == nil && u.Host != "" {
+				addr = u.Host
+			}
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err == nil {
+				_ = c.Close()
+			}
+			ok <- err == nil
+		}()
+	}
+	for range endpoints {
+		if <-ok {
+			return true
+		}
+	}
+	return false
+}
+
+// authenticateMethod is the etcd RPC the client logs in with.
+const authenticateMethod = "/etcdserverpb.Auth/Authenticate"
+
+// newClient creates a client without waiting for the server. With deferLogin, the login the
+// client attempts while it is created is answered "authentication is not enabled" without
+// asking the server, so that the client is made; its first request then meets "user name is
+// empty" from a server with authentication on, and the client logs in and retries.
+func newClient(endpoints []string, o *options, deferLogin bool) (*clientv3.Client, error) {
 	if len(endpoints) == 0 {
 		return nil, fmt.Errorf("%w: no endpoint (want host:port or http(s)://host:port)", ErrInvalidConfig)
 	}
 	if i := slices.Index(endpoints, ""); i >= 0 {
 		return nil, fmt.Errorf("%w: endpoint %d of %q is empty", ErrInvalidConfig, i, endpoints)
 	}
+	var skipLogin atomic.Bool
+	skipLogin.Store(deferLogin)
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: o.dialTimeout,
@@ -39,22 +135,24 @@ func dial(ctx context.Context, endpoints []string, o *options, probeKey string) 
 		Logger:      zap.New(slogCore{log: o.log.With("component", "etcd-client")}),
 		// The lifetime of the client is ours (Close), never the constructor's ctx.
 		Context: context.Background(),
+		// grpc's own reconnection backoff grows to 2 minutes: a server down at start would
+		// be found that late. Cap it as the rest of the Registry's retries are capped.
+		DialOptions: []grpc.DialOption{
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           grpcbackoff.Config{BaseDelay: o.retry.Base, Multiplier: 1.6, Jitter: 0.2, MaxDelay: o.retry.Max},
+				MinConnectTimeout: o.dialTimeout,
+			}),
+			grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				if method == authenticateMethod && skipLogin.Load() {
+					return rpctypes.ErrGRPCAuthNotEnabled
+				}
+				return invoker(ctx, method, req, reply, cc, opts...)
+			}),
+		},
 	})
+	skipLogin.Store(false)
 	if err != nil {
 		return nil, classify(fmt.Sprintf("connect to %s", strings.Join(endpoints, ",")), err)
-	}
-	if o.lazy {
-		return cli, nil
-	}
-	pctx, cancel := context.WithTimeout(ctx, o.dialTimeout)
-	defer cancel()
-	if _, err := cli.Get(pctx, probeKey); err != nil {
-		_ = cli.Close()
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			// grpc reports only the deadline; find out why the connection failed.
-			err = fmt.Errorf("%w (%s)", err, diagnose(endpoints, o.tls, o.dialTimeout))
-		}
-		return nil, classify(fmt.Sprintf("read %s on %s", probeKey, strings.Join(endpoints, ",")), err)
 	}
 	return cli, nil
 }

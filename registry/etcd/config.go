@@ -48,7 +48,7 @@ func NewConfigSource(ctx context.Context, endpoints []string, key string, opts .
 	if err != nil {
 		return nil, err
 	}
-	cli, err := dial(ctx, endpoints, &o, key)
+	cli, _, err := dial(ctx, endpoints, &o, key, false)
 	if err != nil {
 		return nil, err
 	}

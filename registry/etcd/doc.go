@@ -2,7 +2,7 @@
 // key prefix with a lease, and a config.Source over an etcd key or prefix.
 //
 //	reg, err := etcd.New(ctx, []string{"127.0.0.1:2379"}, etcd.WithAuth("svc", "secret"))
-//	if err != nil { ... }          // ErrInvalidConfig, ErrAuth or registry.ErrUnavailable
+//	if err != nil { ... }          // ErrInvalidConfig, ErrAuth, or a TLS mismatch
 //	defer reg.Close()              // revokes the lease: this process's instances leave at once
 //	err = reg.Register(ctx, instance)
 //	w, err := reg.Watch(ctx, "orders")
@@ -66,6 +66,18 @@
 // both at once by reading the prefix, so a wrong password or missing permission fails with
 // ErrAuth, and a TLS mismatch with registry.ErrUnavailable and a message saying what failed
 // (an unknown CA, a server that speaks TLS to a plain-text client, ...).
+//
+// # A server that cannot be reached
+//
+// New returns at once when no endpoint accepts a connection, and waits at most about a
+// second for a first answer from one that does. When no endpoint answers, it returns
+// a Registry that keeps connecting with the WithRetry backoff (grpc's own reconnection
+// backoff is capped to it too), as the registry package's contract says: Healthy reports
+// false, Register keeps the instance and puts it once the server answers (returning an
+// error wrapping registry.ErrUnavailable meanwhile), and Watch starts from an empty list
+// that the watch replaces once it can read the service. With WithAuth and no endpoint
+// accepting a connection, the login is left to the first request once the server is up, so
+// a wrong password then shows as ErrAuth from the calls that meet it, not from New.
 //
 // # Performance
 //

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"sync/atomic"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -41,6 +42,9 @@ type Registry struct {
 	kaCancel context.CancelFunc
 	leaseSet chan struct{} // wakes the keeper when a new lease replaced kaCh
 
+	// reached is set once the connection has been up: see up.
+	reached atomic.Bool
+
 	mu          sync.Mutex
 	closed      bool
 	watches     map[string]*watch
@@ -61,17 +65,26 @@ var (
 )
 
 // New connects to the etcd cluster at endpoints (host:port or http(s)://host:port) and
-// checks, within ctx and the dial timeout, that it answers. Errors: ErrInvalidConfig for bad
-// options, ErrAuth for refused credentials, registry.ErrUnavailable when no endpoint answers
-// (with a hint when TLS is the cause). ctx bounds only the opening; Close ends the Registry.
+// reads the prefix once, so that refused credentials and TLS mismatches fail here: with
+// ErrAuth, or registry.ErrUnavailable saying what failed in the TLS handshake. Bad options
+// give ErrInvalidConfig.
+//
+// When no endpoint answers within about a second (and ctx), New still returns the Registry,
+// as the registry package's contract says: it keeps connecting with the WithRetry backoff,
+// Healthy reports false meanwhile, registrations are kept and land once the server answers,
+// and watches start empty and deliver then. ctx bounds only the opening; Close ends the
+// Registry.
 func New(ctx context.Context, endpoints []string, opts ...Option) (*Registry, error) {
 	o, err := newOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	cli, err := dial(ctx, endpoints, &o, o.prefix+"/")
+	cli, reachable, err := dial(ctx, endpoints, &o, o.prefix+"/", true)
 	if err != nil {
 		return nil, err
+	}
+	if !reachable && !o.lazy {
+		o.log.Warn("etcd: no endpoint answers; connecting in the background", "endpoints", endpoints, "retry_max", o.retry.Max)
 	}
 	r := &Registry{
 		cli:        cli,
@@ -83,6 +96,11 @@ func New(ctx context.Context, endpoints []string, opts ...Option) (*Registry, er
 		leaseSet:   make(chan struct{}, 1),
 		watches:    map[string]*watch{},
 		bad:        map[string]int64{},
+	}
+	r.reached.Store(reachable)
+	if !reachable {
+		// Start connecting now rather than at the first request.
+		cli.ActiveConnection().Connect()
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	go r.keep()
@@ -125,7 +143,12 @@ func (r *Registry) unlock() { <-r.sem }
 // Register stores the instance under its key with this Registry's lease, granting the lease
 // on first use, and keeps it there until Deregister or Close, re-registering it by itself
 // whenever the lease is lost. Errors wrap registry.ErrInvalidInstance, registry.ErrClosed,
-// ErrAuth or registry.ErrUnavailable; on error nothing is kept.
+// ErrAuth or registry.ErrUnavailable.
+//
+// When etcd cannot be reached (within ctx, and the dial timeout while the connection is
+// down) the error wraps registry.ErrUnavailable and the instance is kept: the Registry puts
+// it as soon as the server answers, unless Deregister or Close comes first. After other
+// errors nothing is kept.
 func (r *Registry) Register(ctx context.Context, in *registry.Instance) error {
 	if err := in.Validate(); err != nil {
 		return err
@@ -139,6 +162,8 @@ func (r *Registry) Register(ctx context.Context, in *registry.Instance) error {
 		return r.opError("register "+key, err)
 	}
 	defer r.unlock()
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	prev, had := r.own[key]
 	r.own[key] = val
 	err = r.putLocked(ctx, key, val)
@@ -147,15 +172,26 @@ func (r *Registry) Register(ctx context.Context, in *registry.Instance) error {
 		r.dropLeaseLocked()
 		err = r.regrantLocked(ctx)
 	}
-	if err != nil {
-		if had {
-			r.own[key] = prev
-		} else {
-			delete(r.own, key)
-		}
-		return r.opError("register "+key, err)
+	if err == nil {
+		return nil
 	}
-	return nil
+	err = r.opError("register "+key, err)
+	if errors.Is(err, registry.ErrUnavailable) {
+		// Keep it, and have the keeper put everything under a new lease once the server
+		// answers: a put that timed out may or may not have been applied.
+		r.dropLeaseLocked()
+		select {
+		case r.leaseSet <- struct{}{}:
+		default:
+		}
+		return fmt.Errorf("%w (kept: it is registered once etcd answers)", err)
+	}
+	if had {
+		r.own[key] = prev
+	} else {
+		delete(r.own, key)
+	}
+	return err
 }
 
 // putLocked puts one entry with the current lease, granting one if there is none.
@@ -226,8 +262,9 @@ func (r *Registry) dropLeaseLocked() {
 }
 
 // keep watches the lease's keep-alive channel and, when it closes (the lease expired, was
-// revoked, or went unanswered for a TTL because the server was down), grants a new lease and
-// puts every instance again, retrying with capped backoff for as long as the Registry lives.
+// revoked, or went unanswered for a TTL because the server was down), or when instances were
+// registered while the server could not be reached, grants a new lease and puts every
+// instance again, retrying with capped backoff for as long as the Registry lives.
 func (r *Registry) keep() {
 	defer close(r.keeperDone)
 	for {
@@ -235,8 +272,10 @@ func (r *Registry) keep() {
 			return
 		}
 		ch := r.kaCh
+		// Instances but no lease: registered while the server could not be reached.
+		orphans := ch == nil && len(r.own) > 0
 		r.unlock()
-		if ch == nil {
+		if ch == nil && !orphans {
 			select {
 			case <-r.leaseSet:
 				continue
@@ -244,10 +283,13 @@ func (r *Registry) keep() {
 				return
 			}
 		}
-		if !r.drain(ch) {
+		if ch != nil && !r.drain(ch) {
 			continue // a new lease replaced ch, or the Registry closed
 		}
 		for attempt := 0; ; attempt++ {
+			if !r.waitConnected() {
+				return
+			}
 			err := r.recover(ch)
 			if err == nil {
 				break
@@ -256,10 +298,30 @@ func (r *Registry) keep() {
 				return
 			}
 			d := r.opts.retry.Delay(attempt)
-			r.log.Warn("etcd: lease lost and renewal failed; retrying", "attempt", attempt+1, "retry_in", d, "err", err)
+			r.log.Warn("etcd: cannot put this Registry's instances under a new lease; retrying", "attempt", attempt+1, "retry_in", d, "err", err)
 			if !backoff.Sleep(r.ctx, d) {
 				return
 			}
+		}
+	}
+}
+
+// waitConnected waits until the client's connection is up (or idle, which means nothing
+// failed), so that the keeper does not hold sem, and with it every Register and
+// Deregister, through requests that cannot be answered. It reports false when the
+// Registry closes first.
+func (r *Registry) waitConnected() bool {
+	conn := r.cli.ActiveConnection()
+	for {
+		st := conn.GetState()
+		if r.up(st) {
+			return true
+		}
+		if st == connectivity.Idle {
+			conn.Connect()
+		}
+		if !conn.WaitForStateChange(r.ctx, st) {
+			return false
 		}
 	}
 }
@@ -301,11 +363,18 @@ func (r *Registry) recover(lost <-chan *clientv3.LeaseKeepAliveResponse) error {
 	if err := r.regrantLocked(ctx); err != nil {
 		return err
 	}
+	if lost == nil {
+		r.log.Info("etcd: registered the instances kept while the server could not be reached", "lease", fmt.Sprintf("%x", r.lease), "instances", len(r.own))
+		return nil
+	}
 	r.log.Info("etcd: lease lost; registered again under a new lease", "old_lease", fmt.Sprintf("%x", old), "lease", fmt.Sprintf("%x", r.lease), "instances", len(r.own))
 	return nil
 }
 
 // Deregister deletes the instance's key. Deleting a key that is not there is not an error.
+// When etcd cannot be reached the error wraps registry.ErrUnavailable; an instance this
+// Registry registered is forgotten anyway, and its entry leaves within the lease TTL once
+// etcd answers.
 func (r *Registry) Deregister(ctx context.Context, in *registry.Instance) error {
 	if err := in.ValidateKey(); err != nil {
 		return err
@@ -315,11 +384,36 @@ func (r *Registry) Deregister(ctx context.Context, in *registry.Instance) error 
 		return r.opError("deregister "+key, err)
 	}
 	defer r.unlock()
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	if _, err := r.cli.Delete(ctx, key); err != nil {
-		return r.opError("deregister "+key, err)
+		err = r.opError("deregister "+key, err)
+		if _, mine := r.own[key]; !mine || !errors.Is(err, registry.ErrUnavailable) {
+			return err
+		}
+		// Forget it now, or the keeper would put it back. The entry may still be on the
+		// server under the current lease: let that lease expire, and have the keeper put
+		// the other instances under a new one.
+		delete(r.own, key)
+		r.dropLeaseLocked()
+		select {
+		case r.leaseSet <- struct{}{}:
+		default:
+		}
+		return fmt.Errorf("%w (forgotten: the entry leaves within the lease TTL once etcd answers)", err)
 	}
 	delete(r.own, key)
 	return nil
+}
+
+// bound limits ctx to the dial timeout while the connection is down: the client waits for
+// a connection as long as ctx allows, and a caller that gave no deadline would otherwise
+// wait for the whole outage.
+func (r *Registry) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if r.Healthy() {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, r.opts.dialTimeout)
 }
 
 // GetService reads the instances of a service, sorted by ID; malformed entries are skipped
@@ -331,6 +425,8 @@ func (r *Registry) GetService(ctx context.Context, service string) ([]*registry.
 	if r.isClosed() {
 		return nil, r.opError("get "+service, registry.ErrClosed)
 	}
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	resp, err := r.cli.Get(ctx, r.servicePrefix(service), clientv3.WithPrefix())
 	if err != nil {
 		return nil, r.opError("get "+service, err)
@@ -390,15 +486,22 @@ func decodeInstance(service, id string, value []byte) (*registry.Instance, error
 	return &in, nil
 }
 
-// Healthy reports whether the client's connection to etcd is up (or idle, which means
-// nothing failed). Failover uses it to hold an empty list caused by an outage.
+// Healthy reports whether the client's connection to etcd is up (or idle once it has been
+// up, which means nothing failed since). Failover uses it to hold an empty list caused by an outage.
 func (r *Registry) Healthy() bool {
-	if r.isClosed() {
-		return false
-	}
-	switch r.cli.ActiveConnection().GetState() {
-	case connectivity.Ready, connectivity.Idle:
+	return !r.isClosed() && r.up(r.cli.ActiveConnection().GetState())
+}
+
+// up reports whether a connection state means the server can be reached: ready, or idle
+// after the connection has been up once (a client that never reached the server is idle
+// until its first request, and that says nothing).
+func (r *Registry) up(st connectivity.State) bool {
+	switch st {
+	case connectivity.Ready:
+		r.reached.Store(true)
 		return true
+	case connectivity.Idle:
+		return r.reached.Load()
 	}
 	return false
 }

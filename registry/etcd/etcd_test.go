@@ -21,7 +21,7 @@ import (
 
 // enableAuth creates a root user with password rootpw, a user "nobody" with no role, and
 // turns authentication on.
-func enableAuth(t *testing.T, srv *testenv.Etcd) {
+func enableAuth(t testing.TB, srv *testenv.Etcd) {
 	t.Helper()
 	admin := rawClient(t, srv.Endpoint)
 	ctx := ctxFor(t)
@@ -160,11 +160,26 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}
 }
 
-func TestUnreachableServerIsAnUnavailableErrorWithinTheDialTimeout(t *testing.T) {
+func TestUnreachableServerAtNewIsWaitedOutInTheBackground(t *testing.T) {
 	port := testenv.FreePort(t)
-	_, err := etcd.New(context.Background(), []string{"127.0.0.1:" + strconv.Itoa(port)}, etcd.WithDialTimeout(500*time.Millisecond))
-	if !errors.Is(err, registry.ErrUnavailable) {
-		t.Fatalf("New = %v, want ErrUnavailable", err)
+	log, _ := newLog(t)
+	start := time.Now()
+	// A dial timeout longer than the wait for a first answer: New must not wait for it.
+	r, err := etcd.New(context.Background(), []string{"127.0.0.1:" + strconv.Itoa(port)}, append(fast(log), etcd.WithDialTimeout(10*time.Second))...)
+	if err != nil {
+		t.Fatalf("New with no server = %v; want a Registry that connects in the background", err)
+	}
+	defer r.Close()
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("New with no server took %v; want about 1 s", d)
+	}
+	if r.Healthy() {
+		t.Error("Healthy() = true with no server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := r.GetService(ctx, "orders"); !errors.Is(err, registry.ErrUnavailable) {
+		t.Fatalf("GetService with no server = %v, want ErrUnavailable", err)
 	}
 }
 
@@ -289,5 +304,41 @@ func TestParseURL(t *testing.T) {
 				t.Fatalf("ParseURL = %q, %v; want %q", eps, err, tc.endpoints)
 			}
 		})
+	}
+}
+
+func TestCredentialsWithTheServerDownAtNewAreUsedOnceItIsUp(t *testing.T) {
+	srv := testenv.StartEtcd(t)
+	enableAuth(t, srv)
+	srv.Stop()
+	newWith := func(user, password string) *etcd.Registry {
+		log, _ := newLog(t)
+		start := time.Now()
+		r, err := etcd.New(ctxFor(t), []string{srv.Endpoint}, append(fast(log), etcd.WithAuth(user, password))...)
+		if err != nil {
+			t.Fatalf("New as %s while etcd is down = %v; want a Registry that connects in the background", user, err)
+		}
+		t.Cleanup(func() { _ = r.Close() })
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("New as %s while etcd is down took %v; want about 1 s", user, d)
+		}
+		return r
+	}
+	good, bad := newWith("root", "rootpw"), newWith("root", "wrong")
+	svc := registrytest.ServiceName(t)
+	ctx, cancel := context.WithTimeout(ctxFor(t), time.Second)
+	defer cancel()
+	if err := good.Register(ctx, registrytest.NewInstance(svc, "a", 7001)); !errors.Is(err, registry.ErrUnavailable) {
+		t.Fatalf("Register while etcd is down = %v, want ErrUnavailable", err)
+	}
+
+	srv.Start(t)
+	admin := rawClient(t, srv.Endpoint, func(c *clientv3.Config) { c.Username, c.Password = "root", "rootpw" })
+	eventually(t, "the instance registered while etcd was down", func() bool {
+		resp, err := admin.Get(ctxFor(t), good.Key(svc, "a"))
+		return err == nil && len(resp.Kvs) == 1
+	})
+	if err := bad.Register(ctxFor(t), registrytest.NewInstance(svc, "b", 7002)); !errors.Is(err, etcd.ErrAuth) {
+		t.Fatalf("Register with a wrong password once etcd is up = %v, want ErrAuth", err)
 	}
 }

@@ -16,7 +16,7 @@ func Example() {
 	ctx := context.Background()
 	reg, err := etcd.New(ctx, []string{"127.0.0.1:2379"}, etcd.WithTTL(10*time.Second))
 	if err != nil {
-		fmt.Println(err) // wraps registry.ErrUnavailable, or etcd.ErrAuth for bad credentials
+		fmt.Println(err) // etcd.ErrAuth for bad credentials; a server that is down is no error
 		return
 	}
 	defer reg.Close()

@@ -30,12 +30,15 @@ func newLog(t testing.TB) (*slog.Logger, *logBuffer) {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelInfo})), b
 }
 
+// fastRetryMax caps the backoff of the fast options.
+const fastRetryMax = 500 * time.Millisecond
+
 // fast are the options tests use: a short TTL and quick retries, so that recovery is seen
 // within seconds; a test's own options come after them.
 func fast(log *slog.Logger) []etcd.Option {
 	return []etcd.Option{
 		etcd.WithTTL(2 * time.Second),
-		etcd.WithRetry(50*time.Millisecond, 500*time.Millisecond),
+		etcd.WithRetry(50*time.Millisecond, fastRetryMax),
 		etcd.WithLogger(log),
 	}
 }

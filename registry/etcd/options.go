@@ -61,8 +61,9 @@ func WithPrefix(p string) Option { return func(o *options) { o.prefix = p } }
 // Keep-alives go out every third of it.
 func WithTTL(d time.Duration) Option { return func(o *options) { o.ttl = d } }
 
-// WithDialTimeout bounds how long New waits for the server to answer, and each request the
-// Registry makes in the background (lease renewal, re-registration).
+// WithDialTimeout bounds each request the Registry makes in the background (lease renewal,
+// re-registration), a Register while the connection is down, and how long NewConfigSource
+// waits for the server. New itself waits at most about a second for a first answer.
 func WithDialTimeout(d time.Duration) Option { return func(o *options) { o.dialTimeout = d } }
 
 // WithAuth logs in with an etcd user name and password. A wrong pair makes New fail with an
@@ -94,10 +95,10 @@ func WithRetry(base, max time.Duration) Option {
 	return func(o *options) { o.retry = backoff.Policy{Base: base, Max: max} }
 }
 
-// WithLazyConnect makes New return without checking that the server answers, so that a
-// consumer can start while etcd is down and serve from registry.NewFailover's disk cache;
-// the connection is then made in the background, and problems (credentials, TLS) surface
-// as errors of the first calls and watches instead of New's.
+// WithLazyConnect makes New return at once without reading the prefix. Without it, New
+// waits up to about a second for the server, so that refused credentials and TLS mismatches
+// are New's errors, and then returns a Registry that connects in the background anyway; with
+// it, those problems surface as errors of the first calls and watches instead.
 func WithLazyConnect() Option { return func(o *options) { o.lazy = true } }
 
 // WithLogger sets the logger for recoveries, skipped entries and the etcd client's own

@@ -32,12 +32,15 @@ type watch struct {
 	rev       int64                         // the revision the current state reflects
 	instances map[string]*registry.Instance // by key, valid entries only
 	held      map[string]*registry.Instance // by key: deleted during a stall's hold (see canary)
+	relist    bool                          // rev and instances must be read first
 	watchers  int                           // guarded by r.mu
 }
 
 // Watch follows a service. The first Next returns the list read when the watch started.
-// ctx bounds only that first read: if the server does not answer, the error wraps
-// registry.ErrUnavailable. All watchers of one service on one Registry share one etcd watch.
+// ctx bounds only that first read. While the server cannot be reached (Healthy is false and
+// the read gets no answer within about a second), the watch starts from an empty list and
+// delivers the service's list once the server answers, as the registry package's contract
+// says. All watchers of one service on one Registry share one etcd watch.
 func (r *Registry) Watch(ctx context.Context, service string) (registry.Watcher, error) {
 	if err := registry.ValidateName("service", service); err != nil {
 		return nil, err
@@ -57,8 +60,19 @@ func (r *Registry) Watch(ctx context.Context, service string) (registry.Watcher,
 
 	w = &watch{r: r, service: service, prefix: r.servicePrefix(service), done: make(chan struct{}),
 		held: map[string]*registry.Instance{}}
-	if err := w.list(ctx); err != nil {
-		return nil, r.opError("watch "+service, err)
+	lctx := ctx
+	if !r.Healthy() {
+		var cancel context.CancelFunc
+		lctx, cancel = context.WithTimeout(ctx, openWait)
+		defer cancel()
+	}
+	if err := w.list(lctx); err != nil {
+		err = r.opError("watch "+service, err)
+		if !errors.Is(err, registry.ErrUnavailable) || errors.Is(ctx.Err(), context.Canceled) {
+			return nil, err
+		}
+		// The server does not answer: start empty; run lists first.
+		w.instances, w.relist = map[string]*registry.Instance{}, true
 	}
 	w.bc = registry.NewBroadcast(w.current())
 
@@ -174,7 +188,7 @@ func (w *watch) run() {
 	defer close(w.done)
 	log := w.r.log.With("service", w.service)
 	attempt := 0
-	relist := false
+	relist := w.relist
 	for w.ctx.Err() == nil {
 		if relist {
 			before := w.instances

@@ -30,6 +30,18 @@ func TestConformance(t *testing.T) {
 			return r
 		},
 		Timeout: 10 * time.Second,
+		Refusals: func(t testing.TB) []registrytest.Refusal {
+			notDir := filepath.Join(t.TempDir(), "plain")
+			if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return []registrytest.Refusal{
+				{URL: "file:///x?ttl=-1s", Err: file.ErrInvalidConfig},
+				{URL: "file://" + dir + "?ttl=soon", Err: file.ErrInvalidConfig},
+				// No server to wait for: a directory that cannot be used fails at once.
+				{URL: "file://" + notDir, Err: registry.ErrUnavailable},
+			}
+		},
 	})
 }
 

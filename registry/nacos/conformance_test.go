@@ -1,6 +1,7 @@
 package nacos_test
 
 import (
+	"net/url"
 	"testing"
 	"time"
 
@@ -16,17 +17,40 @@ func TestRegistryConformance(t *testing.T) {
 	srv := testenv.StartNacos(t)
 	dir := sdkDir(t)
 	restart := func(t testing.TB) { srv.Restart(t, false) }
+	down := func(t testing.TB) (func(testing.TB) registry.Registry, func(testing.TB)) {
+		down := testenv.NewNacos(t)
+		// Provider and consumer are two processes: two SDK clients.
+		return func(t testing.TB) registry.Registry { return open(t, down, sdkDir(t)) }, down.Start
+	}
 	if testenv.RaceDetector {
-		t.Log("the restart subtest is left out under -race (" + testenv.NoRaceCommand + " runs it): " + sdkRaceMessage)
-		restart = nil
+		t.Log("the restart and server-down subtests are left out under -race (" + testenv.NoRaceCommand + " runs them): " + sdkRaceMessage)
+		restart, down = nil, nil
 	}
 	registrytest.Run(t, registrytest.Backend{
 		// Handles share one SDK client, as Registries of one process do.
-		Open:    func(t testing.TB) registry.Registry { return open(t, srv, dir) },
-		Restart: restart,
-		Timeout: 30 * time.Second,
+		Open:       func(t testing.TB) registry.Registry { return open(t, srv, dir) },
+		Restart:    restart,
+		Timeout:    30 * time.Second,
+		Down:       down,
+		BackoffCap: nacosBackoffCap,
+		Refusals: func(t testing.TB) []registrytest.Refusal {
+			auth := testenv.StartNacos(t, testenv.WithNacosAuth("tianshu", "s3cret"))
+			q := url.Values{"cache_dir": {sdkDir(t)}}
+			wrong := url.Values{"cache_dir": {sdkDir(t)}, "username": {"tianshu"}, "password": {"guess"}}
+			return []registrytest.Refusal{
+				{URL: srv.URL("public", url.Values{"timeout": {"soon"}}), Err: nacos.ErrInvalidConfig},
+				{URL: srv.URL("a/b", q), Err: nacos.ErrInvalidConfig},
+				{URL: auth.URL("public", wrong), Err: nacos.ErrUnauthorized},
+			}
+		},
 	})
 }
+
+// nacosBackoffCap bounds how long a client made with base options takes to connect to a
+// server that has come up: the SDK waits 100 ms more after each failed round of connection
+// attempts, up to 5 s, and base's WithRetry (500 ms at most) paces the re-registration on
+// top.
+const nacosBackoffCap = 5*time.Second + 500*time.Millisecond
 
 func TestConfigSourceConformance(t *testing.T) {
 	srv := testenv.StartNacos(t)

@@ -47,7 +47,10 @@
 // only while the backend is unhealthy). Instances back in time replace the kept ones; the
 // others, and any deregistered in those 8 s, leave at the end. The SDK gives no sign of a
 // reconnection, so the Registry recognises its re-subscription by the caller of its
-// callback; a server paused without dropping the consumer's connection is not covered.
+// callback; a server paused without dropping the consumer's connection is not covered. A
+// server that is down when New runs is handled the same way (the registry package's
+// contract): New returns at once, Register keeps the instance (ErrUnavailable meanwhile), and
+// Watch starts from an empty list that the renewed subscription fills once the SDK connects.
 //
 // Known SDK races (v2.3.2, unchanged in v2.3.5), both reported by -race, neither fixable from
 // outside the SDK: a reconnect writes RpcClient.currentConnection while the event goroutine

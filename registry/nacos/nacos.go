@@ -2,6 +2,7 @@ package nacos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -121,7 +122,9 @@ func (r *Registry) GetService(ctx context.Context, service string) ([]*registry.
 
 // Watch follows a service. The first Next returns the current list at once, even when it is
 // empty or equal to what the SDK has cached; an empty list is delivered when the last
-// instance leaves.
+// instance leaves. While the server cannot be reached the watcher starts from an empty list,
+// and the SDK's subscription, renewed when it connects, delivers the service's list, as the
+// registry package's contract says.
 func (r *Registry) Watch(ctx context.Context, service string) (registry.Watcher, error) {
 	if err := registry.ValidateName("service", service); err != nil {
 		return nil, err
@@ -130,7 +133,7 @@ func (r *Registry) Watch(ctx context.Context, service string) (registry.Watcher,
 		return nil, err
 	}
 	sub, err := r.n.subscribe(r.key(service), service, r.o.clusters)
-	if err != nil {
+	if err != nil && (sub == nil || !errors.Is(err, registry.ErrUnavailable)) {
 		return nil, err
 	}
 	w := &watcher{r: r}
@@ -211,8 +214,9 @@ type subKey struct {
 }
 
 // subscribe returns the subscription for a service, making it if needed, with its current
-// list read. No lock is held across an SDK call: the SDK may run callbacks (which take
-// sub.mu) on the calling goroutine.
+// list read. When that read fails it returns the subscription too, still unread (its list
+// empty), with the error. No lock is held across an SDK call: the SDK may run callbacks
+// (which take sub.mu) on the calling goroutine.
 func (n *namingClient) subscribe(k svcKey, service string, clusters []string) (*subscription, error) {
 	sk := subKey{k, service, strings.Join(clusters, ",")}
 	n.mu.Lock()
@@ -247,14 +251,14 @@ func (n *namingClient) subscribe(k svcKey, service string, clusters []string) (*
 	// never older than one a callback already delivered.
 	param := vo.GetServiceParam{ServiceName: k.name, GroupName: k.group}
 	if _, err := n.cli.GetService(param); err != nil {
-		return nil, fmt.Errorf("nacos: read service %s@@%s: %w", k.group, k.name, classify(err))
+		return sub, fmt.Errorf("nacos: read service %s@@%s: %w", k.group, k.name, classify(err))
 	}
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	if !sub.ready {
 		svc, err := n.cli.GetService(param)
 		if err != nil {
-			return nil, fmt.Errorf("nacos: read service %s@@%s: %w", k.group, k.name, classify(err))
+			return sub, fmt.Errorf("nacos: read service %s@@%s: %w", k.group, k.name, classify(err))
 		}
 		sub.setLocked(svc.Hosts)
 		sub.ready = true

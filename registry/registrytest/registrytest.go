@@ -41,7 +41,43 @@ type Backend struct {
 	// LeakOptions are passed to goleak when the suite checks that closing handles stops
 	// every goroutine they started (for SDKs with known, documented leftovers).
 	LeakOptions []goleak.Option
+	// Down, when set, runs the registry package's "server unreachable" contract against a
+	// server of its own: it returns a function that opens a handle onto that server, which
+	// is not running yet, and a function that starts it on the address the handles use,
+	// returning once it accepts connections. Nil skips the test (for backends with no
+	// server).
+	Down func(t testing.TB) (open func(testing.TB) registry.Registry, start func(testing.TB))
+	// BackoffCap is the longest wait between the reconnection attempts of the handles Down
+	// opens. Once the server is up, a registration made while it was down must land, and a
+	// watch started meanwhile deliver it, within BackoffCap + 2 s.
+	BackoffCap time.Duration
+	// Refusals, when set, returns registry.Open URLs that the backend must refuse at once
+	// and without retrying, because retrying cannot fix them: malformed URLs and settings,
+	// and against the suite's running server, refused credentials, a denied ACL, a missing
+	// root.
+	Refusals func(t testing.TB) []Refusal
 }
+
+// Refusal is a URL that registry.Open must refuse.
+type Refusal struct {
+	URL string
+	// Err is the sentinel the error must wrap. Unless it is registry.ErrUnavailable, the
+	// error must not wrap that one: it would tell callers to retry.
+	Err error
+}
+
+// Bounds of the "server unreachable" contract (see the registry package's documentation).
+const (
+	// OpenWait is how long registry.Open may wait for a server that does not answer.
+	OpenWait = time.Second
+	// RecoverySlack is added to the backend's backoff cap to bound how long after its
+	// server came up a registration made while it was down takes to land.
+	RecoverySlack = 2 * time.Second
+	// openBound is what the suite enforces for OpenWait: several times it, so that a
+	// loaded machine does not fail the test, but well under the session timeouts and dial
+	// timeouts backends used to wait for.
+	openBound = 3 * OpenWait
+)
 
 // Run runs the conformance suite.
 func Run(t *testing.T, b Backend) {
@@ -64,6 +100,8 @@ func Run(t *testing.T, b Backend) {
 		{"StopUnblocksNext", s.stopUnblocks},
 		{"CloseDeregistersAndStopsWatchers", s.closeDeregisters},
 		{"InstancesSurviveBackendRestart", s.restart},
+		{"ServerDownAtOpenIsUsedOnceItComesUp", s.downAtOpen},
+		{"OpenRefusesWhatRetryingCannotFix", s.refusals},
 		{"ClosingHandlesLeaksNoGoroutine", s.noLeak},
 	}
 	for _, tc := range tests {
@@ -487,4 +525,124 @@ func (s *suite) noLeak(t *testing.T) {
 		}
 	}()
 	goleak.VerifyNone(t, opts...)
+}
+
+// timed runs f and reports how long it took.
+func timed(f func()) time.Duration {
+	start := time.Now()
+	f()
+	return time.Since(start)
+}
+
+func (s *suite) downAtOpen(t *testing.T) {
+	if s.Down == nil {
+		t.Skip("backend has no server to be down")
+	}
+	open, start := s.Down(t)
+	handle := func(role string) registry.Registry {
+		var r registry.Registry
+		if d := timed(func() { r = open(t) }); d > openBound {
+			t.Errorf("opening the %s with the server down took %v; the contract is about %v", role, d.Round(time.Millisecond), OpenWait)
+		}
+		t.Cleanup(func() { _ = r.Close() })
+		return r
+	}
+	prov, cons := handle("provider"), handle("consumer")
+	for _, r := range []registry.Registry{prov, cons} {
+		if h, ok := r.(registry.HealthReporter); ok && h.Healthy() {
+			t.Errorf("%T.Healthy() = true while its server is down", r)
+		}
+	}
+	svc := ServiceName(t)
+
+	var w registry.Watcher
+	var err error
+	wctx, cancel := context.WithTimeout(ctx(t), OpenWait)
+	d := timed(func() { w, err = cons.Watch(wctx, svc) })
+	cancel()
+	if err != nil {
+		t.Fatalf("Watch while the server is down = %v; want a watcher that delivers once it is up", err)
+	}
+	if d > openBound {
+		t.Errorf("Watch while the server is down took %v; want about %v at most", d.Round(time.Millisecond), OpenWait)
+	}
+	f := NewFollow(t, w)
+	f.Until(openBound, "a first, empty list at once", HasIDs())
+
+	in := NewInstance(svc, "early", 7001)
+	rctx, cancel := context.WithTimeout(ctx(t), OpenWait)
+	d = timed(func() { err = prov.Register(rctx, in) })
+	cancel()
+	if err != nil && !errors.Is(err, registry.ErrUnavailable) {
+		t.Fatalf("Register while the server is down = %v; want nil or an error wrapping registry.ErrUnavailable", err)
+	}
+	if d > openBound {
+		t.Errorf("Register with a %v context while the server is down took %v", OpenWait, d.Round(time.Millisecond))
+	}
+	// An instance deregistered while the server is down must not be registered later.
+	gone := NewInstance(svc, "gone", 7002)
+	for _, op := range []func(context.Context, *registry.Instance) error{prov.Register, prov.Deregister} {
+		octx, cancel := context.WithTimeout(ctx(t), OpenWait)
+		err := op(octx, gone)
+		cancel()
+		if err != nil && !errors.Is(err, registry.ErrUnavailable) {
+			t.Fatalf("Register or Deregister while the server is down = %v; want nil or an error wrapping registry.ErrUnavailable", err)
+		}
+	}
+
+	start(t)
+	up := time.Now()
+	limit := s.BackoffCap + RecoverySlack
+	f.Until(limit, "the instance registered while the server was down, once it is up", HasIDs("early"))
+	t.Logf("the registration landed and was delivered %v after the server came up (limit %v)", time.Since(up).Round(time.Millisecond), limit)
+	for _, r := range []registry.Registry{prov, cons} {
+		if h, ok := r.(registry.HealthReporter); ok {
+			for !h.Healthy() {
+				if time.Since(up) > limit {
+					t.Fatalf("%T.Healthy() still false %v after its server came up", r, limit)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+	list, err := cons.GetService(ctx(t), svc)
+	if err != nil || !HasIDs("early")(list) {
+		t.Fatalf("GetService once the server is up = %s, %v; want [early]", IDs(list), err)
+	}
+	if !list[0].Equal(in) {
+		t.Errorf("listed instance = %+v, want %+v", list[0], in)
+	}
+}
+
+// refuseBound bounds how long Open may take to refuse what retrying cannot fix: a round trip
+// or two to a running server, never a reconnection loop.
+const refuseBound = 5 * time.Second
+
+func (s *suite) refusals(t *testing.T) {
+	if s.Refusals == nil {
+		t.Skip("backend lists no URL to refuse")
+	}
+	for _, rf := range s.Refusals(t) {
+		t.Run(rf.URL, func(t *testing.T) {
+			var r registry.Registry
+			var err error
+			d := timed(func() { r, err = registry.Open(ctx(t), rf.URL) })
+			if err == nil {
+				_ = r.Close()
+				t.Fatalf("Open succeeded; want an error wrapping %v", rf.Err)
+			}
+			if r != nil {
+				t.Errorf("Open returned the registry %#v with its error; `if r != nil { r.Close() }` would break", r)
+			}
+			if !errors.Is(err, rf.Err) {
+				t.Errorf("Open = %v; want an error wrapping %v", err, rf.Err)
+			}
+			if !errors.Is(rf.Err, registry.ErrUnavailable) && errors.Is(err, registry.ErrUnavailable) {
+				t.Errorf("Open = %v; it wraps registry.ErrUnavailable, which tells callers to retry", err)
+			}
+			if d > refuseBound {
+				t.Errorf("Open took %v to refuse; want at most %v", d.Round(time.Millisecond), refuseBound)
+			}
+		})
+	}
 }

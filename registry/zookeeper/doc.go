@@ -53,6 +53,10 @@
 // A provider's nodes are ephemeral: a provider that dies leaves consumers' lists when its
 // session times out (WithSessionTimeout). Everything else is the Registry's job:
 //
+//   - when no server accepts a connection within about a second of New, New returns the
+//     Registry anyway (the registry package's contract): it connects in the background,
+//     registrations are kept and their nodes created once it has a session, and watches
+//     start empty and deliver then;
 //   - while disconnected it reconnects in rounds over the server list, with capped,
 //     jittered exponential backoff between rounds, and consumers keep the lists they have
 //     (Healthy reports false, which registry.Failover uses to hold empty lists back);
@@ -75,7 +79,8 @@
 //
 // With WithAuth, nodes are created with a digest ACL and go-zookeeper sends the credentials
 // again on every new connection. Credentials ZooKeeper refuses give errors wrapping
-// ErrNoAuth, at New when the root node already exists with another ACL.
+// ErrNoAuth, at New when the root node already exists with another ACL (and a server was
+// reachable at New; otherwise at the first call that meets the ACL).
 //
 // The Registry takes go-zookeeper's event callback (it never blocks) rather than its event
 // channel, and routes the library's own log lines to the Registry's slog logger at debug

@@ -51,12 +51,15 @@ func ctxFor(t testing.TB) context.Context {
 	return ctx
 }
 
+// testReconnectMax caps the reconnection backoff of the Registries open returns.
+const testReconnectMax = 500 * time.Millisecond
+
 // open returns a Registry on addr, closed at the end of the test.
 func open(t testing.TB, addr string, opts ...zookeeper.Option) *zookeeper.Registry {
 	t.Helper()
 	opts = append([]zookeeper.Option{
 		zookeeper.WithSessionTimeout(testSessionTimeout),
-		zookeeper.WithReconnectBackoff(50*time.Millisecond, 500*time.Millisecond),
+		zookeeper.WithReconnectBackoff(50*time.Millisecond, testReconnectMax),
 		zookeeper.WithLogger(testLogger(t)),
 	}, opts...)
 	r, err := zookeeper.New(ctxFor(t), []string{addr}, opts...)

@@ -47,7 +47,9 @@ type serviceWatch struct {
 
 // Watch follows a service. The watch is shared by every watcher of the service on this
 // Registry. ctx (and the session timeout) bounds the first read: when ZooKeeper cannot be
-// reached meanwhile, the error wraps registry.ErrUnavailable.
+// reached meanwhile, the error wraps registry.ErrUnavailable. Without a session (Healthy
+// false) Watch does not wait: the watcher starts from the list last read, empty if none,
+// and the watch reads the service as soon as a session is back.
 func (r *Registry) Watch(ctx context.Context, service string) (registry.Watcher, error) {
 	if err := registry.ValidateName("service", service); err != nil {
 		return nil, err
@@ -76,6 +78,9 @@ func (r *Registry) Watch(ctx context.Context, service string) (registry.Watcher,
 	sw.refs++
 	r.mu.Unlock()
 
+	if !r.Healthy() {
+		return sw.bc.Watch(func() { r.release(sw) }), nil
+	}
 	t := time.NewTimer(r.opts.sessionTimeout)
 	defer t.Stop()
 	var err error

@@ -112,11 +112,14 @@ type Registry struct {
 	// connected follows go-zookeeper's state (set by the event callback); ready is set by
 	// the keeper once the session is authenticated, and gates every operation.
 	connected atomic.Bool
-	keepKick  chan struct{}
-	readyMu   sync.Mutex
-	ready     bool
-	readyCh   chan struct{} // closed while ready
-	authAdded bool          // keeper only
+	// reached is closed when a server first accepts the connection.
+	reached     chan struct{}
+	reachedOnce sync.Once
+	keepKick    chan struct{}
+	readyMu     sync.Mutex
+	ready       bool
+	readyCh     chan struct{} // closed while ready
+	authAdded   bool          // keeper only
 
 	ownMu   sync.Mutex
 	own     map[string]*ownNode // by service + "/" + ID
@@ -150,11 +153,14 @@ var (
 // New connects to the ZooKeeper ensemble at servers (host:port, port 2181 when omitted) and
 // returns a Registry over it. Bad options give ErrInvalidConfig.
 //
-// New waits, at most for ctx and the session timeout, for a first session, and checks that
-// the root node can be read: credentials that ZooKeeper refuses give an error wrapping
-// ErrNoAuth. When no server answers in that time New still returns the Registry, which
-// keeps connecting in the background (so that registry.Failover can serve cached lists);
-// its calls fail with registry.ErrUnavailable until it connects.
+// New waits about a second for a server to accept the connection. Once one has, it waits
+// (at most for ctx and the session timeout) for a session and checks that the root node can
+// be read: credentials that ZooKeeper refuses give an error wrapping ErrNoAuth. When no
+// server accepts the connection within that second, New returns the Registry anyway, as the
+// registry package's contract says: it keeps connecting in the background with the
+// WithReconnectBackoff backoff, Healthy reports false, Register keeps the instance and
+// creates its node once connected, and Watch starts from an empty list that the watch
+// replaces once it can read the service.
 func New(ctx context.Context, servers []string, opts ...Option) (*Registry, error) {
 	o := options{sessionTimeout: DefaultSessionTimeout, reconnect: defaultReconnect}
 	for _, opt := range opts {
@@ -183,6 +189,7 @@ func New(ctx context.Context, servers []string, opts ...Option) (*Registry, erro
 		log:      o.log.With("registry", "zookeeper", "root", o.root),
 		stop:     make(chan struct{}),
 		keepKick: make(chan struct{}, 1),
+		reached:  make(chan struct{}),
 		readyCh:  make(chan struct{}),
 		own:      map[string]*ownNode{},
 		gone:     map[string]bool{},
@@ -211,8 +218,8 @@ func New(ctx context.Context, servers []string, opts ...Option) (*Registry, erro
 	r.bg.Add(1)
 	go r.keep()
 
-	if err := r.waitReady(ctx); err != nil {
-		r.log.Warn("no ZooKeeper session yet; connecting in the background", "servers", r.servers)
+	if err := r.waitOpen(ctx); err != nil {
+		r.log.Warn("no ZooKeeper session yet; connecting in the background", "servers", r.servers, "error", err)
 		return r, nil
 	}
 	if err := r.checkRoot(); errors.Is(err, ErrNoAuth) {
@@ -287,6 +294,9 @@ func (r *Registry) providersPath(service string) string {
 func (r *Registry) onEvent(ev zk.Event) {
 	switch ev.Type {
 	case zk.EventSession:
+		if ev.State == zk.StateConnected || ev.State == zk.StateHasSession {
+			r.reachedOnce.Do(func() { close(r.reached) })
+		}
 		up := ev.State == zk.StateHasSession
 		if r.connected.Swap(up) != up || up {
 			if !up {
@@ -331,6 +341,31 @@ func (r *Registry) Healthy() bool {
 // timeout, or a round of reconnection backoff (plus go-zookeeper's second) when longer.
 func (r *Registry) holdWindow() time.Duration {
 	return max(r.opts.sessionTimeout, r.opts.reconnect.Max+time.Second)
+}
+
+// openWait is how long New waits for a server to accept the connection (the registry
+// package's contract).
+const openWait = time.Second
+
+// waitOpen waits for an authenticated session, but gives up after openWait unless a server
+// has accepted the connection by then: a session and credentials then follow within the
+// session timeout, and New can report refused credentials.
+func (r *Registry) waitOpen(ctx context.Context) error {
+	t := time.NewTimer(openWait)
+	defer t.Stop()
+	select {
+	case <-r.reached:
+		return r.waitReady(ctx)
+	case <-t.C:
+		select {
+		case <-r.reached:
+			return r.waitReady(ctx)
+		default:
+		}
+		return fmt.Errorf("%w: no ZooKeeper server of %v accepted a connection within %v", registry.ErrUnavailable, r.servers, openWait)
+	case <-ctx.Done():
+		return fmt.Errorf("%w: no ZooKeeper session with %v: %w", registry.ErrUnavailable, r.servers, ctx.Err())
+	}
 }
 
 // waitReady waits for an authenticated session, at most until ctx is done or the session
