@@ -40,6 +40,9 @@ func dial(ctx context.Context, endpoints []string, o *options, probeKey string, 
 	// the etcd client logs in while it is created, and fails when no server answers; the
 	// login is then left to the first request, which the client makes by itself when the
 	// server asks for a token.
+	if err := checkEndpoints(endpoints); err != nil {
+		return nil, false, err
+	}
 	down := background && !anyAccepts(ctx, endpoints, openWait)
 	cli, err = newClient(endpoints, o, down && o.username != "")
 	if err != nil || o.lazy || down {
@@ -113,16 +116,32 @@ func anyAccepts(ctx context.Context, endpoints []string, timeout time.Duration) 
 // authenticateMethod is the etcd RPC the client logs in with.
 const authenticateMethod = "/etcdserverpb.Auth/Authenticate"
 
+// checkEndpoints applies the host rules of an etcd:// URL (registry.ParseHostList) to
+// endpoints given to New, so that New refuses what Open refuses: an empty host, a port out
+// of range.
+func checkEndpoints(endpoints []string) error {
+	if len(endpoints) == 0 {
+		return fmt.Errorf("%w: no endpoint (want host:port or http(s)://host:port)", ErrInvalidConfig)
+	}
+	for i, ep := range endpoints {
+		hostPort := strings.TrimPrefix(strings.TrimPrefix(ep, "http://"), "https://")
+		if hostPort == "" || strings.Contains(hostPort, ",") {
+			return fmt.Errorf("%w: endpoint %d of %q: want host:port or http(s)://host:port", ErrInvalidConfig, i, endpoints)
+		}
+		if _, err := registry.ParseHostList(hostPort, DefaultPort); err != nil {
+			return fmt.Errorf("%w: endpoint %q: %w", ErrInvalidConfig, ep, err)
+		}
+	}
+	return nil
+}
+
 // newClient creates a client without waiting for the server. With deferLogin, the login the
 // client attempts while it is created is answered "authentication is not enabled" without
 // asking the server, so that the client is made; its first request then meets "user name is
 // empty" from a server with authentication on, and the client logs in and retries.
 func newClient(endpoints []string, o *options, deferLogin bool) (*clientv3.Client, error) {
-	if len(endpoints) == 0 {
-		return nil, fmt.Errorf("%w: no endpoint (want host:port or http(s)://host:port)", ErrInvalidConfig)
-	}
-	if i := slices.Index(endpoints, ""); i >= 0 {
-		return nil, fmt.Errorf("%w: endpoint %d of %q is empty", ErrInvalidConfig, i, endpoints)
+	if err := checkEndpoints(endpoints); err != nil {
+		return nil, err
 	}
 	var skipLogin atomic.Bool
 	skipLogin.Store(deferLogin)

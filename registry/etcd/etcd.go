@@ -8,8 +8,8 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
 	"sync/atomic"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"

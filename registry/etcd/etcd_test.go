@@ -145,6 +145,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}{
 		{"NoEndpoint", nil, nil},
 		{"AnEmptyEndpoint", []string{"127.0.0.1:1", ""}, nil},
+		{"APortOutOfRange", []string{"127.0.0.1:99999"}, nil},
+		{"AnEmptyHost", []string{"http://:2379"}, nil},
 		{"ATTLUnderOneSecond", []string{"127.0.0.1:1"}, []etcd.Option{etcd.WithTTL(500 * time.Millisecond)}},
 		{"AZeroDialTimeout", []string{"127.0.0.1:1"}, []etcd.Option{etcd.WithDialTimeout(0)}},
 		{"AUserWithoutPassword", []string{"127.0.0.1:1"}, []etcd.Option{etcd.WithAuth("root", "")}},

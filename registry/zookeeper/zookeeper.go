@@ -236,8 +236,13 @@ func (o *options) check(servers []string) error {
 		return fmt.Errorf("%w: no ZooKeeper server given", ErrInvalidConfig)
 	}
 	for _, s := range servers {
+		// The same host rules as a zookeeper:// URL (registry.ParseHostList), so that New
+		// refuses what Open refuses: an empty host, a port out of range.
 		if s == "" || strings.ContainsAny(s, " /,") {
 			return fmt.Errorf("%w: server %q: want host:port", ErrInvalidConfig, s)
+		}
+		if _, err := registry.ParseHostList(s, DefaultPort); err != nil {
+			return fmt.Errorf("%w: server %q: %w", ErrInvalidConfig, s, err)
 		}
 	}
 	if err := checkPath(o.root); err != nil {

@@ -25,6 +25,8 @@ func TestNewRejectsConfigurationThatCannotWork(t *testing.T) {
 	}{
 		{"no server", nil, nil, "no ZooKeeper server"},
 		{"a server list in one string", []string{"a:1,b:2"}, nil, "want host:port"},
+		{"a port out of range", []string{"127.0.0.1:99999"}, nil, "99999"},
+		{"an empty host", []string{":2181"}, nil, "host"},
 		{"a relative root", []string{"127.0.0.1:1"}, []zookeeper.Option{zookeeper.WithRoot("tianshu")}, "absolute path"},
 		{"a root with an empty segment", []string{"127.0.0.1:1"}, []zookeeper.Option{zookeeper.WithRoot("/a//b")}, "segment"},
 		{"a zero session timeout", []string{"127.0.0.1:1"}, []zookeeper.Option{zookeeper.WithSessionTimeout(0)}, "session timeout"},
