@@ -233,3 +233,37 @@ func TestDroppedCallsLogTheirTraceIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// ownProvider is an SDK provider an application built itself and made a
+// HeadSampledProvider, as the HeadSampler documentation describes.
+type ownProvider struct {
+	*sdktrace.TracerProvider
+	head *telemetry.HeadSampler
+}
+
+func (p *ownProvider) HeadSampler() *telemetry.HeadSampler { return p.head }
+
+// A handler given a HeadSampledProvider explicitly (not through the globals) drops calls
+// itself too, whoever built the provider.
+func TestAnExplicitHeadSampledProviderTakesTheFastPath(t *testing.T) {
+	p := &ownProvider{TracerProvider: sdktrace.NewTracerProvider(
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0))),
+		sdktrace.WithIDGenerator(telemetry.IDGenerator{}))}
+	p.head = telemetry.NewHeadSampler(0, p)
+	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+	h := telemetry.NewClientHandler(telemetry.WithTracerProvider(p), telemetry.WithoutActiveCalls())
+	err := h.UnaryClientInterceptor()(context.Background(), "/tianshu.test.Echo/Echo", nil, nil, nil,
+		func(ctx context.Context, _ string, _, _ any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
+			span := trace.SpanFromContext(ctx)
+			if span.IsRecording() || !span.SpanContext().IsValid() {
+				t.Fatalf("span %v recording %v: want a valid, dropped span", span.SpanContext(), span.IsRecording())
+			}
+			if span.TracerProvider() != trace.TracerProvider(p) {
+				t.Fatalf("the dropped span came from %T, not the handler's own decision", span.TracerProvider())
+			}
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
