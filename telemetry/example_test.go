@@ -10,6 +10,8 @@ import (
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tianshu-go/tianshu/telemetry"
 )
@@ -40,4 +42,23 @@ func ExampleNewLogHandler() {
 	log.InfoContext(ctx, "order placed", "order", 42)
 	// Output:
 	// {"level":"INFO","msg":"order placed","order":42,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7"}
+}
+
+// A plain grpc-go server and client traced and measured through the interceptors, on
+// OpenTelemetry's global providers (which tracing.Setup fills in main).
+func ExampleNewServerHandler() {
+	sh, ch := telemetry.NewServerHandler(), telemetry.NewClientHandler()
+	defer sh.Close() // releases the in-flight gauge's callback
+	defer ch.Close()
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(sh.UnaryServerInterceptor()),
+		grpc.ChainStreamInterceptor(sh.StreamServerInterceptor()))
+	defer srv.Stop()
+	cc, err := grpc.NewClient("127.0.0.1:50051", grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithChainUnaryInterceptor(ch.UnaryClientInterceptor()),
+		grpc.WithChainStreamInterceptor(ch.StreamClientInterceptor()))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cc.Close()
 }
