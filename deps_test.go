@@ -11,7 +11,7 @@ import (
 // Core packages speak only to interfaces; a backend is chosen by the application. This test
 // keeps a backend, or a backend's SDK, from creeping into a core package's imports.
 func TestCorePackagesImportNoBackend(t *testing.T) {
-	core := []string{"", "/registry", "/config", "/rpc", "/loadbalance", "/breaker", "/tracing"}
+	core := []string{"", "/registry", "/config", "/rpc", "/loadbalance", "/breaker", "/tracing", "/telemetry"}
 	forbidden := []string{
 		"github.com/tianshu-go/tianshu/registry/",
 		"github.com/tianshu-go/tianshu/config/",
@@ -34,6 +34,35 @@ func TestCorePackagesImportNoBackend(t *testing.T) {
 			for _, f := range forbidden {
 				if strings.HasPrefix(dep, f) {
 					t.Errorf("core package %s imports %s (via go list -deps); core packages must not depend on a backend", pkg, dep)
+				}
+			}
+		}
+	}
+}
+
+// The call path instruments calls through OpenTelemetry's API only. The SDK and the
+// exporters (OTLP, Prometheus) are set up by main, through tracing and metrics; a package
+// every service imports must not link them, or each user of rpc pays for two OTLP exporters
+// it may never use.
+func TestCallPathLinksNoTelemetrySDKOrExporter(t *testing.T) {
+	callPath := []string{"/rpc", "/telemetry"}
+	forbidden := []string{
+		"go.opentelemetry.io/otel/sdk",
+		"go.opentelemetry.io/otel/exporters/",
+		"github.com/prometheus/",
+		"github.com/tianshu-go/tianshu/tracing",
+		"github.com/tianshu-go/tianshu/metrics",
+	}
+	for _, c := range callPath {
+		pkg := "github.com/tianshu-go/tianshu" + c
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, f := range forbidden {
+				if dep == f || strings.HasPrefix(dep, strings.TrimSuffix(f, "/")+"/") {
+					t.Errorf("%s depends on %s (via go list -deps); instrument with package telemetry (OpenTelemetry's API) and leave the SDK and exporters to main", pkg, dep)
 				}
 			}
 		}

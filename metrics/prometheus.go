@@ -91,8 +91,8 @@ func NewPrometheus(opts ...Option) (*Prometheus, error) {
 	}, nil
 }
 
-// MeterProvider returns the provider to record with: pass it to tracing.WithMeterProvider,
-// ObserveBreakers and InstrumentRegistry, or install it with otel.SetMeterProvider.
+// MeterProvider returns the provider to record with: pass it to telemetry.WithMeterProvider
+// (rpc.WithTelemetry takes the same option), ObserveBreakers and InstrumentRegistry, or install it with otel.SetMeterProvider.
 func (p *Prometheus) MeterProvider() metric.MeterProvider { return p.provider }
 
 // Registry returns the Prometheus registry the metrics are gathered from.

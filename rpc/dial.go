@@ -15,7 +15,7 @@ import (
 
 	"github.com/tianshu-go/tianshu/loadbalance"
 	"github.com/tianshu-go/tianshu/registry"
-	"github.com/tianshu-go/tianshu/tracing"
+	"github.com/tianshu-go/tianshu/telemetry"
 )
 
 // DefaultBalancer is the load-balancing policy Dial configures unless WithBalancer says
@@ -41,7 +41,7 @@ type dialOptions struct {
 	grpcOpts  []grpc.DialOption
 	waitReady bool
 	log       *slog.Logger
-	telemetry *tracing.Handler
+	telemetry *telemetry.Handler
 	noTelem   bool
 	dubbo     *dubboService
 }
@@ -87,10 +87,10 @@ func WithGRPCDialOptions(opts ...grpc.DialOption) DialOption {
 }
 
 // WithClientTelemetry records spans and metrics of the connection's calls through h, a
-// tracing.NewClientHandler shared by the application's connections (share one: each
+// telemetry.NewClientHandler shared by the application's connections (share one: each
 // handler with an in-flight gauge registers a callback until its Close). By default Dial
 // makes a handler over OpenTelemetry's global providers, without the in-flight gauge.
-func WithClientTelemetry(h *tracing.Handler) DialOption {
+func WithClientTelemetry(h *telemetry.Handler) DialOption {
 	return func(o *dialOptions) { o.telemetry = h }
 }
 
@@ -148,7 +148,7 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientC
 		// Outermost, so one span covers the call with its retries and breaker decisions.
 		h := o.telemetry
 		if h == nil {
-			h = tracing.NewClientHandler(tracing.WithoutActiveCalls())
+			h = telemetry.NewClientHandler(telemetry.WithoutActiveCalls())
 		}
 		unary = append([]grpc.UnaryClientInterceptor{h.UnaryClientInterceptor()}, unary...)
 		stream = append([]grpc.StreamClientInterceptor{h.StreamClientInterceptor()}, stream...)

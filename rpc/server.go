@@ -23,7 +23,7 @@ import (
 
 	"github.com/tianshu-go/tianshu/internal/backoff"
 	"github.com/tianshu-go/tianshu/registry"
-	"github.com/tianshu-go/tianshu/tracing"
+	"github.com/tianshu-go/tianshu/telemetry"
 )
 
 // Defaults of the shutdown sequence.
@@ -62,7 +62,7 @@ type serverOptions struct {
 	reflection      bool
 	log             *slog.Logger
 	creds           credentials.TransportCredentials // see WithServerCredentials in tls.go
-	telemetry       []tracing.HandlerOption
+	telemetry       []telemetry.Option
 	noTelemetry     bool
 }
 
@@ -126,9 +126,9 @@ func WithStreamServerInterceptors(is ...grpc.StreamServerInterceptor) ServerOpti
 }
 
 // WithTelemetry configures the spans and metrics the server records for every call (see
-// package tracing): by default they go to OpenTelemetry's global providers, which record
-// nothing until tracing.Setup or the application installs real ones.
-func WithTelemetry(opts ...tracing.HandlerOption) ServerOption {
+// package telemetry): by default they go to OpenTelemetry's global providers, which record
+// nothing until tracing.Setup (or the application) installs real ones.
+func WithTelemetry(opts ...telemetry.Option) ServerOption {
 	return func(o *serverOptions) { o.telemetry = append(o.telemetry, opts...) }
 }
 
@@ -152,7 +152,7 @@ type Server struct {
 	*grpc.Server
 	opts      serverOptions
 	health    *health.Server
-	telemetry *tracing.Handler // nil WithoutTelemetry
+	telemetry *telemetry.Handler // nil WithoutTelemetry
 
 	mu       sync.Mutex
 	stopping bool
@@ -181,7 +181,7 @@ func NewServer(opts ...ServerOption) *Server {
 	var unary []grpc.UnaryServerInterceptor
 	var stream []grpc.StreamServerInterceptor
 	if !o.noTelemetry {
-		s.telemetry = tracing.NewServerHandler(o.telemetry...)
+		s.telemetry = telemetry.NewServerHandler(o.telemetry...)
 		unary = append(unary, s.telemetry.UnaryServerInterceptor())
 		stream = append(stream, s.telemetry.StreamServerInterceptor())
 	}

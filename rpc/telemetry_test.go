@@ -11,18 +11,18 @@ import (
 
 	"github.com/tianshu-go/tianshu/internal/testpb"
 	"github.com/tianshu-go/tianshu/rpc"
-	"github.com/tianshu-go/tianshu/tracing"
+	"github.com/tianshu-go/tianshu/telemetry"
 )
 
 func TestServerAndDialRecordOneTraceByDefault(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	prop := tracing.Propagator()
+	prop := telemetry.Propagator()
 
 	reg := newRegistry(t)
 	srv := rpc.NewServer(rpc.WithService("echo"), rpc.WithInstanceID("a"), rpc.WithRegistrar(reg), rpc.WithDeregisterDelay(0),
-		rpc.WithTelemetry(tracing.WithTracerProvider(tp), tracing.WithTextMapPropagator(prop)))
+		rpc.WithTelemetry(telemetry.WithTracerProvider(tp), telemetry.WithTextMapPropagator(prop)))
 	testpb.RegisterEchoServer(srv, echo{id: "a"})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -31,7 +31,7 @@ func TestServerAndDialRecordOneTraceByDefault(t *testing.T) {
 	go srv.Serve(lis)
 	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
 
-	client := tracing.NewClientHandler(tracing.WithTracerProvider(tp), tracing.WithTextMapPropagator(prop))
+	client := telemetry.NewClientHandler(telemetry.WithTracerProvider(tp), telemetry.WithTextMapPropagator(prop))
 	t.Cleanup(func() { _ = client.Close() })
 	conn, err := rpc.Dial(context.Background(), "tianshu:///echo", rpc.WithDiscovery(reg), rpc.WithWaitReady(), rpc.WithClientTelemetry(client))
 	if err != nil {

@@ -3,6 +3,8 @@ package tracing
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tianshu-go/tianshu/telemetry"
 )
 
 // Config is the tracing section of an application's configuration file, for the config
@@ -44,18 +46,18 @@ func (c Config) Options() ([]Option, error) {
 		opts = append(opts, WithOTLP(p, c.Endpoint))
 	}
 	opts = append(opts, WithSampleRatio(c.SampleRatio))
-	var formats []Format
+	var formats []telemetry.Format
 	for _, f := range c.Propagate {
 		switch strings.ToLower(f) {
 		case "b3":
-			formats = append(formats, FormatB3)
+			formats = append(formats, telemetry.FormatB3)
 		case "jaeger":
-			formats = append(formats, FormatJaeger)
+			formats = append(formats, telemetry.FormatJaeger)
 		default:
 			return nil, fmt.Errorf("%w: unknown propagation format %q (want b3 or jaeger)", ErrInvalidConfig, f)
 		}
 	}
-	opts = append(opts, WithPropagator(Propagator(formats...)))
+	opts = append(opts, WithPropagator(telemetry.Propagator(formats...)))
 	if _, err := newSetupConfig(opts); err != nil {
 		return nil, err
 	}

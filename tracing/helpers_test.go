@@ -4,18 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
-	"testing"
-	"time"
 
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/tianshu-go/tianshu/internal/testpb"
@@ -41,61 +35,10 @@ func (s *echoServer) Echo(ctx context.Context, req *testpb.EchoRequest) (*testpb
 	return &testpb.EchoReply{Payload: req.Payload, ServedBy: s.id}, nil
 }
 
-// startEcho serves srv on a loopback port with sopts and returns a client dialled with
-// dopts; both stop when the test ends.
-func startEcho(tb testing.TB, srv testpb.EchoServer, sopts []grpc.ServerOption, dopts []grpc.DialOption) testpb.EchoClient {
-	tb.Helper()
-	return dial(tb, serveEcho(tb, srv, sopts...), dopts...)
-}
-
-// serveEcho serves srv on a loopback port until the test ends and returns its address.
-func serveEcho(tb testing.TB, srv testpb.EchoServer, sopts ...grpc.ServerOption) string {
-	tb.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s := grpc.NewServer(sopts...)
-	testpb.RegisterEchoServer(s, srv)
-	go func() { _ = s.Serve(lis) }()
-	tb.Cleanup(s.Stop)
-	return lis.Addr().String()
-}
-
-func dial(tb testing.TB, addr string, dopts ...grpc.DialOption) testpb.EchoClient {
-	tb.Helper()
-	return testpb.NewEchoClient(dialConn(tb, addr, dopts...))
-}
-
-// waitSpans waits until rec holds n ended spans: a server ends its span after its answer
-// is on the wire, so the caller may see the answer first.
-func waitSpans(t *testing.T, rec *tracetest.SpanRecorder, n int) []sdktrace.ReadOnlySpan {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(rec.Ended()) < n && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	return rec.Ended()
-}
-
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func listenLoopback(tb testing.TB) net.Listener {
-	tb.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return lis
-}
-
-func dialConn(tb testing.TB, addr string, dopts ...grpc.DialOption) *grpc.ClientConn {
-	tb.Helper()
-	cc, err := grpc.NewClient(addr, append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials())}, dopts...)...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = cc.Close() })
-	return cc
-}
+// The IDs of the W3C Trace Context specification's examples.
+var (
+	testTraceID = trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36}
+	testSpanID  = trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7}
+)

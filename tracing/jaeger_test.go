@@ -12,6 +12,7 @@ import (
 	"github.com/tianshu-go/tianshu/internal/testpb"
 	"github.com/tianshu-go/tianshu/registry/memory"
 	"github.com/tianshu-go/tianshu/rpc"
+	"github.com/tianshu-go/tianshu/telemetry"
 	"github.com/tianshu-go/tianshu/tracing"
 )
 
@@ -20,10 +21,10 @@ import (
 func chainService(t *testing.T, reg *memory.Registry, name, next string, tp *tracing.TracerProvider) {
 	t.Helper()
 	ctx := context.Background()
-	hopts := []tracing.HandlerOption{tracing.WithTracerProvider(tp), tracing.WithTextMapPropagator(tracing.Propagator())}
+	hopts := []telemetry.Option{telemetry.WithTracerProvider(tp), telemetry.WithTextMapPropagator(telemetry.Propagator())}
 	impl := &echoServer{id: name}
 	if next != "" {
-		h := tracing.NewClientHandler(hopts...)
+		h := telemetry.NewClientHandler(hopts...)
 		t.Cleanup(func() { _ = h.Close() })
 		cc, err := rpc.Dial(ctx, "tianshu:///"+next, rpc.WithDiscovery(reg), rpc.WithClientTelemetry(h))
 		if err != nil {

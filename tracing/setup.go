@@ -19,6 +19,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+
+	"github.com/tianshu-go/tianshu/telemetry"
 )
 
 // ErrInvalidConfig is wrapped by every error Setup and NewTracerProvider return for bad
@@ -124,7 +126,8 @@ func WithSampleRatio(ratio float64) Option {
 // WithSampler replaces the parent-based ratio sampler.
 func WithSampler(s sdktrace.Sampler) Option { return func(c *setupConfig) { c.sampler = s } }
 
-// WithPropagator sets the propagator Setup installs globally; the default is Propagator().
+// WithPropagator sets the propagator Setup installs globally; the default is
+// telemetry.Propagator().
 func WithPropagator(p propagation.TextMapPropagator) Option {
 	return func(c *setupConfig) { c.propagator = p }
 }
@@ -150,7 +153,7 @@ func newSetupConfig(opts []Option) (*setupConfig, error) {
 		c.fail("export timeout %v is not positive", c.timeout)
 	}
 	if c.propagator == nil {
-		c.propagator = Propagator()
+		c.propagator = telemetry.Propagator()
 	}
 	return c, errors.Join(c.errs...)
 }
@@ -174,11 +177,10 @@ func (c *setupConfig) provider(ctx context.Context) (*TracerProvider, error) {
 	sampler := c.sampler
 	if sampler == nil {
 		sampler = sdktrace.ParentBased(sdktrace.TraceIDRatioBased(c.ratio))
-		p.head = newHeadSampler(c.ratio)
-		p.head.tp = p
+		p.head = telemetry.NewHeadSampler(c.ratio, p)
 	}
 	popts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sampler),
-		sdktrace.WithIDGenerator(idGenerator{})}
+		sdktrace.WithIDGenerator(telemetry.IDGenerator{})}
 	exp := c.exporter
 	if c.endpoint != "" {
 		if exp, err = c.otlp(ctx); err != nil {
@@ -255,7 +257,7 @@ func (c *setupConfig) resource(ctx context.Context) (*resource.Resource, error) 
 
 // Setup builds a tracer provider from opts and installs it, with the propagator, as
 // OpenTelemetry's global tracer provider and text map propagator: the one place Tianshu
-// changes global state, and only when the application asks. Tianshu's stats handlers use the
+// changes global state, and only when the application asks. The telemetry handlers use the
 // globals unless given explicit providers, so after Setup every rpc.Server and rpc.Dial
 // connection traces.
 //

@@ -27,6 +27,7 @@ import (
 	"github.com/tianshu-go/tianshu/internal/testpb"
 	"github.com/tianshu-go/tianshu/registry/memory"
 	"github.com/tianshu-go/tianshu/rpc"
+	"github.com/tianshu-go/tianshu/telemetry"
 	"github.com/tianshu-go/tianshu/tracing"
 )
 
@@ -139,10 +140,10 @@ func tianshu(f features) func(context.Context) (*stack, error) {
 			st.closers = append(st.closers, func() { _ = sdk.Shutdown(context.Background()) })
 		}
 		observed := f.tracing || f.metrics || f.noop
-		hopts := []tracing.HandlerOption{tracing.WithTracerProvider(tp), tracing.WithMeterProvider(mp), tracing.WithTextMapPropagator(tracing.Propagator())}
-		var client *tracing.Handler
+		hopts := []telemetry.Option{telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(mp), telemetry.WithTextMapPropagator(telemetry.Propagator())}
+		var client *telemetry.Handler
 		if observed {
-			client = tracing.NewClientHandler(hopts...)
+			client = telemetry.NewClientHandler(hopts...)
 			st.closers = append(st.closers, func() { _ = client.Close() })
 		}
 
@@ -224,7 +225,7 @@ func otelgrpcStack(ctx context.Context) (*stack, error) {
 		sdktrace.WithBatcher(discardExporter{}))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 	o := []otelgrpc.Option{otelgrpc.WithTracerProvider(tp), otelgrpc.WithMeterProvider(mp),
-		otelgrpc.WithPropagators(tracing.Propagator())}
+		otelgrpc.WithPropagators(telemetry.Propagator())}
 	st, err := bare(ctx, []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(o...))},
 		[]grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler(o...))})
 	shutdown := func() {

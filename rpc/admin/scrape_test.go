@@ -20,7 +20,7 @@ import (
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/memory"
 	"github.com/tianshu-go/tianshu/rpc/admin"
-	"github.com/tianshu-go/tianshu/tracing"
+	"github.com/tianshu-go/tianshu/telemetry"
 )
 
 type echo struct{ testpb.UnimplementedEchoServer }
@@ -42,8 +42,8 @@ func TestScrapeParsesAndHoldsTianshuSeries(t *testing.T) {
 	mp := prom.MeterProvider()
 
 	// RPC metrics from both sides of a call.
-	hopts := []tracing.HandlerOption{tracing.WithMeterProvider(mp), tracing.WithTextMapPropagator(propagation.TraceContext{})}
-	srv := grpc.NewServer(tracing.ServerOption(hopts...))
+	hopts := []telemetry.Option{telemetry.WithMeterProvider(mp), telemetry.WithTextMapPropagator(propagation.TraceContext{})}
+	srv := grpc.NewServer(telemetry.ServerOption(hopts...))
 	testpb.RegisterEchoServer(srv, echo{})
 	reg := memory.New()
 	t.Cleanup(func() { _ = reg.Close() })
@@ -55,7 +55,7 @@ func TestScrapeParsesAndHoldsTianshuSeries(t *testing.T) {
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		tracing.DialOption(hopts...))
+		telemetry.DialOption(hopts...))
 	if err != nil {
 		t.Fatal(err)
 	}

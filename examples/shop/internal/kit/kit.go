@@ -26,6 +26,7 @@ import (
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/rpc"
 	"github.com/tianshu-go/tianshu/rpc/admin"
+	"github.com/tianshu-go/tianshu/telemetry"
 	"github.com/tianshu-go/tianshu/tracing"
 
 	// The backends a registry URL may name. Each adds its scheme to registry.Open.
@@ -86,8 +87,8 @@ type Process struct {
 
 	admin           *admin.Server
 	adminURL        string
-	serverTelemetry []tracing.HandlerOption
-	clientTracing   *tracing.Handler
+	serverTelemetry []telemetry.Option
+	clientTracing   *telemetry.Handler
 	stopTracing     func(context.Context) error
 	reloads         atomic.Int64
 	rejects         atomic.Int64
@@ -108,7 +109,7 @@ func Start(ctx context.Context, service string, args []string) (p *Process, err 
 		*id = service + "-" + strconv.Itoa(os.Getpid())
 	}
 	p = &Process{Service: service, ID: *id}
-	p.Log = slog.New(tracing.NewLogHandler(slog.NewTextHandler(os.Stderr, nil))).With("instance", p.ID)
+	p.Log = slog.New(telemetry.NewLogHandler(slog.NewTextHandler(os.Stderr, nil))).With("instance", p.ID)
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -183,8 +184,8 @@ func (p *Process) startTracing(ctx context.Context) error {
 		return err
 	}
 	p.closers = append(p.closers, p.stopTracing)
-	mp := tracing.WithMeterProvider(p.Metrics.MeterProvider())
-	p.serverTelemetry, p.clientTracing = []tracing.HandlerOption{mp}, tracing.NewClientHandler(mp)
+	mp := telemetry.WithMeterProvider(p.Metrics.MeterProvider())
+	p.serverTelemetry, p.clientTracing = []telemetry.Option{mp}, telemetry.NewClientHandler(mp)
 	p.closers = append(p.closers, func(context.Context) error { return p.clientTracing.Close() })
 	return nil
 }

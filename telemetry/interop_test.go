@@ -1,4 +1,4 @@
-package tracing_test
+package telemetry_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/tianshu-go/tianshu/internal/testpb"
-	"github.com/tianshu-go/tianshu/tracing"
+	"github.com/tianshu-go/tianshu/telemetry"
 )
 
 // legacyTracer is a service still on github.com/uber/jaeger-client-go, sampling everything
@@ -61,9 +61,9 @@ func TestLegacyJaegerClientServicesShareTracesWithTianshu(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())),
 		sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	hopts := []tracing.HandlerOption{tracing.WithTracerProvider(tp), tracing.WithTextMapPropagator(tracing.Propagator())}
-	middle := startEcho(t, &echoServer{id: "tianshu", next: dial(t, downstream, tracing.DialOption(hopts...))},
-		[]grpc.ServerOption{tracing.ServerOption(hopts...)}, nil)
+	hopts := []telemetry.Option{telemetry.WithTracerProvider(tp), telemetry.WithTextMapPropagator(telemetry.Propagator())}
+	middle := startEcho(t, &echoServer{id: "tianshu", next: dial(t, downstream, telemetry.DialOption(hopts...))},
+		[]grpc.ServerOption{telemetry.ServerOption(hopts...)}, nil)
 
 	// The legacy caller.
 	span := upstream.StartSpan("legacy-call")

@@ -1,4 +1,4 @@
-package tracing
+package telemetry
 
 import (
 	"context"
@@ -250,7 +250,7 @@ func (c *call) setBase() {
 }
 
 // drop makes c a call whose span the sampling rule dropped, under ctx.
-func (c *call) drop(ctx context.Context, sc trace.SpanContext, head *headSampler) {
+func (c *call) drop(ctx context.Context, sc trace.SpanContext, head *HeadSampler) {
 	c.dropped = droppedSpan{sc: sc, tp: head.tp}
 	c.span = &c.dropped
 	c.Context = ctx

@@ -1,4 +1,4 @@
-package tracing_test
+package telemetry_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/tianshu-go/tianshu/tracing"
+	"github.com/tianshu-go/tianshu/telemetry"
 )
 
 var (
@@ -41,7 +41,7 @@ func TestPropagatorReadsEveryFormat(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ctx := tracing.Propagator().Extract(context.Background(), propagation.MapCarrier(c.headers))
+			ctx := telemetry.Propagator().Extract(context.Background(), propagation.MapCarrier(c.headers))
 			sc := trace.SpanContextFromContext(ctx)
 			wantTrace := testTraceID
 			if c.name == "Jaeger uber-trace-id with a 64-bit trace ID" {
@@ -58,18 +58,18 @@ func TestPropagatorReadsEveryFormat(t *testing.T) {
 func TestPropagatorWritesW3CAndTheFormatsAskedFor(t *testing.T) {
 	cases := []struct {
 		name    string
-		formats []tracing.Format
+		formats []telemetry.Format
 		want    []string
 	}{
 		{"by default only W3C", nil, []string{"traceparent"}},
-		{"B3 adds the single and the multiple headers", []tracing.Format{tracing.FormatB3},
+		{"B3 adds the single and the multiple headers", []telemetry.Format{telemetry.FormatB3},
 			[]string{"b3", "traceparent", "x-b3-sampled", "x-b3-spanid", "x-b3-traceid"}},
-		{"Jaeger adds uber-trace-id", []tracing.Format{tracing.FormatJaeger}, []string{"traceparent", "uber-trace-id"}},
+		{"Jaeger adds uber-trace-id", []telemetry.Format{telemetry.FormatJaeger}, []string{"traceparent", "uber-trace-id"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			carrier := propagation.MapCarrier{}
-			tracing.Propagator(c.formats...).Inject(sampledContext(), carrier)
+			telemetry.Propagator(c.formats...).Inject(sampledContext(), carrier)
 			if got := slices.Sorted(maps.Keys(carrier)); !slices.Equal(got, c.want) {
 				t.Fatalf("wrote %v, want %v", carrier, c.want)
 			}
@@ -90,7 +90,7 @@ func TestPropagatorWritesW3CAndTheFormatsAskedFor(t *testing.T) {
 }
 
 func TestPropagatorAnswersInTheFormatATraceArrivedIn(t *testing.T) {
-	p := tracing.Propagator()
+	p := telemetry.Propagator()
 	in := propagation.MapCarrier{"uber-trace-id": "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1"}
 	ctx := p.Extract(context.Background(), in)
 	out := propagation.MapCarrier{}
@@ -101,7 +101,7 @@ func TestPropagatorAnswersInTheFormatATraceArrivedIn(t *testing.T) {
 }
 
 func TestPropagatorCarriesBaggage(t *testing.T) {
-	p := tracing.Propagator()
+	p := telemetry.Propagator()
 	m, _ := baggage.NewMember("tenant", "acme")
 	bag, _ := baggage.New(m)
 	out := propagation.MapCarrier{}
@@ -119,7 +119,7 @@ func TestPropagatorIgnoresMalformedHeaders(t *testing.T) {
 		{"uber-trace-id": "::::"},
 		{"uber-trace-id": "0:0:0:0"},
 	} {
-		ctx := tracing.Propagator().Extract(context.Background(), propagation.MapCarrier(h))
+		ctx := telemetry.Propagator().Extract(context.Background(), propagation.MapCarrier(h))
 		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 			t.Errorf("extracted %v from %v", sc, h)
 		}
@@ -131,7 +131,7 @@ func FuzzPropagatorExtract(f *testing.F) {
 		"4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1", "k=v")
 	f.Add("", "", "a:b:c:d", "")
 	f.Fuzz(func(t *testing.T, tp, b3, uber, bag string) {
-		p := tracing.Propagator(tracing.FormatB3, tracing.FormatJaeger)
+		p := telemetry.Propagator(telemetry.FormatB3, telemetry.FormatJaeger)
 		ctx := p.Extract(context.Background(), propagation.MapCarrier{
 			"traceparent": tp, "b3": b3, "uber-trace-id": uber, "baggage": bag, "x-b3-traceid": b3})
 		sc := trace.SpanContextFromContext(ctx)

@@ -1,4 +1,4 @@
-package tracing_test
+package telemetry_test
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/tianshu-go/tianshu/internal/testpb"
+	"github.com/tianshu-go/tianshu/telemetry"
 	"github.com/tianshu-go/tianshu/tracing"
 )
 
@@ -42,7 +43,7 @@ func (s *spanServer) Echo(ctx context.Context, req *testpb.EchoRequest) (*testpb
 func serveWithProvider(t *testing.T, tp trace.TracerProvider) (testpb.EchoClient, chan seenSpan) {
 	t.Helper()
 	srv := &spanServer{seen: make(chan seenSpan, 1)}
-	h := tracing.NewServerHandler(tracing.WithTracerProvider(tp), tracing.WithTextMapPropagator(tracing.Propagator()))
+	h := telemetry.NewServerHandler(telemetry.WithTracerProvider(tp), telemetry.WithTextMapPropagator(telemetry.Propagator()))
 	t.Cleanup(func() { _ = h.Close() })
 	return startEcho(t, srv, []grpc.ServerOption{grpc.UnaryInterceptor(h.UnaryServerInterceptor())}, nil), srv.seen
 }
@@ -113,8 +114,8 @@ func TestRootCallsAreSampledByTheirTraceID(t *testing.T) {
 	}
 	tp.RegisterSpanProcessor(rec)
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	h := tracing.NewClientHandler(tracing.WithTracerProvider(tp), tracing.WithTextMapPropagator(tracing.Propagator()),
-		tracing.WithoutActiveCalls())
+	h := telemetry.NewClientHandler(telemetry.WithTracerProvider(tp), telemetry.WithTextMapPropagator(telemetry.Propagator()),
+		telemetry.WithoutActiveCalls())
 	ci := h.UnaryClientInterceptor()
 	reference := sdktrace.TraceIDRatioBased(ratio)
 	sampled := 0
@@ -131,7 +132,7 @@ func TestRootCallsAreSampledByTheirTraceID(t *testing.T) {
 				for k, v := range md {
 					carrier[k] = v[0]
 				}
-				sent := trace.SpanContextFromContext(tracing.Propagator().Extract(context.Background(), carrier))
+				sent := trace.SpanContextFromContext(telemetry.Propagator().Extract(context.Background(), carrier))
 				if sent.TraceID() != sc.TraceID() || sent.SpanID() != sc.SpanID() || sent.IsSampled() != sc.IsSampled() {
 					t.Fatalf("sent %v for the call's span %v", sent, sc)
 				}
@@ -166,8 +167,8 @@ func TestSpansUnderASampledCallGetTheirOwnIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	h := tracing.NewClientHandler(tracing.WithTracerProvider(tp), tracing.WithTextMapPropagator(tracing.Propagator()),
-		tracing.WithoutActiveCalls())
+	h := telemetry.NewClientHandler(telemetry.WithTracerProvider(tp), telemetry.WithTextMapPropagator(telemetry.Propagator()),
+		telemetry.WithoutActiveCalls())
 	err = h.UnaryClientInterceptor()(context.Background(), "/tianshu.test.Echo/Echo", nil, nil, nil,
 		func(ctx context.Context, _ string, _, _ any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
 			call := trace.SpanFromContext(ctx)
@@ -195,7 +196,7 @@ func TestSpansUnderASampledCallGetTheirOwnIDs(t *testing.T) {
 // A dropped call still has IDs for the logs, and a handler made on the global provider
 // before Setup takes the fast path after it.
 func TestDroppedCallsLogTheirTraceIDs(t *testing.T) {
-	h := tracing.NewClientHandler(tracing.WithoutActiveCalls()) // before Setup: global provider
+	h := telemetry.NewClientHandler(telemetry.WithoutActiveCalls()) // before Setup: global provider
 	prevTP, prevProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
 	shutdown, err := tracing.Setup(context.Background(), tracing.WithSampleRatio(0))
 	if err != nil {
@@ -207,7 +208,7 @@ func TestDroppedCallsLogTheirTraceIDs(t *testing.T) {
 		otel.SetTextMapPropagator(prevProp)
 	})
 	var buf bytes.Buffer
-	log := tracing.NewJSONLogger(&buf, slog.LevelInfo)
+	log := telemetry.NewJSONLogger(&buf, slog.LevelInfo)
 	err = h.UnaryClientInterceptor()(context.Background(), "/tianshu.test.Echo/Echo", nil, nil, nil,
 		func(ctx context.Context, _ string, _, _ any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
 			span := trace.SpanFromContext(ctx)
@@ -222,9 +223,43 @@ func TestDroppedCallsLogTheirTraceIDs(t *testing.T) {
 			if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
 				t.Fatal(err)
 			}
-			if rec[tracing.TraceIDKey] != span.SpanContext().TraceID().String() ||
-				rec[tracing.SpanIDKey] != span.SpanContext().SpanID().String() {
+			if rec[telemetry.TraceIDKey] != span.SpanContext().TraceID().String() ||
+				rec[telemetry.SpanIDKey] != span.SpanContext().SpanID().String() {
 				t.Fatalf("logged %s for span %v", buf.String(), span.SpanContext())
+			}
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ownProvider is an SDK provider an application built itself and made a
+// HeadSampledProvider, as the HeadSampler documentation describes.
+type ownProvider struct {
+	*sdktrace.TracerProvider
+	head *telemetry.HeadSampler
+}
+
+func (p *ownProvider) HeadSampler() *telemetry.HeadSampler { return p.head }
+
+// A handler given a HeadSampledProvider explicitly (not through the globals) drops calls
+// itself too, whoever built the provider.
+func TestAnExplicitHeadSampledProviderTakesTheFastPath(t *testing.T) {
+	p := &ownProvider{TracerProvider: sdktrace.NewTracerProvider(
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0))),
+		sdktrace.WithIDGenerator(telemetry.IDGenerator{}))}
+	p.head = telemetry.NewHeadSampler(0, p)
+	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+	h := telemetry.NewClientHandler(telemetry.WithTracerProvider(p), telemetry.WithoutActiveCalls())
+	err := h.UnaryClientInterceptor()(context.Background(), "/tianshu.test.Echo/Echo", nil, nil, nil,
+		func(ctx context.Context, _ string, _, _ any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
+			span := trace.SpanFromContext(ctx)
+			if span.IsRecording() || !span.SpanContext().IsValid() {
+				t.Fatalf("span %v recording %v: want a valid, dropped span", span.SpanContext(), span.IsRecording())
+			}
+			if span.TracerProvider() != trace.TracerProvider(p) {
+				t.Fatalf("the dropped span came from %T, not the handler's own decision", span.TracerProvider())
 			}
 			return nil
 		})

@@ -1,4 +1,4 @@
-package tracing
+package telemetry
 
 import (
 	"context"
@@ -9,37 +9,42 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/embedded"
 )
 
 // At 1% sampling, 99 calls in 100 record nothing, yet the SDK still builds a span for each:
 // a sampler call, a span object and a context for it, on both sides of the call. That work
-// was most of what tracing cost an echo call (BenchmarkEcho). A provider built by
-// NewTracerProvider or Setup with the default sampler tells the handlers its sampling
-// rule, so they decide themselves, exactly as the SDK would, and keep a dropped call's span
-// inside the call's own state. Sampled calls still go through the SDK.
+// was most of what tracing cost an echo call (BenchmarkEcho). A tracer provider that tells
+// the handlers its sampling rule (a HeadSampledProvider, as tracing.NewTracerProvider and
+// tracing.Setup build with their default sampler) lets them decide themselves, exactly as
+// the SDK would, and keep a dropped call's span inside the call's own state. Sampled calls
+// still go through the SDK. This file holds only what the call path needs, on
+// OpenTelemetry's API: the SDK side of the agreement (the provider) lives in tracing, so
+// that the handlers link no SDK.
 
-// TracerProvider is the OpenTelemetry SDK's tracer provider as NewTracerProvider builds it.
-// Use it as the SDK's (Tracer, ForceFlush, Shutdown). It differs in one way: Tianshu's
-// handlers recognise it and, when it uses the default parent-based ratio sampler, decide
-// for themselves which calls are dropped, without the SDK's per-span work.
-type TracerProvider struct {
-	*sdktrace.TracerProvider
-	head *headSampler // nil with a custom sampler (WithSampler)
+// HeadSampledProvider is a tracer provider whose sampling rule the handlers may apply
+// themselves. HeadSampler returns nil when the provider samples some other way.
+type HeadSampledProvider interface {
+	trace.TracerProvider
+	HeadSampler() *HeadSampler
 }
 
-// headSampler makes the decisions of sdktrace.ParentBased(sdktrace.TraceIDRatioBased(r))
+// HeadSampler makes the decisions of sdktrace.ParentBased(sdktrace.TraceIDRatioBased(r))
 // with its default delegates: a call with a parent follows the parent's sampled flag; a root
-// is sampled when the upper bits of its trace ID fall under the ratio's bound.
-type headSampler struct {
+// is sampled when the upper bits of its trace ID fall under the ratio's bound. It is only
+// exact for a provider that samples that way and generates IDs with IDGenerator, which
+// gives a sampled call's span the IDs the decision was made on.
+type HeadSampler struct {
 	bound uint64
 	tp    trace.TracerProvider
 }
 
-func newHeadSampler(ratio float64) *headSampler {
-	h := &headSampler{}
+// NewHeadSampler returns the rule of a parent-based ratio sampler for tp, the provider
+// whose HeadSampler method returns it (dropped spans name it as theirs). A ratio of 0 or
+// less (or NaN) samples no root, 1 or more every root.
+func NewHeadSampler(ratio float64, tp trace.TracerProvider) *HeadSampler {
+	h := &HeadSampler{tp: tp}
 	switch {
 	case ratio >= 1:
 		h.bound = ^uint64(0) // above every 63-bit value: always sampled
@@ -49,7 +54,7 @@ func newHeadSampler(ratio float64) *headSampler {
 	return h
 }
 
-// decision is what headSampler.decide chose for a span.
+// decision is what HeadSampler.decide chose for a span.
 type decision struct {
 	sc      trace.SpanContext // the new span's context
 	sampled bool
@@ -57,7 +62,7 @@ type decision struct {
 
 // decide returns the context of a new span under parent (which may be invalid, for a root)
 // and whether it is sampled, as the SDK's newSpan and ParentBased sampler would.
-func (h *headSampler) decide(parent trace.SpanContext) decision {
+func (h *HeadSampler) decide(parent trace.SpanContext) decision {
 	tid := parent.TraceID()
 	var sid trace.SpanID
 	if tid.IsValid() {
@@ -90,14 +95,14 @@ func (d decision) withIDs(ctx context.Context) context.Context {
 }
 
 // head returns the sampling rule of the handler's tracer provider, or nil when it is not a
-// TracerProvider with the default sampler. A handler on the global provider looks it up per
+// HeadSampledProvider that has one. A handler on the global provider looks it up per
 // call, so a handler made before Setup takes the fast path after it.
-func (h *Handler) head() *headSampler {
+func (h *Handler) head() *HeadSampler {
 	if !h.globalTP {
 		return h.fixedHead
 	}
-	if p, ok := otel.GetTracerProvider().(*TracerProvider); ok {
-		return p.head
+	if p, ok := otel.GetTracerProvider().(HeadSampledProvider); ok {
+		return p.HeadSampler()
 	}
 	return nil
 }
@@ -120,19 +125,23 @@ func takePreset(ctx context.Context) *presetIDs {
 	return p
 }
 
-// idGenerator is the ID generator of the providers NewTracerProvider builds: the IDs a
-// handler preset, or random ones from the runtime's per-thread generator (the SDK's
-// default takes a lock per span). Trace IDs need to be unique, not secret.
-type idGenerator struct{}
+// IDGenerator is an sdktrace.IDGenerator (pass it to sdktrace.WithIDGenerator) for
+// providers whose HeadSampler the handlers use: it gives the span the SDK starts for a
+// sampled call the IDs the handler decided on, and otherwise random IDs from the runtime's
+// per-thread generator (the SDK's default takes a lock per span). Trace IDs need to be
+// unique, not secret.
+type IDGenerator struct{}
 
-func (idGenerator) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
+// NewIDs returns the IDs a handler preset in ctx, else new random ones.
+func (IDGenerator) NewIDs(ctx context.Context) (trace.TraceID, trace.SpanID) {
 	if p := takePreset(ctx); p != nil {
 		return p.tid, p.sid
 	}
 	return newTraceID(), newSpanID()
 }
 
-func (idGenerator) NewSpanID(ctx context.Context, tid trace.TraceID) trace.SpanID {
+// NewSpanID returns the span ID a handler preset in ctx for trace tid, else a new random one.
+func (IDGenerator) NewSpanID(ctx context.Context, tid trace.TraceID) trace.SpanID {
 	if p := takePreset(ctx); p != nil && p.tid == tid {
 		return p.sid
 	}

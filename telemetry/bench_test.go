@@ -1,4 +1,4 @@
-package tracing_test
+package telemetry_test
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"github.com/tianshu-go/tianshu/internal/headerfloor"
 	"github.com/tianshu-go/tianshu/internal/pairbench"
 	"github.com/tianshu-go/tianshu/internal/testpb"
+	"github.com/tianshu-go/tianshu/telemetry"
 	"github.com/tianshu-go/tianshu/tracing"
 )
 
@@ -65,10 +66,10 @@ func BenchmarkEcho(b *testing.B) {
 		}},
 		{"tianshu-interceptors/sample=1%,sdk-provider", 0.01, interceptorOpts},
 		{"tianshu-interceptors/sample=1%,no-propagation", 0.01, func(tp trace.TracerProvider, mp *sdkmetric.MeterProvider) ([]grpc.ServerOption, []grpc.DialOption) {
-			o := []tracing.HandlerOption{tracing.WithTracerProvider(tp), tracing.WithMeterProvider(mp),
-				tracing.WithTextMapPropagator(propagation.NewCompositeTextMapPropagator())}
-			return []grpc.ServerOption{grpc.UnaryInterceptor(tracing.NewServerHandler(o...).UnaryServerInterceptor())},
-				[]grpc.DialOption{grpc.WithUnaryInterceptor(tracing.NewClientHandler(o...).UnaryClientInterceptor())}
+			o := []telemetry.Option{telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(mp),
+				telemetry.WithTextMapPropagator(propagation.NewCompositeTextMapPropagator())}
+			return []grpc.ServerOption{grpc.UnaryInterceptor(telemetry.NewServerHandler(o...).UnaryServerInterceptor())},
+				[]grpc.DialOption{grpc.WithUnaryInterceptor(telemetry.NewClientHandler(o...).UnaryClientInterceptor())}
 		}},
 	}
 	for _, c := range cases {
@@ -123,15 +124,15 @@ func compare(b *testing.B, bare, client testpb.EchoClient) {
 
 func otelgrpcOpts(tp trace.TracerProvider, mp *sdkmetric.MeterProvider) ([]grpc.ServerOption, []grpc.DialOption) {
 	o := []otelgrpc.Option{otelgrpc.WithTracerProvider(tp), otelgrpc.WithMeterProvider(mp),
-		otelgrpc.WithPropagators(tracing.Propagator())}
+		otelgrpc.WithPropagators(telemetry.Propagator())}
 	return []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(o...))},
 		[]grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler(o...))}
 }
 
 func tianshuOpts(tp trace.TracerProvider, mp *sdkmetric.MeterProvider) ([]grpc.ServerOption, []grpc.DialOption) {
-	o := []tracing.HandlerOption{tracing.WithTracerProvider(tp), tracing.WithMeterProvider(mp),
-		tracing.WithTextMapPropagator(tracing.Propagator())}
-	return []grpc.ServerOption{tracing.ServerOption(o...)}, []grpc.DialOption{tracing.DialOption(o...)}
+	o := []telemetry.Option{telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(mp),
+		telemetry.WithTextMapPropagator(telemetry.Propagator())}
+	return []grpc.ServerOption{telemetry.ServerOption(o...)}, []grpc.DialOption{telemetry.DialOption(o...)}
 }
 
 // interceptorOpts installs Tianshu's interceptors; a nil mp records no metrics.
@@ -140,10 +141,10 @@ func interceptorOpts(tp trace.TracerProvider, mp *sdkmetric.MeterProvider) ([]gr
 	if mp != nil {
 		meters = mp
 	}
-	o := []tracing.HandlerOption{tracing.WithTracerProvider(tp), tracing.WithMeterProvider(meters),
-		tracing.WithTextMapPropagator(tracing.Propagator())}
-	return []grpc.ServerOption{grpc.UnaryInterceptor(tracing.NewServerHandler(o...).UnaryServerInterceptor())},
-		[]grpc.DialOption{grpc.WithUnaryInterceptor(tracing.NewClientHandler(o...).UnaryClientInterceptor())}
+	o := []telemetry.Option{telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(meters),
+		telemetry.WithTextMapPropagator(telemetry.Propagator())}
+	return []grpc.ServerOption{grpc.UnaryInterceptor(telemetry.NewServerHandler(o...).UnaryServerInterceptor())},
+		[]grpc.DialOption{grpc.WithUnaryInterceptor(telemetry.NewClientHandler(o...).UnaryClientInterceptor())}
 }
 
 // BenchmarkInterceptorOverhead measures, on one goroutine and without a network, the CPU
@@ -167,10 +168,10 @@ func BenchmarkInterceptorOverhead(b *testing.B) {
 			tp := benchProvider(b, c.ratio, c.sdk)
 			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 			b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-			o := []tracing.HandlerOption{tracing.WithTracerProvider(tp), tracing.WithMeterProvider(mp),
-				tracing.WithTextMapPropagator(tracing.Propagator())}
-			ci := tracing.NewClientHandler(o...).UnaryClientInterceptor()
-			si := tracing.NewServerHandler(o...).UnaryServerInterceptor()
+			o := []telemetry.Option{telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(mp),
+				telemetry.WithTextMapPropagator(telemetry.Propagator())}
+			ci := telemetry.NewClientHandler(o...).UnaryClientInterceptor()
+			si := telemetry.NewServerHandler(o...).UnaryServerInterceptor()
 			info := &grpc.UnaryServerInfo{FullMethod: "/tianshu.test.Echo/Echo"}
 			handler := func(context.Context, any) (any, error) { return nil, nil }
 			server := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
@@ -230,8 +231,8 @@ func uniqueHeaderOpts(trace.TracerProvider, *sdkmetric.MeterProvider) ([]grpc.Se
 // unsetGlobalsOpts installs the interceptors as rpc does by default, in a process that never
 // called Setup: OpenTelemetry's no-op globals.
 func unsetGlobalsOpts(trace.TracerProvider, *sdkmetric.MeterProvider) ([]grpc.ServerOption, []grpc.DialOption) {
-	o := []tracing.HandlerOption{tracing.WithTracerProvider(tracenoop.NewTracerProvider()),
-		tracing.WithMeterProvider(noop.NewMeterProvider()), tracing.WithTextMapPropagator(propagation.NewCompositeTextMapPropagator())}
-	return []grpc.ServerOption{grpc.UnaryInterceptor(tracing.NewServerHandler(o...).UnaryServerInterceptor())},
-		[]grpc.DialOption{grpc.WithUnaryInterceptor(tracing.NewClientHandler(o...).UnaryClientInterceptor())}
+	o := []telemetry.Option{telemetry.WithTracerProvider(tracenoop.NewTracerProvider()),
+		telemetry.WithMeterProvider(noop.NewMeterProvider()), telemetry.WithTextMapPropagator(propagation.NewCompositeTextMapPropagator())}
+	return []grpc.ServerOption{grpc.UnaryInterceptor(telemetry.NewServerHandler(o...).UnaryServerInterceptor())},
+		[]grpc.DialOption{grpc.WithUnaryInterceptor(telemetry.NewClientHandler(o...).UnaryClientInterceptor())}
 }

@@ -1,4 +1,4 @@
-package tracing_test
+package telemetry_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tianshu-go/tianshu/internal/testpb"
-	"github.com/tianshu-go/tianshu/tracing"
+	"github.com/tianshu-go/tianshu/telemetry"
 )
 
 // blockingEcho holds every call until release is closed.
@@ -52,8 +52,8 @@ func TestActiveCallsCountsCallsInFlight(t *testing.T) {
 			r := sdkmetric.NewManualReader()
 			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
 			t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-			o := []tracing.HandlerOption{tracing.WithMeterProvider(mp)}
-			sh, ch := tracing.NewServerHandler(o...), tracing.NewClientHandler(o...)
+			o := []telemetry.Option{telemetry.WithMeterProvider(mp)}
+			sh, ch := telemetry.NewServerHandler(o...), telemetry.NewClientHandler(o...)
 			sopts := []grpc.ServerOption{grpc.StatsHandler(sh)}
 			dopts := []grpc.DialOption{grpc.WithStatsHandler(ch)}
 			if mode == "interceptors" {
@@ -68,7 +68,7 @@ func TestActiveCallsCountsCallsInFlight(t *testing.T) {
 				done <- err
 			}()
 			<-srv.entered
-			for _, name := range []string{tracing.ServerActiveCallsName, tracing.ClientActiveCallsName} {
+			for _, name := range []string{telemetry.ServerActiveCallsName, telemetry.ClientActiveCallsName} {
 				if n, _ := activeCalls(t, r, name); n != 1 {
 					t.Errorf("%s = %d during a call, want 1", name, n)
 				}
@@ -79,8 +79,8 @@ func TestActiveCallsCountsCallsInFlight(t *testing.T) {
 			}
 			deadline := time.Now().Add(10 * time.Second)
 			for {
-				s, _ := activeCalls(t, r, tracing.ServerActiveCallsName)
-				c, _ := activeCalls(t, r, tracing.ClientActiveCallsName)
+				s, _ := activeCalls(t, r, telemetry.ServerActiveCallsName)
+				c, _ := activeCalls(t, r, telemetry.ClientActiveCallsName)
 				if s == 0 && c == 0 {
 					break
 				}
@@ -92,7 +92,7 @@ func TestActiveCallsCountsCallsInFlight(t *testing.T) {
 			if err := sh.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if _, ok := activeCalls(t, r, tracing.ServerActiveCallsName); ok {
+			if _, ok := activeCalls(t, r, telemetry.ServerActiveCallsName); ok {
 				t.Error("the server gauge is still reported after Close")
 			}
 		})

@@ -1,4 +1,4 @@
-package tracing_test
+package telemetry_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tianshu-go/tianshu/internal/testpb"
-	"github.com/tianshu-go/tianshu/tracing"
+	"github.com/tianshu-go/tianshu/telemetry"
 )
 
 // countDesc is a server-streaming method that sends the request's payload back three
@@ -43,8 +43,8 @@ func TestStreamInterceptorsEndSpansWithTheStreamsStatus(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	o := []tracing.HandlerOption{tracing.WithTracerProvider(tp), tracing.WithTextMapPropagator(tracing.Propagator())}
-	srv := grpc.NewServer(grpc.StreamInterceptor(tracing.NewServerHandler(o...).StreamServerInterceptor()))
+	o := []telemetry.Option{telemetry.WithTracerProvider(tp), telemetry.WithTextMapPropagator(telemetry.Propagator())}
+	srv := grpc.NewServer(grpc.StreamInterceptor(telemetry.NewServerHandler(o...).StreamServerInterceptor()))
 	srv.RegisterService(&countDesc, struct{}{})
 	lis := listenLoopback(t)
 	go func() { _ = srv.Serve(lis) }()
@@ -62,7 +62,7 @@ func TestStreamInterceptorsEndSpansWithTheStreamsStatus(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			rec.Reset()
 			cc := dialConn(t, lis.Addr().String(),
-				grpc.WithStreamInterceptor(tracing.NewClientHandler(o...).StreamClientInterceptor()))
+				grpc.WithStreamInterceptor(telemetry.NewClientHandler(o...).StreamClientInterceptor()))
 			cs, err := cc.NewStream(context.Background(), &countDesc.Streams[0], "/tianshu.test.Stream/Count")
 			if err != nil {
 				t.Fatal(err)

@@ -1,4 +1,4 @@
-package tracing_test
+package telemetry_test
 
 import (
 	"context"
@@ -17,11 +17,11 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tianshu-go/tianshu/internal/testpb"
-	"github.com/tianshu-go/tianshu/tracing"
+	"github.com/tianshu-go/tianshu/telemetry"
 )
 
-// telemetry is what one instrumentation recorded for a fixed set of calls.
-type telemetry struct {
+// recorded is what one instrumentation recorded for a fixed set of calls.
+type recorded struct {
 	spans   []string
 	metrics []string
 	reader  *sdkmetric.ManualReader
@@ -30,8 +30,8 @@ type telemetry struct {
 	tp      *sdktrace.TracerProvider
 }
 
-func newTelemetry(t *testing.T) *telemetry {
-	tel := &telemetry{rec: tracetest.NewSpanRecorder(), reader: sdkmetric.NewManualReader()}
+func newRecorded(t *testing.T) *recorded {
+	tel := &recorded{rec: tracetest.NewSpanRecorder(), reader: sdkmetric.NewManualReader()}
 	tel.tp = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(tel.rec))
 	tel.mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(tel.reader))
 	t.Cleanup(func() {
@@ -43,7 +43,7 @@ func newTelemetry(t *testing.T) *telemetry {
 
 // runCalls makes the same calls through any instrumentation: one per status code of
 // interest, each under a client-side root span, and one with no parent.
-func runCalls(t *testing.T, tel *telemetry, c testpb.EchoClient) {
+func runCalls(t *testing.T, tel *recorded, c testpb.EchoClient) {
 	t.Helper()
 	ctx := context.Background()
 	for _, payload := range []string{"hello", "code:5", "code:13", "code:14", "code:1"} {
@@ -149,8 +149,8 @@ func describeMetrics(rm metricdata.ResourceMetrics) []string {
 }
 
 func TestHandlersRecordWhatOtelgrpcRecordsForTheSameCalls(t *testing.T) {
-	ref := newTelemetry(t)
-	prop := tracing.Propagator()
+	ref := newRecorded(t)
+	prop := telemetry.Propagator()
 	refClient := startEcho(t, &echoServer{id: "ref"},
 		[]grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(ref.tp),
 			otelgrpc.WithMeterProvider(ref.mp), otelgrpc.WithPropagators(prop)))},
@@ -160,20 +160,20 @@ func TestHandlersRecordWhatOtelgrpcRecordsForTheSameCalls(t *testing.T) {
 
 	for _, mode := range []struct {
 		name string
-		opts func(hopts []tracing.HandlerOption) ([]grpc.ServerOption, []grpc.DialOption)
+		opts func(hopts []telemetry.Option) ([]grpc.ServerOption, []grpc.DialOption)
 	}{
-		{"stats handlers", func(hopts []tracing.HandlerOption) ([]grpc.ServerOption, []grpc.DialOption) {
-			return []grpc.ServerOption{tracing.ServerOption(hopts...)}, []grpc.DialOption{tracing.DialOption(hopts...)}
+		{"stats handlers", func(hopts []telemetry.Option) ([]grpc.ServerOption, []grpc.DialOption) {
+			return []grpc.ServerOption{telemetry.ServerOption(hopts...)}, []grpc.DialOption{telemetry.DialOption(hopts...)}
 		}},
-		{"interceptors", func(hopts []tracing.HandlerOption) ([]grpc.ServerOption, []grpc.DialOption) {
-			return []grpc.ServerOption{grpc.UnaryInterceptor(tracing.NewServerHandler(hopts...).UnaryServerInterceptor())},
-				[]grpc.DialOption{grpc.WithUnaryInterceptor(tracing.NewClientHandler(hopts...).UnaryClientInterceptor())}
+		{"interceptors", func(hopts []telemetry.Option) ([]grpc.ServerOption, []grpc.DialOption) {
+			return []grpc.ServerOption{grpc.UnaryInterceptor(telemetry.NewServerHandler(hopts...).UnaryServerInterceptor())},
+				[]grpc.DialOption{grpc.WithUnaryInterceptor(telemetry.NewClientHandler(hopts...).UnaryClientInterceptor())}
 		}},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
-			got := newTelemetry(t)
-			hopts := []tracing.HandlerOption{tracing.WithTracerProvider(got.tp), tracing.WithMeterProvider(got.mp),
-				tracing.WithTextMapPropagator(prop)}
+			got := newRecorded(t)
+			hopts := []telemetry.Option{telemetry.WithTracerProvider(got.tp), telemetry.WithMeterProvider(got.mp),
+				telemetry.WithTextMapPropagator(prop)}
 			sopts, dopts := mode.opts(hopts)
 			runCalls(t, got, startEcho(t, &echoServer{id: "tianshu"}, sopts, dopts))
 			for _, c := range []struct {

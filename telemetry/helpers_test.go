@@ -1,0 +1,97 @@
+package telemetry_test
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/tianshu-go/tianshu/internal/testpb"
+)
+
+// echoServer answers with the payload, or, for a payload "code:N", with status code N.
+type echoServer struct {
+	testpb.UnimplementedEchoServer
+	id   string
+	next testpb.EchoClient // when set, each call is forwarded there first
+}
+
+func (s *echoServer) Echo(ctx context.Context, req *testpb.EchoRequest) (*testpb.EchoReply, error) {
+	if p, ok := strings.CutPrefix(string(req.Payload), "code:"); ok {
+		n, _ := strconv.Atoi(p)
+		return nil, status.Error(codes.Code(n), "asked for "+codes.Code(n).String())
+	}
+	if s.next != nil {
+		if _, err := s.next.Echo(ctx, req); err != nil {
+			return nil, err
+		}
+	}
+	return &testpb.EchoReply{Payload: req.Payload, ServedBy: s.id}, nil
+}
+
+// startEcho serves srv on a loopback port with sopts and returns a client dialled with
+// dopts; both stop when the test ends.
+func startEcho(tb testing.TB, srv testpb.EchoServer, sopts []grpc.ServerOption, dopts []grpc.DialOption) testpb.EchoClient {
+	tb.Helper()
+	return dial(tb, serveEcho(tb, srv, sopts...), dopts...)
+}
+
+// serveEcho serves srv on a loopback port until the test ends and returns its address.
+func serveEcho(tb testing.TB, srv testpb.EchoServer, sopts ...grpc.ServerOption) string {
+	tb.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := grpc.NewServer(sopts...)
+	testpb.RegisterEchoServer(s, srv)
+	go func() { _ = s.Serve(lis) }()
+	tb.Cleanup(s.Stop)
+	return lis.Addr().String()
+}
+
+func dial(tb testing.TB, addr string, dopts ...grpc.DialOption) testpb.EchoClient {
+	tb.Helper()
+	return testpb.NewEchoClient(dialConn(tb, addr, dopts...))
+}
+
+// waitSpans waits until rec holds n ended spans: a server ends its span after its answer
+// is on the wire, so the caller may see the answer first.
+func waitSpans(t *testing.T, rec *tracetest.SpanRecorder, n int) []sdktrace.ReadOnlySpan {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rec.Ended()) < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return rec.Ended()
+}
+
+func listenLoopback(tb testing.TB) net.Listener {
+	tb.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return lis
+}
+
+func dialConn(tb testing.TB, addr string, dopts ...grpc.DialOption) *grpc.ClientConn {
+	tb.Helper()
+	cc, err := grpc.NewClient(addr, append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials())}, dopts...)...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = cc.Close() })
+	return cc
+}
