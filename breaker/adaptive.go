@@ -54,19 +54,16 @@ type Adaptive struct {
 	rnd      func() float64
 }
 
-// NewAdaptive returns an adaptive breaker named name (the name appears in its rejections). Options it reads:
-// [WithClock], [WithWindow], [WithK], [WithMinRequests]. Without WithClock it starts its own [CoarseClock], which
-// Close stops.
+// NewAdaptive returns an adaptive breaker named name (the name appears in its rejections),
+// configured by [WithClock], [WithWindow], [WithK] and [WithMinRequests]. Without WithClock it
+// starts its own [CoarseClock], which Close stops.
 //
 // It returns an error wrapping [ErrInvalidConfig] when K is below 1, the window or bucket count is not positive,
 // or the minimum volume is negative.
-func NewAdaptive(name string, opts ...Option) (*Adaptive, error) {
+func NewAdaptive(name string, opts ...AdaptiveOption) (*Adaptive, error) {
 	cfg := config{k: DefaultK, window: DefaultAdaptiveWindow, buckets: DefaultAdaptiveBuckets, minRequests: DefaultMinRequests}
 	for _, o := range opts {
-		o(&cfg)
-	}
-	if cfg.countWindow > 0 {
-		return nil, fmt.Errorf("%w: the adaptive breaker %q needs a time window, not a count window", ErrInvalidConfig, name)
+		o.applyAdaptive(&cfg)
 	}
 	if err := checkWindow(cfg.window, cfg.buckets); err != nil {
 		return nil, err

@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-func newTestAdaptive(t *testing.T, clk Clock, opts ...Option) *Adaptive {
+func newTestAdaptive(t *testing.T, clk Clock, opts ...AdaptiveOption) *Adaptive {
 	t.Helper()
-	b, err := NewAdaptive("orders", append([]Option{WithClock(clk)}, opts...)...)
+	b, err := NewAdaptive("orders", append([]AdaptiveOption{WithClock(clk)}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewAdaptive: %v", err)
 	}
@@ -23,15 +23,14 @@ func newTestAdaptive(t *testing.T, clk Clock, opts ...Option) *Adaptive {
 func TestNewAdaptiveRejectsBadSettings(t *testing.T) {
 	tests := []struct {
 		name string
-		opts []Option
+		opts []AdaptiveOption
 	}{
-		{"a K below one would shed a healthy upstream", []Option{WithK(0.5)}},
-		{"a NaN K is refused", []Option{WithK(nanFloat())}},
-		{"a zero window is refused", []Option{WithWindow(0, 10)}},
-		{"zero buckets are refused", []Option{WithWindow(time.Second, 0)}},
-		{"more buckets than nanoseconds are refused", []Option{WithWindow(5, 10)}},
-		{"a negative minimum volume is refused", []Option{WithMinRequests(-1)}},
-		{"a count window is refused", []Option{WithCountWindow(100)}},
+		{"a K below one would shed a healthy upstream", []AdaptiveOption{WithK(0.5)}},
+		{"a NaN K is refused", []AdaptiveOption{WithK(nanFloat())}},
+		{"a zero window is refused", []AdaptiveOption{WithWindow(0, 10)}},
+		{"zero buckets are refused", []AdaptiveOption{WithWindow(time.Second, 0)}},
+		{"more buckets than nanoseconds are refused", []AdaptiveOption{WithWindow(5, 10)}},
+		{"a negative minimum volume is refused", []AdaptiveOption{WithMinRequests(-1)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -56,19 +56,20 @@ type Circuit struct {
 	hookMu sync.Mutex // held while announcing a change, so announcements keep their order
 }
 
-// NewCircuit returns a three-state breaker named name. Options it reads: [WithClock], [WithWindow],
-// [WithCountWindow], [WithMinRequests], [WithFailureRatio], [WithSleepWindow], [WithHalfOpenProbes],
-// [WithOnStateChange], [WithLogger]. Without WithClock it starts its own [CoarseClock], which Close stops.
+// NewCircuit returns a three-state breaker named name, configured by [WithClock], [WithWindow],
+// [WithCountWindow], [WithMinRequests], [WithFailureRatio], [WithSleepWindow],
+// [WithHalfOpenProbes], [WithOnStateChange] and [WithLogger]. Without WithClock it starts its own
+// [CoarseClock], which Close stops.
 //
 // It returns an error wrapping [ErrInvalidConfig] when a setting is out of range, including a count window smaller
 // than the minimum volume (the circuit could then never open).
-func NewCircuit(name string, opts ...Option) (*Circuit, error) {
+func NewCircuit(name string, opts ...CircuitOption) (*Circuit, error) {
 	cfg := config{
 		window: DefaultCircuitWindow, buckets: DefaultCircuitBuckets, minRequests: DefaultMinRequests,
 		failureRatio: DefaultFailureRatio, sleepWindow: DefaultSleepWindow, probes: DefaultHalfOpenProbes,
 	}
 	for _, o := range opts {
-		o(&cfg)
+		o.applyCircuit(&cfg)
 	}
 	switch {
 	case cfg.countWindow == 0:

@@ -19,14 +19,14 @@ import (
 type Factory func(name string, clk Clock) (Breaker, error)
 
 // AdaptiveFactory returns a [Factory] of [NewAdaptive] breakers with opts.
-func AdaptiveFactory(opts ...Option) Factory {
+func AdaptiveFactory(opts ...AdaptiveOption) Factory {
 	return func(name string, clk Clock) (Breaker, error) {
 		return NewAdaptive(name, append(slices.Clip(opts), WithClock(clk))...)
 	}
 }
 
 // CircuitFactory returns a [Factory] of [NewCircuit] breakers with opts.
-func CircuitFactory(opts ...Option) Factory {
+func CircuitFactory(opts ...CircuitOption) Factory {
 	return func(name string, clk Clock) (Breaker, error) {
 		return NewCircuit(name, append(slices.Clip(opts), WithClock(clk))...)
 	}
