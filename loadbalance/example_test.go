@@ -19,7 +19,7 @@ func ExampleServiceConfig() {
 // A consumer in zone eu-1 that only talks to version 2.1 and probes ejected endpoints after
 // half a second.
 func ExampleConfig_ServiceConfig() {
-	cfg := loadbalance.Config{Version: "2.1", Zone: "eu-1", EjectBase: 500 * time.Millisecond}
+	cfg := loadbalance.Config{Version: "2.1", Zone: "eu-1", EjectBase: loadbalance.Duration(500 * time.Millisecond)}
 	fmt.Println(cfg.ServiceConfig(loadbalance.RoundRobin))
 	// Output: {"loadBalancingConfig":[{"tianshu_round_robin":{"version":"2.1","zone":"eu-1","ejectBase":"500ms"}}]}
 }
