@@ -20,9 +20,14 @@
 // WithTag or the x-tianshu-tag metadata, and carry a consistent-hash key with WithHashKey or
 // the x-tianshu-hash-key metadata.
 //
-// The shortest use:
+// With package rpc nothing needs wiring: rpc.Dial resolves tianshu:///<service> from a
+// registry, attaches the instances and selects the balancer (rpc.WithBalancer,
+// rpc.WithRouting). Without it, select a balancer in the service config of any channel; the
+// tianshu scheme is not registered globally, so give grpc a target its own resolvers know
+// (here DNS, grpc's default). Endpoints without a registry instance get the default weight
+// and pass no version, zone or tag filter.
 //
-//	conn, err := grpc.NewClient("tianshu:///orders",
+//	conn, err := grpc.NewClient("orders.internal:8080",
 //		grpc.WithTransportCredentials(insecure.NewCredentials()),
 //		grpc.WithDefaultServiceConfig(loadbalance.ServiceConfig(loadbalance.P2C)))
 package loadbalance
