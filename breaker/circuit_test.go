@@ -32,7 +32,8 @@ func newTestCircuit(t *testing.T, clk Clock, opts ...CircuitOption) (*Circuit, *
 	return b, &seen
 }
 
-// call makes one call through b against an upstream answering ok, and reports whether b let it through.
+// call makes one call through b against an upstream answering ok, and reports whether b let it
+// through.
 func call(b Breaker, ok bool) bool {
 	done, err := b.Allow()
 	if err != nil {

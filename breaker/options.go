@@ -12,9 +12,9 @@ type AdaptiveOption interface{ applyAdaptive(*config) }
 // CircuitOption configures a breaker made by [NewCircuit] or [CircuitFactory].
 type CircuitOption interface{ applyCircuit(*config) }
 
-// Option configures either breaker: it is both an [AdaptiveOption] and a [CircuitOption]. An option
-// only one breaker reads has that breaker's type, so passing it to the other does not compile
-// instead of being ignored.
+// Option configures either breaker: it is both an [AdaptiveOption] and a [CircuitOption]. An
+// option only one breaker reads has that breaker's type, so passing it to the other does not
+// compile instead of being ignored.
 type Option interface {
 	AdaptiveOption
 	CircuitOption
@@ -34,8 +34,8 @@ type config struct {
 	logger       *slog.Logger
 }
 
-// bothOption, adaptiveOption and circuitOption carry an option's effect; their method sets decide
-// which constructors accept them.
+// bothOption, adaptiveOption and circuitOption carry an option's effect; their method sets
+// decide which constructors accept them.
 type (
 	bothOption     func(*config)
 	adaptiveOption func(*config)
@@ -51,8 +51,8 @@ func (f circuitOption) applyCircuit(c *config)   { f(c) }
 // The breaker does not close c.
 func WithClock(c Clock) Option { return bothOption(func(cfg *config) { cfg.clock = c }) }
 
-// WithWindow sets the sliding window to d split into buckets; counts older than d are forgotten
-// one bucket at a time. For the circuit it replaces a count window.
+// WithWindow sets the sliding window to d split into buckets; counts older than d are
+// forgotten one bucket at a time. For the circuit it replaces a count window.
 func WithWindow(d time.Duration, buckets int) Option {
 	return bothOption(func(cfg *config) { cfg.window, cfg.buckets, cfg.countWindow = d, buckets, 0 })
 }
@@ -70,8 +70,8 @@ func WithCountWindow(n int) CircuitOption {
 	return circuitOption(func(cfg *config) { cfg.countWindow, cfg.window, cfg.buckets = n, 0, 0 })
 }
 
-// WithFailureRatio sets the share of failed calls in the window, in (0, 1], at which the circuit
-// opens.
+// WithFailureRatio sets the share of failed calls in the window, in (0, 1], at which the
+// circuit opens.
 func WithFailureRatio(r float64) CircuitOption {
 	return circuitOption(func(cfg *config) { cfg.failureRatio = r })
 }
@@ -87,10 +87,10 @@ func WithHalfOpenProbes(n int) CircuitOption {
 	return circuitOption(func(cfg *config) { cfg.probes = n })
 }
 
-// WithOnStateChange registers f to hear each state change of the circuit, in order, one call at a
-// time, on the goroutine that caused the change. f must not block and must not call Allow on the
-// same breaker (Stats is fine). The adaptive breaker has no discrete states to announce; read its
-// Stats instead.
+// WithOnStateChange registers f to hear each state change of the circuit, in order, one call
+// at a time, on the goroutine that caused the change. f must not block and must not call Allow
+// on the same breaker (Stats is fine). The adaptive breaker has no discrete states to
+// announce; read its Stats instead.
 func WithOnStateChange(f func(name string, from, to State)) CircuitOption {
 	return circuitOption(func(cfg *config) { cfg.onChange = f })
 }

@@ -7,9 +7,10 @@ import (
 	"testing"
 )
 
-// Each breaker has its own option type, so an option the breaker would ignore is a compile error
-// rather than a setting that silently does nothing. The wrong uses live in testdata/misuse, one per
-// build tag; the package without tags holds the right uses and must build.
+// Each breaker has its own option type, so an option the breaker would ignore is a compile
+// error rather than a setting that silently does nothing. The wrong uses live in
+// testdata/misuse, one per build tag; the package without tags holds the right uses and must
+// build.
 func TestOptionsMeantForOneBreakerDoNotCompileForTheOther(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("needs the go command to compile testdata/misuse: put it on PATH")

@@ -169,7 +169,8 @@ func (c Config) ServiceConfig(name string) string {
 // ServiceConfig returns the service config JSON selecting the balancer name with its
 // defaults, for grpc.WithDefaultServiceConfig:
 //
-//	grpc.NewClient(target, grpc.WithDefaultServiceConfig(loadbalance.ServiceConfig(loadbalance.P2C)))
+//	grpc.NewClient(target,
+//		grpc.WithDefaultServiceConfig(loadbalance.ServiceConfig(loadbalance.P2C)))
 func ServiceConfig(name string) string { return Config{}.ServiceConfig(name) }
 
 // options turns the config into the options of package pick.

@@ -2,7 +2,7 @@
 // registered by name with grpc's balancer registry and chosen by service config, over the
 // algorithms of package pick.
 //
-//	P2C            "tianshu_p2c"             the default: latency, in-flight calls, success rate
+//	P2C            "tianshu_p2c"             the default: latency, calls in flight, successes
 //	RoundRobin     "tianshu_round_robin"     smooth weighted round robin
 //	Random         "tianshu_random"          weighted random, O(1)
 //	LeastActive    "tianshu_least_active"    fewest calls in flight, ties by weight

@@ -1,7 +1,7 @@
-// Package misuse holds calls of the breaker constructors that must not compile. Each wrong use sits
-// behind its own build tag; TestOptionsMeantForOneBreakerDoNotCompileForTheOther builds the package
-// once per tag and expects the compiler to refuse it. This file, with no tag, holds the right uses,
-// so that the package builds when no wrong use is selected.
+// Package misuse holds calls of the breaker constructors that must not compile. Each wrong use
+// sits behind its own build tag; TestOptionsMeantForOneBreakerDoNotCompileForTheOther builds
+// the package once per tag and expects the compiler to refuse it. This file, with no tag,
+// holds the right uses, so that the package builds when no wrong use is selected.
 package misuse
 
 import (
