@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-func newTestAdaptive(t *testing.T, clk Clock, opts ...Option) *Adaptive {
+func newTestAdaptive(t *testing.T, clk Clock, opts ...AdaptiveOption) *Adaptive {
 	t.Helper()
-	b, err := NewAdaptive("orders", append([]Option{WithClock(clk)}, opts...)...)
+	b, err := NewAdaptive("orders", append([]AdaptiveOption{WithClock(clk)}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewAdaptive: %v", err)
 	}
@@ -23,15 +23,14 @@ func newTestAdaptive(t *testing.T, clk Clock, opts ...Option) *Adaptive {
 func TestNewAdaptiveRejectsBadSettings(t *testing.T) {
 	tests := []struct {
 		name string
-		opts []Option
+		opts []AdaptiveOption
 	}{
-		{"a K below one would shed a healthy upstream", []Option{WithK(0.5)}},
-		{"a NaN K is refused", []Option{WithK(nanFloat())}},
-		{"a zero window is refused", []Option{WithWindow(0, 10)}},
-		{"zero buckets are refused", []Option{WithWindow(time.Second, 0)}},
-		{"more buckets than nanoseconds are refused", []Option{WithWindow(5, 10)}},
-		{"a negative minimum volume is refused", []Option{WithMinRequests(-1)}},
-		{"a count window is refused", []Option{WithCountWindow(100)}},
+		{"a K below one would shed a healthy upstream", []AdaptiveOption{WithK(0.5)}},
+		{"a NaN K is refused", []AdaptiveOption{WithK(nanFloat())}},
+		{"a zero window is refused", []AdaptiveOption{WithWindow(0, 10)}},
+		{"zero buckets are refused", []AdaptiveOption{WithWindow(time.Second, 0)}},
+		{"more buckets than nanoseconds are refused", []AdaptiveOption{WithWindow(5, 10)}},
+		{"a negative minimum volume is refused", []AdaptiveOption{WithMinRequests(-1)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,8 +47,9 @@ func TestNewAdaptiveRejectsBadSettings(t *testing.T) {
 
 func nanFloat() float64 { z := 0.0; return z / z }
 
-// drive makes calls for d of fake time, one every step, against an upstream that answers healthy(), and returns how
-// many were rejected. reject, if set, is called for each rejection (to model breakers that count them).
+// drive makes calls for d of fake time, one every step, against an upstream that answers
+// healthy(), and returns how many were rejected. reject, if set, is called for each rejection
+// (to model breakers that count them).
 func drive(b *Adaptive, clk *fakeClock, d, step time.Duration, healthy bool, onReject func()) (calls, rejected int) {
 	for elapsed := time.Duration(0); elapsed < d; elapsed += step {
 		clk.advance(step)
@@ -105,11 +105,12 @@ func TestAdaptiveNeverShedsBelowTheMinimumVolume(t *testing.T) {
 	}
 }
 
-// TestAdaptiveRecoversAsSoonAsTheUpstreamDoes reproduces the scenario of Kratos issue 2777 and go-zero issue 4101:
-// the upstream fails everything for a while, then recovers. A breaker that counts its own rejections as failed
-// requests keeps shedding for about a whole window after the recovery; this one must be back to letting nearly
-// everything through within two seconds of a ten-second window. The peers' behaviour is modelled on the same
-// breaker by recording each rejection as a failed request, to show the test would catch the bug.
+// TestAdaptiveRecoversAsSoonAsTheUpstreamDoes reproduces the scenario of Kratos issue 2777 and
+// go-zero issue 4101: the upstream fails everything for a while, then recovers. A breaker that
+// counts its own rejections as failed requests keeps shedding for about a whole window after
+// the recovery; this one must be back to letting nearly everything through within two seconds
+// of a ten-second window. The peers' behaviour is modelled on the same breaker by recording
+// each rejection as a failed request, to show the test would catch the bug.
 func TestAdaptiveRecoversAsSoonAsTheUpstreamDoes(t *testing.T) {
 	const step = time.Millisecond // 1000 calls a second
 	recoveryTime := func(t *testing.T, countRejections bool) time.Duration {
@@ -121,7 +122,8 @@ func TestAdaptiveRecoversAsSoonAsTheUpstreamDoes(t *testing.T) {
 		}
 		drive(b, clk, 5*time.Second, step, true, onReject)
 		drive(b, clk, 20*time.Second, step, false, onReject)
-		// The upstream is back. Find the first 100 ms slice in which under 5% of calls are rejected.
+		// The upstream is back. Find the first 100 ms slice in which under 5% of calls are
+		// rejected.
 		for elapsed := time.Duration(0); elapsed < 30*time.Second; elapsed += 100 * time.Millisecond {
 			calls, rejected := drive(b, clk, 100*time.Millisecond, step, true, onReject)
 			if float64(rejected) < 0.05*float64(calls) {

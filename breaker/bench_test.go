@@ -9,8 +9,9 @@ import (
 	"google.golang.org/grpc"
 )
 
-// Benchmarks of one guarded call (Allow then done, the upstream answering at once and healthily), with their
-// baselines and hystrix-go in this file so that the ratios come from one run on one machine:
+// Benchmarks of one guarded call (Allow then done, the upstream answering at once and
+// healthily), with their baselines and hystrix-go in this file so that the ratios come from
+// one run on one machine:
 //
 //	go test -run '^$' -bench . -benchmem -benchtime=1s -count=3 ./breaker/
 
@@ -83,8 +84,8 @@ func BenchmarkAdaptiveParallel(b *testing.B) {
 	benchBreakerParallel(b, newBenchAdaptive(b, coarse(b)))
 }
 
-// BenchmarkAdaptiveSystemClock shows what the coarse clock saves: the same breaker reading the system clock in
-// Allow and in done.
+// BenchmarkAdaptiveSystemClock shows what the coarse clock saves: the same breaker reading the
+// system clock in Allow and in done.
 func BenchmarkAdaptiveSystemClock(b *testing.B) { benchBreaker(b, newBenchAdaptive(b, SystemClock())) }
 
 func BenchmarkCircuit(b *testing.B) { benchBreaker(b, newBenchCircuit(b, coarse(b))) }
@@ -100,7 +101,8 @@ func BenchmarkCircuitCountWindow(b *testing.B) {
 	benchBreaker(b, br)
 }
 
-// BenchmarkHystrixDo is hystrix-go's own API guarding the same empty call. Each Do starts two goroutines.
+// BenchmarkHystrixDo is hystrix-go's own API guarding the same empty call. Each Do starts two
+// goroutines.
 func BenchmarkHystrixDo(b *testing.B) {
 	name := "bench-do-" + b.Name()
 	hystrix.ConfigureCommand(name, hystrix.CommandConfig{Timeout: 10000, MaxConcurrentRequests: 10000})
@@ -126,8 +128,8 @@ func BenchmarkHystrixDoParallel(b *testing.B) {
 	})
 }
 
-// BenchmarkUnaryInterceptor is the interceptor's own cost around an invoker that returns at once: the group
-// lookup by method, Allow, the failure check and done.
+// BenchmarkUnaryInterceptor is the interceptor's own cost around an invoker that returns at
+// once: the group lookup by method, Allow, the failure check and done.
 func BenchmarkUnaryInterceptor(b *testing.B) {
 	g, err := NewGroup(nil)
 	if err != nil {

@@ -8,29 +8,33 @@ import (
 	"time"
 )
 
-// Defaults of the circuit, and why. They match hystrix's, so teams moving from hystrix-go keep their intuition.
+// Defaults of the circuit, and why. They match hystrix's, so teams moving from hystrix-go keep
+// their intuition.
 const (
 	// DefaultCircuitWindow is the time window the circuit judges: ten seconds in ten buckets.
 	DefaultCircuitWindow  = 10 * time.Second
 	DefaultCircuitBuckets = 10
 	// DefaultFailureRatio opens the circuit when half the calls in the window failed.
 	DefaultFailureRatio = 0.5
-	// DefaultSleepWindow keeps the circuit open five seconds: long enough for a restarting instance to come back,
-	// short enough that callers do not wait long after it has.
+	// DefaultSleepWindow keeps the circuit open five seconds: long enough for a restarting
+	// instance to come back, short enough that callers do not wait long after it has.
 	DefaultSleepWindow = 5 * time.Second
-	// DefaultHalfOpenProbes lets three calls test the upstream; three successes in a row are a stronger signal than
-	// one lucky call, and three calls cannot hurt an upstream that is still down.
+	// DefaultHalfOpenProbes lets three calls test the upstream; three successes in a row are a
+	// stronger signal than one lucky call, and three calls cannot hurt an upstream that is
+	// still down.
 	DefaultHalfOpenProbes = 3
 )
 
-// Circuit is a three-state circuit breaker. Closed, it lets every call through and counts the finished calls in a
-// sliding window (of time or of the last n calls); when the window holds at least the minimum volume and the share
-// of failures reaches the threshold, it opens. Open, it rejects every call for the sleep window, then turns
-// half-open: it lets a bounded number of probes through at once, closes after that many successes in a row, and
-// opens again on the first failed probe.
+// Circuit is a three-state circuit breaker. Closed, it lets every call through and counts the
+// finished calls in a sliding window (of time or of the last n calls); when the window holds
+// at least the minimum volume and the share of failures reaches the threshold, it opens. Open,
+// it rejects every call for the sleep window, then turns half-open: it lets a bounded number
+// of probes through at once, closes after that many successes in a row, and opens again on the
+// first failed probe.
 //
-// A closed circuit's hot path (Allow then done) is one atomic load in Allow and, in done, a clock read and two
-// atomic adds; it allocates nothing. Probes allocate. Circuit is safe for concurrent use.
+// A closed circuit's hot path (Allow then done) is one atomic load in Allow and, in done, a
+// clock read and two atomic adds; it allocates nothing. Probes allocate. Circuit is safe for
+// concurrent use.
 type Circuit struct {
 	name     string
 	state    atomic.Int32
@@ -56,19 +60,20 @@ type Circuit struct {
 	hookMu sync.Mutex // held while announcing a change, so announcements keep their order
 }
 
-// NewCircuit returns a three-state breaker named name. Options it reads: [WithClock], [WithWindow],
-// [WithCountWindow], [WithMinRequests], [WithFailureRatio], [WithSleepWindow], [WithHalfOpenProbes],
-// [WithOnStateChange], [WithLogger]. Without WithClock it starts its own [CoarseClock], which Close stops.
+// NewCircuit returns a three-state breaker named name, configured by [WithClock],
+// [WithWindow], [WithCountWindow], [WithMinRequests], [WithFailureRatio], [WithSleepWindow],
+// [WithHalfOpenProbes], [WithOnStateChange] and [WithLogger]. Without WithClock it starts its
+// own [CoarseClock], which Close stops.
 //
-// It returns an error wrapping [ErrInvalidConfig] when a setting is out of range, including a count window smaller
-// than the minimum volume (the circuit could then never open).
-func NewCircuit(name string, opts ...Option) (*Circuit, error) {
+// It returns an error wrapping [ErrInvalidConfig] when a setting is out of range, including a
+// count window smaller than the minimum volume (the circuit could then never open).
+func NewCircuit(name string, opts ...CircuitOption) (*Circuit, error) {
 	cfg := config{
 		window: DefaultCircuitWindow, buckets: DefaultCircuitBuckets, minRequests: DefaultMinRequests,
 		failureRatio: DefaultFailureRatio, sleepWindow: DefaultSleepWindow, probes: DefaultHalfOpenProbes,
 	}
 	for _, o := range opts {
-		o(&cfg)
+		o.applyCircuit(&cfg)
 	}
 	switch {
 	case cfg.countWindow == 0:
@@ -178,8 +183,9 @@ func (b *Circuit) probeDone(gen uint64, success bool) {
 	b.mu.Unlock()
 }
 
-// record is the done of calls let through while closed. A call that ends after the circuit has opened is dropped:
-// its answer predates the decision and the window is reset on closing anyway.
+// record is the done of calls let through while closed. A call that ends after the circuit has
+// opened is dropped: its answer predates the decision and the window is reset on closing
+// anyway.
 func (b *Circuit) record(success bool) {
 	if State(b.state.Load()) != Closed {
 		return
@@ -201,8 +207,9 @@ func (b *Circuit) record(success bool) {
 	}
 }
 
-// setLocked moves to state to; b.mu must be held and is released. The hook runs after b.mu is released (so it may
-// call Stats) but under hookMu taken before the release, so hooks see changes in the order they happened.
+// setLocked moves to state to; b.mu must be held and is released. The hook runs after b.mu is
+// released (so it may call Stats) but under hookMu taken before the release, so hooks see
+// changes in the order they happened.
 func (b *Circuit) setLocked(to State) {
 	from := State(b.state.Load())
 	b.gen++
@@ -230,8 +237,8 @@ func (b *Circuit) setLocked(to State) {
 	}
 }
 
-// State returns the circuit's state. An open circuit whose sleep window has passed reports [Open] until the next
-// Allow turns it half-open.
+// State returns the circuit's state. An open circuit whose sleep window has passed reports
+// [Open] until the next Allow turns it half-open.
 func (b *Circuit) State() State { return State(b.state.Load()) }
 
 // Stats implements [Reporter]. RejectRatio is 1 while open and 0 otherwise.
@@ -244,8 +251,8 @@ func (b *Circuit) Stats() Stats {
 	return s
 }
 
-// Close stops the clock the breaker started for itself, if any. The breaker keeps working after Close, reading
-// the system clock instead.
+// Close stops the clock the breaker started for itself, if any. The breaker keeps working
+// after Close, reading the system clock instead.
 func (b *Circuit) Close() error {
 	if b.owned != nil {
 		return b.owned.Close()

@@ -10,7 +10,7 @@ import (
 
 type transition struct{ from, to State }
 
-func newTestCircuit(t *testing.T, clk Clock, opts ...Option) (*Circuit, *[]transition) {
+func newTestCircuit(t *testing.T, clk Clock, opts ...CircuitOption) (*Circuit, *[]transition) {
 	t.Helper()
 	var (
 		mu   sync.Mutex
@@ -24,7 +24,7 @@ func newTestCircuit(t *testing.T, clk Clock, opts ...Option) (*Circuit, *[]trans
 		seen = append(seen, transition{from, to})
 		mu.Unlock()
 	})
-	b, err := NewCircuit("orders", append([]Option{WithClock(clk), hook}, opts...)...)
+	b, err := NewCircuit("orders", append([]CircuitOption{WithClock(clk), hook}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewCircuit: %v", err)
 	}
@@ -32,7 +32,8 @@ func newTestCircuit(t *testing.T, clk Clock, opts ...Option) (*Circuit, *[]trans
 	return b, &seen
 }
 
-// call makes one call through b against an upstream answering ok, and reports whether b let it through.
+// call makes one call through b against an upstream answering ok, and reports whether b let it
+// through.
 func call(b Breaker, ok bool) bool {
 	done, err := b.Allow()
 	if err != nil {
@@ -45,16 +46,16 @@ func call(b Breaker, ok bool) bool {
 func TestNewCircuitRejectsBadSettings(t *testing.T) {
 	tests := []struct {
 		name string
-		opts []Option
+		opts []CircuitOption
 	}{
-		{"a failure ratio of zero is refused", []Option{WithFailureRatio(0)}},
-		{"a failure ratio above one is refused", []Option{WithFailureRatio(1.5)}},
-		{"a zero sleep window is refused", []Option{WithSleepWindow(0)}},
-		{"zero probes are refused", []Option{WithHalfOpenProbes(0)}},
-		{"a negative minimum volume is refused", []Option{WithMinRequests(-3)}},
-		{"a count window smaller than the minimum volume is refused", []Option{WithMinRequests(20), WithCountWindow(10)}},
-		{"a negative count window is refused", []Option{WithCountWindow(-1)}},
-		{"a zero time window is refused", []Option{WithWindow(0, 1)}},
+		{"a failure ratio of zero is refused", []CircuitOption{WithFailureRatio(0)}},
+		{"a failure ratio above one is refused", []CircuitOption{WithFailureRatio(1.5)}},
+		{"a zero sleep window is refused", []CircuitOption{WithSleepWindow(0)}},
+		{"zero probes are refused", []CircuitOption{WithHalfOpenProbes(0)}},
+		{"a negative minimum volume is refused", []CircuitOption{WithMinRequests(-3)}},
+		{"a count window smaller than the minimum volume is refused", []CircuitOption{WithMinRequests(20), WithCountWindow(10)}},
+		{"a negative count window is refused", []CircuitOption{WithCountWindow(-1)}},
+		{"a zero time window is refused", []CircuitOption{WithWindow(0, 1)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,7 +70,7 @@ func TestNewCircuitRejectsBadSettings(t *testing.T) {
 func TestCircuitGoesThroughEveryState(t *testing.T) {
 	windows := []struct {
 		name string
-		opt  Option
+		opt  CircuitOption
 	}{
 		{"with a time window", WithWindow(10*time.Second, 10)},
 		{"with a count window", WithCountWindow(50)},

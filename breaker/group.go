@@ -14,19 +14,19 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Factory makes the breaker for one key of a [Group]. clk is the group's shared clock; pass it on with [WithClock]
-// so that all breakers of a group share one refreshing goroutine.
+// Factory makes the breaker for one key of a [Group]. clk is the group's shared clock; pass it
+// on with [WithClock] so that all breakers of a group share one refreshing goroutine.
 type Factory func(name string, clk Clock) (Breaker, error)
 
 // AdaptiveFactory returns a [Factory] of [NewAdaptive] breakers with opts.
-func AdaptiveFactory(opts ...Option) Factory {
+func AdaptiveFactory(opts ...AdaptiveOption) Factory {
 	return func(name string, clk Clock) (Breaker, error) {
 		return NewAdaptive(name, append(slices.Clip(opts), WithClock(clk))...)
 	}
 }
 
 // CircuitFactory returns a [Factory] of [NewCircuit] breakers with opts.
-func CircuitFactory(opts ...Option) Factory {
+func CircuitFactory(opts ...CircuitOption) Factory {
 	return func(name string, clk Clock) (Breaker, error) {
 		return NewCircuit(name, append(slices.Clip(opts), WithClock(clk))...)
 	}
@@ -40,16 +40,18 @@ type groupConfig struct {
 	clock      Clock
 }
 
-// WithResolution sets how often the group's [CoarseClock] refreshes ([DefaultResolution] by default).
+// WithResolution sets how often the group's [CoarseClock] refreshes ([DefaultResolution] by
+// default).
 func WithResolution(d time.Duration) GroupOption { return func(c *groupConfig) { c.resolution = d } }
 
-// WithGroupClock makes the group hand c to its breakers instead of starting a [CoarseClock]. The group does not
-// close c.
+// WithGroupClock makes the group hand c to its breakers instead of starting a [CoarseClock].
+// The group does not close c.
 func WithGroupClock(c Clock) GroupOption { return func(c2 *groupConfig) { c2.clock = c } }
 
-// Group holds one breaker per key, made on first use: the interceptors key it by full gRPC method name, and a
-// balancer can key it by endpoint address. Looking a key up takes no lock and allocates nothing. Group is safe for
-// concurrent use; Close it when done to stop its clock.
+// Group holds one breaker per key, made on first use: the interceptors key it by full gRPC
+// method name, and a balancer can key it by endpoint address. Looking a key up takes no lock
+// and allocates nothing. Group is safe for concurrent use; Close it when done to stop its
+// clock.
 type Group struct {
 	factory Factory
 	clock   Clock
@@ -64,8 +66,9 @@ type entry struct {
 	rej error // the status error the interceptors return when b rejects, built once
 }
 
-// NewGroup returns a group whose breakers come from factory ([AdaptiveFactory] with defaults if nil). It builds one
-// breaker to check the factory's settings and returns that error, wrapped, if it fails.
+// NewGroup returns a group whose breakers come from factory ([AdaptiveFactory] with defaults
+// if nil). It builds one breaker to check the factory's settings and returns that error,
+// wrapped, if it fails.
 func NewGroup(factory Factory, opts ...GroupOption) (*Group, error) {
 	var cfg groupConfig
 	for _, o := range opts {
@@ -90,8 +93,8 @@ func NewGroup(factory Factory, opts ...GroupOption) (*Group, error) {
 	return g, nil
 }
 
-// Get returns the breaker for key, making it if needed. It fails only if the factory fails for this key or the
-// group is closed ([ErrClosed]).
+// Get returns the breaker for key, making it if needed. It fails only if the factory fails for
+// this key or the group is closed ([ErrClosed]).
 func (g *Group) Get(key string) (Breaker, error) {
 	e, err := g.get(key)
 	if err != nil {
@@ -130,7 +133,8 @@ func (g *Group) get(key string) (*entry, error) {
 	return e, nil
 }
 
-// Stats returns the stats of every breaker in the group that implements [Reporter], sorted by name.
+// Stats returns the stats of every breaker in the group that implements [Reporter], sorted by
+// name.
 func (g *Group) Stats() []Stats {
 	m := *g.entries.Load()
 	out := make([]Stats, 0, len(m))
@@ -143,8 +147,8 @@ func (g *Group) Stats() []Stats {
 	return out
 }
 
-// Close closes every breaker that implements io.Closer and stops the group's clock. Breakers already handed out
-// keep working (reading the system clock); Get fails for new keys.
+// Close closes every breaker that implements io.Closer and stops the group's clock. Breakers
+// already handed out keep working (reading the system clock); Get fails for new keys.
 func (g *Group) Close() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -171,9 +175,10 @@ func closeBreaker(b Breaker) error {
 	return nil
 }
 
-// Rejection is the error the interceptors return for a call a breaker refused: its gRPC status is
-// codes.Unavailable with a message naming the breaker, and it wraps the breaker's [*OpenError] (so
-// errors.Is(err, ErrOpen) holds). It never crosses the wire: the call was not sent.
+// Rejection is the error the interceptors return for a call a breaker refused: its gRPC status
+// is codes.Unavailable with a message naming the breaker, and it wraps the breaker's
+// [*OpenError] (so errors.Is(err, ErrOpen) holds). It never crosses the wire: the call was not
+// sent.
 type Rejection struct {
 	open *OpenError
 	st   *status.Status

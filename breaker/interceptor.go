@@ -11,11 +11,12 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// IsFailure reports whether err is the upstream's fault and so should count against it: codes Unavailable,
-// DeadlineExceeded, ResourceExhausted, Internal, Unknown and DataLoss. A nil error, the caller's own mistakes
-// (InvalidArgument, NotFound, AlreadyExists, PermissionDenied, Unauthenticated, FailedPrecondition, OutOfRange,
-// Unimplemented, Aborted) and Canceled are not failures: the upstream answered, or the caller gave up.
-// A breaker's own [Rejection] is not a failure either, so rejections never feed back into a breaker.
+// IsFailure reports whether err is the upstream's fault and so should count against it: codes
+// Unavailable, DeadlineExceeded, ResourceExhausted, Internal, Unknown and DataLoss. A nil
+// error, the caller's own mistakes (InvalidArgument, NotFound, AlreadyExists,
+// PermissionDenied, Unauthenticated, FailedPrecondition, OutOfRange, Unimplemented, Aborted)
+// and Canceled are not failures: the upstream answered, or the caller gave up. A breaker's own
+// [Rejection] is not a failure either, so rejections never feed back into a breaker.
 func IsFailure(err error) bool {
 	if err == nil {
 		return false
@@ -36,11 +37,13 @@ func IsFailure(err error) bool {
 	return false
 }
 
-// UnaryFallback answers a call its breaker refused. err is the [*Rejection] (codes.Unavailable naming the breaker).
-// Returning nil means the fallback filled reply; returning an error gives that error to the caller.
+// UnaryFallback answers a call its breaker refused. err is the [*Rejection] (codes.Unavailable
+// naming the breaker). Returning nil means the fallback filled reply; returning an error gives
+// that error to the caller.
 type UnaryFallback func(ctx context.Context, method string, req, reply any, err error) error
 
-// StreamFallback answers a stream its breaker refused, as [UnaryFallback] does for unary calls.
+// StreamFallback answers a stream its breaker refused, as [UnaryFallback] does for unary
+// calls.
 type StreamFallback func(ctx context.Context, desc *grpc.StreamDesc, method string, err error) (grpc.ClientStream, error)
 
 // InterceptorOption configures the client interceptors.
@@ -53,8 +56,9 @@ type interceptorConfig struct {
 	key            func(ctx context.Context, method string) string
 }
 
-// WithUnaryFallback calls f for unary calls the breaker refuses. Fallbacks run only on refusals, not on failed
-// calls: a failed call's error is the upstream's answer and goes back to the caller as it is.
+// WithUnaryFallback calls f for unary calls the breaker refuses. Fallbacks run only on
+// refusals, not on failed calls: a failed call's error is the upstream's answer and goes back
+// to the caller as it is.
 func WithUnaryFallback(f UnaryFallback) InterceptorOption {
 	return func(c *interceptorConfig) { c.unaryFallback = f }
 }
@@ -64,14 +68,16 @@ func WithStreamFallback(f StreamFallback) InterceptorOption {
 	return func(c *interceptorConfig) { c.streamFallback = f }
 }
 
-// WithFailureClassifier replaces [IsFailure] for deciding which call errors count against the upstream.
+// WithFailureClassifier replaces [IsFailure] for deciding which call errors count against the
+// upstream.
 func WithFailureClassifier(f func(error) bool) InterceptorOption {
 	return func(c *interceptorConfig) { c.isFailure = f }
 }
 
-// WithKey picks the breaker for a call; the default is the full method name ("/pkg.Service/Method"). Use it to
-// share one breaker among methods that fail together, or to split one method by something in ctx. Keys must come
-// from a small set: each new key makes a breaker that lives as long as the group.
+// WithKey picks the breaker for a call; the default is the full method name
+// ("/pkg.Service/Method"). Use it to share one breaker among methods that fail together, or to
+// split one method by something in ctx. Keys must come from a small set: each new key makes a
+// breaker that lives as long as the group.
 func WithKey(f func(ctx context.Context, method string) string) InterceptorOption {
 	return func(c *interceptorConfig) { c.key = f }
 }
@@ -91,9 +97,10 @@ func (c *interceptorConfig) keyOf(ctx context.Context, method string) string {
 	return method
 }
 
-// UnaryClientInterceptor guards unary calls with one breaker per method from g. A refused call is not sent and
-// gets the fallback's answer or, without one, a [*Rejection]: codes.Unavailable with a message naming the breaker.
-// Put it inside a retry interceptor so that each attempt is judged on its own.
+// UnaryClientInterceptor guards unary calls with one breaker per method from g. A refused call
+// is not sent and gets the fallback's answer or, without one, a [*Rejection]:
+// codes.Unavailable with a message naming the breaker. Put it inside a retry interceptor so
+// that each attempt is judged on its own.
 func UnaryClientInterceptor(g *Group, opts ...InterceptorOption) grpc.UnaryClientInterceptor {
 	cfg := newInterceptorConfig(opts)
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
@@ -114,10 +121,11 @@ func UnaryClientInterceptor(g *Group, opts ...InterceptorOption) grpc.UnaryClien
 	}
 }
 
-// StreamClientInterceptor guards streams with one breaker per method from g. A stream's outcome is its final
-// status: io.EOF from RecvMsg is a success, another error is judged like a unary error. A stream abandoned by
-// cancelling its context counts as a success (the caller gave up; the upstream did nothing wrong), so a breaker
-// never waits forever on a stream nobody reads.
+// StreamClientInterceptor guards streams with one breaker per method from g. A stream's
+// outcome is its final status: io.EOF from RecvMsg is a success, another error is judged like
+// a unary error. A stream abandoned by cancelling its context counts as a success (the caller
+// gave up; the upstream did nothing wrong), so a breaker never waits forever on a stream
+// nobody reads.
 func StreamClientInterceptor(g *Group, opts ...InterceptorOption) grpc.StreamClientInterceptor {
 	cfg := newInterceptorConfig(opts)
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts ...grpc.CallOption) (grpc.ClientStream, error) {
@@ -152,8 +160,8 @@ type guardedStream struct {
 	stop       func() bool
 }
 
-// finish reports the outcome once. stop is false when called from the AfterFunc, which must not read s.stop: it may
-// run before the field is set.
+// finish reports the outcome once. stop is false when called from the AfterFunc, which must
+// not read s.stop: it may run before the field is set.
 func (s *guardedStream) finish(err error, stop bool) {
 	if s.finished.CompareAndSwap(false, true) {
 		if stop {

@@ -16,8 +16,9 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// scripted is a health service whose answers the test chooses: the request's service field names the status code
-// to return ("OK", "Unavailable", ...). Watch sends one message, then ends with that code.
+// scripted is a health service whose answers the test chooses: the request's service field
+// names the status code to return ("OK", "Unavailable", ...). Watch sends one message, then
+// ends with that code.
 type scripted struct {
 	healthpb.UnimplementedHealthServer
 	calls atomic.Int64
@@ -167,7 +168,8 @@ func TestUnaryInterceptorDoesNotCountCallsTheCallerCancelled(t *testing.T) {
 	for range 6 {
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() {
-			// Cancel once the server holds the call, or after a generous wait on a loaded machine.
+			// Cancel once the server holds the call, or after a generous wait on a loaded
+			// machine.
 			for start := time.Now(); svc.calls.Load() == 0 && time.Since(start) < 10*time.Second; {
 				time.Sleep(time.Millisecond)
 			}

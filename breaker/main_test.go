@@ -10,8 +10,9 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
-		// hystrix-go, measured beside the native breakers in bench_test.go, keeps two goroutines per circuit
-		// for the life of the process; nothing in this package starts them.
+		// hystrix-go, measured beside the native breakers in bench_test.go, keeps two
+		// goroutines per circuit for the life of the process; nothing in this package starts
+		// them.
 		goleak.IgnoreTopFunction("github.com/afex/hystrix-go/hystrix.(*metricExchange).Monitor"),
 		goleak.IgnoreTopFunction("github.com/afex/hystrix-go/hystrix.(*poolMetrics).Monitor"),
 	)

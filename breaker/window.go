@@ -5,9 +5,10 @@ import (
 	"sync/atomic"
 )
 
-// Windows count finished calls as one int64 per bucket: the number of calls in the high 32 bits and the number of
-// marked calls (accepted ones for the adaptive breaker, failed ones for the circuit) in the low 32 bits, so that
-// one atomic add records a call. A window holds far fewer than 2^31 calls, so the halves never carry into each other.
+// Windows count finished calls as one int64 per bucket: the number of calls in the high 32
+// bits and the number of marked calls (accepted ones for the adaptive breaker, failed ones for
+// the circuit) in the low 32 bits, so that one atomic add records a call. A window holds far
+// fewer than 2^31 calls, so the halves never carry into each other.
 const (
 	oneCall   = int64(1) << 32
 	oneMarked = int64(1)
@@ -28,13 +29,13 @@ type window interface {
 	reset()
 }
 
-// rolling is a time window of n buckets of width ns each. It keeps a running total beside the buckets so that
-// reading the window costs one load instead of a sum over all buckets.
+// rolling is a time window of n buckets of width ns each. It keeps a running total beside the
+// buckets so that reading the window costs one load instead of a sum over all buckets.
 //
-// Every add goes to the total first and to a bucket second, and expiring a bucket swaps it to zero and subtracts
-// what it held from the total. So the total is never below the sum of the buckets and never negative, whatever the
-// interleaving; a call racing with a bucket's expiry may be counted in the next lap of that bucket, which only
-// shifts it in time by one bucket.
+// Every add goes to the total first and to a bucket second, and expiring a bucket swaps it to
+// zero and subtracts what it held from the total. So the total is never below the sum of the
+// buckets and never negative, whatever the interleaving; a call racing with a bucket's expiry
+// may be counted in the next lap of that bucket, which only shifts it in time by one bucket.
 type rolling struct {
 	width   int64
 	n       int64
@@ -51,8 +52,8 @@ func newRolling(span, width int64, now int64) *rolling {
 	return w
 }
 
-// advance expires the buckets that have left the window and returns the current epoch. The common case, time still
-// in the newest bucket, is two loads and no lock.
+// advance expires the buckets that have left the window and returns the current epoch. The
+// common case, time still in the newest bucket, is two loads and no lock.
 func (w *rolling) advance(now int64) int64 {
 	e := now / w.width
 	if e == w.epoch.Load() {
@@ -99,8 +100,9 @@ func (w *rolling) reset() {
 	}
 }
 
-// counting is a window of the last n finished calls. Each call takes the next slot in a ring and replaces what the
-// slot held; the total moves by the difference, so it always equals the sum of some recent state of the slots.
+// counting is a window of the last n finished calls. Each call takes the next slot in a ring
+// and replaces what the slot held; the total moves by the difference, so it always equals the
+// sum of some recent state of the slots.
 type counting struct {
 	next  atomic.Uint64
 	total atomic.Int64

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/base"
@@ -52,8 +53,9 @@ func (b builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balan
 		name:       b.name,
 		alg:        b.alg,
 		stats:      map[string]*pick.Stats{},
-		log:        slog.Default().With("balancer", b.name, "target", opts.Target.String()),
+		target:     opts.Target.String(),
 	}
+	lb.setLogger(slog.Default())
 	lb.child = endpointsharding.NewBalancer(lb, opts, balancer.Get(pickfirst.Name).Build, endpointsharding.Options{})
 	return lb
 }
@@ -64,8 +66,12 @@ type lbBalancer struct {
 	child balancer.Balancer
 	name  string
 	alg   pick.Algorithm
-	log   *slog.Logger
 	calls sync.Pool // *call records, so that timed picks allocate nothing
+
+	// The logger comes from the resolver state (WithLogger), so it can change after Build.
+	target  string
+	logBase atomic.Pointer[slog.Logger] // as given, to tell whether a state brings another one
+	log     atomic.Pointer[slog.Logger] // logBase with the balancer's name and target
 
 	mu      sync.Mutex
 	cfg     *Config
@@ -84,6 +90,9 @@ func (b *lbBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
 		}
 		cfg, _ = ParseConfig(nil)
 	}
+	if l := loggerOf(s.ResolverState); l != nil && l != b.logBase.Load() {
+		b.setLogger(l)
+	}
 	all := s.ResolverState.Endpoints
 	kept := all
 	var missing error
@@ -96,7 +105,7 @@ func (b *lbBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
 		}
 		if len(kept) == 0 && len(all) > 0 {
 			missing = fmt.Errorf("%w: none of the %d instances is of version %q", pick.ErrNoEndpoint, len(all), cfg.Version)
-			b.log.Warn("no instance passes the version filter", "version", cfg.Version, "instances", len(all))
+			b.log.Load().Warn("no instance passes the version filter", "version", cfg.Version, "instances", len(all))
 		}
 	}
 
@@ -113,6 +122,11 @@ func (b *lbBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
 	rs.Endpoints = kept
 	// The pick_first children read health (and outlier detection) through the listener.
 	return b.child.UpdateClientConnState(balancer.ClientConnState{ResolverState: pickfirst.EnableHealthListener(rs)})
+}
+
+func (b *lbBalancer) setLogger(l *slog.Logger) {
+	b.log.Store(l.With("balancer", b.name, "target", b.target))
+	b.logBase.Store(l)
 }
 
 // UpdateState receives endpointsharding's state and replaces its round-robin picker over
@@ -165,7 +179,7 @@ func (b *lbBalancer) UpdateState(state balancer.State) {
 	router, err := pick.NewRouter(b.alg, eps, pick.Filter{Zone: b.cfg.Zone}, b.opts...)
 	if err != nil {
 		// Cannot happen with a non-empty list and no version filter; keep grpc's picker.
-		b.log.Error("building picker", "err", err)
+		b.log.Load().Error("building picker", "err", err)
 		b.ClientConn.UpdateState(state)
 		return
 	}
@@ -200,7 +214,7 @@ func (b *lbBalancer) ResolverError(err error) {
 }
 
 func (b *lbBalancer) UpdateSubConnState(sc balancer.SubConn, s balancer.SubConnState) {
-	b.log.Error("UpdateSubConnState called unexpectedly", "subconn", sc, "state", s.ConnectivityState)
+	b.log.Load().Error("UpdateSubConnState called unexpectedly", "subconn", sc, "state", s.ConnectivityState)
 }
 
 func (b *lbBalancer) ExitIdle() { b.child.ExitIdle() }

@@ -2,6 +2,7 @@ package loadbalance
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -172,7 +173,7 @@ func TestKilledEndpoint(t *testing.T) {
 
 func TestEjectsAnEndpointAnsweringUnavailable(t *testing.T) {
 	bs := startBackends(t, 3)
-	cfg := Config{EjectAfter: 2, EjectBase: time.Minute}
+	cfg := Config{EjectAfter: 2, EjectBase: Duration(time.Minute)}
 	c, _ := dial(t, cfg.ServiceConfig(RoundRobin), []resolver.Endpoint{
 		endpointOf(bs[0], instance(0, "", "", "")), endpointOf(bs[1], instance(0, "", "", "")),
 		endpointOf(bs[2], instance(0, "", "", ""))})
@@ -324,8 +325,22 @@ func TestConfig(t *testing.T) {
 			t.Errorf("error %v, want one naming probeAfter", err)
 		}
 	})
+	t.Run("a config inside an application's own JSON keeps its durations", func(t *testing.T) {
+		var app struct {
+			Routing Config `json:"routing"`
+		}
+		if err := json.Unmarshal([]byte(`{"routing":{"zone":"z","probeAfter":"2s","ejectMax":"1m"}}`), &app); err != nil {
+			t.Fatal(err)
+		}
+		if got := app.Routing; got.Zone != "z" || time.Duration(got.ProbeAfter) != 2*time.Second || time.Duration(got.EjectMax) != time.Minute {
+			t.Errorf("json.Unmarshal gave %+v, want zone z, probeAfter 2s, ejectMax 1m", got)
+		}
+		if err := json.Unmarshal([]byte(`{"routing":{"decay":"-1s"}}`), &app); err == nil {
+			t.Error("json.Unmarshal took a negative decay")
+		}
+	})
 	t.Run("a config survives a round trip through ServiceConfig", func(t *testing.T) {
-		in := Config{Version: "v1", Zone: "z", ProbeAfter: 1500 * time.Millisecond, EjectAfter: 3, EjectBase: time.Second, EjectMax: time.Minute}
+		in := Config{Version: "v1", Zone: "z", ProbeAfter: Duration(1500 * time.Millisecond), EjectAfter: 3, EjectBase: Duration(time.Second), EjectMax: Duration(time.Minute)}
 		sc := in.ServiceConfig(P2C)
 		const prefix = `{"loadBalancingConfig":[{"tianshu_p2c":`
 		if !strings.HasPrefix(sc, prefix) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"google.golang.org/grpc/serviceconfig"
@@ -75,54 +76,55 @@ type Config struct {
 	// VirtualNodes per instance of mean weight on the consistent-hash ring (default 100).
 	VirtualNodes int `json:"virtualNodes,omitempty"`
 	// ProbeAfter is how long P2C leaves an endpoint unpicked before probing it (default 1s).
-	ProbeAfter time.Duration `json:"-"`
+	ProbeAfter Duration `json:"probeAfter,omitempty"`
 	// Decay is the time constant of P2C's latency average (default 1s).
-	Decay time.Duration `json:"-"`
+	Decay Duration `json:"decay,omitempty"`
 	// EjectAfter consecutive transport failures (Unavailable) eject an endpoint (default 2)
 	// for EjectBase (default 1s), doubling per ejection in a row up to EjectMax (default
 	// 30s); then one call probes it.
-	EjectAfter int           `json:"ejectAfter,omitempty"`
-	EjectBase  time.Duration `json:"-"`
-	EjectMax   time.Duration `json:"-"`
+	EjectAfter int      `json:"ejectAfter,omitempty"`
+	EjectBase  Duration `json:"ejectBase,omitempty"`
+	EjectMax   Duration `json:"ejectMax,omitempty"`
 }
 
-// jsonConfig is Config as written, with durations as strings.
-type jsonConfig struct {
-	Version      string `json:"version,omitempty"`
-	Zone         string `json:"zone,omitempty"`
-	TagKey       string `json:"tagKey,omitempty"`
-	HashHeader   string `json:"hashHeader,omitempty"`
-	VirtualNodes int    `json:"virtualNodes,omitempty"`
-	ProbeAfter   string `json:"probeAfter,omitempty"`
-	Decay        string `json:"decay,omitempty"`
-	EjectAfter   int    `json:"ejectAfter,omitempty"`
-	EjectBase    string `json:"ejectBase,omitempty"`
-	EjectMax     string `json:"ejectMax,omitempty"`
-}
+// Duration is a time.Duration written in JSON as a Go duration string ("1.5s"); zero is
+// left out. Reading one refuses anything but a positive duration (or "", which is zero).
+type Duration time.Duration
 
-// MarshalJSON writes the config in the form ParseConfig reads.
-func (c Config) MarshalJSON() ([]byte, error) {
-	d := func(v time.Duration) string {
-		if v == 0 {
-			return ""
-		}
-		return v.String()
+// MarshalJSON writes d as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a Go duration string. Its error is a json.UnmarshalTypeError so that
+// the decoder adds the field's name, which ParseConfig puts in its own message.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
 	}
-	return json.Marshal(jsonConfig{
-		Version: c.Version, Zone: c.Zone, TagKey: c.TagKey, HashHeader: c.HashHeader,
-		VirtualNodes: c.VirtualNodes, ProbeAfter: d(c.ProbeAfter), Decay: d(c.Decay),
-		EjectAfter: c.EjectAfter, EjectBase: d(c.EjectBase), EjectMax: d(c.EjectMax),
-	})
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		if s == "" {
+			*d = 0
+			return nil
+		}
+		if v, err := time.ParseDuration(s); err == nil && v > 0 {
+			*d = Duration(v)
+			return nil
+		}
+	}
+	return &json.UnmarshalTypeError{Value: string(clip(b)), Type: reflect.TypeFor[Duration]()}
 }
 
 // ParseConfig reads a balancer's JSON config. Errors wrap ErrInvalidConfig and name the
 // field at fault.
 func ParseConfig(js []byte) (*Config, error) {
-	var j jsonConfig
+	c := &Config{}
 	if len(bytes.TrimSpace(js)) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(js))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&j); err != nil {
+		if err := dec.Decode(c); err != nil {
+			if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) && te.Type == reflect.TypeFor[Duration]() {
+				return nil, fmt.Errorf("%w: %s: %s is not a positive duration such as \"1s\"", ErrInvalidConfig, te.Field, te.Value)
+			}
 			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 		}
 		// Decode stops after the first value; anything after it is a mistake, not a comment.
@@ -130,34 +132,14 @@ func ParseConfig(js []byte) (*Config, error) {
 			return nil, fmt.Errorf("%w: unexpected %q after the config object", ErrInvalidConfig, clip(bytes.TrimSpace(js[off:])))
 		}
 	}
-	c := &Config{
-		Version: j.Version, Zone: j.Zone, TagKey: j.TagKey, HashHeader: j.HashHeader,
-		VirtualNodes: j.VirtualNodes, EjectAfter: j.EjectAfter,
-	}
-	for _, f := range []struct {
-		name string
-		in   string
-		out  *time.Duration
-	}{
-		{"probeAfter", j.ProbeAfter, &c.ProbeAfter}, {"decay", j.Decay, &c.Decay},
-		{"ejectBase", j.EjectBase, &c.EjectBase}, {"ejectMax", j.EjectMax, &c.EjectMax},
-	} {
-		if f.in == "" {
-			continue
-		}
-		d, err := time.ParseDuration(f.in)
-		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("%w: %s: %q is not a positive duration such as \"1s\"", ErrInvalidConfig, f.name, f.in)
-		}
-		*f.out = d
-	}
 	switch {
 	case c.VirtualNodes < 0 || c.VirtualNodes > 10000:
 		return nil, fmt.Errorf("%w: virtualNodes: %d is outside 0-10000", ErrInvalidConfig, c.VirtualNodes)
 	case c.EjectAfter < 0:
 		return nil, fmt.Errorf("%w: ejectAfter: %d is negative", ErrInvalidConfig, c.EjectAfter)
 	case c.EjectMax != 0 && c.EjectBase != 0 && c.EjectMax < c.EjectBase:
-		return nil, fmt.Errorf("%w: ejectMax %v is shorter than ejectBase %v", ErrInvalidConfig, c.EjectMax, c.EjectBase)
+		return nil, fmt.Errorf("%w: ejectMax %v is shorter than ejectBase %v", ErrInvalidConfig,
+			time.Duration(c.EjectMax), time.Duration(c.EjectBase))
 	}
 	if c.TagKey == "" {
 		c.TagKey = DefaultTagKey
@@ -179,7 +161,7 @@ func clip(b []byte) []byte {
 // ServiceConfig returns the service config JSON selecting the balancer name with this
 // config, for grpc.WithDefaultServiceConfig.
 func (c Config) ServiceConfig(name string) string {
-	b, _ := c.MarshalJSON() // strings and ints only: cannot fail
+	b, _ := json.Marshal(c) // strings and ints only: cannot fail
 	n, _ := json.Marshal(name)
 	return `{"loadBalancingConfig":[{` + string(n) + `:` + string(b) + `}]}`
 }
@@ -187,16 +169,17 @@ func (c Config) ServiceConfig(name string) string {
 // ServiceConfig returns the service config JSON selecting the balancer name with its
 // defaults, for grpc.WithDefaultServiceConfig:
 //
-//	grpc.NewClient(target, grpc.WithDefaultServiceConfig(loadbalance.ServiceConfig(loadbalance.P2C)))
+//	grpc.NewClient(target,
+//		grpc.WithDefaultServiceConfig(loadbalance.ServiceConfig(loadbalance.P2C)))
 func ServiceConfig(name string) string { return Config{}.ServiceConfig(name) }
 
 // options turns the config into the options of package pick.
 func (c *Config) options() []pick.Option {
 	return []pick.Option{
 		pick.WithVirtualNodes(c.VirtualNodes),
-		pick.WithProbeAfter(c.ProbeAfter),
-		pick.WithDecay(c.Decay),
-		pick.WithEjection(c.EjectAfter, c.EjectBase, c.EjectMax),
+		pick.WithProbeAfter(time.Duration(c.ProbeAfter)),
+		pick.WithDecay(time.Duration(c.Decay)),
+		pick.WithEjection(c.EjectAfter, time.Duration(c.EjectBase), time.Duration(c.EjectMax)),
 	}
 }
 

@@ -2,7 +2,7 @@
 // registered by name with grpc's balancer registry and chosen by service config, over the
 // algorithms of package pick.
 //
-//	P2C            "tianshu_p2c"             the default: latency, in-flight calls, success rate
+//	P2C            "tianshu_p2c"             the default: latency, calls in flight, successes
 //	RoundRobin     "tianshu_round_robin"     smooth weighted round robin
 //	Random         "tianshu_random"          weighted random, O(1)
 //	LeastActive    "tianshu_least_active"    fewest calls in flight, ties by weight
@@ -20,9 +20,14 @@
 // WithTag or the x-tianshu-tag metadata, and carry a consistent-hash key with WithHashKey or
 // the x-tianshu-hash-key metadata.
 //
-// The shortest use:
+// With package rpc nothing needs wiring: rpc.Dial resolves tianshu:///<service> from a
+// registry, attaches the instances and selects the balancer (rpc.WithBalancer,
+// rpc.WithRouting). Without it, select a balancer in the service config of any channel; the
+// tianshu scheme is not registered globally, so give grpc a target its own resolvers know
+// (here DNS, grpc's default). Endpoints without a registry instance get the default weight
+// and pass no version, zone or tag filter.
 //
-//	conn, err := grpc.NewClient("tianshu:///orders",
+//	conn, err := grpc.NewClient("orders.internal:8080",
 //		grpc.WithTransportCredentials(insecure.NewCredentials()),
 //		grpc.WithDefaultServiceConfig(loadbalance.ServiceConfig(loadbalance.P2C)))
 package loadbalance

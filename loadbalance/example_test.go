@@ -3,8 +3,13 @@ package loadbalance_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/tianshu-go/tianshu/loadbalance"
@@ -19,7 +24,7 @@ func ExampleServiceConfig() {
 // A consumer in zone eu-1 that only talks to version 2.1 and probes ejected endpoints after
 // half a second.
 func ExampleConfig_ServiceConfig() {
-	cfg := loadbalance.Config{Version: "2.1", Zone: "eu-1", EjectBase: 500 * time.Millisecond}
+	cfg := loadbalance.Config{Version: "2.1", Zone: "eu-1", EjectBase: loadbalance.Duration(500 * time.Millisecond)}
 	fmt.Println(cfg.ServiceConfig(loadbalance.RoundRobin))
 	// Output: {"loadBalancingConfig":[{"tianshu_round_robin":{"version":"2.1","zone":"eu-1","ejectBase":"500ms"}}]}
 }
@@ -45,4 +50,36 @@ func ExampleWithTag() {
 func ExampleWithHashKey() {
 	ctx := loadbalance.WithHashKey(context.Background(), "user-42")
 	_ = ctx // pass to a stub: client.GetCart(ctx, req)
+}
+
+// The package doc's shortest use: a balancer chosen by service config over a target grpc's
+// DNS resolver knows.
+func Example() {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	go srv.Serve(lis)
+	defer srv.Stop()
+
+	conn, err := grpc.NewClient(lis.Addr().String(), // "orders.internal:8080" in the doc
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(loadbalance.ServiceConfig(loadbalance.P2C)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(resp.GetStatus())
+	// Output: SERVING
 }

@@ -101,7 +101,8 @@ func WithoutClientTelemetry() DialOption { return func(o *dialOptions) { o.noTel
 // least one instance.
 func WithWaitReady() DialOption { return func(o *dialOptions) { o.waitReady = true } }
 
-// WithDialLogger sets the logger of the resolver; the default is slog.Default().
+// WithDialLogger sets the logger of the connection's resolver and balancer; the default is
+// slog.Default().
 func WithDialLogger(l *slog.Logger) DialOption { return func(o *dialOptions) { o.log = l } }
 
 // Dial returns a client for target, which must be tianshu:///<service>. The connection is

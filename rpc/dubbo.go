@@ -32,14 +32,6 @@ func WithDubbo(group, version string) DialOption {
 	return func(o *dialOptions) { o.dubbo = &dubboService{group: group, version: version} }
 }
 
-func appendMD(ctx context.Context, md metadata.MD) context.Context {
-	out, ok := metadata.FromOutgoingContext(ctx)
-	if !ok {
-		return metadata.NewOutgoingContext(ctx, md)
-	}
-	return metadata.NewOutgoingContext(ctx, metadata.Join(out, md))
-}
-
 // dubboService is the group and version a WithDubbo connection calls.
 type dubboService struct{ group, version string }
 
@@ -61,13 +53,13 @@ func (s *dubboService) keep(list []*registry.Instance) []*registry.Instance {
 
 // interceptors send the Triple headers of the group and version on every call.
 func (s *dubboService) interceptors() (grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor) {
-	md := metadata.Pairs(TripleGroupHeader, s.group, TripleVersionHeader, s.version)
+	kv := []string{TripleGroupHeader, s.group, TripleVersionHeader, s.version}
 	if s.group == "" {
-		md = metadata.Pairs(TripleVersionHeader, s.version)
+		kv = kv[2:]
 	}
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-			return invoker(appendMD(ctx, md), method, req, reply, cc, opts...)
+			return invoker(metadata.AppendToOutgoingContext(ctx, kv...), method, req, reply, cc, opts...)
 		}, func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-			return streamer(appendMD(ctx, md), desc, cc, method, opts...)
+			return streamer(metadata.AppendToOutgoingContext(ctx, kv...), desc, cc, method, opts...)
 		}
 }

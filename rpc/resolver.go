@@ -135,7 +135,7 @@ func (r *discoveryResolver) update(list []*registry.Instance) {
 	}
 	// An empty list is passed on too: the service really has no instance (a sick registry's
 	// empty lists are held back by registry.Failover), and the error says so.
-	_ = r.cc.UpdateState(resolver.State{Endpoints: eps})
+	_ = r.cc.UpdateState(loadbalance.WithLogger(resolver.State{Endpoints: eps}, r.b.log))
 	switch {
 	case len(eps) > 0:
 	case listed > 0 && len(list) == 0:

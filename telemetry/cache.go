@@ -20,7 +20,7 @@ import (
 // recorded, only with their attributes built per call.
 const (
 	maxMethods       = 1024
-	maxAddrsPerMethd = 256
+	maxAddrsPerMethod = 256
 	numCodes         = 17 // codes.OK .. codes.Unauthenticated
 )
 
@@ -113,7 +113,7 @@ func (m *method) entry(h *Handler, k addrKey, attrs func() []attribute.KeyValue)
 		if e2, ok := (*old)[k]; ok {
 			return e2
 		}
-		if len(*old) >= maxAddrsPerMethd {
+		if len(*old) >= maxAddrsPerMethod {
 			return e
 		}
 	}

@@ -164,9 +164,9 @@ func ExampleNew() {
 	// Output: closed
 }
 
-// go test -run '^$' -bench . -benchmem -benchtime=1s -count=3 ./breaker/hystrix/
-// The adapter against the native adaptive breaker it stands in for (hystrix-go's own Do is measured beside the
-// native breakers in package breaker).
+// go test -run '^$' -bench . -benchmem -benchtime=1s -count=3 ./breaker/hystrix/ The adapter
+// against the native adaptive breaker it stands in for (hystrix-go's own Do is measured beside
+// the native breakers in package breaker).
 
 func BenchmarkNativeAdaptive(b *testing.B) {
 	clk := breaker.NewCoarseClock(0)

@@ -10,21 +10,23 @@ import (
 
 // Defaults of the adaptive limiter, and why.
 const (
-	// DefaultWindow of one second in ten buckets: capacity is measured per 100 ms bucket, and the best bucket of
-	// the last second stands for what the server can do now.
+	// DefaultWindow of one second in ten buckets: capacity is measured per 100 ms bucket, and
+	// the best bucket of the last second stands for what the server can do now.
 	DefaultWindow  = time.Second
 	DefaultBuckets = 10
-	// DefaultHeadroom admits up to 1.5 times the measured capacity, so ordinary bursts above the steady in-flight
-	// count pass and only a real pile-up is shed.
+	// DefaultHeadroom admits up to 1.5 times the measured capacity, so ordinary bursts above
+	// the steady in-flight count pass and only a real pile-up is shed.
 	DefaultHeadroom = 1.5
-	// DefaultMinInFlight never sheds below 16 calls in flight: at low load the measurements are noise.
+	// DefaultMinInFlight never sheds below 16 calls in flight: at low load the measurements
+	// are noise.
 	DefaultMinInFlight = 16
 )
 
-// Adaptive sheds load the way BBR-style limiters do: it measures, per bucket of a sliding window, how many calls
-// completed and their mean latency; by Little's law the server's capacity in flight is the best throughput times
-// the best latency. While the overload signal is on, a call arriving with more calls in flight than headroom
-// times that capacity is refused. It is safe for concurrent use.
+// Adaptive sheds load the way BBR-style limiters do: it measures, per bucket of a sliding
+// window, how many calls completed and their mean latency; by Little's law the server's
+// capacity in flight is the best throughput times the best latency. While the overload signal
+// is on, a call arriving with more calls in flight than headroom times that capacity is
+// refused. It is safe for concurrent use.
 type Adaptive struct {
 	inflight atomic.Int64
 	signal   func() bool
@@ -48,8 +50,9 @@ type bbrBucket struct {
 // AdaptiveOption configures [NewAdaptive].
 type AdaptiveOption func(*Adaptive)
 
-// WithOverloadSignal arms the limiter only while signal returns true, for example while CPU use is above 80%; it
-// is called on each call that would be refused, so it must be cheap. Without it the limiter is always armed.
+// WithOverloadSignal arms the limiter only while signal returns true, for example while CPU
+// use is above 80%; it is called on each call that would be refused, so it must be cheap.
+// Without it the limiter is always armed.
 func WithOverloadSignal(signal func() bool) AdaptiveOption {
 	return func(a *Adaptive) { a.signal = signal }
 }
@@ -72,8 +75,9 @@ func WithAdaptiveWindow(d time.Duration, buckets int) AdaptiveOption {
 	}
 }
 
-// NewAdaptive returns an adaptive limiter. It returns an error wrapping [ErrInvalidConfig] for a headroom below 1,
-// a floor below 1, or a window that does not split into buckets of at least a millisecond.
+// NewAdaptive returns an adaptive limiter. It returns an error wrapping [ErrInvalidConfig] for
+// a headroom below 1, a floor below 1, or a window that does not split into buckets of at
+// least a millisecond.
 func NewAdaptive(opts ...AdaptiveOption) (*Adaptive, error) {
 	base := time.Now()
 	a := &Adaptive{headroom: DefaultHeadroom, floor: DefaultMinInFlight, now: func() time.Duration { return time.Since(base) }}
@@ -124,9 +128,10 @@ func (a *Adaptive) record(start, end time.Duration) {
 	a.epoch = max(a.epoch, e)
 }
 
-// Limit returns the in-flight count above which calls are refused while armed: headroom times the best completed
-// throughput times the best mean latency over the window's finished buckets. During the first window, and when no
-// call has completed within it, the limit is unbounded.
+// Limit returns the in-flight count above which calls are refused while armed: headroom times
+// the best completed throughput times the best mean latency over the window's finished
+// buckets. During the first window, and when no call has completed within it, the limit is
+// unbounded.
 func (a *Adaptive) Limit() int64 {
 	cur := int64(a.now() / a.width)
 	a.mu.Lock()

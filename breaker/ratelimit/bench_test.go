@@ -7,7 +7,8 @@ import (
 
 // go test -run '^$' -bench . -benchmem -benchtime=1s -count=3 ./ratelimit/
 
-// BenchmarkBaselineMutex is the floor a locked limiter cannot go under: one uncontended lock and unlock.
+// BenchmarkBaselineMutex is the floor a locked limiter cannot go under: one uncontended lock
+// and unlock.
 func BenchmarkBaselineMutex(b *testing.B) {
 	var mu sync.Mutex
 	for b.Loop() {

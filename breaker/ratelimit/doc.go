@@ -1,6 +1,7 @@
-// Package ratelimit protects a gRPC server from more calls than it can serve: server interceptors refuse calls
-// over a [Limiter] with codes.ResourceExhausted before the handler runs. [TokenBucket] caps a method's rate;
-// [Adaptive] sheds load when calls in flight exceed the capacity it measures, as BBR-style limiters do.
+// Package ratelimit protects a gRPC server from more calls than it can serve: server
+// interceptors refuse calls over a [Limiter] with codes.ResourceExhausted before the handler
+// runs. [TokenBucket] caps a method's rate; [Adaptive] sheds load when calls in flight exceed
+// the capacity it measures, as BBR-style limiters do.
 //
 // The shortest use:
 //

@@ -12,9 +12,9 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Limiter admits or refuses one incoming call. Allow is called before the handler, from any goroutine, and must
-// not block. When it returns true the caller must call done exactly once when the handler returns; when it
-// returns false done is nil and the call must be refused.
+// Limiter admits or refuses one incoming call. Allow is called before the handler, from any
+// goroutine, and must not block. When it returns true the caller must call done exactly once
+// when the handler returns; when it returns false done is nil and the call must be refused.
 type Limiter interface {
 	Allow() (done func(), ok bool)
 }
@@ -24,8 +24,8 @@ var ErrInvalidConfig = errors.New("ratelimit: invalid config")
 
 func noop() {}
 
-// TokenBucket admits calls at a steady rate with bursts: it holds up to burst tokens, gains rate tokens a second,
-// and each call takes one. It is safe for concurrent use.
+// TokenBucket admits calls at a steady rate with bursts: it holds up to burst tokens, gains
+// rate tokens a second, and each call takes one. It is safe for concurrent use.
 type TokenBucket struct {
 	mu     sync.Mutex
 	rate   float64 // tokens per nanosecond
@@ -35,8 +35,8 @@ type TokenBucket struct {
 	now    func() time.Time
 }
 
-// NewTokenBucket returns a full bucket admitting rate calls a second with bursts of up to burst. It returns an
-// error wrapping [ErrInvalidConfig] unless rate > 0 and burst >= 1.
+// NewTokenBucket returns a full bucket admitting rate calls a second with bursts of up to
+// burst. It returns an error wrapping [ErrInvalidConfig] unless rate > 0 and burst >= 1.
 func NewTokenBucket(rate float64, burst int) (*TokenBucket, error) {
 	if !(rate > 0) || burst < 1 {
 		return nil, fmt.Errorf("%w: token bucket of rate %v/s and burst %d, want rate > 0 and burst >= 1",
@@ -47,8 +47,8 @@ func NewTokenBucket(rate float64, burst int) (*TokenBucket, error) {
 	return b, nil
 }
 
-// Allow implements [Limiter]. It reads the clock once per call: on the server side that is small beside decoding a
-// request.
+// Allow implements [Limiter]. It reads the clock once per call: on the server side that is
+// small beside decoding a request.
 func (b *TokenBucket) Allow() (func(), bool) {
 	now := b.now()
 	b.mu.Lock()
@@ -75,8 +75,9 @@ type config struct {
 // ForMethod limits one method, by full name ("/pkg.Service/Method"), with l.
 func ForMethod(method string, l Limiter) Option { return func(c *config) { c.methods[method] = l } }
 
-// ForAll limits every call with l, after any per-method limiter has admitted it. One [Adaptive] limiter for the
-// whole server is the usual choice: overload is a property of the process, not of a method.
+// ForAll limits every call with l, after any per-method limiter has admitted it. One
+// [Adaptive] limiter for the whole server is the usual choice: overload is a property of the
+// process, not of a method.
 func ForAll(l Limiter) Option { return func(c *config) { c.all = l } }
 
 func newConfig(opts []Option) *config {
@@ -87,7 +88,8 @@ func newConfig(opts []Option) *config {
 	return c
 }
 
-// admit runs the method's limiter and then the server-wide one, and returns the done to call after the handler.
+// admit runs the method's limiter and then the server-wide one, and returns the done to call
+// after the handler.
 func (c *config) admit(method string) (func(), error) {
 	var first func()
 	if l, ok := c.methods[method]; ok {
@@ -116,7 +118,8 @@ func (c *config) admit(method string) (func(), error) {
 	return first, nil
 }
 
-// UnaryServerInterceptor refuses calls over their limits with codes.ResourceExhausted, before the handler runs.
+// UnaryServerInterceptor refuses calls over their limits with codes.ResourceExhausted, before
+// the handler runs.
 func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
 	c := newConfig(opts)
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -129,8 +132,8 @@ func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
 	}
 }
 
-// StreamServerInterceptor refuses streams over their limits with codes.ResourceExhausted; an admitted stream
-// counts as in flight until its handler returns.
+// StreamServerInterceptor refuses streams over their limits with codes.ResourceExhausted; an
+// admitted stream counts as in flight until its handler returns.
 func StreamServerInterceptor(opts ...Option) grpc.StreamServerInterceptor {
 	c := newConfig(opts)
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {

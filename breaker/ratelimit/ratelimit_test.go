@@ -73,8 +73,8 @@ func TestConstructorsRefuseBadSettings(t *testing.T) {
 
 func second[T any](_ T, err error) error { return err }
 
-// warmAdaptive returns a limiter on a frozen fake clock that has measured 10 calls per 100 ms bucket at 10 ms
-// each for over a second: capacity 1 in flight, limit ceil(1.5 * 1) = 2.
+// warmAdaptive returns a limiter on a frozen fake clock that has measured 10 calls per 100 ms
+// bucket at 10 ms each for over a second: capacity 1 in flight, limit ceil(1.5 * 1) = 2.
 func warmAdaptive(t *testing.T, opts ...AdaptiveOption) *Adaptive {
 	t.Helper()
 	var now atomic.Int64

@@ -13,7 +13,8 @@ import (
 	"github.com/tianshu-go/tianshu/breaker/retry"
 )
 
-// Retry an idempotent read twice at most, and never spend more than a fifth of calls on retries.
+// Retry an idempotent read twice at most, and never spend more than a fifth of calls on
+// retries.
 func ExampleUnaryClientInterceptor() {
 	budget, err := retry.NewBudget(0.2, 5)
 	if err != nil {
@@ -27,7 +28,8 @@ func ExampleUnaryClientInterceptor() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// In a program: grpc.NewClient(target, grpc.WithChainUnaryInterceptor(retrier, breakerInterceptor)).
+	// In a program: grpc.NewClient(target, grpc.WithChainUnaryInterceptor(retrier,
+	// breakerInterceptor)).
 	attempts := 0
 	upstream := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error {
 		attempts++

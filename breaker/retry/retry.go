@@ -25,27 +25,28 @@ var ErrInvalidPolicy = errors.New("retry: invalid policy")
 type Policy struct {
 	// MaxAttempts is the most attempts a call makes, the first included; 1 means never retry.
 	MaxAttempts int
-	// InitialBackoff is the wait before the first retry; each later wait is Multiplier times the one before, up to
-	// MaxBackoff.
+	// InitialBackoff is the wait before the first retry; each later wait is Multiplier times
+	// the one before, up to MaxBackoff.
 	InitialBackoff time.Duration
 	MaxBackoff     time.Duration
 	Multiplier     float64
-	// Jitter spreads each wait uniformly over ±Jitter of itself (0 to 1), so that clients failed by the same outage
-	// do not come back in step.
+	// Jitter spreads each wait uniformly over ±Jitter of itself (0 to 1), so that clients
+	// failed by the same outage do not come back in step.
 	Jitter float64
 	// Codes are the status codes worth another attempt.
 	Codes []codes.Code
-	// Idempotent must be true for the method to be retried at all: an attempt that failed may still have taken
-	// effect on the server, so only methods safe to run twice are retried.
+	// Idempotent must be true for the method to be retried at all: an attempt that failed may
+	// still have taken effect on the server, so only methods safe to run twice are retried.
 	Idempotent bool
-	// PerAttemptTimeout, when above zero, bounds each attempt; the caller's deadline still bounds the whole call.
+	// PerAttemptTimeout, when above zero, bounds each attempt; the caller's deadline still
+	// bounds the whole call.
 	PerAttemptTimeout time.Duration
 }
 
-// DefaultPolicy returns 3 attempts, waits from 50 ms doubling up to 1 s with 20% jitter, retrying Unavailable only
-// (the code grpc-go gives when no connection could carry the call, the case most likely to succeed elsewhere or a
-// moment later), for an idempotent method. Unavailable is also what a breaker's refusal carries, but refusals are
-// never retried.
+// DefaultPolicy returns 3 attempts, waits from 50 ms doubling up to 1 s with 20% jitter,
+// retrying Unavailable only (the code grpc-go gives when no connection could carry the call,
+// the case most likely to succeed elsewhere or a moment later), for an idempotent method.
+// Unavailable is also what a breaker's refusal carries, but refusals are never retried.
 func DefaultPolicy() Policy {
 	return Policy{
 		MaxAttempts: 3, InitialBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Multiplier: 2, Jitter: 0.2,
@@ -76,8 +77,8 @@ func (p Policy) validate(method string) error {
 	return nil
 }
 
-// Backoff returns the wait before retry number n (1 for the first retry): InitialBackoff times Multiplier^(n-1),
-// capped at MaxBackoff, spread by Jitter, and never above MaxBackoff.
+// Backoff returns the wait before retry number n (1 for the first retry): InitialBackoff times
+// Multiplier^(n-1), capped at MaxBackoff, spread by Jitter, and never above MaxBackoff.
 func (p Policy) Backoff(n int) time.Duration {
 	d := float64(p.InitialBackoff) * math.Pow(p.Multiplier, float64(n-1))
 	d = min(d, float64(p.MaxBackoff))
@@ -85,10 +86,11 @@ func (p Policy) Backoff(n int) time.Duration {
 	return time.Duration(min(d, float64(p.MaxBackoff)))
 }
 
-// Budget caps retries at a share of calls, so that an upstream that fails everything sees at most that much extra
-// load instead of MaxAttempts times its traffic. Every call adds Ratio of a token, up to Burst tokens; every retry
-// takes a whole one or does not happen. Over any stretch of time, retries are at most Burst + Ratio × calls.
-// A Budget is safe for concurrent use; share one among the methods that hit the same upstream.
+// Budget caps retries at a share of calls, so that an upstream that fails everything sees at
+// most that much extra load instead of MaxAttempts times its traffic. Every call adds Ratio of
+// a token, up to Burst tokens; every retry takes a whole one or does not happen. Over any
+// stretch of time, retries are at most Burst + Ratio × calls. A Budget is safe for concurrent
+// use; share one among the methods that hit the same upstream.
 type Budget struct {
 	perCall int64 // in thousandths of a token
 	max     int64
@@ -97,7 +99,8 @@ type Budget struct {
 
 const milli = 1000
 
-// NewBudget returns a full budget allowing retries for ratio (0 to 1) of calls, with up to burst retries saved up.
+// NewBudget returns a full budget allowing retries for ratio (0 to 1) of calls, with up to
+// burst retries saved up.
 func NewBudget(ratio float64, burst int) (*Budget, error) {
 	if !(ratio >= 0 && ratio <= 1) || burst < 0 {
 		return nil, fmt.Errorf("%w: budget ratio %v and burst %d, want 0 <= ratio <= 1 and burst >= 0",
@@ -109,8 +112,8 @@ func NewBudget(ratio float64, burst int) (*Budget, error) {
 	return b, nil
 }
 
-// DefaultBudget returns a budget of 10% of calls with a burst of 10: a failing upstream gets at most 1.1 times its
-// usual calls, and a quiet method can still retry the odd failure.
+// DefaultBudget returns a budget of 10% of calls with a burst of 10: a failing upstream gets
+// at most 1.1 times its usual calls, and a quiet method can still retry the odd failure.
 func DefaultBudget() *Budget {
 	b, _ := NewBudget(0.1, 10)
 	return b
@@ -154,26 +157,29 @@ func WithMethod(method string, p Policy) Option {
 	return func(c *config) { c.methods[method] = p }
 }
 
-// WithDefaultPolicy sets the policy of the methods without their own. Without it such methods are never retried:
-// the interceptor cannot know they are idempotent.
+// WithDefaultPolicy sets the policy of the methods without their own. Without it such methods
+// are never retried: the interceptor cannot know they are idempotent.
 func WithDefaultPolicy(p Policy) Option {
 	return func(c *config) { c.def = &p }
 }
 
-// WithBudget sets the budget all the interceptor's retries draw on; [DefaultBudget] if not set.
+// WithBudget sets the budget all the interceptor's retries draw on; [DefaultBudget] if not
+// set.
 func WithBudget(b *Budget) Option {
 	return func(c *config) { c.budget = b }
 }
 
-// UnaryClientInterceptor retries failed unary calls by policy. A call is retried only when its method is
-// idempotent, its error's code is in the policy's Codes, it has attempts left, the budget has a token, and the
-// wait before the retry ends before the caller's deadline; otherwise the last attempt's error is returned as it
-// is. Every attempt runs under the caller's context, so its deadline and cancellation reach each attempt and no
-// retry outlives them. A breaker's refusal ([breaker.ErrOpen]) is never retried.
+// UnaryClientInterceptor retries failed unary calls by policy. A call is retried only when its
+// method is idempotent, its error's code is in the policy's Codes, it has attempts left, the
+// budget has a token, and the wait before the retry ends before the caller's deadline;
+// otherwise the last attempt's error is returned as it is. Every attempt runs under the
+// caller's context, so its deadline and cancellation reach each attempt and no retry outlives
+// them. A breaker's refusal ([breaker.ErrOpen]) is never retried.
 //
-// Put it outside the breaker interceptor, so that each attempt passes the breaker. Streams are not retried: a
-// stream's messages cannot be replayed safely by a generic interceptor. Do not also enable grpc-go's own retries
-// (service config retryPolicy) for the same methods, or attempts multiply.
+// Put it outside the breaker interceptor, so that each attempt passes the breaker. Streams are
+// not retried: a stream's messages cannot be replayed safely by a generic interceptor. Do not
+// also enable grpc-go's own retries (service config retryPolicy) for the same methods, or
+// attempts multiply.
 //
 // It returns an error wrapping [ErrInvalidPolicy] for a policy or budget out of range.
 func UnaryClientInterceptor(opts ...Option) (grpc.UnaryClientInterceptor, error) {

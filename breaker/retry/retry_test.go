@@ -38,7 +38,8 @@ func (f *flaky) Check(context.Context, *healthpb.HealthCheckRequest) (*healthpb.
 
 const check = "/grpc.health.v1.Health/Check"
 
-// serve starts svc on a loopback port and returns a client whose calls pass through the given interceptors.
+// serve starts svc on a loopback port and returns a client whose calls pass through the given
+// interceptors.
 func serve(t *testing.T, svc *flaky, ics ...grpc.UnaryClientInterceptor) healthpb.HealthClient {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -142,7 +143,8 @@ func TestARetryNeverOutlivesTheCallersDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	_, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
-	// The hour-long wait cannot fit in the deadline: the upstream's own error comes back at once.
+	// The hour-long wait cannot fit in the deadline: the upstream's own error comes back at
+	// once.
 	if status.Code(err) != codes.Unavailable || svc.calls.Load() != 1 || ctx.Err() != nil {
 		t.Fatalf("err %v after %d calls (ctx %v); want the first Unavailable with the deadline unspent",
 			err, svc.calls.Load(), ctx.Err())

@@ -10,5 +10,6 @@
 // Unimplemented…Server) a method answering Unimplemented for every rpc it lacks, leaving
 // the existing code byte for byte.
 //
-//	files, err := gen.New(ctx, "orders", gen.Options{Name: "orders", Module: "example.com/orders"}, stubs)
+//	o := gen.Options{Name: "orders", Module: "example.com/orders"}
+//	files, err := gen.New(ctx, "orders", o, stubs)
 package gen

@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"text/template"
+
+	"golang.org/x/mod/module"
 )
 
 //go:embed all:templates
@@ -65,10 +67,7 @@ type Options struct {
 // StubFunc generates the Go stubs of the given .proto files (relative to root) beside them.
 type StubFunc func(ctx context.Context, root string, protos []string) error
 
-var (
-	nameRE       = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
-	moduleElemRE = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
-)
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
 
 // maxName keeps derived names (Kubernetes objects, DNS labels, env prefixes) within limits.
 const maxName = 40
@@ -94,33 +93,17 @@ func (o Options) Validate() error {
 		return fmt.Errorf("%w %q: use lower-case letters, digits and single hyphens, starting with a letter, at most %d characters (e.g. orders, order-history)",
 			ErrInvalidName, o.Name, maxName)
 	}
-	if err := checkModule(o.Module); err != nil {
+	// The rule of `go mod init`, which is CheckImportPath: CheckPath would also want a dot in
+	// the first element, refusing the default module (the bare name) of a service nobody
+	// imports.
+	if err := module.CheckImportPath(o.Module); err != nil {
+		if pe := (*module.InvalidPathError)(nil); errors.As(err, &pe) {
+			err = pe.Err // the path is in our message already
+		}
 		return fmt.Errorf("%w %q: %s (e.g. example.com/%s)", ErrInvalidModule, o.Module, err, o.Name)
 	}
 	if !slices.Contains(Registries, o.Registry) {
 		return fmt.Errorf("%w %q: want one of %s", ErrUnknownRegistry, o.Registry, strings.Join(Registries, ", "))
-	}
-	return nil
-}
-
-// checkModule applies Go's rules for import paths, a little more strictly: slash-separated
-// elements of letters, digits and -._~, none empty or starting or ending with a dot.
-func checkModule(m string) error {
-	if m == "" {
-		return errors.New("it is empty")
-	}
-	for _, e := range strings.Split(m, "/") {
-		switch {
-		case e == "":
-			return errors.New("it has an empty path element (leading, trailing or double slash)")
-		case !moduleElemRE.MatchString(e):
-			return fmt.Errorf("element %q has characters other than letters, digits and -._~", e)
-		case strings.HasPrefix(e, ".") || strings.HasSuffix(e, "."):
-			return fmt.Errorf("element %q starts or ends with a dot", e)
-		}
-	}
-	if strings.HasPrefix(m, "-") {
-		return errors.New("it starts with a hyphen")
 	}
 	return nil
 }
