@@ -324,7 +324,7 @@ func (r *Registry) beat() {
 		}
 		switch {
 		case err != nil && err.Error() != oe.lastErr:
-			r.scan.log.Warn("cannot refresh registry entry; it will expire", "file", path, "error", err)
+			r.scan.log.Warn("cannot refresh registry entry; it will expire", "file", path, "err", err)
 			oe.lastErr = err.Error()
 		case err == nil && oe.lastErr != "":
 			r.scan.log.Info("refreshing registry entry again", "file", path)

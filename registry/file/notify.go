@@ -68,7 +68,7 @@ func (n *notifier) ensureLocked(dir string) {
 	if err := n.fw.Add(dir); err != nil {
 		if n.failed[dir] != err.Error() {
 			n.failed[dir] = err.Error()
-			n.log.Warn("cannot watch registry directory; polling it", "dir", dir, "error", err)
+			n.log.Warn("cannot watch registry directory; polling it", "dir", dir, "err", err)
 		}
 		return
 	}
@@ -109,7 +109,7 @@ func (n *notifier) run() {
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
 				n.kickAll()
 			} else {
-				n.log.Debug("file-system watch error", "error", err)
+				n.log.Debug("file-system watch error", "err", err)
 			}
 		}
 	}

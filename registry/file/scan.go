@@ -200,7 +200,7 @@ func (sd *serviceDir) skip(log *slog.Logger, name string, err error) {
 		return
 	}
 	sd.bad[name] = msg
-	log.Warn("skipping malformed registry entry", "file", filepath.Join(sd.path, name), "error", err)
+	log.Warn("skipping malformed registry entry", "file", filepath.Join(sd.path, name), "err", err)
 }
 
 // removeStale deletes an entry that has not heartbeated for staleAfter, after checking that

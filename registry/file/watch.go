@@ -72,7 +72,7 @@ func (r *Registry) startWatch(service string) (*watch, error) {
 	if r.notify == nil && r.notifyErr == nil {
 		r.notify, r.notifyErr = newNotifier(r.scan.log)
 		if r.notifyErr != nil {
-			r.scan.log.Warn("file-system notifications unavailable; polling registry directories", "error", r.notifyErr, "poll interval", r.opts.poll)
+			r.scan.log.Warn("file-system notifications unavailable; polling registry directories", "err", r.notifyErr, "poll interval", r.opts.poll)
 		}
 	}
 	if r.notify != nil {
@@ -138,7 +138,7 @@ func (r *Registry) follow(w *watch, n *notifier) {
 		if err != nil {
 			if err.Error() != failing {
 				failing = err.Error()
-				r.scan.log.Warn("cannot scan registry directory; keeping the last list", "dir", w.sd.path, "error", err)
+				r.scan.log.Warn("cannot scan registry directory; keeping the last list", "dir", w.sd.path, "err", err)
 			}
 			continue
 		}
