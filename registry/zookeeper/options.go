@@ -1,7 +1,6 @@
 package zookeeper
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/tianshu-go/tianshu/internal/backoff"
+	"github.com/tianshu-go/tianshu/internal/zkconn"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/zookeeper/dubbo"
 )
@@ -94,7 +94,7 @@ func (o *options) check(servers []string) error {
 			return fmt.Errorf("%w: server %q: %w", ErrInvalidConfig, s, err)
 		}
 	}
-	if err := checkPath(o.root); err != nil {
+	if err := zkconn.CheckPath(o.root); err != nil {
 		return fmt.Errorf("%w: root %q: %w", ErrInvalidConfig, o.root, err)
 	}
 	switch {
@@ -108,24 +108,6 @@ func (o *options) check(servers []string) error {
 		return fmt.Errorf("%w: user %q has a colon, which the digest scheme uses as separator", ErrInvalidConfig, o.user)
 	case o.reconnect.Base <= 0 || o.reconnect.Max < o.reconnect.Base:
 		return fmt.Errorf("%w: reconnect backoff %v..%v: want 0 < base <= max", ErrInvalidConfig, o.reconnect.Base, o.reconnect.Max)
-	}
-	return nil
-}
-
-// checkPath reports a path ZooKeeper would refuse, or that has an empty segment.
-func checkPath(p string) error {
-	if !strings.HasPrefix(p, "/") || p == "/" || strings.HasSuffix(p, "/") {
-		return errors.New("want an absolute path such as /tianshu, without a trailing slash")
-	}
-	for seg := range strings.SplitSeq(p[1:], "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return fmt.Errorf("segment %q is not a node name", seg)
-		}
-		for _, c := range seg {
-			if c <= 0x1f || c >= 0x7f && c <= 0x9f || c >= 0xd800 && c <= 0xf8ff || c >= 0xfff0 {
-				return fmt.Errorf("segment %q has the character %q, which ZooKeeper refuses", seg, c)
-			}
-		}
 	}
 	return nil
 }

@@ -12,16 +12,17 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/tianshu-go/tianshu/internal/zkconn"
 	"github.com/tianshu-go/tianshu/registry"
 )
 
 // Errors of this package, wrapped with details; test for them with errors.Is.
 var (
 	// ErrInvalidConfig: New or registry.Open was given options or a URL that cannot work.
-	ErrInvalidConfig = errors.New("zookeeper: invalid configuration")
+	ErrInvalidConfig = zkconn.ErrInvalidConfig
 	// ErrNoAuth: ZooKeeper refused access to a node because of its ACL: a wrong password,
 	// a user the ACL does not list, or no credentials at all.
-	ErrNoAuth = errors.New("zookeeper: not authorized")
+	ErrNoAuth = zkconn.ErrNoAuth
 )
 
 // Registry is a registry.Registry kept in ZooKeeper. Its methods are safe for concurrent use.
