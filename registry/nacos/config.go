@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +57,12 @@ func NewSource(ctx context.Context, servers []string, dataIDs []string, opts ...
 		return nil, err
 	}
 	return &Source{o: o, c: c, dataIDs: append([]string(nil), dataIDs...)}, nil
+}
+
+// String names the source in config errors and reports: the namespace, the group and the
+// dataIds.
+func (s *Source) String() string {
+	return "nacos " + s.o.namespace + "/" + s.o.group + " " + strings.Join(s.dataIDs, ",")
 }
 
 // Load reads every dataId from the server. An unreachable server is an error wrapping

@@ -1,6 +1,7 @@
 package nacos_test
 
 import (
+	"fmt"
 	"net/url"
 	"testing"
 	"time"
@@ -81,4 +82,19 @@ func TestConfigSourceConformance(t *testing.T) {
 		Names:   []string{"a.yaml", "b.yaml"},
 		Timeout: 20 * time.Second,
 	})
+}
+
+// Config errors name a source by its String; without one they would say
+// "source 0 (*nacos.Source)".
+func TestConfigSourceNamesItself(t *testing.T) {
+	srv := testenv.StartNacos(t)
+	src, err := nacos.NewSource(ctxFor(t), []string{srv.Addr}, []string{"app.yaml", "db.yaml"},
+		append(base(t, sdkDir(t)), nacos.WithNamespace("names"), nacos.WithGroup("G"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if got, want := fmt.Sprint(src), "nacos names/G app.yaml,db.yaml"; got != want {
+		t.Errorf("the source prints as %q, want %q", got, want)
+	}
 }
