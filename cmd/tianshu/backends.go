@@ -10,6 +10,7 @@ import (
 	"github.com/tianshu-go/tianshu/cmd/tianshu/internal/cli"
 	"github.com/tianshu-go/tianshu/config"
 	etcdconfig "github.com/tianshu-go/tianshu/config/etcd"
+	nacosconfig "github.com/tianshu-go/tianshu/config/nacos"
 	zkconfig "github.com/tianshu-go/tianshu/config/zookeeper"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/etcd"
@@ -75,7 +76,7 @@ func openNacosConfig(ctx context.Context, rawURL string) (config.Source, io.Clos
 	if err != nil {
 		return nil, nil, err
 	}
-	src, err := nacos.NewSource(ctx, servers, []string{dataID}, opts...)
+	src, err := nacosconfig.New(ctx, servers, []string{dataID}, nacos.ConfigOptions(opts...)...)
 	if err != nil {
 		return nil, nil, err
 	}

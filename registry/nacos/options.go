@@ -1,16 +1,15 @@
 package nacos
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/tianshu-go/tianshu/internal/backoff"
+	"github.com/tianshu-go/tianshu/internal/nacosconn"
 )
 
 // Errors of this package, wrapped with details; test for them with errors.Is. Registry
@@ -18,13 +17,13 @@ import (
 // ErrClosed).
 var (
 	// ErrInvalidConfig: an option, URL or server address is malformed.
-	ErrInvalidConfig = errors.New("nacos: invalid configuration")
+	ErrInvalidConfig = nacosconn.ErrInvalidConfig
 	// ErrUnauthorized: the server refused the username and password, or a request for lack
 	// of them.
-	ErrUnauthorized = errors.New("nacos: unauthorized")
+	ErrUnauthorized = nacosconn.ErrUnauthorized
 )
 
-// Option configures New and NewSource.
+// Option configures New (and ConfigOptions, for config/nacos).
 type Option func(*options)
 
 type options struct {
@@ -118,13 +117,7 @@ func WithConfigPoll(d time.Duration) Option { return func(o *options) { o.poll =
 func WithApplication(name string) Option { return func(o *options) { o.appName = name } }
 
 // defaultDir is where the SDK's files go when WithDir is not given.
-func defaultDir() string {
-	base, err := os.UserCacheDir()
-	if err != nil || base == "" {
-		base = os.TempDir()
-	}
-	return filepath.Join(base, "tianshu", "nacos")
-}
+func defaultDir() string { return nacosconn.DefaultDir() }
 
 func (o *options) validate() error {
 	if o.dir == "" {
