@@ -60,8 +60,8 @@ func defaults() options {
 // WithNamespace selects the Nacos namespace by its ID; the default is "public".
 func WithNamespace(id string) Option { return func(o *options) { o.namespace = id } }
 
-// WithGroup selects the Nacos group of services (and, for NewSource, of dataIds); the default
-// is DEFAULT_GROUP.
+// WithGroup selects the Nacos group of services (and, through ConfigOptions, of dataIds);
+// the default is DEFAULT_GROUP.
 func WithGroup(g string) Option { return func(o *options) { o.group = g } }
 
 // WithCluster sets the cluster instances are registered in; the default is DEFAULT.
@@ -76,7 +76,7 @@ func WithClusters(clusters ...string) Option {
 	return func(o *options) { o.clusters = append(o.clusters, clusters...) }
 }
 
-// WithAuth logs in with a username and password. Wrong credentials make New and NewSource
+// WithAuth logs in with a username and password. Wrong credentials make New
 // fail with ErrUnauthorized when the server is reachable.
 func WithAuth(username, password string) Option {
 	return func(o *options) { o.username, o.password = username, password }
@@ -106,8 +106,8 @@ func WithRetry(base, max time.Duration) Option {
 	return func(o *options) { o.retry = backoff.Policy{Base: base, Max: max} }
 }
 
-// WithConfigPoll sets how often a Source's watcher reads its dataIds again although no
-// change was notified; the default is 10 s, zero turns it off. Servers do not all notify a
+// WithConfigPoll sets, through ConfigOptions, how often a config/nacos Source's watcher
+// reads its dataIds again although no change was notified (config/nacos.WithPoll); the default is 10 s, zero turns it off. Servers do not all notify a
 // deleted dataId (rnacos 0.8 does not), and a notification lost in a reconnect would
 // otherwise go unseen until the next change.
 func WithConfigPoll(d time.Duration) Option { return func(o *options) { o.poll = d } }
