@@ -14,7 +14,13 @@ func TestCorePackagesImportNoBackend(t *testing.T) {
 	core := []string{"", "/registry", "/config", "/rpc", "/loadbalance", "/breaker", "/tracing", "/telemetry"}
 	forbidden := []string{
 		"github.com/tianshu-go/tianshu/registry/",
+		// config/file, config/env, config/flags and the remote sources (config/zookeeper,
+		// config/etcd, config/nacos): the core config package imports no source.
 		"github.com/tianshu-go/tianshu/config/",
+		// The connection code the registry and config packages of a backend share.
+		"github.com/tianshu-go/tianshu/internal/zkconn",
+		"github.com/tianshu-go/tianshu/internal/etcdconn",
+		"github.com/tianshu-go/tianshu/internal/nacosconn",
 		"github.com/go-zookeeper/zk",
 		"github.com/nacos-group/",
 		"go.etcd.io/etcd/",

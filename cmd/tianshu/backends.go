@@ -9,6 +9,9 @@ import (
 
 	"github.com/tianshu-go/tianshu/cmd/tianshu/internal/cli"
 	"github.com/tianshu-go/tianshu/config"
+	etcdconfig "github.com/tianshu-go/tianshu/config/etcd"
+	nacosconfig "github.com/tianshu-go/tianshu/config/nacos"
+	zkconfig "github.com/tianshu-go/tianshu/config/zookeeper"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/etcd"
 	"github.com/tianshu-go/tianshu/registry/nacos"
@@ -19,7 +22,7 @@ import (
 )
 
 // configSources are the remote config sources `tianshu config` reads, by URL scheme (files
-// are built in): one entry per backend package that has a config.Source.
+// are built in): one entry per config/<backend> package.
 var configSources = map[string]cli.ConfigOpener{
 	"etcd":      openEtcdConfig,
 	"zookeeper": openZooKeeperConfig,
@@ -47,7 +50,7 @@ func openZooKeeperConfig(ctx context.Context, rawURL string) (config.Source, io.
 		_ = reg.Close()
 		return nil, nil, fmt.Errorf("zookeeper URL %s opened a %T", u.Redacted(), reg)
 	}
-	src, err := zk.ConfigNode(node)
+	src, err := zkconfig.Node(zk, node)
 	if err != nil {
 		_ = reg.Close()
 		return nil, nil, err
@@ -73,7 +76,7 @@ func openNacosConfig(ctx context.Context, rawURL string) (config.Source, io.Clos
 	if err != nil {
 		return nil, nil, err
 	}
-	src, err := nacos.NewSource(ctx, servers, []string{dataID}, opts...)
+	src, err := nacosconfig.New(ctx, servers, []string{dataID}, nacos.ConfigOptions(opts...)...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,8 +98,13 @@ func openEtcdConfig(ctx context.Context, rawURL string) (config.Source, io.Close
 	if key == "" || key == "/" || !strings.HasPrefix(key, "/") {
 		return nil, nil, fmt.Errorf("%w: %s names no key: want etcd://host:2379/path/to/key", cli.ErrUsage, u.Redacted())
 	}
-	src, err := etcd.NewConfigSource(ctx, endpoints, key, opts...)
+	cli, err := etcd.Dial(ctx, endpoints, opts...)
 	if err != nil {
+		return nil, nil, err
+	}
+	src, err := etcdconfig.New(cli, key, etcdconfig.CloseClient())
+	if err != nil {
+		_ = cli.Close()
 		return nil, nil, err
 	}
 	return src, src, nil

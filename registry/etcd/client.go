@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
 
+	"github.com/tianshu-go/tianshu/internal/etcdconn"
 	"github.com/tianshu-go/tianshu/registry"
 )
 
@@ -33,7 +34,7 @@ const openWait = time.Second
 // With background set (New), a server that cannot be reached is not an error: when no
 // endpoint accepts a TCP connection (at once, or within openWait) or the probe gets no
 // answer within openWait, dial returns the client, which keeps connecting with the backoff
-// of o.retry, and reachable false. Without it (NewConfigSource), an unreachable server is an error wrapping
+// of o.retry, and reachable false. Without it (Dial), an unreachable server is an error wrapping
 // registry.ErrUnavailable after the dial timeout.
 func dial(ctx context.Context, endpoints []string, o *options, probeKey string, background bool) (cli *clientv3.Client, reachable bool, err error) {
 	// Where nothing accepts a connection there is nobody to ask: no probe. With credentials
@@ -217,25 +218,7 @@ func diagnose(endpoints []string, conf *tls.Config, timeout time.Duration) strin
 
 // classify wraps an etcd client error with the sentinel a user should test for, and a hint
 // where the raw message is obscure.
-func classify(what string, err error) error {
-	switch {
-	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrUserEmpty),
-		errors.Is(err, rpctypes.ErrInvalidAuthToken):
-		return fmt.Errorf("etcd: %s: %w (check the user name and password): %w", what, ErrAuth, err)
-	case errors.Is(err, rpctypes.ErrPermissionDenied):
-		return fmt.Errorf("etcd: %s: %w (the user needs read and write permission on the prefix): %w", what, ErrAuth, err)
-	}
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "speaks TLS"):
-		return fmt.Errorf("etcd: %s: %w: %w", what, registry.ErrUnavailable, err)
-	case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls:") || strings.Contains(msg, "handshake"):
-		return fmt.Errorf("etcd: %s: %w (TLS failed: check the CA, the server name and whether the server speaks TLS): %w", what, registry.ErrUnavailable, err)
-	case strings.Contains(msg, "server preface"):
-		return fmt.Errorf("etcd: %s: %w (the connection closed at once: does the server expect TLS?): %w", what, registry.ErrUnavailable, err)
-	}
-	return fmt.Errorf("etcd: %s: %w: %w", what, registry.ErrUnavailable, err)
-}
+func classify(what string, err error) error { return etcdconn.Classify(what, err) }
 
 // slogCore routes the etcd client's zap records to slog. The client logs every retry of a
 // dropped stream as a warning; those are routine during an outage this package recovers

@@ -2,44 +2,39 @@ package etcd
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"maps"
-	"slices"
-	"strings"
-	"sync"
-	"time"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/tianshu-go/tianshu/config"
-	"github.com/tianshu-go/tianshu/internal/backoff"
+	etcdconfig "github.com/tianshu-go/tianshu/config/etcd"
 )
 
-// ConfigSource is a config.Source over one etcd key, or over every key under a prefix when
-// the key given ends in a slash. Each key is one config.Document named by the full key, its
-// format guessed from the key's extension (/app/orders.yaml is YAML); under a prefix the
-// documents come in key order, so a later key overrides an earlier one. A missing key is an
-// empty snapshot. Watchers resume from the last revision seen after a disconnect and re-read
-// everything when that revision has been compacted.
-type ConfigSource struct {
-	cli    *clientv3.Client
-	owned  bool // the client was made by NewConfigSource and is closed by Close
-	key    string
-	prefix bool
-	retry  backoff.Policy
-	limit  time.Duration // bounds each background read
-	log    *slog.Logger
+// Dial connects to etcd as New does (WithAuth, WithTLS, WithTLSFiles, WithDialTimeout and
+// WithLogger apply) and reads the WithPrefix prefix once, so that refused credentials give
+// ErrAuth and an unreachable server an error wrapping registry.ErrUnavailable after the dial
+// timeout. It returns a client for the config sources of package config/etcd, or for other
+// work; the caller closes it.
+//
+//	cli, err := etcd.Dial(ctx, endpoints, etcd.WithAuth(user, pw))
+//	src, err := etcdconfig.New(cli, "/config/orders.yaml", etcdconfig.CloseClient())
+func Dial(ctx context.Context, endpoints []string, opts ...Option) (*clientv3.Client, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	cli, _, err := dial(ctx, endpoints, &o, o.prefix+"/", false)
+	return cli, err
 }
 
-var _ config.Source = (*ConfigSource)(nil)
+// ConfigSource is a config source over an etcd key or prefix.
+//
+// Deprecated: use Source of package config/etcd; this alias goes in the next release.
+type ConfigSource = etcdconfig.Source
 
-// NewConfigSource connects to etcd as New does (WithAuth, WithTLS, WithTLSFiles,
-// WithDialTimeout, WithRetry and WithLogger apply; WithPrefix and WithTTL do not) and
-// returns a source over key: a single key such as /config/orders.yaml, or a prefix such as
-// /config/orders/ (ending in a slash). Close releases the connection.
+// NewConfigSource connects to etcd and returns a source over key; Close releases the
+// connection.
+//
+// Deprecated: use Dial and config/etcd.New(cli, key, etcdconfig.CloseClient()).
 func NewConfigSource(ctx context.Context, endpoints []string, key string, opts ...Option) (*ConfigSource, error) {
 	if key == "" {
 		return nil, fmt.Errorf("%w: config key is empty", ErrInvalidConfig)
@@ -52,204 +47,32 @@ func NewConfigSource(ctx context.Context, endpoints []string, key string, opts .
 	if err != nil {
 		return nil, err
 	}
-	s := newConfigSource(cli, key, &o)
-	s.owned = true
+	s, err := etcdconfig.New(cli, key, append(sourceOptions(&o), etcdconfig.CloseClient())...)
+	if err != nil {
+		_ = cli.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
 // ConfigSource returns a source over key (a prefix when it ends in a slash) that shares the
-// Registry's connection; it stops working when the Registry is closed.
+// Registry's connection; it stops working when the Registry is closed. An empty key gives
+// nil.
+//
+// Deprecated: use config/etcd.New(r.Client(), key).
 func (r *Registry) ConfigSource(key string) *ConfigSource {
-	return newConfigSource(r.cli, key, &r.opts)
-}
-
-func newConfigSource(cli *clientv3.Client, key string, o *options) *ConfigSource {
-	return &ConfigSource{
-		cli:    cli,
-		key:    key,
-		prefix: strings.HasSuffix(key, "/"),
-		retry:  o.retry,
-		limit:  o.dialTimeout,
-		log:    o.log.With("config", "etcd", "key", key),
-	}
-}
-
-// Close closes the connection NewConfigSource opened; for a source made by
-// Registry.ConfigSource it does nothing.
-func (s *ConfigSource) Close() error {
-	if s.owned {
-		return s.cli.Close()
-	}
-	return nil
-}
-
-func (s *ConfigSource) get(ctx context.Context) (*clientv3.GetResponse, error) {
-	var opts []clientv3.OpOption
-	if s.prefix {
-		opts = append(opts, clientv3.WithPrefix())
-	}
-	resp, err := s.cli.Get(ctx, s.key, opts...)
+	s, err := etcdconfig.New(r.cli, key, sourceOptions(&r.opts)...)
 	if err != nil {
-		return nil, classify("read config "+s.key, err)
+		return nil
 	}
-	return resp, nil
+	return s
 }
 
-// Load reads the current documents. An unreachable server gives an error wrapping
-// registry.ErrUnavailable (and ctx.Err() when ctx ended first); refused credentials wrap
-// ErrAuth.
-func (s *ConfigSource) Load(ctx context.Context) ([]config.Document, error) {
-	resp, err := s.get(ctx)
-	if err != nil {
-		return nil, err
+// sourceOptions carries the options a source made here had before it moved to config/etcd.
+func sourceOptions(o *options) []etcdconfig.Option {
+	return []etcdconfig.Option{
+		etcdconfig.WithRetry(o.retry.Base, o.retry.Max),
+		etcdconfig.WithReadTimeout(o.dialTimeout),
+		etcdconfig.WithLogger(o.log),
 	}
-	docs := make([]config.Document, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		docs = append(docs, config.Document{Name: string(kv.Key), Data: kv.Value})
-	}
-	return docs, nil
-}
-
-// Watch reads the current documents within ctx, then follows changes until Stop.
-func (s *ConfigSource) Watch(ctx context.Context) (config.Watcher, error) {
-	resp, err := s.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	w := &configWatcher{
-		s: s,
-		// A watcher of its own, so that Stop can wait for its stream to shut down.
-		ew:   clientv3.NewWatcher(s.cli),
-		box:  config.NewMailbox(),
-		docs: make(map[string][]byte, len(resp.Kvs)),
-		rev:  resp.Header.Revision,
-		done: make(chan struct{}),
-	}
-	for _, kv := range resp.Kvs {
-		w.docs[string(kv.Key)] = kv.Value
-	}
-	w.box.Put(w.snapshot())
-	w.ctx, w.cancel = context.WithCancel(context.Background())
-	go w.run()
-	return w, nil
-}
-
-type configWatcher struct {
-	s      *ConfigSource
-	ew     clientv3.Watcher
-	box    *config.Mailbox
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
-
-	// Owned by run.
-	docs map[string][]byte
-	rev  int64
-}
-
-func (w *configWatcher) Next(ctx context.Context) ([]config.Document, error) {
-	return w.box.Next(ctx)
-}
-
-func (w *configWatcher) Stop() error {
-	w.once.Do(func() {
-		w.cancel()
-		<-w.done
-		_ = w.ew.Close()
-		w.box.Close()
-	})
-	return nil
-}
-
-func (w *configWatcher) snapshot() []config.Document {
-	keys := slices.Sorted(maps.Keys(w.docs))
-	docs := make([]config.Document, len(keys))
-	for i, k := range keys {
-		docs[i] = config.Document{Name: k, Data: w.docs[k]}
-	}
-	return docs
-}
-
-func (w *configWatcher) run() {
-	defer close(w.done)
-	for attempt := 0; w.ctx.Err() == nil; {
-		compacted, err := w.follow()
-		if w.ctx.Err() != nil {
-			return
-		}
-		if compacted {
-			rctx, cancel := context.WithTimeout(w.ctx, w.s.limit)
-			resp, gerr := w.s.get(rctx)
-			cancel()
-			if gerr == nil {
-				clear(w.docs)
-				for _, kv := range resp.Kvs {
-					w.docs[string(kv.Key)] = kv.Value
-				}
-				w.rev = resp.Header.Revision
-				w.box.Put(w.snapshot())
-				attempt = 0
-				continue
-			}
-			err = gerr
-			w.rev = 0 // keep re-reading until it works
-		}
-		if err == nil {
-			attempt = 0
-			continue
-		}
-		d := w.s.retry.Delay(attempt)
-		attempt++
-		w.s.log.Warn("etcd: config watch ended; retrying", "revision", w.rev, "retry_in", d, "err", err)
-		backoff.Sleep(w.ctx, d)
-	}
-}
-
-// follow runs one etcd watch from rev+1; see watch.follow in the registry for the cases.
-func (w *configWatcher) follow() (compacted bool, err error) {
-	if w.rev == 0 {
-		return true, errors.New("no revision to resume from")
-	}
-	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(w.ctx))
-	defer cancel()
-	opts := []clientv3.OpOption{clientv3.WithRev(w.rev + 1)}
-	if w.s.prefix {
-		opts = append(opts, clientv3.WithPrefix())
-	}
-	progressed := false
-	for resp := range w.ew.Watch(ctx, w.s.key, opts...) {
-		if err := resp.Err(); err != nil {
-			return resp.CompactRevision != 0 || errors.Is(err, rpctypes.ErrCompacted), err
-		}
-		for _, ev := range resp.Events {
-			switch ev.Type {
-			case clientv3.EventTypePut:
-				w.docs[string(ev.Kv.Key)] = ev.Kv.Value
-			case clientv3.EventTypeDelete:
-				delete(w.docs, string(ev.Kv.Key))
-			}
-			w.rev = ev.Kv.ModRevision
-		}
-		if len(resp.Events) > 0 {
-			progressed = true
-			w.box.Put(w.snapshot())
-		}
-	}
-	if progressed {
-		return false, nil
-	}
-	return false, errors.New("watch channel closed")
-}
-
-// Put stores a document: name is its full key, as Load names it. It lets tools such as
-// `tianshu config set` edit what the source serves; services only read.
-func (s *ConfigSource) Put(ctx context.Context, name string, data []byte) error {
-	if name != s.key && !(s.prefix && strings.HasPrefix(name, s.key)) {
-		return fmt.Errorf("%w: key %q is not in this source (%q)", ErrInvalidConfig, name, s.key)
-	}
-	if _, err := s.cli.Put(ctx, name, string(data)); err != nil {
-		return classify("put "+name, err)
-	}
-	return nil
 }

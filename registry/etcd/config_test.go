@@ -7,73 +7,30 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"github.com/tianshu-go/tianshu/config"
-	"github.com/tianshu-go/tianshu/config/configtest"
+	etcdconfig "github.com/tianshu-go/tianshu/config/etcd"
 	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/etcd"
 	"github.com/tianshu-go/tianshu/registry/registrytest"
 )
 
-// kvStore writes the suite's documents as keys under a root.
-type kvStore struct {
-	cli  *clientv3.Client
-	root string
-}
-
-func (s kvStore) Put(ctx context.Context, name string, data []byte) error {
-	_, err := s.cli.Put(ctx, s.root+name, string(data))
-	return err
-}
-
-func (s kvStore) Delete(ctx context.Context, name string) error {
-	_, err := s.cli.Delete(ctx, s.root+name)
-	return err
-}
-
-func TestConfigSourceConformance(t *testing.T) {
-	srv := testenv.StartEtcd(t)
-	admin := rawClient(t, srv.Endpoint)
-	openSource := func(t *testing.T, key string) config.Source {
-		log, _ := newLog(t)
-		src, err := etcd.NewConfigSource(context.Background(), []string{srv.Endpoint}, key, fast(log)...)
-		if err != nil {
-			t.Fatalf("NewConfigSource: %v", err)
-		}
-		t.Cleanup(func() { _ = src.Close() })
-		return src
-	}
-	t.Run("OverAPrefix", func(t *testing.T) {
-		configtest.Run(t, configtest.Harness{
-			Open: func(t *testing.T) (config.Source, configtest.Store) {
-				root := "/configtest/" + registrytest.ServiceName(t) + "/"
-				return openSource(t, root), kvStore{admin, root}
-			},
-			Names: []string{"a.yaml", "b.yaml"},
-		})
-	})
-	t.Run("OverOneKey", func(t *testing.T) {
-		configtest.Run(t, configtest.Harness{
-			Open: func(t *testing.T) (config.Source, configtest.Store) {
-				root := "/configtest/" + registrytest.ServiceName(t) + "/"
-				return openSource(t, root+"app.yaml"), kvStore{admin, root}
-			},
-			Names: []string{"app.yaml"},
-		})
-	})
-}
-
+// The config sources live in config/etcd (tested there); this test, which has the proxy to
+// cut a client off, checks that a watcher over a client from Dial recovers from a
+// compaction it missed.
 func TestConfigSourceRecoversFromCompactionWhileCutOff(t *testing.T) {
 	srv := testenv.StartEtcd(t)
 	px := newProxy(t, srv.Addr)
 	admin := rawClient(t, srv.Endpoint)
 	log, _ := newLog(t)
 	root := "/config/" + registrytest.ServiceName(t) + "/"
-	src, err := etcd.NewConfigSource(ctxFor(t), []string{"http://" + px.addr}, root, fast(log)...)
+	cli, err := etcd.Dial(ctxFor(t), []string{"http://" + px.addr}, fast(log)...)
 	if err != nil {
-		t.Fatalf("NewConfigSource: %v", err)
+		t.Fatalf("Dial: %v", err)
+	}
+	src, err := etcdconfig.New(cli, root, etcdconfig.CloseClient(),
+		etcdconfig.WithRetry(50*time.Millisecond, fastRetryMax), etcdconfig.WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
 	}
 	defer src.Close()
 	w, err := src.Watch(ctxFor(t))
@@ -111,12 +68,42 @@ func TestConfigSourceRecoversFromCompactionWhileCutOff(t *testing.T) {
 	}
 }
 
-func TestConfigSourceErrors(t *testing.T) {
-	if _, err := etcd.NewConfigSource(context.Background(), []string{"127.0.0.1:1"}, ""); !errors.Is(err, etcd.ErrInvalidConfig) {
+func TestDialErrors(t *testing.T) {
+	if _, err := etcd.Dial(context.Background(), nil); !errors.Is(err, etcd.ErrInvalidConfig) {
+		t.Errorf("Dial with no endpoint = %v, want ErrInvalidConfig", err)
+	}
+	port := testenv.FreePort(t)
+	_, err := etcd.Dial(context.Background(), []string{"127.0.0.1:" + strconv.Itoa(port)}, etcd.WithDialTimeout(300*time.Millisecond))
+	if !errors.Is(err, registry.ErrUnavailable) {
+		t.Errorf("Dial on a closed port = %v, want ErrUnavailable", err)
+	}
+}
+
+// The names the sources had here stay for one release, as the same types.
+func TestDeprecatedConfigNamesStillWork(t *testing.T) {
+	srv := testenv.StartEtcd(t)
+	r := open(t, srv)
+	key := "/config/" + registrytest.ServiceName(t) + ".yaml"
+	if _, err := r.Client().Put(ctxFor(t), key, "v: 1"); err != nil {
+		t.Fatal(err)
+	}
+	var shared *etcdconfig.Source = r.ConfigSource(key) //nolint:staticcheck // the deprecated name under test
+	if docs, err := shared.Load(ctxFor(t)); err != nil || len(docs) != 1 {
+		t.Fatalf("Registry.ConfigSource Load = %v, %v", docs, err)
+	}
+	own, err := etcd.NewConfigSource(ctxFor(t), []string{srv.Endpoint}, key) //nolint:staticcheck // the deprecated name under test
+	if err != nil {
+		t.Fatal(err)
+	}
+	if docs, err := own.Load(ctxFor(t)); err != nil || len(docs) != 1 {
+		t.Fatalf("NewConfigSource Load = %v, %v", docs, err)
+	}
+	_ = own.Close()
+	if _, err := etcd.NewConfigSource(context.Background(), []string{"127.0.0.1:1"}, ""); !errors.Is(err, etcd.ErrInvalidConfig) { //nolint:staticcheck // the deprecated name under test
 		t.Errorf("NewConfigSource with no key = %v, want ErrInvalidConfig", err)
 	}
 	port := testenv.FreePort(t)
-	_, err := etcd.NewConfigSource(context.Background(), []string{"127.0.0.1:" + strconv.Itoa(port)}, "/k", etcd.WithDialTimeout(300*time.Millisecond))
+	_, err = etcd.NewConfigSource(context.Background(), []string{"127.0.0.1:" + strconv.Itoa(port)}, "/k", etcd.WithDialTimeout(300*time.Millisecond)) //nolint:staticcheck // the deprecated name under test
 	if !errors.Is(err, registry.ErrUnavailable) {
 		t.Errorf("NewConfigSource on a closed port = %v, want ErrUnavailable", err)
 	}

@@ -1,5 +1,6 @@
 // Package etcd is Tianshu's etcd backend: a registry.Registry whose instances live under a
-// key prefix with a lease, and a config.Source over an etcd key or prefix.
+// key prefix with a lease. The config source over an etcd key or prefix is package
+// config/etcd; it reads through Registry.Client or a client from Dial.
 //
 //	reg, err := etcd.New(ctx, []string{"127.0.0.1:2379"}, etcd.WithAuth("svc", "secret"))
 //	if err != nil { ... }          // ErrInvalidConfig, ErrAuth, or a TLS mismatch

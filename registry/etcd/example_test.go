@@ -29,23 +29,3 @@ func Example() {
 	list, _ := w.Next() // [orders-1]
 	fmt.Println(len(list))
 }
-
-func ExampleRegistry_ConfigSource() {
-	ctx := context.Background()
-	reg, err := etcd.New(ctx, []string{"127.0.0.1:2379"})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer reg.Close()
-	// One document at a key; a key ending in "/" makes every key under it a document.
-	src := reg.ConfigSource("/config/orders.yaml")
-	docs, err := src.Load(ctx)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	for _, d := range docs {
-		fmt.Printf("%s: %s\n", d.Name, d.Data)
-	}
-}

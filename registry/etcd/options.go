@@ -3,7 +3,6 @@ package etcd
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tianshu-go/tianshu/internal/backoff"
+	"github.com/tianshu-go/tianshu/internal/etcdconn"
 )
 
 // Errors of this package, wrapped with details; test for them with errors.Is. Trouble
@@ -18,10 +18,10 @@ import (
 var (
 	// ErrInvalidConfig: an option or URL parameter that cannot work (no endpoint, a TTL
 	// under a second, a TLS file that cannot be read).
-	ErrInvalidConfig = errors.New("etcd: invalid configuration")
+	ErrInvalidConfig = etcdconn.ErrInvalidConfig
 	// ErrAuth: the server refused the credentials (wrong user name or password, auth
 	// enabled but no credentials given) or the user lacks permission on the prefix.
-	ErrAuth = errors.New("etcd: authentication or permission refused")
+	ErrAuth = etcdconn.ErrAuth
 )
 
 // Defaults of the options.
@@ -34,7 +34,7 @@ const (
 	DefaultDialTimeout = 5 * time.Second
 )
 
-// Option configures a Registry or a ConfigSource.
+// Option configures a Registry, or the client Dial makes.
 type Option func(*options)
 
 type options struct {
@@ -62,7 +62,7 @@ func WithPrefix(p string) Option { return func(o *options) { o.prefix = p } }
 func WithTTL(d time.Duration) Option { return func(o *options) { o.ttl = d } }
 
 // WithDialTimeout bounds each request the Registry makes in the background (lease renewal,
-// re-registration), a Register while the connection is down, and how long NewConfigSource
+// re-registration), a Register while the connection is down, and how long Dial
 // waits for the server. New itself waits at most about a second for a first answer.
 func WithDialTimeout(d time.Duration) Option { return func(o *options) { o.dialTimeout = d } }
 

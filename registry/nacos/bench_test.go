@@ -18,6 +18,7 @@ import (
 	"github.com/nacos-group/nacos-sdk-go/v2/vo"
 
 	"github.com/tianshu-go/tianshu/config"
+	nacosconfig "github.com/tianshu-go/tianshu/config/nacos"
 	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/nacos"
@@ -120,8 +121,8 @@ func BenchmarkBareSDKRegisterToSubscribeCallback(b *testing.B) {
 // watcher returning it.
 func BenchmarkConfigPublishToObserver(b *testing.B) {
 	srv := testenv.StartNacos(b)
-	src, err := nacos.NewSource(ctxFor(b), []string{srv.Addr}, []string{"bench.yaml"},
-		append(base(b, sdkDir(b)), nacos.WithGroup(registrytest.ServiceName(b)))...)
+	src, err := nacosconfig.New(ctxFor(b), []string{srv.Addr}, []string{"bench.yaml"},
+		nacos.ConfigOptions(append(base(b, sdkDir(b)), nacos.WithGroup(registrytest.ServiceName(b)))...)...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,12 +1,12 @@
 package nacos_test
 
 import (
+	"errors"
 	"net/url"
 	"testing"
 	"time"
 
-	"github.com/tianshu-go/tianshu/config"
-	"github.com/tianshu-go/tianshu/config/configtest"
+	nacosconfig "github.com/tianshu-go/tianshu/config/nacos"
 	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/nacos"
@@ -52,33 +52,27 @@ func TestRegistryConformance(t *testing.T) {
 // top.
 const nacosBackoffCap = 5*time.Second + 500*time.Millisecond
 
-func TestConfigSourceConformance(t *testing.T) {
+// The names the source had here stay for one release, as the same type.
+func TestDeprecatedNewSourceStillWorks(t *testing.T) {
 	srv := testenv.StartNacos(t)
-	dir := sdkDir(t)
-	// The suite checks that a watcher leaves no goroutine behind. The SDK starts its
-	// connection's goroutines on a client's first request and keeps them for the client's
-	// life; this Source holds the shared client, warmed up, for the whole suite.
-	anchor, err := nacos.NewSource(ctxFor(t), []string{srv.Addr}, []string{"anchor.yaml"},
-		append(base(t, dir), nacos.WithNamespace("conformance"))...)
+	var src *nacosconfig.Source
+	src, err := nacos.NewSource(ctxFor(t), []string{srv.Addr}, []string{"app.yaml"}, //nolint:staticcheck // the deprecated name under test
+		append(base(t, sdkDir(t)), nacos.WithNamespace("deprecated"), nacos.WithGroup("G"))...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = anchor.Close() })
-	if _, err := anchor.Load(ctxFor(t)); err != nil {
+	defer src.Close()
+	if err := src.Put(ctxFor(t), "app.yaml", []byte("v: 1\n")); err != nil {
 		t.Fatal(err)
 	}
-	configtest.Run(t, configtest.Harness{
-		Open: func(t *testing.T) (config.Source, configtest.Store) {
-			src, err := nacos.NewSource(ctxFor(t), []string{srv.Addr}, []string{"a.yaml", "b.yaml"},
-				append(base(t, dir), nacos.WithNamespace("conformance"), nacos.WithGroup(registrytest.ServiceName(t)),
-					nacos.WithConfigPoll(time.Second))...)
-			if err != nil {
-				t.Fatalf("NewSource: %v", err)
-			}
-			t.Cleanup(func() { _ = src.Close() })
-			return src, src
-		},
-		Names:   []string{"a.yaml", "b.yaml"},
-		Timeout: 20 * time.Second,
+	if got, want := src.String(), "nacos deprecated/G app.yaml"; got != want {
+		t.Errorf("String() = %q, want %q: the registry options did not carry over", got, want)
+	}
+	eventually(t, 20*time.Second, "the published dataId", func() bool {
+		docs, err := src.Load(ctxFor(t))
+		return err == nil && len(docs) == 1 && string(docs[0].Data) == "v: 1\n"
 	})
+	if _, err := nacos.NewSource(ctxFor(t), []string{srv.Addr}, nil); !errors.Is(err, nacos.ErrInvalidConfig) { //nolint:staticcheck // the deprecated name under test
+		t.Errorf("NewSource without dataIds = %v, want ErrInvalidConfig", err)
+	}
 }

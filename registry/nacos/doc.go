@@ -1,4 +1,4 @@
-// Package nacos is Tianshu's registry backend and config source for Nacos 2, built on
+// Package nacos is Tianshu's registry backend for Nacos 2, built on
 // nacos-sdk-go/v2 with its traps handled:
 //
 //   - the SDK's cache goes under one directory (WithDir; default tianshu/nacos under
@@ -79,6 +79,7 @@
 // with an IPv6 address to New. Errors wrap ErrInvalidConfig and registry.ErrInvalidURL, and
 // name the parameter or host at fault.
 //
-// Config: NewSource(ctx, servers, []string{"app.yaml"}, nacos.WithGroup("G")) is a
-// config.Source over dataIds, listened for changes.
+// The config source over dataIds is package config/nacos; it shares this package's SDK
+// clients (a Registry and a Source on the same servers and settings hold one connection).
+// ConfigOptions carries registry options, such as ParseURL returns, over to it.
 package nacos

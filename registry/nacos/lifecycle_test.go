@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	nacosconfig "github.com/tianshu-go/tianshu/config/nacos"
 	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/registry/nacos"
 	"github.com/tianshu-go/tianshu/registry/registrytest"
@@ -35,7 +36,7 @@ func TestOpenCloseCyclesLeaveNoGoroutine(t *testing.T) {
 		}
 		f := registrytest.NewFollow(t, w)
 		f.Until(20*time.Second, "a", registrytest.HasIDs("a"))
-		src, err := nacos.NewSource(ctxFor(t), []string{srv.Addr}, []string{"app.yaml"}, opts...)
+		src, err := nacosconfig.New(ctxFor(t), []string{srv.Addr}, []string{"app.yaml"}, nacos.ConfigOptions(opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}

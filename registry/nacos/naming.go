@@ -12,6 +12,7 @@ import (
 	"github.com/nacos-group/nacos-sdk-go/v2/vo"
 
 	"github.com/tianshu-go/tianshu/internal/backoff"
+	"github.com/tianshu-go/tianshu/internal/nacosconn"
 	"github.com/tianshu-go/tianshu/registry"
 )
 
@@ -28,7 +29,7 @@ type svcKey struct{ group, name string }
 //     SDK's Unsubscribe drops the subscription (and the cache) of every other subscriber of
 //     the service, and its callback is skipped when a list equals its cache.
 type namingClient struct {
-	key   clientKey
+	key   nacosconn.Key
 	refs  int // guarded by pool
 	cli   naming_client.INamingClient
 	log   *slog.Logger
@@ -62,7 +63,7 @@ func addrKey(h model.Instance) string {
 	return h.Ip + ":" + strconv.FormatUint(h.Port, 10) + ":" + h.ClusterName
 }
 
-func newNamingClient(key clientKey, cli naming_client.INamingClient, o *options) *namingClient {
+func newNamingClient(key nacosconn.Key, cli naming_client.INamingClient, o *options) *namingClient {
 	n := &namingClient{
 		key: key, refs: 1, cli: cli, log: o.log, retry: o.retry,
 		services: map[svcKey]*svcRegs{},

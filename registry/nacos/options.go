@@ -1,16 +1,15 @@
 package nacos
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/tianshu-go/tianshu/internal/backoff"
+	"github.com/tianshu-go/tianshu/internal/nacosconn"
 )
 
 // Errors of this package, wrapped with details; test for them with errors.Is. Registry
@@ -18,13 +17,13 @@ import (
 // ErrClosed).
 var (
 	// ErrInvalidConfig: an option, URL or server address is malformed.
-	ErrInvalidConfig = errors.New("nacos: invalid configuration")
+	ErrInvalidConfig = nacosconn.ErrInvalidConfig
 	// ErrUnauthorized: the server refused the username and password, or a request for lack
 	// of them.
-	ErrUnauthorized = errors.New("nacos: unauthorized")
+	ErrUnauthorized = nacosconn.ErrUnauthorized
 )
 
-// Option configures New and NewSource.
+// Option configures New (and ConfigOptions, for config/nacos).
 type Option func(*options)
 
 type options struct {
@@ -61,8 +60,8 @@ func defaults() options {
 // WithNamespace selects the Nacos namespace by its ID; the default is "public".
 func WithNamespace(id string) Option { return func(o *options) { o.namespace = id } }
 
-// WithGroup selects the Nacos group of services (and, for NewSource, of dataIds); the default
-// is DEFAULT_GROUP.
+// WithGroup selects the Nacos group of services (and, through ConfigOptions, of dataIds);
+// the default is DEFAULT_GROUP.
 func WithGroup(g string) Option { return func(o *options) { o.group = g } }
 
 // WithCluster sets the cluster instances are registered in; the default is DEFAULT.
@@ -77,7 +76,7 @@ func WithClusters(clusters ...string) Option {
 	return func(o *options) { o.clusters = append(o.clusters, clusters...) }
 }
 
-// WithAuth logs in with a username and password. Wrong credentials make New and NewSource
+// WithAuth logs in with a username and password. Wrong credentials make New
 // fail with ErrUnauthorized when the server is reachable.
 func WithAuth(username, password string) Option {
 	return func(o *options) { o.username, o.password = username, password }
@@ -107,8 +106,8 @@ func WithRetry(base, max time.Duration) Option {
 	return func(o *options) { o.retry = backoff.Policy{Base: base, Max: max} }
 }
 
-// WithConfigPoll sets how often a Source's watcher reads its dataIds again although no
-// change was notified; the default is 10 s, zero turns it off. Servers do not all notify a
+// WithConfigPoll sets, through ConfigOptions, how often a config/nacos Source's watcher
+// reads its dataIds again although no change was notified (config/nacos.WithPoll); the default is 10 s, zero turns it off. Servers do not all notify a
 // deleted dataId (rnacos 0.8 does not), and a notification lost in a reconnect would
 // otherwise go unseen until the next change.
 func WithConfigPoll(d time.Duration) Option { return func(o *options) { o.poll = d } }
@@ -118,13 +117,7 @@ func WithConfigPoll(d time.Duration) Option { return func(o *options) { o.poll =
 func WithApplication(name string) Option { return func(o *options) { o.appName = name } }
 
 // defaultDir is where the SDK's files go when WithDir is not given.
-func defaultDir() string {
-	base, err := os.UserCacheDir()
-	if err != nil || base == "" {
-		base = os.TempDir()
-	}
-	return filepath.Join(base, "tianshu", "nacos")
-}
+func defaultDir() string { return nacosconn.DefaultDir() }
 
 func (o *options) validate() error {
 	if o.dir == "" {

@@ -5,89 +5,28 @@ import (
 	"errors"
 	"path"
 	"testing"
-	"time"
 
 	"github.com/go-zookeeper/zk"
 
 	"github.com/tianshu-go/tianshu/config"
-	"github.com/tianshu-go/tianshu/config/configtest"
+	zkconfig "github.com/tianshu-go/tianshu/config/zookeeper"
 	"github.com/tianshu-go/tianshu/registry/registrytest"
 	"github.com/tianshu-go/tianshu/registry/zookeeper"
 )
 
-// zkStore writes config documents as nodes under dir.
-type zkStore struct {
-	conn *zk.Conn
-	dir  string
-}
-
-func (s zkStore) Put(_ context.Context, name string, data []byte) error {
-	p := s.dir + "/" + name
-	for i := 1; i <= len(s.dir); i++ {
-		if i < len(s.dir) && s.dir[i] != '/' {
-			continue
-		}
-		if _, err := s.conn.Create(s.dir[:i], nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
-			return err
-		}
-	}
-	_, err := s.conn.Create(p, data, 0, zk.WorldACL(zk.PermAll))
-	if errors.Is(err, zk.ErrNodeExists) {
-		_, err = s.conn.Set(p, data, -1)
-	}
-	return err
-}
-
-func (s zkStore) Delete(_ context.Context, name string) error {
-	err := s.conn.Delete(s.dir+"/"+name, -1)
-	if errors.Is(err, zk.ErrNoNode) {
-		return nil
-	}
-	return err
-}
-
-func TestConfigTreeConformance(t *testing.T) {
-	srv := zkServer.Get(t)
-	configtest.Run(t, configtest.Harness{
-		Open: func(t *testing.T) (config.Source, configtest.Store) {
-			dir := "/config-" + registrytest.ServiceName(t)
-			src, err := open(t, srv.Addr).ConfigTree(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return src, zkStore{conn: rawConn(t, srv.Addr), dir: dir}
-		},
-		Names:   []string{"a.yaml", "b.yaml"},
-		Timeout: 20 * time.Second,
-	})
-}
-
-func TestConfigNodeConformance(t *testing.T) {
-	srv := zkServer.Get(t)
-	configtest.Run(t, configtest.Harness{
-		Open: func(t *testing.T) (config.Source, configtest.Store) {
-			dir := "/config-" + registrytest.ServiceName(t)
-			src, err := open(t, srv.Addr).ConfigNode(path.Join(dir, "app.yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return src, zkStore{conn: rawConn(t, srv.Addr), dir: dir}
-		},
-		Names:   []string{"app.yaml"},
-		Timeout: 20 * time.Second,
-	})
-}
-
+// The config sources live in config/zookeeper (tested there); they read through a
+// Registry's session, and this test, which has the tools to expire one, checks that their
+// watches come back in the new session.
 func TestConfigWatchSurvivesSessionExpiry(t *testing.T) {
 	srv := zkServer.Get(t)
 	sniff := &sessionSniffer{}
 	r := open(t, srv.Addr, zookeeper.WithDialer(sniff.dial))
 	dir := "/config-" + registrytest.ServiceName(t)
-	st := zkStore{conn: rawConn(t, srv.Addr), dir: dir}
-	if err := st.Put(ctxFor(t), "app.yaml", []byte("v: 1\n")); err != nil {
+	conn := rawConn(t, srv.Addr)
+	if err := putNode(conn, dir+"/app.yaml", []byte("v: 1\n")); err != nil {
 		t.Fatal(err)
 	}
-	src, err := r.ConfigTree(dir)
+	src, err := zkconfig.Tree(r, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +40,7 @@ func TestConfigWatchSurvivesSessionExpiry(t *testing.T) {
 	}
 	expire(t, srv.Addr, r, sniff)
 	eventually(t, recoveryBound, "a new session", func() bool { return r.Healthy() })
-	if err := st.Put(ctxFor(t), "app.yaml", []byte("v: 2\n")); err != nil {
+	if err := putNode(conn, dir+"/app.yaml", []byte("v: 2\n")); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), recoveryBound)
@@ -117,12 +56,43 @@ func TestConfigWatchSurvivesSessionExpiry(t *testing.T) {
 	}
 }
 
-func TestConfigSourceRejectsBadPaths(t *testing.T) {
+// The names the sources had here stay for one release, as the same types.
+func TestDeprecatedConfigNamesStillWork(t *testing.T) {
 	srv := zkServer.Get(t)
 	r := open(t, srv.Addr)
-	for _, p := range []string{"", "config", "/config/", "/a//b"} {
-		if _, err := r.ConfigNode(p); !errors.Is(err, zookeeper.ErrInvalidConfig) {
-			t.Errorf("ConfigNode(%q) = %v, want ErrInvalidConfig", p, err)
+	dir := "/config-" + registrytest.ServiceName(t)
+	if err := putNode(rawConn(t, srv.Addr), dir+"/app.conf", []byte("v: 1\n")); err != nil {
+		t.Fatal(err)
+	}
+	var src *zkconfig.Source
+	src, err := r.ConfigTree(dir, zookeeper.WithConfigFormat(config.YAML)) //nolint:staticcheck // the deprecated name under test
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := src.Load(ctxFor(t))
+	if err != nil || len(docs) != 1 || docs[0].Format != config.YAML {
+		t.Fatalf("Load = %v, %v; want app.conf as YAML", docs, err)
+	}
+	if _, err := r.ConfigNode(path.Join(dir, "app.conf")); err != nil { //nolint:staticcheck // the deprecated name under test
+		t.Fatal(err)
+	}
+	if _, err := r.ConfigNode("config"); !errors.Is(err, zookeeper.ErrInvalidConfig) { //nolint:staticcheck // the deprecated name under test
+		t.Errorf("ConfigNode(config) = %v, want ErrInvalidConfig", err)
+	}
+}
+
+// putNode sets the data of the node at p, creating it and its parents where missing.
+func putNode(c *zk.Conn, p string, data []byte) error {
+	for q := range len(p) {
+		if q > 0 && p[q] == '/' {
+			if _, err := c.Create(p[:q], nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+				return err
+			}
 		}
 	}
+	_, err := c.Create(p, data, 0, zk.WorldACL(zk.PermAll))
+	if errors.Is(err, zk.ErrNodeExists) {
+		_, err = c.Set(p, data, -1)
+	}
+	return err
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/tianshu-go/tianshu/internal/backoff"
-	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/internal/zkconn"
 )
 
 // hostProvider hands go-zookeeper the servers to try, one after another, and waits a capped,
@@ -99,17 +99,5 @@ func isConnectionError(err error) bool {
 // wrapErr turns a go-zookeeper error about path into one of this package's or registry's
 // sentinel errors, keeping the original in the chain.
 func (r *Registry) wrapErr(op, path string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, zk.ErrNoAuth):
-		if r.opts.user == "" {
-			return fmt.Errorf("zookeeper: %s %s: %w: the node's ACL requires credentials and none were given (WithAuth, or user and password in the URL): %w", op, path, ErrNoAuth, err)
-		}
-		return fmt.Errorf("zookeeper: %s %s: %w: user %q is not allowed by the node's ACL (wrong password?): %w", op, path, ErrNoAuth, r.opts.user, err)
-	case errors.Is(err, registry.ErrClosed), errors.Is(err, registry.ErrUnavailable):
-		return fmt.Errorf("zookeeper: %s %s: %w", op, path, err)
-	default:
-		return fmt.Errorf("zookeeper: %s %s: %w: %w", op, path, registry.ErrUnavailable, err)
-	}
+	return zkconn.WrapErr(op, path, r.opts.user, err)
 }

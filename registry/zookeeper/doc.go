@@ -82,6 +82,9 @@
 // ErrNoAuth, at New when the root node already exists with another ACL (and a server was
 // reachable at New; otherwise at the first call that meets the ACL).
 //
+// The config sources over a node or a node's children are package config/zookeeper; they
+// read through a Registry's session (zkconfig.Node(reg, path)), so one session serves both.
+//
 // The Registry takes go-zookeeper's event callback (it never blocks) rather than its event
 // channel, and routes the library's own log lines to the Registry's slog logger at debug
 // level, so that a server that stays down costs one warning, not a line per attempt.

@@ -1,4 +1,4 @@
-package nacos
+package nacosconn
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 
 // sdkLogger takes the SDK's messages in place of its own file logger, whose log rotator
 // (lumberjack v2.0.0) starts a goroutine on the first line written that nothing can stop.
-// The SDK installs that file logger in every client's constructor; acquireNaming and
-// acquireConfig replace it as soon as the constructor returns (quietSDKLog keeps the file
+// The SDK installs that file logger in every client's constructor; the pools replace
+// it as soon as the constructor returns (quietSDKLog keeps the file
 // logger from writing until then). The messages go to the Registry's or Source's logger at
 // debug level, as go-zookeeper's do in the ZooKeeper backend: they repeat on every
 // reconnection attempt.
@@ -35,6 +35,11 @@ func newSDKLogger(log *slog.Logger, level string) sdkLogger {
 // installSDKLogger makes the SDK's process-wide logger l. Like the SDK's own, it is the one
 // of the client made last.
 func installSDKLogger(l sdkLogger) { sdklog.SetLogger(l) }
+
+// InstallSDKLogger makes the SDK's process-wide logger pass its messages at level (debug,
+// info, warn, error) and above to log, at debug level. Call it right after making an SDK
+// client, whose constructor installs the SDK's file logger.
+func InstallSDKLogger(log *slog.Logger, level string) { installSDKLogger(newSDKLogger(log, level)) }
 
 func (l sdkLogger) on(level int) bool {
 	return level >= l.min && l.log.Enabled(context.Background(), slog.LevelDebug)
