@@ -278,7 +278,7 @@ func (w *configWatcher) run() {
 				}
 				if msg := err.Error(); msg != lastErr {
 					lastErr = msg
-					r.Log.Warn("cannot read a config source; retrying", "path", w.s.path, "error", err)
+					r.Log.Warn("cannot read a config source; retrying", "path", w.s.path, "err", err)
 				}
 			}
 			if !sleepUntil(w.mb.Done(), r.Closed, backoff.Default.Delay(attempt)) {

@@ -165,7 +165,7 @@ func (r *Registry) keep() {
 			if !r.connected.Load() {
 				continue // the reconnection will kick again
 			}
-			r.log.Warn("cannot restore state in the ZooKeeper session; retrying", "attempt", attempt+1, "error", err)
+			r.log.Warn("cannot restore state in the ZooKeeper session; retrying", "attempt", attempt+1, "err", err)
 			t := time.NewTimer(backoff.Default.Delay(attempt))
 			select {
 			case <-r.stop:

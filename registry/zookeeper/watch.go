@@ -367,7 +367,7 @@ func (sw *serviceWatch) logErr(err error) {
 	switch {
 	case err != nil && !sw.r.connected.Load():
 	case err != nil:
-		sw.r.log.Warn("cannot read the providers of a service; retrying", "service", sw.service, "error", err)
+		sw.r.log.Warn("cannot read the providers of a service; retrying", "service", sw.service, "err", err)
 	case prev != "":
 		sw.r.log.Info("reading the providers of a service again", "service", sw.service)
 	}

@@ -149,14 +149,14 @@ func New(ctx context.Context, servers []string, opts ...Option) (*Registry, erro
 	go r.keep()
 
 	if err := r.waitOpen(ctx); err != nil {
-		r.log.Warn("no ZooKeeper session yet; connecting in the background", "servers", r.servers, "error", err)
+		r.log.Warn("no ZooKeeper session yet; connecting in the background", "servers", r.servers, "err", err)
 		return r, nil
 	}
 	if err := r.checkRoot(); errors.Is(err, ErrNoAuth) {
 		_ = r.Close()
 		return nil, err
 	} else if err != nil {
-		r.log.Warn("cannot prepare the root node; will retry on use", "error", err)
+		r.log.Warn("cannot prepare the root node; will retry on use", "err", err)
 	}
 	return r, nil
 }
@@ -357,7 +357,7 @@ func (r *Registry) logBad(p string, version int32, err error) {
 	r.bad[p] = problem
 	r.badMu.Unlock()
 	if !seen {
-		r.log.Warn("skipping a provider node that holds no valid instance", "node", p, "error", err)
+		r.log.Warn("skipping a provider node that holds no valid instance", "node", p, "err", err)
 	}
 }
 
