@@ -201,6 +201,12 @@ func openRegistry(ctx context.Context, h cmdHelp, rawURL string, timeout time.Du
 			rawURL, u.Host, u.Host+u.Path, u.Host+u.Path)
 	}
 	reg, err := registry.Open(ctx, rawURL)
+	if err == nil {
+		err = waitHealthy(ctx, reg)
+		if err != nil {
+			_ = reg.Close()
+		}
+	}
 	switch {
 	case err == nil:
 		return reg, nil
@@ -210,6 +216,28 @@ func openRegistry(ctx context.Context, h cmdHelp, rawURL string, timeout time.Du
 		return nil, err
 	}
 	return nil, fmt.Errorf("registry %s: %w", redact(rawURL), err)
+}
+
+// waitHealthy waits, within ctx (the command's --timeout), until a backend that reports its
+// health is connected. A registry opened while its server is down returns at once and
+// connects in the background (the registry package's contract, which lets a service start
+// without its registry); a command, unlike a service, has nothing to do until it is connected,
+// and a watch would otherwise wait in silence on an empty list.
+func waitHealthy(ctx context.Context, reg registry.Registry) error {
+	hr, ok := reg.(registry.HealthReporter)
+	if !ok {
+		return nil
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !hr.Healthy() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: not connected: %w", registry.ErrUnavailable, ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 func unreachable(rawURL string, timeout time.Duration, err error) error {
