@@ -138,7 +138,8 @@ func New(opts ...Option) *App {
 //     the servers have drained;
 //  3. the closers run, in reverse order.
 //
-// A listen error ends Run before anything serves. Run returns nil after a clean requested
+// A listen error ends Run before anything serves; the components that listened release
+// their addresses and the closers run, as they do whenever Run returns. Run returns nil after a clean requested
 // stop; otherwise the failure that ended the run, each component's shutdown error (a
 // failed deregistration of an rpc.Server wraps rpc.ErrDeregister) and each closer's error,
 // joined (errors.Is finds each one). A shutdown or closer error is also logged once, at the
@@ -151,7 +152,7 @@ func (a *App) Run(ctx context.Context) error {
 
 func (a *App) run(ctx context.Context) error {
 	if len(a.components) == 0 {
-		return ErrNoServer
+		return errors.Join(ErrNoServer, a.close())
 	}
 	var addrs []net.Addr
 	for i, c := range a.components {
@@ -162,7 +163,7 @@ func (a *App) run(ctx context.Context) error {
 			for j := i - 1; j >= 0; j-- {
 				all = append(all, a.shutdown(context.Background(), a.components[j], nil))
 			}
-			return errors.Join(all...)
+			return errors.Join(append(all, a.close())...)
 		}
 		if addr != nil {
 			addrs = append(addrs, addr)
@@ -225,6 +226,12 @@ func (a *App) run(ctx context.Context) error {
 			pending = 0
 		}
 	}
+	return errors.Join(append(all, a.close())...)
+}
+
+// close runs the closers in reverse order, logging each error once.
+func (a *App) close() error {
+	var all []error
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		if err := a.closers[i].Close(); err != nil {
 			all = append(all, fmt.Errorf("tianshu: close: %w", err))

@@ -171,21 +171,22 @@ func TestRunStartsInOrderDeregistersAllThenStopsInReverseThenCloses(t *testing.T
 	}
 }
 
-func TestAListenErrorReleasesTheOthersAndServesNothing(t *testing.T) {
+func TestAListenErrorReleasesTheOthersServesNothingAndCloses(t *testing.T) {
 	ev := &events{}
 	errBusy := errors.New("address in use")
 	first := newFake("first", ev, 1, nil)
 	second := newFake("second", ev, 2, nil)
 	second.listenErr = errBusy
 	third := newFake("third", ev, 3, nil)
-	err := tianshu.New(tianshu.WithComponent(first), tianshu.WithComponent(second), tianshu.WithComponent(third), tianshu.WithSignals()).
+	err := tianshu.New(tianshu.WithComponent(first), tianshu.WithComponent(second), tianshu.WithComponent(third), tianshu.WithSignals(),
+		tianshu.WithCloser(closeFunc(func() error { ev.add("close registry"); return nil }))).
 		Run(context.Background())
 	if !errors.Is(err, errBusy) {
 		t.Fatalf("Run = %v, want the listen error", err)
 	}
-	want := []string{"listen first", "listen second", "shutdown first"}
+	want := []string{"listen first", "listen second", "shutdown first", "close registry"}
 	if got := ev.all(); !slices.Equal(got, want) {
-		t.Errorf("events %v, want %v: the one that listened released, nothing served", got, want)
+		t.Errorf("events %v, want %v: the one that listened released, nothing served, the closers ran", got, want)
 	}
 }
 
