@@ -56,10 +56,10 @@ type Deregisterer interface {
 	Deregister(ctx context.Context) error
 }
 
-// Server is what serves on a listener the App opens: *rpc.Server, *http.Server and the
-// servers of Tianshu's HTTP packages have this shape. Serve returns nil or
-// http.ErrServerClosed after Shutdown; a Server that is also a Deregisterer withdraws
-// before any component shuts down.
+// Server is what serves on a listener the App opens (WithServer, WithListener):
+// *rpc.Server and *http.Server have this shape. Serve returns nil or http.ErrServerClosed
+// after Shutdown; a Server that is also a Deregisterer, as *rpc.Server is, withdraws before
+// any component shuts down.
 type Server interface {
 	Serve(lis net.Listener) error
 	Shutdown(ctx context.Context) error
