@@ -160,8 +160,10 @@ func (a *App) run(ctx context.Context) error {
 		if err != nil {
 			// Nothing serves yet: release what the others opened, with no drain to wait for.
 			all := []error{err}
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.timeout)
+			defer cancel()
 			for j := i - 1; j >= 0; j-- {
-				all = append(all, a.shutdown(context.Background(), a.components[j], nil))
+				all = append(all, a.shutdown(sctx, a.components[j], nil))
 			}
 			return errors.Join(append(all, a.close())...)
 		}
@@ -197,9 +199,9 @@ func (a *App) run(ctx context.Context) error {
 			a.log.Info("shutting down", "reason", describe(a.components[r.i])+" stopped")
 			break
 		}
-		err := fmt.Errorf("tianshu: %s: %w", describe(a.components[r.i]), r.err)
+		err := fmt.Errorf("tianshu: %s failed: %w", describe(a.components[r.i]), r.err)
 		all = append(all, err)
-		a.log.Error("a component failed; shutting down", "err", err)
+		a.log.Error("a server failed; shutting down", "err", err)
 	}
 
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.timeout)
@@ -215,15 +217,16 @@ func (a *App) run(ctx context.Context) error {
 	for i := len(a.components) - 1; i >= 0; i-- {
 		all = append(all, a.shutdown(sctx, a.components[i], a.log))
 	}
+wait:
 	for ; pending > 0; pending-- {
 		select {
 		case r := <-results:
 			if r.err != nil {
-				all = append(all, fmt.Errorf("tianshu: %s, while stopping: %w", describe(a.components[r.i]), r.err))
+				all = append(all, fmt.Errorf("tianshu: %s failed while stopping: %w", describe(a.components[r.i]), r.err))
 			}
 		case <-sctx.Done():
-			a.log.Error("a component's Serve did not return after its Shutdown; leaving it", "pending", pending)
-			pending = 0
+			a.log.Error("serving did not end after the shutdown; leaving it", "components", pending)
+			break wait
 		}
 	}
 	return errors.Join(append(all, a.close())...)
@@ -249,7 +252,7 @@ func (a *App) shutdown(ctx context.Context, c Component, log *slog.Logger) error
 	}
 	err = fmt.Errorf("tianshu: shut down %s: %w", describe(c), err)
 	if log != nil {
-		log.Error("shutdown failed", "err", err)
+		log.Error("server shutdown failed", "err", err)
 	}
 	return err
 }
@@ -305,7 +308,7 @@ func (l *onListener) Serve() error {
 		// it was stopped before it served) is the shutdown's doing.
 		return nil
 	}
-	return fmt.Errorf("serve: %w", err)
+	return err
 }
 
 func (l *onListener) Deregister(ctx context.Context) error {
