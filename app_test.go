@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/memory"
 	"github.com/tianshu-go/tianshu/rpc"
+	"github.com/tianshu-go/tianshu/rpc/admin"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -137,4 +139,63 @@ func TestRunReturnsAndLogsOnceAFailedDeregistrationWithTheOtherErrors(t *testing
 	if n := strings.Count(logs.String(), "the registry is down"); n != 1 {
 		t.Errorf("the deregistration error was logged %d times, want once; logs:\n%s", n, logs.String())
 	}
+}
+
+func TestTheAdminServerAnswersNotReadyWhileTheServerWithdrawsAndDrains(t *testing.T) {
+	reg := memory.New()
+	defer reg.Close()
+	srv := rpc.NewServer(rpc.WithService("svc"), rpc.WithRegistrar(reg), rpc.WithDeregisterDelay(2*time.Second))
+	adm := admin.New("127.0.0.1:0", admin.WithReadiness("grpc", admin.Serving(srv.Health())))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	adminURL := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- tianshu.New(tianshu.WithComponent(adm), tianshu.WithServer(srv, "127.0.0.1:0"), tianshu.WithSignals(),
+			tianshu.WithStarted(func(addrs []net.Addr) { adminURL <- "http://" + addrs[0].String() + "/readyz" })).Run(ctx)
+	}()
+	url := <-adminURL
+	waitListed(t, reg, "svc", 1)
+	if code := status(url); code != http.StatusOK {
+		t.Fatalf("/readyz while serving = %d, want 200", code)
+	}
+	cancel()
+	// The deregister delay keeps the gRPC server up for 2 s: the admin server, added
+	// first, must answer 503 through it rather than refuse connections.
+	sawNotReady := false
+	for {
+		code := status(url)
+		if code == http.StatusServiceUnavailable {
+			sawNotReady = true
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run = %v", err)
+			}
+			if !sawNotReady {
+				t.Fatal("/readyz never answered 503 during the shutdown")
+			}
+			if code := status(url); code != 0 {
+				t.Errorf("/readyz after Run = %d, want the admin server gone", code)
+			}
+			return
+		default:
+		}
+		if code == 0 && !sawNotReady {
+			t.Fatal("the admin server stopped answering before /readyz turned 503")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// status GETs url and returns the status code, 0 when nothing answers.
+func status(url string) int {
+	c := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
 }

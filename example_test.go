@@ -35,3 +35,58 @@ func Example() {
 	// greeter registered
 	// stopped: <nil>
 }
+
+// step is a Component that says what the App asks of it; Serve is left silent because
+// components serve concurrently.
+type step struct {
+	name string
+	stop chan struct{}
+}
+
+func (s *step) Listen(context.Context) (net.Addr, error) {
+	fmt.Println("listen", s.name)
+	return nil, nil // no address: nothing to listen on
+}
+
+func (s *step) Serve() error { <-s.stop; return nil }
+
+func (s *step) Shutdown(context.Context) error {
+	fmt.Println("shut down", s.name)
+	close(s.stop)
+	return nil
+}
+
+// announcedStep registers itself somewhere, so it withdraws before anything shuts down.
+type announcedStep struct{ *step }
+
+func (s announcedStep) Deregister(context.Context) error {
+	fmt.Println("deregister", s.name)
+	return nil
+}
+
+// Components listen in the order of their options, then serve; at the end those that
+// announce themselves withdraw, the components shut down in reverse order, and the
+// closers run.
+func ExampleWithComponent() {
+	ctx, stop := context.WithCancel(context.Background())
+	app := tianshu.New(
+		tianshu.WithComponent(&step{"admin", make(chan struct{})}),
+		tianshu.WithComponent(announcedStep{&step{"grpc", make(chan struct{})}}),
+		tianshu.WithCloser(closer(func() error { fmt.Println("close registry"); return nil })),
+		tianshu.WithSignals(),
+		tianshu.WithStarted(func([]net.Addr) { stop() }),
+	)
+	fmt.Println("stopped:", app.Run(ctx))
+	// Output:
+	// listen admin
+	// listen grpc
+	// deregister grpc
+	// shut down grpc
+	// shut down admin
+	// close registry
+	// stopped: <nil>
+}
+
+type closer func() error
+
+func (c closer) Close() error { return c() }

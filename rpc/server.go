@@ -148,20 +148,25 @@ func WithServerLogger(l *slog.Logger) ServerOption { return func(o *serverOption
 
 // Server is a *grpc.Server that announces itself in a registry while it serves. Register
 // services on it as on any grpc.Server. Its GracefulStop and Stop deregister first.
+//
+// A Server is a tianshu.Server (Serve on a listener, Shutdown) and a tianshu.Deregisterer,
+// which is how tianshu.App runs it beside other components.
 type Server struct {
 	*grpc.Server
 	opts      serverOptions
 	health    *health.Server
 	telemetry *telemetry.Handler // nil WithoutTelemetry
 
-	mu       sync.Mutex
-	stopping bool
-	instance *registry.Instance // set by Serve
-	regDone  chan struct{}      // closed when the registration goroutine ends
-	regStop  context.CancelFunc
-	stopOnce sync.Once
-	stopped  chan struct{}
-	stopErr  error // of the shutdown, set before stopped is closed
+	mu        sync.Mutex
+	stopping  bool
+	instance  *registry.Instance // set by Serve
+	regDone   chan struct{}      // closed when the registration goroutine ends
+	regStop   context.CancelFunc
+	leaveOnce sync.Once
+	leaveErr  error // of Deregister, set inside leaveOnce
+	stopOnce  sync.Once
+	stopped   chan struct{}
+	stopErr   error // of the shutdown, set before stopped is closed
 }
 
 // NewServer returns a Server with gRPC health (answering SERVING only between Serve and
@@ -318,37 +323,57 @@ func outboundIP() string {
 	return "127.0.0.1"
 }
 
-// Shutdown stops the server in the order that loses no call: report NOT_SERVING,
-// deregister, wait the deregister delay for consumers to drop the instance, then stop
-// accepting and let in-flight calls finish within the grace period (or until ctx ends),
-// and finally cancel whatever still runs. It is safe to call more than once and from any
-// goroutine; every call returns when the server has stopped.
+// Deregister takes the server out of rotation while it still serves: it reports
+// NOT_SERVING, deregisters the instance, and waits the deregister delay (or until ctx
+// ends) for consumers to drop the instance. Calls that still arrive meanwhile are served.
+// Shutdown does this first; call Deregister yourself to take several servers out of
+// rotation before any of them stops accepting, as tianshu.App does.
 //
-// A failed deregistration does not stop the sequence: the server still drains and stops,
-// and Shutdown returns the registry's error wrapped in ErrDeregister, for the caller to
-// report (consumers keep the instance until the registry notices it is gone: a session or
-// lease expiry, a heartbeat timeout). Every call returns the same error. A registry that
-// was closed first is no failure: its Close deregistered the instance.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.stopOnce.Do(func() {
-		defer close(s.stopped)
+// It is safe to call more than once and from any goroutine: every call waits for the
+// first one and returns its error, a failed deregistration wrapped in ErrDeregister (see
+// Shutdown), which Shutdown then returns too. Serve after Deregister returns
+// ErrServerStopped.
+func (s *Server) Deregister(ctx context.Context) error {
+	s.leaveOnce.Do(func() {
 		s.mu.Lock()
 		s.stopping = true
 		in, regStop, regDone := s.instance, s.regStop, s.regDone
 		s.mu.Unlock()
 		s.health.Shutdown()
-		var err error
-		if in != nil {
-			regStop()
-			<-regDone
-			err = s.deregister(ctx, in)
-			t := time.NewTimer(s.opts.deregisterDelay)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-			}
-			t.Stop()
+		if in == nil {
+			return
 		}
+		regStop()
+		<-regDone
+		if err := s.deregisterInstance(ctx, in); err != nil {
+			s.leaveErr = fmt.Errorf("%w: instance %q of %q: %w; consumers drop it when the registry notices it is gone", ErrDeregister, in.ID, in.Service, err)
+		}
+		t := time.NewTimer(s.opts.deregisterDelay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	})
+	return s.leaveErr
+}
+
+// Shutdown stops the server in the order that loses no call: Deregister (NOT_SERVING,
+// deregister, wait the deregister delay), then stop accepting and let in-flight calls
+// finish within the grace period (or until ctx ends), and finally cancel whatever still
+// runs. It is safe to call more than once and from any goroutine; every call returns when
+// the server has stopped.
+//
+// A failed deregistration does not stop the sequence: the server still drains and stops,
+// and Shutdown returns the registry's error wrapped in ErrDeregister, for the caller to
+// report (consumers keep the instance until the registry notices it is gone: a session or
+// lease expiry, a heartbeat timeout). Every call returns the same error, also when
+// Deregister ran first. A registry that was closed first is no failure: its Close
+// deregistered the instance.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		defer close(s.stopped)
+		err := s.Deregister(ctx)
 		drained := make(chan struct{})
 		go func() { s.Server.GracefulStop(); close(drained) }()
 		grace := time.NewTimer(s.opts.gracePeriod)
@@ -364,9 +389,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.Server.Stop()
 			<-drained
 		}
-		if err != nil {
-			s.stopErr = fmt.Errorf("%w: instance %q of %q: %w; consumers drop it when the registry notices it is gone", ErrDeregister, in.ID, in.Service, err)
-		}
+		s.stopErr = err
 		if s.telemetry != nil {
 			_ = s.telemetry.Close()
 		}
@@ -375,7 +398,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.stopErr
 }
 
-func (s *Server) deregister(ctx context.Context, in *registry.Instance) error {
+func (s *Server) deregisterInstance(ctx context.Context, in *registry.Instance) error {
 	if s.opts.registrar == nil {
 		return nil
 	}

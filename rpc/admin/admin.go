@@ -10,10 +10,17 @@ import (
 	"net/http/pprof"
 	"sync"
 	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// ErrStarted is returned by Start on a server that was already started.
-var ErrStarted = errors.New("admin: server already started")
+var (
+	// ErrStarted is returned by Start, Listen or Serve on a server that was already
+	// started; a Server runs once.
+	ErrStarted = errors.New("admin: server already started")
+	// ErrNotListening is returned by Serve before Listen.
+	ErrNotListening = errors.New("admin: Serve before Listen; call Listen first, or Start")
+)
 
 // Check reports whether a part of the process is ready; nil means ready. It is called on
 // every /readyz request, so it must be quick and must not block past ctx.
@@ -42,6 +49,30 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 // WithCheckTimeout bounds each /readyz request's checks (default 5 s).
 func WithCheckTimeout(d time.Duration) Option { return func(s *Server) { s.timeout = d } }
 
+// HealthChecker is what Serving asks: the gRPC health service, as rpc.Server.Health
+// returns it.
+type HealthChecker interface {
+	Check(ctx context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error)
+}
+
+// Serving is a readiness check that passes while h reports the whole server SERVING, which
+// an rpc.Server does from Serve until it deregisters: /readyz turns 503 before the
+// instance leaves the registry and drains.
+//
+//	admin.WithReadiness("grpc", admin.Serving(srv.Health()))
+func Serving(h HealthChecker) Check {
+	return func(ctx context.Context) error {
+		resp, err := h.Check(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			return err
+		}
+		if st := resp.GetStatus(); st != healthpb.HealthCheckResponse_SERVING {
+			return errors.New(st.String())
+		}
+		return nil
+	}
+}
+
 type namedCheck struct {
 	name string
 	c    Check
@@ -58,10 +89,11 @@ type Server struct {
 	timeout time.Duration
 	mux     *http.ServeMux
 
-	mu   sync.Mutex
-	srv  *http.Server
-	lis  net.Listener
-	done chan struct{}
+	mu      sync.Mutex
+	srv     *http.Server // set by Listen
+	lis     net.Listener
+	done    chan struct{} // closed when Serve returns
+	serving bool
 }
 
 // New returns a server that will listen on addr (host:port; port 0 picks a free one).
@@ -114,25 +146,58 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	_, _ = fmt.Fprintln(w, "ok")
 }
 
-// Start listens on the address and serves in the background. A listen error (address in
-// use, bad address) is returned here, not later.
-func (s *Server) Start(ctx context.Context) error {
+// Listen opens the server's address and returns the address it listens on, without
+// serving yet; a listen error (address in use, bad address) is returned here, not later.
+// Listen, Serve and Shutdown make the server a tianshu.Component: an App listens every
+// component before any serves and stops the admin server after the servers added after
+// it, so that probes are answered (not ready) while they drain.
+func (s *Server) Listen(ctx context.Context) (net.Addr, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.srv != nil {
-		return ErrStarted
+		return nil, ErrStarted
 	}
 	var lc net.ListenConfig
 	lis, err := lc.Listen(ctx, "tcp", s.addr)
 	if err != nil {
-		return fmt.Errorf("admin: listen on %s: %w", s.addr, err)
+		return nil, fmt.Errorf("admin: listen on %s: %w", s.addr, err)
 	}
 	s.lis, s.done = lis, make(chan struct{})
 	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	return lis.Addr(), nil
+}
+
+// Serve serves on the listener Listen opened until Shutdown, and then returns nil.
+func (s *Server) Serve() error {
+	s.mu.Lock()
+	srv, lis, done := s.srv, s.lis, s.done
+	switch {
+	case srv == nil:
+		s.mu.Unlock()
+		return ErrNotListening
+	case s.serving:
+		s.mu.Unlock()
+		return ErrStarted
+	}
+	s.serving = true
+	s.mu.Unlock()
+	defer close(done)
+	// After a Shutdown, even one that came first, this returns ErrServerClosed and
+	// closes lis.
+	if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("admin: serve on %v: %w", lis.Addr(), err)
+	}
+	return nil
+}
+
+// Start listens (see Listen) and serves in the background, logging a serve error.
+func (s *Server) Start(ctx context.Context) error {
+	if _, err := s.Listen(ctx); err != nil {
+		return err
+	}
 	go func() {
-		defer close(s.done)
-		if err := s.srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("admin server stopped", "addr", lis.Addr().String(), "err", err)
+		if err := s.Serve(); err != nil {
+			s.log.Error("admin server stopped", "err", err)
 		}
 	}()
 	return nil
@@ -149,11 +214,11 @@ func (s *Server) Addr() net.Addr {
 }
 
 // Shutdown stops accepting requests and waits, within ctx, for those in progress (a CPU
-// profile runs for its full duration; ctx bounds the wait). It is safe before Start and more
-// than once.
+// profile runs for its full duration; ctx bounds the wait). It is safe before Listen or
+// Start, between Listen and Serve (it closes the listener), and more than once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	srv, done := s.srv, s.done
+	srv, lis, done, serving := s.srv, s.lis, s.done, s.serving
 	s.mu.Unlock()
 	if srv == nil {
 		return nil
@@ -161,6 +226,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := srv.Shutdown(ctx)
 	if err != nil {
 		_ = srv.Close()
+	}
+	if !serving { // a Serve that comes later returns at once
+		_ = lis.Close()
+		return err
 	}
 	<-done
 	return err

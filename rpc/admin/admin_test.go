@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/tianshu-go/tianshu"
 	"github.com/tianshu-go/tianshu/rpc/admin"
 )
 
@@ -117,4 +121,70 @@ func listen(t *testing.T) net.Listener {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// The admin server runs in a tianshu.App as a component.
+var _ tianshu.Component = (*admin.Server)(nil)
+
+func TestListenServeShutdownIsTheLifecycleOfAComponent(t *testing.T) {
+	s := admin.New("127.0.0.1:0")
+	if err := s.Serve(); !errors.Is(err, admin.ErrNotListening) {
+		t.Fatalf("Serve before Listen = %v, want ErrNotListening", err)
+	}
+	addr, err := s.Listen(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve() }()
+	if code, _ := get(t, "http://"+addr.String()+"/healthz"); code != 200 {
+		t.Fatalf("healthz = %d", code)
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve after Shutdown = %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after Shutdown")
+	}
+}
+
+func TestShutdownAfterListenAloneReleasesTheAddress(t *testing.T) {
+	s := admin.New("127.0.0.1:0")
+	addr, err := s.Listen(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	again := admin.New(addr.String())
+	if _, err := again.Listen(context.Background()); err != nil {
+		t.Fatalf("the address is still taken after Shutdown: %v", err)
+	}
+	_ = again.Shutdown(context.Background())
+	if err := s.Serve(); err != nil {
+		t.Fatalf("Serve after Shutdown = %v, want nil at once", err)
+	}
+}
+
+func TestServingIsReadyOnlyWhileTheGRPCServerServes(t *testing.T) {
+	h := health.NewServer()
+	h.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	base := start(t, admin.WithReadiness("grpc", admin.Serving(h)))
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "grpc: NOT_SERVING") {
+		t.Fatalf("readyz before serving = %d %q, want 503 naming NOT_SERVING", code, body)
+	}
+	h.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	if code, body := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("readyz while serving = %d %q, want 200", code, body)
+	}
+	h.Shutdown() // as rpc.Server.Deregister does
+	if code, _ := get(t, base+"/readyz"); code != 503 {
+		t.Fatalf("readyz after the health service shut down = %d, want 503", code)
+	}
 }
