@@ -89,7 +89,8 @@ func WithGRPCDialOptions(opts ...grpc.DialOption) DialOption {
 // WithClientTelemetry records spans and metrics of the connection's calls through h, a
 // telemetry.NewClientHandler shared by the application's connections (share one: each
 // handler with an in-flight gauge registers a callback until its Close). By default Dial
-// makes a handler over OpenTelemetry's global providers, without the in-flight gauge.
+// makes a handler over OpenTelemetry's global providers, without the in-flight gauge. Dial
+// fails, naming the mistake, when h was made by NewServerHandler.
 func WithClientTelemetry(h *telemetry.Handler) DialOption {
 	return func(o *dialOptions) { o.telemetry = h }
 }
@@ -150,6 +151,8 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientC
 		h := o.telemetry
 		if h == nil {
 			h = telemetry.NewClientHandler(telemetry.WithoutActiveCalls())
+		} else if h.IsServer() {
+			return nil, fmt.Errorf("rpc: dial %q: WithClientTelemetry given a handler made by telemetry.NewServerHandler; use telemetry.NewClientHandler", target)
 		}
 		unary = append([]grpc.UnaryClientInterceptor{h.UnaryClientInterceptor()}, unary...)
 		stream = append([]grpc.StreamClientInterceptor{h.StreamClientInterceptor()}, stream...)

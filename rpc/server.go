@@ -62,7 +62,8 @@ type serverOptions struct {
 	reflection      bool
 	log             *slog.Logger
 	creds           credentials.TransportCredentials // see WithServerCredentials in tls.go
-	telemetry       []telemetry.Option
+	telemetry       []telemetry.Option               // of the deprecated WithTelemetry
+	handler         *telemetry.Handler               // WithServerTelemetry's; nil: the server makes its own
 	noTelemetry     bool
 }
 
@@ -125,9 +126,21 @@ func WithStreamServerInterceptors(is ...grpc.StreamServerInterceptor) ServerOpti
 	return func(o *serverOptions) { o.stream = append(o.stream, is...) }
 }
 
-// WithTelemetry configures the spans and metrics the server records for every call (see
-// package telemetry): by default they go to OpenTelemetry's global providers, which record
-// nothing until tracing.Setup (or the application) installs real ones.
+// WithServerTelemetry records spans and metrics of the server's calls through h, a
+// telemetry.NewServerHandler: the same kind of argument as WithClientTelemetry, so that one
+// handler's options are written once whatever serves the calls. The caller owns h and closes
+// it after the server has stopped (its in-flight gauge, if any, is unregistered then). By
+// default the server makes a handler over OpenTelemetry's global providers, which record
+// nothing until tracing.Setup (or the application) installs real ones, and closes it itself.
+// NewServer panics, naming the mistake, when h was made by NewClientHandler.
+func WithServerTelemetry(h *telemetry.Handler) ServerOption {
+	return func(o *serverOptions) { o.handler = h }
+}
+
+// WithTelemetry configures the spans and metrics the server records for every call.
+//
+// Deprecated: use WithServerTelemetry(telemetry.NewServerHandler(opts...)), and close the
+// handler after the server stops. WithTelemetry is ignored when WithServerTelemetry is given.
 func WithTelemetry(opts ...telemetry.Option) ServerOption {
 	return func(o *serverOptions) { o.telemetry = append(o.telemetry, opts...) }
 }
@@ -153,9 +166,10 @@ func WithServerLogger(l *slog.Logger) ServerOption { return func(o *serverOption
 // which is how tianshu.App runs it beside other components.
 type Server struct {
 	*grpc.Server
-	opts      serverOptions
-	health    *health.Server
-	telemetry *telemetry.Handler // nil WithoutTelemetry
+	opts         serverOptions
+	health       *health.Server
+	telemetry    *telemetry.Handler // nil WithoutTelemetry
+	ownTelemetry bool               // the server made telemetry, so it closes it
 
 	mu        sync.Mutex
 	stopping  bool
@@ -186,7 +200,13 @@ func NewServer(opts ...ServerOption) *Server {
 	var unary []grpc.UnaryServerInterceptor
 	var stream []grpc.StreamServerInterceptor
 	if !o.noTelemetry {
-		s.telemetry = telemetry.NewServerHandler(o.telemetry...)
+		s.telemetry = o.handler
+		if s.telemetry == nil {
+			s.telemetry = telemetry.NewServerHandler(o.telemetry...)
+			s.ownTelemetry = true
+		} else if !s.telemetry.IsServer() {
+			panic("rpc: WithServerTelemetry given a handler made by telemetry.NewClientHandler; use telemetry.NewServerHandler")
+		}
 		unary = append(unary, s.telemetry.UnaryServerInterceptor())
 		stream = append(stream, s.telemetry.StreamServerInterceptor())
 	}
@@ -390,7 +410,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			<-drained
 		}
 		s.stopErr = err
-		if s.telemetry != nil {
+		if s.ownTelemetry {
 			_ = s.telemetry.Close()
 		}
 	})

@@ -2,7 +2,9 @@ package rpc_test
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -15,6 +17,19 @@ import (
 )
 
 func TestServerAndDialRecordOneTraceByDefault(t *testing.T) {
+	t.Run("WithServerTelemetry", func(t *testing.T) {
+		testOneTrace(t, func(opts ...telemetry.Option) rpc.ServerOption {
+			h := telemetry.NewServerHandler(opts...)
+			t.Cleanup(func() { _ = h.Close() })
+			return rpc.WithServerTelemetry(h)
+		})
+	})
+	t.Run("the deprecated WithTelemetry", func(t *testing.T) {
+		testOneTrace(t, rpc.WithTelemetry) //nolint:staticcheck // the deprecated form still works for a release
+	})
+}
+
+func testOneTrace(t *testing.T, serverTelemetry func(...telemetry.Option) rpc.ServerOption) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
@@ -22,7 +37,7 @@ func TestServerAndDialRecordOneTraceByDefault(t *testing.T) {
 
 	reg := newRegistry(t)
 	srv := rpc.NewServer(rpc.WithService("echo"), rpc.WithInstanceID("a"), rpc.WithRegistrar(reg), rpc.WithDeregisterDelay(0),
-		rpc.WithTelemetry(telemetry.WithTracerProvider(tp), telemetry.WithTextMapPropagator(prop)))
+		serverTelemetry(telemetry.WithTracerProvider(tp), telemetry.WithTextMapPropagator(prop)))
 	testpb.RegisterEchoServer(srv, echo{id: "a"})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -61,4 +76,31 @@ func TestServerAndDialRecordOneTraceByDefault(t *testing.T) {
 	if server.Parent().SpanID() != clientSpan.SpanContext().SpanID() || server.SpanContext().TraceID() != clientSpan.SpanContext().TraceID() {
 		t.Fatalf("server span is not the client span's child: server parent %v, client %v", server.Parent(), clientSpan.SpanContext())
 	}
+}
+
+// A handler made for one side and given to the other would record spans of the wrong kind:
+// NewServer refuses it at start-up, Dial with an error.
+func TestTelemetryHandlersOfTheWrongSideAreRefused(t *testing.T) {
+	t.Run("NewServer", func(t *testing.T) {
+		h := telemetry.NewClientHandler()
+		t.Cleanup(func() { _ = h.Close() })
+		defer func() {
+			if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "NewServerHandler") {
+				t.Fatalf("NewServer with a client handler: recovered %v, want a panic naming NewServerHandler", r)
+			}
+		}()
+		rpc.NewServer(rpc.WithServerTelemetry(h))
+	})
+	t.Run("Dial", func(t *testing.T) {
+		h := telemetry.NewServerHandler()
+		t.Cleanup(func() { _ = h.Close() })
+		conn, err := rpc.Dial(context.Background(), "tianshu:///echo", rpc.WithDiscovery(newRegistry(t)), rpc.WithClientTelemetry(h))
+		if err == nil {
+			_ = conn.Close()
+			t.Fatal("Dial with a server handler succeeded")
+		}
+		if !strings.Contains(err.Error(), "NewClientHandler") {
+			t.Fatalf("Dial error %q does not name NewClientHandler", err)
+		}
+	})
 }

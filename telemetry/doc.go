@@ -26,7 +26,7 @@
 //		grpc.WithChainStreamInterceptor(ch.StreamClientInterceptor()), ...)
 //
 // rpc.NewServer and rpc.Dial install these interceptors themselves; configure them with
-// rpc.WithTelemetry and rpc.WithClientTelemetry. ServerOption and DialOption install the
+// rpc.WithServerTelemetry and rpc.WithClientTelemetry. ServerOption and DialOption install the
 // same Handler as a stats handler instead, which also sees the connected peer's address
 // but costs more per call.
 package telemetry

@@ -67,9 +67,13 @@ func NewServerHandler(opts ...Option) *Handler { return newHandler(true, opts) }
 // NewClientHandler returns the handler for a gRPC client: grpc.WithStatsHandler(h).
 func NewClientHandler(opts ...Option) *Handler { return newHandler(false, opts) }
 
+// IsServer reports whether h was made by NewServerHandler, so that code handed a Handler can
+// refuse one made for the other side (whose spans would be of the wrong kind).
+func (h *Handler) IsServer() bool { return h.server }
+
 // ServerOption returns grpc.StatsHandler(NewServerHandler(opts...)), for a plain
 // grpc.NewServer. rpc.NewServer installs its own handler (configure it with
-// rpc.WithTelemetry): given this option as well, every call would be traced twice.
+// rpc.WithServerTelemetry): given this option as well, every call would be traced twice.
 func ServerOption(opts ...Option) grpc.ServerOption {
 	return grpc.StatsHandler(NewServerHandler(opts...))
 }

@@ -34,7 +34,7 @@ func chainService(t *testing.T, reg *memory.Registry, name, next string, tp *tra
 		impl.next = testpb.NewEchoClient(cc)
 	}
 	srv := rpc.NewServer(rpc.WithRegistrar(reg), rpc.WithService(name), rpc.WithDeregisterDelay(0),
-		rpc.WithTelemetry(hopts...), rpc.WithServerLogger(discard()))
+		rpc.WithServerTelemetry(telemetry.NewServerHandler(hopts...)), rpc.WithServerLogger(discard()))
 	testpb.RegisterEchoServer(srv, impl)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

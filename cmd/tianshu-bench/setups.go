@@ -151,7 +151,9 @@ func tianshu(f features) func(context.Context) (*stack, error) {
 			opts := []rpc.ServerOption{rpc.WithService("echo"), rpc.WithRegistrar(reg), rpc.WithInstanceID(fmt.Sprint(i)),
 				rpc.WithDeregisterDelay(0), rpc.WithServerLogger(quiet)}
 			if observed {
-				opts = append(opts, rpc.WithTelemetry(hopts...))
+				h := telemetry.NewServerHandler(hopts...)
+				st.closers = append(st.closers, func() { _ = h.Close() }) // after srv.Stop: closers run in reverse
+				opts = append(opts, rpc.WithServerTelemetry(h))
 			} else {
 				opts = append(opts, rpc.WithoutTelemetry())
 			}

@@ -87,7 +87,7 @@ type Process struct {
 
 	admin           *admin.Server
 	adminURL        string
-	serverTelemetry []telemetry.Option
+	serverTelemetry *telemetry.Handler
 	clientTracing   *telemetry.Handler
 	stopTracing     func(context.Context) error
 	reloads         atomic.Int64
@@ -185,8 +185,10 @@ func (p *Process) startTracing(ctx context.Context) error {
 	}
 	p.closers = append(p.closers, p.stopTracing)
 	mp := telemetry.WithMeterProvider(p.Metrics.MeterProvider())
-	p.serverTelemetry, p.clientTracing = []telemetry.Option{mp}, telemetry.NewClientHandler(mp)
-	p.closers = append(p.closers, func(context.Context) error { return p.clientTracing.Close() })
+	p.serverTelemetry, p.clientTracing = telemetry.NewServerHandler(mp), telemetry.NewClientHandler(mp)
+	p.closers = append(p.closers, func(context.Context) error {
+		return errors.Join(p.serverTelemetry.Close(), p.clientTracing.Close())
+	})
 	return nil
 }
 
@@ -236,7 +238,7 @@ func (p *Process) NewServer(opts ...rpc.ServerOption) *rpc.Server {
 		rpc.WithDeregisterDelay(p.Common.DeregisterDelay),
 		rpc.WithGracePeriod(5 * time.Second),
 		rpc.WithServerLogger(p.Log),
-		rpc.WithTelemetry(p.serverTelemetry...),
+		rpc.WithServerTelemetry(p.serverTelemetry),
 	}, opts...)...)
 }
 
