@@ -138,12 +138,12 @@ func New(opts ...Option) *App {
 //     the servers have drained;
 //  3. the closers run, in reverse order.
 //
-// A listen error ends Run before anything serves; the components that listened release
-// their addresses and the closers run, as they do whenever Run returns. Run returns nil after a clean requested
-// stop; otherwise the failure that ended the run, each component's shutdown error (a
-// failed deregistration of an rpc.Server wraps rpc.ErrDeregister) and each closer's error,
-// joined (errors.Is finds each one). A shutdown or closer error is also logged once, at the
-// moment it happens, so that it is on record even if the caller drops it. Run may be
+// A listen error ends Run before anything serves; the components that listened release their
+// addresses and the closers run, as they do whenever Run returns. Run returns nil after a
+// clean requested stop; otherwise the failure that ended the run, each component's shutdown
+// error (a failed deregistration of an rpc.Server wraps rpc.ErrDeregister) and each closer's
+// error, joined (errors.Is finds each one). A shutdown or closer error is also logged once, at
+// the moment it happens, so that it is on record even if the caller drops it. Run may be
 // called once.
 func (a *App) Run(ctx context.Context) error {
 	a.runOnce.Do(func() { a.runError = a.run(ctx) })

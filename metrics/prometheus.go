@@ -92,7 +92,8 @@ func NewPrometheus(opts ...Option) (*Prometheus, error) {
 }
 
 // MeterProvider returns the provider to record with: pass it to telemetry.WithMeterProvider
-// (telemetry.WithMeterProvider takes it, for rpc.WithServerTelemetry), ObserveBreakers and InstrumentRegistry, or install it with otel.SetMeterProvider.
+// (telemetry.WithMeterProvider takes it, for rpc.WithServerTelemetry), ObserveBreakers and
+// InstrumentRegistry, or install it with otel.SetMeterProvider.
 func (p *Prometheus) MeterProvider() metric.MeterProvider { return p.provider }
 
 // Registry returns the Prometheus registry the metrics are gathered from.

@@ -12,7 +12,8 @@ import (
 )
 
 // DefaultWeight is the weight of an instance whose Weight is zero or negative. Registries such
-// as Nacos filter out zero-weight instances, so Tianshu never sends a zero weight to a backend.
+// as Nacos filter out zero-weight instances, so Tianshu never sends a zero weight to a
+// backend.
 const DefaultWeight = 100
 
 // Endpoint is one typed address of an instance, written scheme://host:port.
@@ -121,7 +122,8 @@ type Instance struct {
 	Weight int `json:"weight,omitempty"`
 	// Zone is the availability zone or data centre, used by zone-aware routing.
 	Zone string `json:"zone,omitempty"`
-	// Metadata holds free-form labels: tags for canary routing, Dubbo URL parameters, and so on.
+	// Metadata holds free-form labels: tags for canary routing, Dubbo URL parameters, and so
+	// on.
 	Metadata map[string]string `json:"metadata,omitempty"`
 }
 

@@ -36,7 +36,8 @@ func TestMaxTriesCountsTheShortestDelaysWithinADuration(t *testing.T) {
 		d    time.Duration
 		want int
 	}{
-		// Shortest delays 50, 100, 200, 400 ms: the fifth try starts at 750 ms at the earliest.
+		// Shortest delays 50, 100, 200, 400 ms: the fifth try starts at 750 ms at the
+		// earliest.
 		{Default, time.Second, 5},
 		{Default, 0, 1},
 		// Capped at 80 ms: tries start at 0, 5, 15, 35, 75, 115 and 155 ms at the earliest.

@@ -63,7 +63,8 @@ func (f Follower[T]) Follow(ctx context.Context) {
 // read reads s until it ends, and reports whether Follow should open another stream.
 func (f Follower[T]) read(ctx context.Context, s Stream[T], attempt *int, wait func() bool) bool {
 	// Stop unblocks Next when ctx ends; ctx may already be over, in which case it runs at
-	// once. Either way s is stopped, and the goroutine of AfterFunc ended, before read returns.
+	// once. Either way s is stopped, and the goroutine of AfterFunc ended, before read
+	// returns.
 	stopped := make(chan struct{})
 	unhook := context.AfterFunc(ctx, func() { _ = s.Stop(); close(stopped) })
 	defer func() {

@@ -47,8 +47,8 @@ type etcdOptions struct{ tls bool }
 // WithEtcdTLS makes the server accept only TLS clients, with a CA generated for the test.
 func WithEtcdTLS() EtcdOption { return func(o *etcdOptions) { o.tls = true } }
 
-// EtcdBinary returns the etcd server to run: etcd in ToolsDir if a build put one there, else etcd
-// on PATH (Debian's etcd-server package installs /usr/bin/etcd). It returns "" if neither
+// EtcdBinary returns the etcd server to run: etcd in ToolsDir if a build put one there, else
+// etcd on PATH (Debian's etcd-server package installs /usr/bin/etcd). It returns "" if neither
 // exists.
 func EtcdBinary() string {
 	if p := ToolPath("etcd"); isExecutable(p) {

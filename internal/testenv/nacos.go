@@ -37,7 +37,8 @@ func WithNacosAuth(username, password string) NacosOption {
 	return func(n *Nacos) { n.Username, n.Password = username, password }
 }
 
-// NacosBinary returns rnacos/bin/rnacos in ToolsDir if scripts/install/nacos.sh built it, else "".
+// NacosBinary returns rnacos/bin/rnacos in ToolsDir if scripts/install/nacos.sh built it, else
+// "".
 func NacosBinary() string {
 	if p := filepath.Join(ToolPath("rnacos"), "bin", "rnacos"); isExecutable(p) {
 		return p

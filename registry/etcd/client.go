@@ -31,10 +31,10 @@ const openWait = time.Second
 // dial creates a client and makes one read of probeKey, so that refused credentials or a TLS
 // mismatch are reported by the constructor rather than by the first background failure.
 //
-// With background set (New), a server that cannot be reached is not an error: when no
-// endpoint accepts a TCP connection (at once, or within openWait) or the probe gets no
-// answer within openWait, dial returns the client, which keeps connecting with the backoff
-// of o.retry, and reachable false. Without it (Dial), an unreachable server is an error wrapping
+// With background set (New), a server that cannot be reached is not an error: when no endpoint
+// accepts a TCP connection (at once, or within openWait) or the probe gets no answer within
+// openWait, dial returns the client, which keeps connecting with the backoff of o.retry, and
+// reachable false. Without it (Dial), an unreachable server is an error wrapping
 // registry.ErrUnavailable after the dial timeout.
 func dial(ctx context.Context, endpoints []string, o *options, probeKey string, background bool) (cli *clientv3.Client, reachable bool, err error) {
 	// Where nothing accepts a connection there is nobody to ask: no probe. With credentials

@@ -486,8 +486,9 @@ func decodeInstance(service, id string, value []byte) (*registry.Instance, error
 	return &in, nil
 }
 
-// Healthy reports whether the client's connection to etcd is up (or idle once it has been
-// up, which means nothing failed since). Failover uses it to hold an empty list caused by an outage.
+// Healthy reports whether the client's connection to etcd is up (or idle once it has been up,
+// which means nothing failed since). Failover uses it to hold an empty list caused by an
+// outage.
 func (r *Registry) Healthy() bool {
 	return !r.isClosed() && r.up(r.cli.ActiveConnection().GetState())
 }

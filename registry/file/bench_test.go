@@ -102,11 +102,11 @@ func BenchmarkScale(b *testing.B) {
 }
 
 // BenchmarkKilledProvider measures, with the default poll interval (0.5 s), how long a
-// provider process killed with SIGKILL stays in the list of a watcher on its host: the
-// figure the package documents as "within one poll interval". Each kill after the first
-// follows, by the few milliseconds a provider process takes to start, the rescan that
-// dropped the previous provider, so it waits nearly a whole interval for the next: the
-// worst case, the bound itself. ns/op is the whole iteration; read drop-p50-ms and drop-max-ms.
+// provider process killed with SIGKILL stays in the list of a watcher on its host: the figure
+// the package documents as "within one poll interval". Each kill after the first follows, by
+// the few milliseconds a provider process takes to start, the rescan that dropped the previous
+// provider, so it waits nearly a whole interval for the next: the worst case, the bound
+// itself. ns/op is the whole iteration; read drop-p50-ms and drop-max-ms.
 //
 //	go test -run '^$' -bench KilledProvider -benchtime=20x ./registry/file
 func BenchmarkKilledProvider(b *testing.B) {

@@ -31,15 +31,16 @@
 //
 // "instance" is a registry.Instance in its JSON form; pid, host and pidns (the PID namespace,
 // on Linux) name the owning process, and ttl_ms is the TTL the owner chose (WithTTL): the
-// owner knows how often it heartbeats, so readers honour its TTL rather than their own. Writers write a temporary file whose name starts with
-// a dot in the same directory and rename it into place, so a reader never sees half an entry
-// and concurrent writers of one entry leave one whole document. Readers ignore files whose
-// names start with a dot or do not end in .json. A file that does not parse, holds a newer
-// format, or sits under a name or directory that does not match its instance is skipped
-// and logged once (a warning naming the file and the problem). A file whose JSON ends early
-// and that was modified less than a second ago is taken to be still being written by a
-// writer that does not rename (cp, an editor saving in place) and is skipped without a word:
-// it is logged once, for what it holds when its writer is done.
+// owner knows how often it heartbeats, so readers honour its TTL rather than their own.
+// Writers write a temporary file whose name starts with a dot in the same directory and rename
+// it into place, so a reader never sees half an entry and concurrent writers of one entry
+// leave one whole document. Readers ignore files whose names start with a dot or do not end in
+// .json. A file that does not parse, holds a newer format, or sits under a name or directory
+// that does not match its instance is skipped and logged once (a warning naming the file and
+// the problem). A file whose JSON ends early and that was modified less than a second ago is
+// taken to be still being written by a writer that does not rename (cp, an editor saving in
+// place) and is skipped without a word: it is logged once, for what it holds when its writer
+// is done.
 //
 // # Liveness
 //

@@ -68,8 +68,10 @@
 //	err = reg.Register(ctx, &registry.Instance{ID: "orders-1", Service: "orders",
 //		Endpoints: []registry.Endpoint{{Scheme: "grpc", Host: "10.0.0.5", Port: 9000}}})
 //
-// or, by URL after importing the package: registry.Open(ctx,
-// "nacos://127.0.0.1:8848/dev?group=G&cluster=C&clusters=C,D&username=u&password=p&cache_dir=/var/cache/app").
+// or, by URL after importing the package:
+//
+//	registry.Open(ctx, "nacos://127.0.0.1:8848/dev?group=G&cluster=C&clusters=C,D&username=u&password=p&cache_dir=/var/cache/app")
+//
 // The URL is read by the rules every backend shares (see ParseURL and registry.URLParser):
 // each server is host[:port], DefaultPort (8848) when omitted, an IPv6 address in brackets;
 // the port is at most 64535, since gRPC listens on port+1000; timeout is a positive Go

@@ -106,10 +106,10 @@ func WithRetry(base, max time.Duration) Option {
 	return func(o *options) { o.retry = backoff.Policy{Base: base, Max: max} }
 }
 
-// WithConfigPoll sets, through ConfigOptions, how often a config/nacos Source's watcher
-// reads its dataIds again although no change was notified (config/nacos.WithPoll); the default is 10 s, zero turns it off. Servers do not all notify a
-// deleted dataId (rnacos 0.8 does not), and a notification lost in a reconnect would
-// otherwise go unseen until the next change.
+// WithConfigPoll sets, through ConfigOptions, how often a config/nacos Source's watcher reads
+// its dataIds again although no change was notified (config/nacos.WithPoll); the default is 10
+// s, zero turns it off. Servers do not all notify a deleted dataId (rnacos 0.8 does not), and
+// a notification lost in a reconnect would otherwise go unseen until the next change.
 func WithConfigPoll(d time.Duration) Option { return func(o *options) { o.poll = d } }
 
 // WithApplication names the application, sent as Dubbo's "application" parameter under

@@ -29,8 +29,8 @@ func TestParseURLJudgesURLsAsEveryBackendDoes(t *testing.T) {
 }
 
 // FuzzParseURL: the parser never panics; what it refuses wraps the sentinels; what it accepts
-// has valid servers (ports up to 64535: gRPC is on port+1000) and a positive timeout, and reads the same once printed and parsed
-// again.
+// has valid servers (ports up to 64535: gRPC is on port+1000) and a positive timeout, and
+// reads the same once printed and parsed again.
 func FuzzParseURL(f *testing.F) {
 	for _, s := range registrytest.URLSeeds(urlBackend()) {
 		f.Add(s)

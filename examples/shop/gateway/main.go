@@ -1,4 +1,5 @@
-// Command gateway is the shop demo's HTTP gateway: a JSON API (POST /orders, GET /orders, GET /status) in front of the orders service.
+// Command gateway is the shop demo's HTTP gateway: a JSON API (POST /orders, GET /orders, GET
+// /status) in front of the orders service.
 //
 // It reads its config file (-config, default gateway.yaml) and SHOP_* environment variables,
 // which override the file (SHOP_REGISTRY, SHOP_TRACING__ENDPOINT). Run a second instance by

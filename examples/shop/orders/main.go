@@ -1,4 +1,5 @@
-// Command orders is the shop demo's orders service: it reserves stock at inventory and charges at payment, behind a circuit breaker whose fallback accepts the order with payment pending.
+// Command orders is the shop demo's orders service: it reserves stock at inventory and charges
+// at payment, behind a circuit breaker whose fallback accepts the order with payment pending.
 //
 // It reads its config file (-config, default orders.yaml) and SHOP_* environment variables,
 // which override the file (SHOP_REGISTRY, SHOP_TRACING__ENDPOINT). Run a second instance by

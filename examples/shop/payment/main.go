@@ -1,4 +1,5 @@
-// Command payment is the shop demo's payment service, whose latency and failure rate are config values that reload without a restart.
+// Command payment is the shop demo's payment service, whose latency and failure rate are
+// config values that reload without a restart.
 //
 // It reads its config file (-config, default payment.yaml) and SHOP_* environment variables,
 // which override the file (SHOP_REGISTRY, SHOP_TRACING__ENDPOINT). Run a second instance by

@@ -24,7 +24,8 @@ type ConfigOpener func(ctx context.Context, rawURL string) (config.Source, io.Cl
 // CLI is the tianshu command. The zero value works, with the file config source only.
 type CLI struct {
 	Stdout, Stderr io.Writer
-	// ConfigSources open remote config sources by URL scheme; "file" and plain paths are built in.
+	// ConfigSources open remote config sources by URL scheme; "file" and plain paths are built
+	// in.
 	ConfigSources map[string]ConfigOpener
 	// Getenv reads the environment (TIANSHU_REGISTRY); nil means no environment.
 	Getenv func(string) string

@@ -15,7 +15,8 @@ import (
 // Errors config set returns for a file it will not write, wrapped with the path and what
 // to do instead.
 var (
-	// ErrReadOnly: the file, or the directory it would be replaced in, has no write permission.
+	// ErrReadOnly: the file, or the directory it would be replaced in, has no write
+	// permission.
 	ErrReadOnly = errors.New("read-only")
 	// ErrManaged: the file belongs to a Kubernetes ConfigMap or Secret volume, which the
 	// kubelet rewrites.

@@ -33,7 +33,8 @@ var DefaultGRPCPlugin = []string{"go", "run", "google.golang.org/grpc/cmd/protoc
 
 // Errors Generate returns, wrapped with details.
 var (
-	// ErrCompile: a .proto file does not parse or does not link (its position is in the message).
+	// ErrCompile: a .proto file does not parse or does not link (its position is in the
+	// message).
 	ErrCompile = errors.New(".proto compile failed")
 	// ErrPlugin: a code generator (protoc-gen-go, linked in, or the gRPC plugin) failed.
 	ErrPlugin = errors.New("code generator failed")
@@ -59,10 +60,10 @@ func WithGRPCPlugin(argv ...string) Option {
 	}
 }
 
-// Generate compiles files (slash-separated paths relative to root, which is also the
-// import path) and writes the generated Go files beside them, as
-// `protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative`
-// run in root would. It returns the written paths, relative to root.
+// Generate compiles files (slash-separated paths relative to root, which is also the import
+// path) and writes the generated Go files beside them, as `protoc --go_out=.
+// --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative` run in
+// root would. It returns the written paths, relative to root.
 func Generate(ctx context.Context, root string, files []string, opts ...Option) ([]string, error) {
 	out, err := Render(ctx, root, files, opts...)
 	if err != nil {

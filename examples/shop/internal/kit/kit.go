@@ -242,8 +242,8 @@ func (p *Process) NewServer(opts ...rpc.ServerOption) *rpc.Server {
 	}, opts...)...)
 }
 
-// Dial returns a client of service, balanced over its instances by the configured policy, traced, with the
-// interceptors given inside the tracing one (a breaker, say).
+// Dial returns a client of service, balanced over its instances by the configured policy,
+// traced, with the interceptors given inside the tracing one (a breaker, say).
 func (p *Process) Dial(ctx context.Context, service string, interceptors ...grpc.UnaryClientInterceptor) (*grpc.ClientConn, error) {
 	return rpc.Dial(ctx, "tianshu:///"+service,
 		rpc.WithDiscovery(p.Registry),
