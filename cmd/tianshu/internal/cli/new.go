@@ -30,7 +30,7 @@ func (c *CLI) cmdNew(ctx context.Context, args []string) error {
 	dir := fs.String("dir", "", "directory to write into; it must not exist or be empty (default: ./<name>)")
 	replace := fs.String("replace", "", "use this Tianshu checkout through a replace directive (for Tianshu's own development)")
 	version := fs.String("tianshu-version", "", "Tianshu version to require (default: this binary's)")
-	noTidy := fs.Bool("no-tidy", false, "skip go mod tidy (and, with --replace, go mod vendor) after writing (the project then needs them before it builds)")
+	noTidy := fs.Bool("no-tidy", false, "skip go mod tidy (in the project and in its tools/ module; with --replace, go mod vendor too) after writing (the project then needs them before it builds)")
 	plugin := fs.String("grpc-plugin", "", "command run as the gRPC plugin (default: go run google.golang.org/grpc/cmd/protoc-gen-go-grpc@"+protoc.GRPCPluginVersion+")")
 	pos, err := c.parse(h, args)
 	if err != nil {

@@ -246,13 +246,16 @@ func New(ctx context.Context, dir string, o Options, stubs StubFunc) ([]string, 
 	return names, nil
 }
 
-// Tidy runs `go mod tidy` in the project New wrote into dir and, when it replaces Tianshu
-// by a local checkout, `go mod vendor`: go.mod then names a path of this machine, which a
-// Docker build context does not hold, so the dependencies travel in vendor/ and the
-// Dockerfile builds with -mod=vendor.
+// Tidy runs `go mod tidy` in the project New wrote into dir and in its tools module and,
+// when it replaces Tianshu by a local checkout, `go mod vendor`: go.mod then names a path
+// of this machine, which a Docker build context does not hold, so the dependencies travel
+// in vendor/ and the Dockerfile builds with -mod=vendor. The tools module is not vendored:
+// only `make gen` builds it, on a machine with a module cache.
 func Tidy(ctx context.Context, dir string, o Options) error {
-	if err := goCmd(ctx, dir, "mod", "tidy"); err != nil {
-		return fmt.Errorf("the project is in %s, but `go mod tidy` failed there (it needs the Go module proxy or a module cache holding the dependencies): %w", dir, err)
+	for _, d := range []string{dir, filepath.Join(dir, "tools")} {
+		if err := goCmd(ctx, d, "mod", "tidy"); err != nil {
+			return fmt.Errorf("the project is in %s, but `go mod tidy` failed in %s (it needs the Go module proxy or a module cache holding the dependencies): %w", dir, d, err)
+		}
 	}
 	if o.Replace == "" {
 		return nil

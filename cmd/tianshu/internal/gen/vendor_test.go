@@ -90,6 +90,62 @@ func TestAReplacedProjectBuildsOfflineFromItsOwnDirectory(t *testing.T) {
 	if ignore, _ := os.ReadFile(filepath.Join(gen, ".dockerignore")); strings.Contains(string(ignore), "vendor") {
 		t.Errorf(".dockerignore leaves vendor/ out of the build context:\n%s", ignore)
 	}
+	// The tianshu command links every registry backend; pinned in go.mod as a tool, it put the
+	// Nacos and Alibaba Cloud SDKs into go.mod, go.sum and vendor/ (35 MB against 25 MB).
+	for _, f := range []string{"go.mod", "go.sum", "vendor/modules.txt"} {
+		b, err := os.ReadFile(filepath.Join(gen, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sdk := range []string{"github.com/nacos-group/", "github.com/aliyun/", "github.com/alibabacloud-go/"} {
+			if strings.Contains(string(b), sdk) {
+				t.Errorf("%s of a service on the file registry names %s modules; the tianshu tool belongs in tools/go.mod", f, sdk)
+			}
+		}
+	}
+	// `make gen` builds the pinned command from tools/ and regenerates the stubs.
+	for _, f := range []string{"orders.pb.go", "orders_grpc.pb.go"} {
+		if err := os.Remove(filepath.Join(gen, "orderspb", f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	regen := exec.CommandContext(ctx, "make", "gen")
+	if _, err := exec.LookPath("make"); err != nil {
+		regen = exec.CommandContext(ctx, "go", "tool", "-C", "tools", "tianshu", "gen", "--dir", "..")
+	}
+	regen.Dir = gen
+	if out, err := regen.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(regen.Args, " "), err, out)
+	}
+	for _, f := range []string{"orders.pb.go", "orders_grpc.pb.go"} {
+		if _, err := os.Stat(filepath.Join(gen, "orderspb", f)); err != nil {
+			t.Errorf("make gen did not write orderspb/%s: %v", f, err)
+		}
+	}
+	// Two pins can drift apart: make gen refuses a tools/go.mod that names another Tianshu
+	// (the replace directive still points both at the checkout).
+	if _, err := exec.LookPath("make"); err == nil {
+		toolsMod := filepath.Join(gen, "tools", "go.mod")
+		b, err := os.ReadFile(toolsMod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drifted := strings.Replace(string(b), "github.com/tianshu-go/tianshu "+UnreleasedVersion, "github.com/tianshu-go/tianshu v0.0.1", 1)
+		if drifted == string(b) {
+			t.Fatalf("tools/go.mod does not require Tianshu %s:\n%s", UnreleasedVersion, b)
+		}
+		if err := os.WriteFile(toolsMod, []byte(drifted), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(ctx, "make", "gen")
+		cmd.Dir = gen
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "go get -tool github.com/tianshu-go/tianshu/cmd/tianshu@"+UnreleasedVersion) {
+			t.Errorf("make gen with tools/go.mod pinning another Tianshu than go.mod: %v\n%s\nwant a refusal with the go get -tool line", err, out)
+		}
+		if err := os.WriteFile(toolsMod, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	if err := os.RemoveAll(checkout); err != nil {
 		t.Fatal(err)
