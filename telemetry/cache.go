@@ -19,9 +19,9 @@ import (
 // unbounded cache would let a client grow it at will. Past the bound, calls are still
 // recorded, only with their attributes built per call.
 const (
-	maxMethods       = 1024
+	maxMethods        = 1024
 	maxAddrsPerMethod = 256
-	numCodes         = 17 // codes.OK .. codes.Unauthenticated
+	numCodes          = 17 // codes.OK .. codes.Unauthenticated
 )
 
 // method holds what is built once per full method name.
