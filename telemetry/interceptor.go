@@ -28,10 +28,24 @@ import (
 // UnaryServerInterceptor returns an interceptor that traces and measures unary calls. Put
 // it first in the chain so the span covers the others.
 func (h *Handler) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+	return h.UnaryServerInterceptorThen(nil)
+}
+
+// UnaryServerInterceptorThen returns UnaryServerInterceptor with next inside it, as
+// grpc.ChainUnaryInterceptor(h.UnaryServerInterceptor(), next) runs them, but calling next
+// directly: grpc-go's chain allocates a closure for every link of every call, as much as
+// the interceptor's own state. A nil next is UnaryServerInterceptor.
+func (h *Handler) UnaryServerInterceptorThen(next grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		start := time.Now()
 		c, ctx := h.startServer(ctx, info.FullMethod)
-		resp, err := handler(ctx, req)
+		var resp any
+		var err error
+		if next != nil {
+			resp, err = next(ctx, req, info, handler)
+		} else {
+			resp, err = handler(ctx, req)
+		}
 		if c != nil {
 			h.finish(c, err, start, time.Now())
 		}
@@ -62,10 +76,23 @@ func (s *serverStream) Context() context.Context { return s.ctx }
 // UnaryClientInterceptor returns an interceptor that traces and measures unary calls and
 // propagates the span context. Put it first in the chain so the span covers retries.
 func (h *Handler) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
+	return h.UnaryClientInterceptorThen(nil)
+}
+
+// UnaryClientInterceptorThen returns UnaryClientInterceptor with next inside it, as
+// grpc.WithChainUnaryInterceptor(h.UnaryClientInterceptor(), next) runs them, but calling
+// next directly, without the closure grpc-go's chain allocates per link and call. A nil
+// next is UnaryClientInterceptor.
+func (h *Handler) UnaryClientInterceptorThen(next grpc.UnaryClientInterceptor) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		start := time.Now()
 		c, ctx := h.startClient(ctx, method, cc)
-		err := invoker(ctx, method, req, reply, cc, opts...)
+		var err error
+		if next != nil {
+			err = next(ctx, method, req, reply, cc, invoker, opts...)
+		} else {
+			err = invoker(ctx, method, req, reply, cc, opts...)
+		}
 		if c != nil {
 			h.finish(c, err, start, time.Now())
 		}
