@@ -25,8 +25,10 @@ type call struct {
 	kvBuf   [4]string // outgoing headers: enough for traceparent and tracestate
 
 	// incoming: the request's metadata, read once (see incoming.headers)
-	md     metadata.MD
-	mdRead bool
+	md        metadata.MD
+	mdRead    bool
+	mixed     bool // md has a name with an upper-case or non-ASCII letter
+	mixedRead bool
 }
 
 type callKey struct{}
@@ -60,13 +62,43 @@ func (c *incoming) Get(key string) string {
 		return first(vs)
 	}
 	// grpc-go's transport stores lower-case names, but a context made with
-	// metadata.NewIncomingContext may hold any case, which grpc-go's lookup matches.
-	for k, vs := range md {
-		if len(k) == len(key) && strings.EqualFold(k, key) {
-			return first(vs)
+	// metadata.NewIncomingContext may hold any case, which grpc-go's lookup matches. Most
+	// lookups miss (tracestate, baggage, the legacy formats), and a scan of the map for
+	// each cost more than the rest of the call's telemetry. Two names that hold no
+	// upper-case or non-ASCII letter match in any case only if equal, so the map is checked
+	// once for such a name, and scanned only if it has one or the key does.
+	if !c.mixedRead {
+		c.mixed = hasUpperKey(md)
+		c.mixedRead = true
+	}
+	if c.mixed || hasUpper(key) {
+		for k, vs := range md {
+			if strings.EqualFold(k, key) {
+				return first(vs)
+			}
 		}
 	}
 	return ""
+}
+
+// hasUpperKey says whether a name in md has an upper-case or non-ASCII letter (some of
+// which strings.EqualFold matches to ASCII ones, as the Kelvin sign to k).
+func hasUpperKey(md metadata.MD) bool {
+	for k := range md {
+		if hasUpper(k) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' || c >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 func first(vs []string) string {

@@ -69,14 +69,25 @@ func TestIncomingKeyIsFound(t *testing.T) {
 func TestIncomingCarrierMatchesGRPCLookup(t *testing.T) {
 	ctx := metadata.NewIncomingContext(context.Background(), metadata.MD{
 		"traceparent": {"exact"}, "Tracestate": {"folded"}, "baggage": {}, "x-empty": nil})
-	c := &call{Context: ctx}
-	for _, key := range []string{"traceparent", "tracestate", "baggage", "x-empty", "absent"} {
-		want := ""
-		if vs := metadata.ValueFromIncomingContext(ctx, key); len(vs) > 0 {
-			want = vs[0]
-		}
-		if got := (*incoming)(c).Get(key); got != want {
-			t.Errorf("Get(%q) = %q, grpc-go reads %q", key, got, want)
+	lower := metadata.NewIncomingContext(context.Background(), metadata.MD{"traceparent": {"lower"}})
+	kelvin := metadata.NewIncomingContext(context.Background(), metadata.MD{"\u212aey": {"kelvin"}})
+	for _, tc := range []struct {
+		ctx  context.Context
+		keys []string
+	}{
+		{ctx, []string{"traceparent", "tracestate", "baggage", "x-empty", "absent", "TRACEPARENT"}},
+		{lower, []string{"tracestate", "TraceParent", "traceparent"}},
+		{kelvin, []string{"key", "traceparent"}},
+	} {
+		c := &call{Context: tc.ctx}
+		for _, key := range tc.keys {
+			want := ""
+			if vs := metadata.ValueFromIncomingContext(tc.ctx, key); len(vs) > 0 {
+				want = vs[0]
+			}
+			if got := (*incoming)(c).Get(key); got != want {
+				t.Errorf("Get(%q) = %q, grpc-go reads %q", key, got, want)
+			}
 		}
 	}
 	if got := (*incoming)(&call{Context: context.Background()}).Get("traceparent"); got != "" {
