@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -71,6 +73,47 @@ func TestThenInterceptorsRunNextInsideTheCall(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("%v span lacks rpc.response.status_code NOT_FOUND: %v", s.SpanKind(), s.Attributes())
+		}
+	}
+}
+
+// Both interceptors measure every call while the meter records, and skip the clock only
+// while it does not (see Handler.now): a no-op meter provider.
+func TestInterceptorsMeasureEveryCallWhileTheMeterRecords(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	o := []telemetry.Option{telemetry.WithMeterProvider(mp), telemetry.WithoutActiveCalls()}
+	si := telemetry.NewServerHandler(o...).UnaryServerInterceptor()
+	ci := telemetry.NewClientHandler(o...).UnaryClientInterceptor()
+	info := &grpc.UnaryServerInfo{FullMethod: "/tianshu.test.Echo/Echo"}
+	invoker := func(ctx context.Context, m string, _, _ any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
+		_, err := si(ctx, nil, info, func(context.Context, any) (any, error) { return nil, nil })
+		return err
+	}
+	const calls = 3
+	for range calls {
+		if err := ci(context.Background(), info.FullMethod, nil, nil, nil, invoker); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]uint64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if h, ok := m.Data.(metricdata.Histogram[float64]); ok {
+				for _, dp := range h.DataPoints {
+					counts[m.Name] += dp.Count
+				}
+			}
+		}
+	}
+	for _, name := range []string{"rpc.server.call.duration", "rpc.client.call.duration"} {
+		if counts[name] != calls {
+			t.Errorf("%s counted %d calls, want %d (all: %v)", name, counts[name], calls, counts)
 		}
 	}
 }
