@@ -154,7 +154,14 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientC
 		} else if h.IsServer() {
 			return nil, fmt.Errorf("rpc: dial %q: WithClientTelemetry given a handler made by telemetry.NewServerHandler; use telemetry.NewClientHandler", target)
 		}
-		unary = append([]grpc.UnaryClientInterceptor{h.UnaryClientInterceptor()}, unary...)
+		first := h.UnaryClientInterceptor()
+		if len(unary) > 0 {
+			// Telemetry calls the next link itself: grpc-go's chain allocates a closure
+			// per link and call.
+			first = h.UnaryClientInterceptorThen(unary[0])
+			unary = unary[1:]
+		}
+		unary = append([]grpc.UnaryClientInterceptor{first}, unary...)
 		stream = append([]grpc.StreamClientInterceptor{h.StreamClientInterceptor()}, stream...)
 	}
 	if len(unary) > 0 {

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/trace"
@@ -23,7 +24,11 @@ type call struct {
 	kv      []string
 	kvBuf   [4]string // outgoing headers: enough for traceparent and tracestate
 
-	lastKey, lastVal string // incoming: the last header read
+	// incoming: the request's metadata, read once (see incoming.headers)
+	md        metadata.MD
+	mdRead    bool
+	mixed     bool // md has a name with an upper-case or non-ASCII letter
+	mixedRead bool
 }
 
 type callKey struct{}
@@ -47,19 +52,74 @@ func callFrom(ctx context.Context) *call {
 // incoming reads a server call's request headers for the propagator.
 type incoming call
 
-// Get returns the first value of key in the incoming metadata. Propagators tend to ask for
-// the same header twice (to choose a format, then to parse it); the last answer is kept,
-// since each lookup copies.
+// Get returns the first value of key in the incoming metadata, as
+// metadata.ValueFromIncomingContext would, without its copy of the value: the propagator
+// asks for three headers a call (traceparent, tracestate, baggage), and each lookup through
+// grpc-go walked the context, copied, and scanned the whole map for an absent header.
 func (c *incoming) Get(key string) string {
-	if key == c.lastKey {
-		return c.lastVal
+	md := c.headers()
+	if vs, ok := md[key]; ok {
+		return first(vs)
 	}
-	v := ""
-	if vs := metadata.ValueFromIncomingContext(c.Context, key); len(vs) > 0 {
-		v = vs[0]
+	// grpc-go's transport stores lower-case names, but a context made with
+	// metadata.NewIncomingContext may hold any case, which grpc-go's lookup matches. Most
+	// lookups miss (tracestate, baggage, the legacy formats), and a scan of the map for
+	// each cost more than the rest of the call's telemetry. Two names that hold no
+	// upper-case or non-ASCII letter match in any case only if equal, so the map is checked
+	// once for such a name, and scanned only if it has one or the key does.
+	if !c.mixedRead {
+		c.mixed = hasUpperKey(md)
+		c.mixedRead = true
 	}
-	c.lastKey, c.lastVal = key, v
-	return v
+	if c.mixed || hasUpper(key) {
+		for k, vs := range md {
+			if strings.EqualFold(k, key) {
+				return first(vs)
+			}
+		}
+	}
+	return ""
+}
+
+// hasUpperKey says whether a name in md has an upper-case or non-ASCII letter (some of
+// which strings.EqualFold matches to ASCII ones, as the Kelvin sign to k).
+func hasUpperKey(md metadata.MD) bool {
+	for k := range md {
+		if hasUpper(k) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' || c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
+
+// headers returns the incoming metadata, found once per call and only read: the map
+// grpc-go keeps in the context when the key is known (see incomingKey), else a copy.
+func (c *incoming) headers() metadata.MD {
+	if !c.mdRead {
+		if incomingKey != nil {
+			c.md, _ = c.Context.Value(incomingKey).(metadata.MD)
+		} else {
+			c.md, _ = metadata.FromIncomingContext(c.Context)
+		}
+		c.mdRead = true
+	}
+	return c.md
 }
 
 // Set is not used on incoming headers.
@@ -67,12 +127,31 @@ func (*incoming) Set(string, string) {}
 
 // Keys returns the incoming metadata keys; propagators rarely need them.
 func (c *incoming) Keys() []string {
-	md, _ := metadata.FromIncomingContext(c.Context)
+	md := c.headers()
 	keys := make([]string, 0, len(md))
 	for k := range md {
 		keys = append(keys, k)
 	}
 	return keys
+}
+
+// incomingKey is the context key under which grpc-go keeps a server call's request
+// metadata, so that a call reads the map once instead of copying header by header. It is
+// found by watching metadata.FromIncomingContext look it up, and checked; nil if that ever
+// fails, and calls then take metadata.FromIncomingContext's copy once.
+var incomingKey = findIncomingKey()
+
+func findIncomingKey() any {
+	p := &keyProbe{Context: context.Background()}
+	metadata.FromIncomingContext(p)
+	if len(p.keys) != 1 {
+		return nil
+	}
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("x-tianshu-probe", "1"))
+	if md, ok := ctx.Value(p.keys[0]).(metadata.MD); !ok || first(md["x-tianshu-probe"]) != "1" {
+		return nil
+	}
+	return p.keys[0]
 }
 
 // outgoing collects a client call's headers from the propagator.

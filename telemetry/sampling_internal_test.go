@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/metadata"
 )
 
 func TestSpanKeyIsFound(t *testing.T) {
@@ -45,4 +46,51 @@ func FuzzParseTraceparent(f *testing.F) {
 			t.Fatalf("%q: read %v, TraceContext reads %v", s, got, want)
 		}
 	})
+}
+
+// BenchmarkParseTraceparent reads the header every traced request carries.
+func BenchmarkParseTraceparent(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := parseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"); !ok {
+			b.Fatal("refused a well-formed traceparent")
+		}
+	}
+}
+
+func TestIncomingKeyIsFound(t *testing.T) {
+	if incomingKey == nil {
+		t.Fatal("grpc-go's incoming metadata key was not found: every server call now copies its metadata")
+	}
+}
+
+// The carrier answers as metadata.ValueFromIncomingContext does: the exact name first, then
+// any case, for metadata a context was given by hand rather than by grpc-go's transport.
+func TestIncomingCarrierMatchesGRPCLookup(t *testing.T) {
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.MD{
+		"traceparent": {"exact"}, "Tracestate": {"folded"}, "baggage": {}, "x-empty": nil})
+	lower := metadata.NewIncomingContext(context.Background(), metadata.MD{"traceparent": {"lower"}})
+	kelvin := metadata.NewIncomingContext(context.Background(), metadata.MD{"\u212aey": {"kelvin"}})
+	for _, tc := range []struct {
+		ctx  context.Context
+		keys []string
+	}{
+		{ctx, []string{"traceparent", "tracestate", "baggage", "x-empty", "absent", "TRACEPARENT"}},
+		{lower, []string{"tracestate", "TraceParent", "traceparent"}},
+		{kelvin, []string{"key", "traceparent"}},
+	} {
+		c := &call{Context: tc.ctx}
+		for _, key := range tc.keys {
+			want := ""
+			if vs := metadata.ValueFromIncomingContext(tc.ctx, key); len(vs) > 0 {
+				want = vs[0]
+			}
+			if got := (*incoming)(c).Get(key); got != want {
+				t.Errorf("Get(%q) = %q, grpc-go reads %q", key, got, want)
+			}
+		}
+	}
+	if got := (*incoming)(&call{Context: context.Background()}).Get("traceparent"); got != "" {
+		t.Errorf("without metadata, Get = %q", got)
+	}
 }

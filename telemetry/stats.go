@@ -74,7 +74,7 @@ func (h *Handler) endCall(ctx context.Context, c *call, err error, begin, end ti
 	if c.begun.Load() {
 		c.m.active.Add(-1)
 	}
-	if !h.dur.Enabled(ctx) {
+	if begin.IsZero() || !h.dur.Enabled(ctx) { // see Handler.now
 		return
 	}
 	co := c.m.opts

@@ -26,6 +26,10 @@
 //	telemetry-noop
 //	           discovery + Tianshu's telemetry interceptors over no-op tracer and meter
 //	           providers: the interceptors' own work, without the OpenTelemetry SDKs
+//	telemetry-defaults
+//	           discovery + the telemetry interceptors as rpc installs them by default, on
+//	           OpenTelemetry's global providers and propagator before any Setup: what a
+//	           service pays for telemetry it has not turned on
 //	cpu-4us    bare + interceptors that spend 2 µs of busy CPU on each side (4 µs a call)
 //	alloc-2KiB bare + interceptors that allocate four 256-B objects on each side
 //

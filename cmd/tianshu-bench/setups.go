@@ -52,6 +52,10 @@ type features struct {
 	// noop installs the telemetry interceptors with no-op tracer and meter providers: what
 	// the interceptors' own work costs, without the OpenTelemetry SDKs'.
 	noop bool
+	// defaults installs the telemetry interceptors as rpc does when told nothing: on
+	// OpenTelemetry's global providers and propagator, which do nothing until
+	// tracing.Setup (which no set-up calls).
+	defaults bool
 }
 
 var setupNames = []string{"bare", "discovery", "breaker", "metrics", "tracing", "full"}
@@ -61,24 +65,25 @@ var setupNames = []string{"bare", "discovery", "breaker", "metrics", "tracing", 
 // grpc-go costs (w3c-header) and what the usual instrumentation costs (otelgrpc);
 // Tianshu's telemetry interceptors over no-op providers; and two calibrations that add a
 // known cost to bare grpc-go, so that a ratio can be read as CPU or as allocation.
-var referenceNames = []string{"bare-again", "w3c-header", "otelgrpc", "telemetry-noop", "cpu-4us", "alloc-2KiB"}
+var referenceNames = []string{"bare-again", "w3c-header", "otelgrpc", "telemetry-noop", "telemetry-defaults", "cpu-4us", "alloc-2KiB"}
 
 // allSetupNames is every set-up the program knows, the usual ones first.
 func allSetupNames() []string { return append(slices.Clone(setupNames), referenceNames...) }
 
 var setupByName = map[string]func(context.Context) (*stack, error){
-	"bare":           func(ctx context.Context) (*stack, error) { return bare(ctx, nil, nil) },
-	"bare-again":     func(ctx context.Context) (*stack, error) { return bare(ctx, nil, nil) },
-	"w3c-header":     w3cHeader,
-	"otelgrpc":       otelgrpcStack,
-	"telemetry-noop": tianshu(features{noop: true}),
-	"cpu-4us":        costStack(2*time.Microsecond, 0),
-	"alloc-2KiB":     costStack(0, 4),
-	"discovery":      tianshu(features{}),
-	"breaker":        tianshu(features{breaker: true}),
-	"metrics":        tianshu(features{metrics: true}),
-	"tracing":        tianshu(features{tracing: true}),
-	"full":           tianshu(features{breaker: true, metrics: true, tracing: true}),
+	"bare":               func(ctx context.Context) (*stack, error) { return bare(ctx, nil, nil) },
+	"bare-again":         func(ctx context.Context) (*stack, error) { return bare(ctx, nil, nil) },
+	"w3c-header":         w3cHeader,
+	"otelgrpc":           otelgrpcStack,
+	"telemetry-noop":     tianshu(features{noop: true}),
+	"telemetry-defaults": tianshu(features{defaults: true}),
+	"cpu-4us":            costStack(2*time.Microsecond, 0),
+	"alloc-2KiB":         costStack(0, 4),
+	"discovery":          tianshu(features{}),
+	"breaker":            tianshu(features{breaker: true}),
+	"metrics":            tianshu(features{metrics: true}),
+	"tracing":            tianshu(features{tracing: true}),
+	"full":               tianshu(features{breaker: true, metrics: true, tracing: true}),
 }
 
 // bare is the baseline: what a team gets from grpc-go alone. The reference set-ups add
@@ -139,8 +144,11 @@ func tianshu(f features) func(context.Context) (*stack, error) {
 			mp = sdk
 			st.closers = append(st.closers, func() { _ = sdk.Shutdown(context.Background()) })
 		}
-		observed := f.tracing || f.metrics || f.noop
+		observed := f.tracing || f.metrics || f.noop || f.defaults
 		hopts := []telemetry.Option{telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(mp), telemetry.WithTextMapPropagator(telemetry.Propagator())}
+		if f.defaults {
+			hopts = nil
+		}
 		var client *telemetry.Handler
 		if observed {
 			client = telemetry.NewClientHandler(hopts...)
