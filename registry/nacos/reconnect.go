@@ -2,10 +2,10 @@ package nacos
 
 import (
 	"runtime"
-	"slices"
 	"time"
 
 	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/registry/internal/hold"
 )
 
 // reconnectHold is how long after the SDK subscribes again on a new connection a
@@ -71,31 +71,11 @@ func (s *subscription) keepMissingLocked(list []*registry.Instance) []*registry.
 		s.kept = 0
 		return list
 	}
-	kept, n := withMissing(s.bc.Get(), list)
+	kept, n := hold.WithMissing(s.bc.Get(), list)
 	if n > 0 && s.kept == 0 {
 		s.n.log.Info("nacos: reconnected; keeping instances missing from the list while their providers register again",
 			"service", s.service, "kept", n, "for", reconnectHold)
 	}
 	s.kept = n
 	return kept
-}
-
-// withMissing returns next with the instances of prev whose IDs next lacks, and how many
-// those were.
-func withMissing(prev, next []*registry.Instance) ([]*registry.Instance, int) {
-	ids := make(map[string]bool, len(next))
-	for _, in := range next {
-		ids[in.ID] = true
-	}
-	out, n := next, 0
-	for _, in := range prev {
-		if !ids[in.ID] {
-			if n == 0 {
-				out = slices.Clone(next)
-			}
-			out = append(out, in)
-			n++
-		}
-	}
-	return out, n
 }

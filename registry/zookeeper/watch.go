@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"slices"
 	"sync"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/tianshu-go/tianshu/internal/backoff"
 	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/registry/internal/hold"
 )
 
 // serviceWatch follows the providers of one service for all the watchers of a Registry. It
@@ -242,7 +242,7 @@ func (sw *serviceWatch) publish() {
 		sw.session = sid
 	}
 	if !sw.holdUntil.IsZero() && now.Before(sw.holdUntil) {
-		if kept, n := withMissing(sw.bc.Get(), list); n > 0 {
+		if kept, n := hold.WithMissing(sw.bc.Get(), list); n > 0 {
 			if sw.held == 0 {
 				sw.r.log.Info("new ZooKeeper session: keeping providers not listed yet until they have had time to re-register",
 					"service", sw.service, "kept", n, "until", sw.holdUntil.Format(time.RFC3339Nano))
@@ -255,34 +255,11 @@ func (sw *serviceWatch) publish() {
 		sw.holdUntil = time.Time{}
 	}
 	if sw.held > 0 {
-		_, dropped := withMissing(sw.bc.Get(), list)
+		_, dropped := hold.WithMissing(sw.bc.Get(), list)
 		sw.r.log.Info("providers kept after a new ZooKeeper session are back, or dropped now", "service", sw.service, "dropped", dropped)
 		sw.held = 0
 	}
 	sw.bc.Set(list)
-}
-
-// withMissing returns next with the instances of prev whose IDs next lacks, and how many
-// those were.
-func withMissing(prev, next []*registry.Instance) ([]*registry.Instance, int) {
-	ids := make(map[string]bool, len(next))
-	for _, in := range next {
-		ids[in.ID] = true
-	}
-	out, n := next, 0
-	for _, in := range prev {
-		if !ids[in.ID] {
-			if n == 0 {
-				out = slices.Clone(next)
-			}
-			out = append(out, in)
-			n++
-		}
-	}
-	if n > 0 {
-		registry.SortInstances(out)
-	}
-	return out, n
 }
 
 func (sw *serviceWatch) read(full, list bool, data map[string]bool) error {

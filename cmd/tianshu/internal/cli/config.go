@@ -20,6 +20,7 @@ import (
 
 	"github.com/tianshu-go/tianshu/config"
 	"github.com/tianshu-go/tianshu/config/file"
+	"github.com/tianshu-go/tianshu/internal/editdist"
 )
 
 // Errors of config commands, wrapped with details; test for them with errors.Is.
@@ -460,7 +461,7 @@ func nearestKeys(key string, paths []string) []string {
 	if len(out) == 0 {
 		best := max(2, len(k)/4) + 1
 		for _, p := range paths {
-			d := editDistance(k, strings.ToLower(p))
+			d := editdist.Distance(k, strings.ToLower(p))
 			switch {
 			case d < best:
 				best, out = d, []string{p}
@@ -471,25 +472,4 @@ func nearestKeys(key string, paths []string) []string {
 	}
 	slices.Sort(out)
 	return out[:min(len(out), 3)]
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
