@@ -25,6 +25,8 @@
 //	cc, err := grpc.NewClient(addr, grpc.WithChainUnaryInterceptor(ch.UnaryClientInterceptor()),
 //		grpc.WithChainStreamInterceptor(ch.StreamClientInterceptor()), ...)
 //
+// UnaryServerInterceptorThen and UnaryClientInterceptorThen fuse the handler's interceptor
+// with the next one, saving the closure grpc-go's chain allocates per link and call.
 // rpc.NewServer and rpc.Dial install these interceptors themselves; configure them with
 // rpc.WithServerTelemetry and rpc.WithClientTelemetry. ServerOption and DialOption install the
 // same Handler as a stats handler instead, which also sees the connected peer's address
