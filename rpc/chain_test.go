@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"context"
+	"math"
 	"runtime"
 	"testing"
 
@@ -32,7 +33,9 @@ func TestTelemetryAddsOnlyItsOwnAllocationsToACall(t *testing.T) {
 		dopts := []rpc.DialOption{rpc.WithDiscovery(reg), rpc.WithWaitReady(), rpc.WithUnaryClientInterceptors(pass)}
 		if telemetryOn {
 			h := telemetry.NewClientHandler(append(topts, telemetry.WithoutActiveCalls())...)
-			sopts = append(sopts, rpc.WithTelemetry(topts...))
+			sh := telemetry.NewServerHandler(topts...)
+			t.Cleanup(func() { _ = sh.Close() })
+			sopts = append(sopts, rpc.WithServerTelemetry(sh))
 			dopts = append(dopts, rpc.WithClientTelemetry(h))
 		} else {
 			sopts = append(sopts, rpc.WithoutTelemetry())
@@ -68,26 +71,34 @@ func TestTelemetryAddsOnlyItsOwnAllocationsToACall(t *testing.T) {
 		_, _ = si(sctx, nil, info, handler)
 	})
 	t.Logf("per call: telemetry off %.2f, on %.2f; the interceptors alone %.0f", off, on, own)
-	if on-off > own+0.5 {
+	// One closure of grpc-go's chain would add one; the call itself measures 0.3-0.5 above
+	// the interceptors alone (buffers grpc-go pools and sometimes allocates).
+	if on-off > own+0.75 {
 		t.Errorf("telemetry adds %.2f allocations a call (%.2f against %.2f), its interceptors %.0f: the rest is the chain's",
 			on-off, on, off, own)
 	}
 }
 
 // allocsPerCall returns the process's average allocations over many runs of call, which
-// includes the server's side of an in-process call.
+// includes the server's side of an in-process call. It is the lowest of five rounds: other
+// goroutines of the process (a balancer's probe, a registry's timer) only ever add to a
+// round, so the lowest is the nearest to the call's own.
 func allocsPerCall(t *testing.T, call func()) float64 {
 	t.Helper()
 	for range 100 {
 		call()
 	}
-	const n = 2000
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for range n {
-		call()
+	const n = 1000
+	lowest := math.Inf(1)
+	for range 5 {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for range n {
+			call()
+		}
+		runtime.ReadMemStats(&after)
+		lowest = min(lowest, float64(after.Mallocs-before.Mallocs)/n)
 	}
-	runtime.ReadMemStats(&after)
-	return float64(after.Mallocs-before.Mallocs) / n
+	return lowest
 }
