@@ -13,7 +13,7 @@ import (
 
 // newRegistry returns an in-process registry closed after every other cleanup of the test,
 // so that providers can deregister from it.
-func newRegistry(t *testing.T) *memory.Registry {
+func newRegistry(t testing.TB) *memory.Registry {
 	reg := memory.New()
 	t.Cleanup(func() { _ = reg.Close() })
 	return reg
