@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tianshu-go/tianshu/internal/testenv"
 )
 
 // Each breaker has its own option type, so an option the breaker would ignore is a compile
@@ -13,7 +15,7 @@ import (
 // build.
 func TestOptionsMeantForOneBreakerDoNotCompileForTheOther(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("needs the go command to compile testdata/misuse: put it on PATH")
+		testenv.Missing(t, "the go command (it compiles testdata/misuse; put it on PATH)")
 	}
 	if out, err := exec.Command("go", "build", "./testdata/misuse").CombinedOutput(); err != nil {
 		t.Fatalf("the right uses do not compile (go build ./breaker/testdata/misuse): %v\n%s", err, out)

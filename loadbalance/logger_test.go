@@ -1,37 +1,18 @@
 package loadbalance
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tianshu-go/tianshu/internal/testenv"
 	"google.golang.org/grpc/resolver"
 )
 
-// lockedBuffer is a log destination the test can read while the balancer writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestBalancerLogsThroughTheLoggerInTheResolverState(t *testing.T) {
 	bs := startBackends(t, 1)
-	var out lockedBuffer
+	var out testenv.Buffer
 	state := WithLogger(resolver.State{Endpoints: []resolver.Endpoint{endpointOf(bs[0], instance(0, "", "v1", ""))}},
 		slog.New(slog.NewTextHandler(&out, nil)).With("conn", "orders"))
 	c, r := dial(t, Config{Version: "v9"}.ServiceConfig(P2C), nil)

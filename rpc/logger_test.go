@@ -1,36 +1,17 @@
 package rpc_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/loadbalance"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/rpc"
 )
-
-// lockedBuffer is a log destination the test can read while the connection writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestTheBalancerLogsThroughTheDialLogger(t *testing.T) {
 	reg := newRegistry(t)
@@ -39,7 +20,7 @@ func TestTheBalancerLogsThroughTheDialLogger(t *testing.T) {
 	if err := reg.Register(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
-	var out lockedBuffer
+	var out testenv.Buffer
 	conn, err := rpc.Dial(context.Background(), "tianshu:///orders", rpc.WithDiscovery(reg),
 		rpc.WithRouting(loadbalance.Config{Version: "2.0"}), rpc.WithoutClientTelemetry(),
 		rpc.WithDialLogger(slog.New(slog.NewTextHandler(&out, nil))))
