@@ -2,11 +2,8 @@ package etcd_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -328,37 +325,10 @@ func TestAConsumerPublishesNoShrinkWhenAStallExpiresEveryLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var (
-		mu    sync.Mutex
-		lists [][]*registry.Instance
-		times []time.Time
-	)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			list, err := w.Next()
-			if errors.Is(err, registry.ErrWatcherStopped) {
-				return
-			}
-			mu.Lock()
-			lists, times = append(lists, list), append(times, time.Now())
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { _ = w.Stop(); <-done })
-	last := func() []*registry.Instance {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(lists) == 0 {
-			return nil
-		}
-		return lists[len(lists)-1]
-	}
+	rec := registrytest.Record(t, w)
+	last := rec.Last
 	eventuallyTrue(t, 10*time.Second, "a, b and c listed", func() bool { return registrytest.HasIDs("a", "b", "c")(last()) })
-	mu.Lock()
-	before := len(lists)
-	mu.Unlock()
+	before := rec.Count()
 
 	srv.Pause()
 	// c's process ends during the stall: its lease expires with the others' and it does
@@ -371,9 +341,7 @@ func TestAConsumerPublishesNoShrinkWhenAStallExpiresEveryLease(t *testing.T) {
 	<-closed
 
 	eventuallyTrue(t, faultTTL+hold+10*time.Second, "c dropped after the hold", func() bool { return registrytest.HasIDs("a", "b")(last()) })
-	mu.Lock()
-	got, at := slices.Clone(lists[before:]), slices.Clone(times[before:])
-	mu.Unlock()
+	got, at := rec.Since(before)
 	var seen []string
 	for _, l := range got {
 		seen = append(seen, registrytest.IDs(l))

@@ -1,7 +1,6 @@
 package nacos_test
 
 import (
-	"errors"
 	"io"
 	"net"
 	"strconv"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tianshu-go/tianshu/internal/testenv"
-	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/nacos"
 	"github.com/tianshu-go/tianshu/registry/registrytest"
 )
@@ -149,37 +147,10 @@ func TestAConsumerPublishesNoShrinkWhenItReconnectsBeforeTheProviders(t *testing
 	if err != nil {
 		t.Fatal(err)
 	}
-	var (
-		mu    sync.Mutex
-		lists [][]*registry.Instance
-		times []time.Time
-	)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			list, err := w.Next()
-			if errors.Is(err, registry.ErrWatcherStopped) {
-				return
-			}
-			mu.Lock()
-			lists, times = append(lists, list), append(times, time.Now())
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { _ = w.Stop(); <-done })
-	last := func() []*registry.Instance {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(lists) == 0 {
-			return nil
-		}
-		return lists[len(lists)-1]
-	}
+	rec := registrytest.Record(t, w)
+	last := rec.Last
 	eventually(t, 20*time.Second, "a, b and c listed", func() bool { return registrytest.HasIDs("a", "b", "c")(last()) })
-	mu.Lock()
-	before := len(lists)
-	mu.Unlock()
+	before := rec.Count()
 
 	// The server restarts and forgets every instance; the consumer reconnects at once and
 	// subscribes again, the providers only once the gate lets them in. c never comes back.
@@ -192,9 +163,7 @@ func TestAConsumerPublishesNoShrinkWhenItReconnectsBeforeTheProviders(t *testing
 	g.setClosed(false)
 
 	eventually(t, 30*time.Second, "c dropped after the hold", func() bool { return registrytest.HasIDs("a", "b")(last()) })
-	mu.Lock()
-	got, at := lists[before:], times[before:]
-	mu.Unlock()
+	got, at := rec.Since(before)
 	var seen []string
 	for _, l := range got {
 		seen = append(seen, registrytest.IDs(l))

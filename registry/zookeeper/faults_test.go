@@ -3,10 +3,8 @@ package zookeeper_test
 import (
 	"context"
 	"errors"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -319,60 +317,6 @@ func TestReconnectionWaitsBetweenAttemptsWhileTheServerIsDown(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// listRecorder keeps every list a watcher returns, with the time it came.
-type listRecorder struct {
-	mu    sync.Mutex
-	lists [][]*registry.Instance
-	times []time.Time
-}
-
-func recordLists(t *testing.T, w registry.Watcher) *listRecorder {
-	rec := &listRecorder{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			list, err := w.Next()
-			if errors.Is(err, registry.ErrWatcherStopped) {
-				return
-			}
-			if err == nil {
-				rec.mu.Lock()
-				rec.lists = append(rec.lists, list)
-				rec.times = append(rec.times, time.Now())
-				rec.mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = w.Stop()
-		<-done
-	})
-	return rec
-}
-
-// since returns the lists recorded from the i-th on, and their times.
-func (rec *listRecorder) since(i int) ([][]*registry.Instance, []time.Time) {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return slices.Clone(rec.lists[i:]), slices.Clone(rec.times[i:])
-}
-
-func (rec *listRecorder) count() int {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return len(rec.lists)
-}
-
-func (rec *listRecorder) last() []*registry.Instance {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if len(rec.lists) == 0 {
-		return nil
-	}
-	return rec.lists[len(rec.lists)-1]
-}
-
 func TestAConsumerPublishesNoShrinkWhenItsSessionExpiresWithTheProviders(t *testing.T) {
 	srv := zkServer.Get(t)
 	svc := registrytest.ServiceName(t)
@@ -395,9 +339,9 @@ func TestAConsumerPublishesNoShrinkWhenItsSessionExpiresWithTheProviders(t *test
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := recordLists(t, w)
-	eventually(t, recoveryBound, "a, b and c listed", func() bool { return registrytest.HasIDs("a", "b", "c")(rec.last()) })
-	before := rec.count()
+	rec := registrytest.Record(t, w)
+	eventually(t, recoveryBound, "a, b and c listed", func() bool { return registrytest.HasIDs("a", "b", "c")(rec.Last()) })
+	before := rec.Count()
 
 	// The consumer's session ends first, so that it hears of no deletion while it has one;
 	// then the providers', which deletes their nodes. Nobody can reconnect meanwhile.
@@ -432,9 +376,9 @@ func TestAConsumerPublishesNoShrinkWhenItsSessionExpiresWithTheProviders(t *test
 	// c is gone for good: the consumer drops it at the end of the hold window, a session
 	// timeout after its new session.
 	eventually(t, hold+recoveryBound, "c dropped after the hold", func() bool {
-		return registrytest.HasIDs("a", "b")(rec.last())
+		return registrytest.HasIDs("a", "b")(rec.Last())
 	})
-	lists, times := rec.since(before)
+	lists, times := rec.Since(before)
 	for i, list := range lists[:len(lists)-1] {
 		if !registrytest.HasIDs("a", "b", "c")(list) {
 			t.Fatalf("after the sessions expired the consumer published %s (list %d of %s), want a, b and c until the hold ends",
@@ -450,7 +394,7 @@ func TestAConsumerPublishesNoShrinkWhenItsSessionExpiresWithTheProviders(t *test
 	if err := provs[1].Deregister(ctxFor(t), registrytest.NewInstance(svc, "b", 7002)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, recoveryBound, "b deregistered", func() bool { return registrytest.HasIDs("a")(rec.last()) })
+	eventually(t, recoveryBound, "b deregistered", func() bool { return registrytest.HasIDs("a")(rec.Last()) })
 }
 
 func listsString(lists [][]*registry.Instance) string {
