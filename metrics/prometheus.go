@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
+
+	"github.com/tianshu-go/tianshu/internal/callhist"
 )
 
 // ErrInvalidOption is wrapped by the errors constructors return for bad options.
@@ -50,6 +52,7 @@ func WithView(v ...sdkmetric.View) Option {
 // rpc_server_call_duration_seconds and so on.
 type Prometheus struct {
 	provider *sdkmetric.MeterProvider
+	meters   metric.MeterProvider // provider, with call durations aggregated beside it
 	registry *prometheus.Registry
 	handler  http.Handler
 }
@@ -73,7 +76,15 @@ func NewPrometheus(opts ...Option) (*Prometheus, error) {
 			}
 		}
 	}
-	exp, err := otelprom.New(otelprom.WithRegisterer(c.registry))
+	// Without views, call durations are aggregated by Tianshu and produced for the
+	// exporter; a view may rename or re-bucket them, which only the SDK's instruments obey.
+	var durations *callhist.Store
+	eopts := []otelprom.Option{otelprom.WithRegisterer(c.registry)}
+	if len(c.views) == 0 {
+		durations = &callhist.Store{}
+		eopts = append(eopts, otelprom.WithProducer(producer{durations}))
+	}
+	exp, err := otelprom.New(eopts...)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: prometheus exporter: %w", err)
 	}
@@ -84,17 +95,26 @@ func NewPrometheus(opts ...Option) (*Prometheus, error) {
 	for _, v := range c.views {
 		popts = append(popts, sdkmetric.WithView(v))
 	}
-	return &Prometheus{
+	p := &Prometheus{
 		provider: sdkmetric.NewMeterProvider(popts...),
 		registry: c.registry,
 		handler:  promhttp.HandlerFor(c.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}),
-	}, nil
+	}
+	p.meters = p.provider
+	if durations != nil {
+		p.meters = &meterProvider{MeterProvider: p.provider, durations: durations}
+	}
+	return p, nil
 }
 
 // MeterProvider returns the provider to record with: pass it to telemetry.WithMeterProvider
 // (telemetry.WithMeterProvider takes it, for rpc.WithServerTelemetry), ObserveBreakers and
 // InstrumentRegistry, or install it with otel.SetMeterProvider.
-func (p *Prometheus) MeterProvider() metric.MeterProvider { return p.provider }
+//
+// Given to telemetry directly (not through the global provider), it records call
+// durations in a few atomic adds instead of the SDK's histogram Record; /metrics shows
+// the same series either way. With views (WithView), durations go through the SDK.
+func (p *Prometheus) MeterProvider() metric.MeterProvider { return p.meters }
 
 // Registry returns the Prometheus registry the metrics are gathered from.
 func (p *Prometheus) Registry() *prometheus.Registry { return p.registry }

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
@@ -12,6 +13,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/stats"
+
+	"github.com/tianshu-go/tianshu/internal/callhist"
 )
 
 // ScopeName is the instrumentation scope of the spans and metrics the handlers record. It
@@ -49,14 +52,22 @@ type Handler struct {
 	prop    propagation.TextMapPropagator
 	filter  func(string) bool
 	dur     metric.Float64Histogram
+	hist    *callhist.Instrument // durations, when the meter provider aggregates them itself
+	bounds  []float64
 	active  metric.Int64ObservableUpDownCounter
 	reg     metric.Registration
 	kind    trace.SpanKind
 	methods methodTable
 
-	globalTP  bool         // the tracer provider is OpenTelemetry's global one
-	fixedHead *HeadSampler // the sampling rule of an explicit provider, if known
-	quick     *multiFormat // prop, when it is Tianshu's: servers may read it with quickExtract
+	globalTP bool // the tracer provider is OpenTelemetry's global one
+	// globalProp says the propagator is OpenTelemetry's global one, looked up per call;
+	// unsetProp is that global as it was before anything set it, if it was, and propSet
+	// says a call has seen it set since.
+	globalProp bool
+	unsetProp  propagation.TextMapPropagator
+	propSet    atomic.Bool
+	fixedHead  *HeadSampler // the sampling rule of an explicit provider, if known
+	quick      *multiFormat // prop, when it is Tianshu's: servers may read it with quickExtract
 }
 
 var _ stats.Handler = (*Handler)(nil)
@@ -98,10 +109,15 @@ func newHandler(server bool, opts []Option) *Handler {
 	if c.mp == nil {
 		c.mp = otel.GetMeterProvider()
 	}
-	if c.prop == nil {
+	globalProp := c.prop == nil
+	if globalProp {
 		c.prop = otel.GetTextMapPropagator()
 	}
-	h := &Handler{server: server, prop: c.prop, filter: c.filter, kind: trace.SpanKindClient, globalTP: globalTP}
+	h := &Handler{server: server, prop: c.prop, filter: c.filter, kind: trace.SpanKindClient, globalTP: globalTP,
+		globalProp: globalProp}
+	if globalProp && isUnsetGlobal(c.prop) {
+		h.unsetProp = c.prop
+	}
 	if p, ok := c.tp.(HeadSampledProvider); ok && !globalTP {
 		h.fixedHead = p.HeadSampler()
 	}
@@ -114,18 +130,33 @@ func newHandler(server bool, opts []Option) *Handler {
 	h.tracer = c.tp.Tracer(ScopeName)
 	h.methods.build = h.newMethod
 	meter := c.mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
-	buckets := metric.WithExplicitBucketBoundaries(durationBuckets()...)
+	h.bounds = durationBuckets()
+	buckets := metric.WithExplicitBucketBoundaries(h.bounds...)
 	activeName, activeDesc := ClientActiveCallsName, "Calls this client has started and not yet finished."
+	var desc callhist.Desc
 	var err error
 	if server {
 		var d rpcconv.ServerCallDuration
-		d, err = rpcconv.NewServerCallDuration(meter, buckets)
-		h.dur = d.Inst()
+		desc = callhist.Desc{Name: d.Name(), Unit: d.Unit(), Description: d.Description()}
 		activeName, activeDesc = ServerActiveCallsName, "Calls this server is handling."
+		if _, fast := c.mp.(callhist.Provider); !fast {
+			d, err = rpcconv.NewServerCallDuration(meter, buckets)
+			h.dur = d.Inst()
+		}
 	} else {
 		var d rpcconv.ClientCallDuration
-		d, err = rpcconv.NewClientCallDuration(meter, buckets)
-		h.dur = d.Inst()
+		desc = callhist.Desc{Name: d.Name(), Unit: d.Unit(), Description: d.Description()}
+		if _, fast := c.mp.(callhist.Provider); !fast {
+			d, err = rpcconv.NewClientCallDuration(meter, buckets)
+			h.dur = d.Inst()
+		}
+	}
+	if p, ok := c.mp.(callhist.Provider); ok {
+		// Metrics' own providers aggregate call durations without the SDK's per-Record
+		// attribute normalisation (see package callhist); their producer reports them under
+		// the same scope, name and buckets.
+		desc.Scope, desc.SchemaURL, desc.Bounds = ScopeName, semconv.SchemaURL, h.bounds
+		h.hist = p.CallDurations().Instrument(desc)
 	}
 	if err != nil {
 		otel.Handle(err)

@@ -200,14 +200,17 @@ func (h *Handler) beginServer(ctx context.Context, fullMethod string) (*call, co
 	head := h.head()
 	var parent trace.SpanContext
 	quick := false
-	if h.quick != nil && head != nil {
-		ctx, parent, quick = h.quick.quickExtract(ctx, (*incoming)(c))
+	prop, mf := h.propagator()
+	if mf != nil && head != nil {
+		ctx, parent, quick = mf.quickExtract(ctx, (*incoming)(c))
 		if quick && !parent.IsValid() {
 			parent = trace.SpanContextFromContext(ctx)
 		}
 	}
 	if !quick {
-		ctx = h.prop.Extract(ctx, (*incoming)(c))
+		if prop != nil {
+			ctx = prop.Extract(ctx, (*incoming)(c))
+		}
 		parent = trace.SpanContextFromContext(ctx)
 	}
 	// The parent goes into the context as the remote caller's when quickExtract read it (it
@@ -257,7 +260,9 @@ func (h *Handler) beginClient(ctx context.Context, fullMethod string) (*call, co
 			c.setBase()
 		}
 	}
-	h.prop.Inject(c, (*outgoing)(c))
+	if prop, _ := h.propagator(); prop != nil {
+		prop.Inject(c, (*outgoing)(c))
+	}
 	if len(c.kv) > 0 {
 		c.Context = metadata.AppendToOutgoingContext(c.Context, c.kv...)
 	}
@@ -291,13 +296,16 @@ func (c *call) drop(ctx context.Context, sc trace.SpanContext, head *HeadSampler
 // now returns a call's start for its duration, or the zero time when the meter records no
 // durations (the defaults before tracing.Setup, a no-op meter): only the duration uses
 // it, spans keep their own times, and a clock read costs 57-170 ns on the VMs of
-// docs/benchmarks.md, four a call. A call that starts while the meter is off is not
-// measured if the meter comes on before it ends.
+// docs/benchmarks.md. A call that starts while the meter is off is not measured if the
+// meter comes on before it ends.
+//
+// The time is read from the monotonic clock alone (time.Now reads the wall clock as
+// well): a duration needs nothing else, and the result still subtracts as a time.Time.
 func (h *Handler) now(ctx context.Context) time.Time {
-	if !h.dur.Enabled(ctx) {
+	if h.hist == nil && !h.dur.Enabled(ctx) {
 		return time.Time{}
 	}
-	return time.Now()
+	return monoNow()
 }
 
 // end returns a call's end for its duration: the zero time for a call not measured.
@@ -305,8 +313,15 @@ func (h *Handler) end(start time.Time) time.Time {
 	if start.IsZero() {
 		return start
 	}
-	return time.Now()
+	return monoNow()
 }
+
+// origin anchors monoNow; it is set once, when the package loads.
+var origin = time.Now()
+
+// monoNow returns the current time as origin plus the monotonic time since: time.Since
+// reads only the monotonic clock when its argument carries a monotonic reading.
+func monoNow() time.Time { return origin.Add(time.Since(origin)) }
 
 // finish ends the span and records the duration of a call started by an interceptor.
 func (h *Handler) finish(c *call, err error, start, end time.Time) {

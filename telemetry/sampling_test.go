@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
+	"slices"
 	"testing"
 
+	"go.opentelemetry.io/contrib/propagators/b3"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -265,5 +268,37 @@ func TestAnExplicitHeadSampledProviderTakesTheFastPath(t *testing.T) {
 		})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A handler made on the global propagator before anything set it propagates nothing, then
+// follows each propagator set later, not only the first.
+func TestAHandlerOnTheGlobalPropagatorFollowsEverySet(t *testing.T) {
+	prev := otel.GetTextMapPropagator()
+	t.Cleanup(func() { otel.SetTextMapPropagator(prev) })
+	h := telemetry.NewClientHandler(telemetry.WithoutActiveCalls(),
+		telemetry.WithTracerProvider(sdktrace.NewTracerProvider()))
+	sent := func() metadata.MD {
+		var md metadata.MD
+		err := h.UnaryClientInterceptor()(context.Background(), "/tianshu.test.Echo/Echo", nil, nil, nil,
+			func(ctx context.Context, _ string, _, _ any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
+				md, _ = metadata.FromOutgoingContext(ctx)
+				return nil
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return md
+	}
+	if md := sent(); len(md) != 0 && len(prev.Fields()) == 0 {
+		t.Fatalf("sent %v before any propagator was set", md)
+	}
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	if md := sent(); len(md["traceparent"]) != 1 || len(md["baggage"]) != 0 {
+		t.Fatalf("sent %v with W3C trace context set, want traceparent only", md)
+	}
+	otel.SetTextMapPropagator(b3.New())
+	if md := sent(); len(md["traceparent"]) != 0 || len(md["b3"]) != 1 {
+		t.Fatalf("sent %v with B3 set after W3C, want B3 only", slices.Collect(maps.Keys(md)))
 	}
 }

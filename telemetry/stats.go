@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+
+	"github.com/tianshu-go/tianshu/internal/callhist"
 )
 
 // TagRPC starts the call's span: on a server as a child of the caller's propagated span,
@@ -74,8 +76,8 @@ func (h *Handler) endCall(ctx context.Context, c *call, err error, begin, end ti
 	if c.begun.Load() {
 		c.m.active.Add(-1)
 	}
-	if begin.IsZero() || !h.dur.Enabled(ctx) { // see Handler.now
-		return
+	if begin.IsZero() {
+		return // see Handler.now
 	}
 	co := c.m.opts
 	var extra []attribute.KeyValue
@@ -83,8 +85,26 @@ func (h *Handler) endCall(ctx context.Context, c *call, err error, begin, end ti
 		co, extra = e.opts, e.attrs
 	}
 	secs := float64(end.Sub(begin)) / 1e9
+	if h.hist != nil {
+		s := (*callhist.Series)(nil)
+		if int(code) < numCodes {
+			s = co[code].series
+		} else {
+			s = h.hist.Series(h.metricSet(c.m.base, extra, code))
+		}
+		i := callhist.Bucket(h.bounds, secs)
+		if sc := c.span.SpanContext(); sc.IsSampled() {
+			s.RecordExemplar(secs, i, sc)
+		} else {
+			s.Record(secs, i)
+		}
+		return
+	}
+	if !h.dur.Enabled(ctx) {
+		return
+	}
 	if int(code) < numCodes {
-		h.dur.Record(ctx, secs, co[code]...)
+		h.dur.Record(ctx, secs, co[code].opts...)
 		return
 	}
 	h.dur.Record(ctx, secs, metric.WithAttributeSet(h.metricSet(c.m.base, extra, code)))

@@ -25,6 +25,7 @@ import (
 	"github.com/tianshu-go/tianshu/internal/echotest"
 	"github.com/tianshu-go/tianshu/internal/headerfloor"
 	"github.com/tianshu-go/tianshu/internal/testpb"
+	"github.com/tianshu-go/tianshu/metrics"
 	"github.com/tianshu-go/tianshu/registry/memory"
 	"github.com/tianshu-go/tianshu/rpc"
 	"github.com/tianshu-go/tianshu/telemetry"
@@ -139,10 +140,14 @@ func tianshu(f features) func(context.Context) (*stack, error) {
 			st.closers = append(st.closers, func() { _ = sdk.Shutdown(context.Background()) })
 		}
 		if f.metrics {
-			// A reader that is never collected: the cost of recording, not of scraping.
-			sdk := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-			mp = sdk
-			st.closers = append(st.closers, func() { _ = sdk.Shutdown(context.Background()) })
+			// What an application exposes on /metrics, never scraped here: the cost of
+			// recording, not of collecting.
+			prom, err := metrics.NewPrometheus(metrics.WithoutRuntimeMetrics())
+			if err != nil {
+				return nil, err
+			}
+			mp = prom.MeterProvider()
+			st.closers = append(st.closers, func() { _ = prom.Shutdown(context.Background()) })
 		}
 		observed := f.tracing || f.metrics || f.noop || f.defaults
 		hopts := []telemetry.Option{telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(mp), telemetry.WithTextMapPropagator(telemetry.Propagator())}
