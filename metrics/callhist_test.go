@@ -5,6 +5,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
@@ -191,5 +192,44 @@ func TestCallsScrapeTheSameSeriesEitherWay(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("series differ\nSDK:   %v\nstore: %v", want, got)
+	}
+}
+
+// TestARecordedDurationIsTheCallsDuration checks the clock arithmetic of the fast path:
+// a call whose handler sleeps 30 ms records at least that on both sides, and not minutes.
+func TestARecordedDurationIsTheCallsDuration(t *testing.T) {
+	ctx := context.Background()
+	prom, err := NewPrometheus(WithoutRuntimeMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prom.Shutdown(ctx) })
+	hopts := []telemetry.Option{telemetry.WithMeterProvider(prom.MeterProvider()), telemetry.WithoutActiveCalls()}
+	srvH, cliH := telemetry.NewServerHandler(hopts...), telemetry.NewClientHandler(hopts...)
+	handler := func(context.Context, any) (any, error) { time.Sleep(30 * time.Millisecond); return nil, nil }
+	invoker := func(ctx context.Context, method string, req, _ any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
+		_, err := srvH.UnaryServerInterceptor()(ctx, req, &grpc.UnaryServerInfo{FullMethod: method}, handler)
+		return err
+	}
+	if err := cliH.UnaryClientInterceptor()(ctx, "/a.B/C", nil, nil, nil, invoker); err != nil {
+		t.Fatal(err)
+	}
+	sms, err := producer{prom.MeterProvider().(callhist.Provider).CallDurations()}.Produce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sides int
+	for _, sm := range sms {
+		for _, m := range sm.Metrics {
+			for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
+				sides++
+				if dp.Count != 1 || dp.Sum < 0.03 || dp.Sum > 60 {
+					t.Errorf("%s: count %d, sum %vs; want one call of at least 30 ms", m.Name, dp.Count, dp.Sum)
+				}
+			}
+		}
+	}
+	if sides != 2 {
+		t.Errorf("%d series, want the client's and the server's", sides)
 	}
 }

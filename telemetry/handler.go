@@ -66,8 +66,12 @@ type Handler struct {
 	globalProp bool
 	unsetProp  propagation.TextMapPropagator
 	propSet    atomic.Bool
-	fixedHead  *HeadSampler // the sampling rule of an explicit provider, if known
-	quick      *multiFormat // prop, when it is Tianshu's: servers may read it with quickExtract
+	// unsetTP is the global tracer provider as it was before anything set it, if it was,
+	// and tpSet says a call has seen it set since.
+	unsetTP   trace.TracerProvider
+	tpSet     atomic.Bool
+	fixedHead *HeadSampler // the sampling rule of an explicit provider, if known
+	quick     *multiFormat // prop, when it is Tianshu's: servers may read it with quickExtract
 }
 
 var _ stats.Handler = (*Handler)(nil)
@@ -115,6 +119,9 @@ func newHandler(server bool, opts []Option) *Handler {
 	}
 	h := &Handler{server: server, prop: c.prop, filter: c.filter, kind: trace.SpanKindClient, globalTP: globalTP,
 		globalProp: globalProp}
+	if globalTP && isUnsetGlobalTracer(c.tp) {
+		h.unsetTP = c.tp
+	}
 	if globalProp && isUnsetGlobal(c.prop) {
 		h.unsetProp = c.prop
 	}

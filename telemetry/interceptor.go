@@ -47,7 +47,7 @@ func (h *Handler) UnaryServerInterceptorThen(next grpc.UnaryServerInterceptor) g
 			resp, err = handler(ctx, req)
 		}
 		if c != nil {
-			h.finish(c, err, start, h.end(start))
+			h.finish(c, err, start)
 		}
 		return resp, err
 	}
@@ -60,7 +60,7 @@ func (h *Handler) StreamServerInterceptor() grpc.StreamServerInterceptor {
 		c, ctx := h.startServer(ss.Context(), info.FullMethod)
 		err := handler(srv, &serverStream{ServerStream: ss, ctx: ctx})
 		if c != nil {
-			h.finish(c, err, start, h.end(start))
+			h.finish(c, err, start)
 		}
 		return err
 	}
@@ -94,7 +94,7 @@ func (h *Handler) UnaryClientInterceptorThen(next grpc.UnaryClientInterceptor) g
 			err = invoker(ctx, method, req, reply, cc, opts...)
 		}
 		if c != nil {
-			h.finish(c, err, start, h.end(start))
+			h.finish(c, err, start)
 		}
 		return err
 	}
@@ -112,12 +112,12 @@ func (h *Handler) StreamClientInterceptor() grpc.StreamClientInterceptor {
 			return cs, err
 		}
 		if err != nil {
-			h.finish(c, err, start, h.end(start))
+			h.finish(c, err, start)
 			return nil, err
 		}
 		w := &clientStream{ClientStream: cs}
 		context.AfterFunc(cs.Context(), func() {
-			h.finish(c, w.result(), start, h.end(start))
+			h.finish(c, w.result(), start)
 		})
 		return w, nil
 	}
@@ -197,7 +197,7 @@ func (h *Handler) startClient(ctx context.Context, fullMethod string, cc *grpc.C
 // nil call for filtered methods, with ctx carrying the caller's context only.
 func (h *Handler) beginServer(ctx context.Context, fullMethod string) (*call, context.Context) {
 	c := &call{Context: ctx}
-	head := h.head()
+	head, unset := h.head()
 	var parent trace.SpanContext
 	quick := false
 	prop, mf := h.propagator()
@@ -224,10 +224,14 @@ func (h *Handler) beginServer(ctx context.Context, fullMethod string) (*call, co
 		return nil, ctx
 	}
 	c.m = h.methods.get(fullMethod)
+	if unset {
+		c.drop(ctx, parent, h.unsetTP)
+		return c, c
+	}
 	if head != nil {
 		d := head.decide(parent)
 		if !d.sampled {
-			c.drop(ctx, d.sc, head)
+			c.drop(ctx, d.sc, head.tp)
 			return c, c
 		}
 		ctx = d.withIDs(ctx)
@@ -247,12 +251,14 @@ func (h *Handler) beginClient(ctx context.Context, fullMethod string) (*call, co
 	c.kv = c.kvBuf[:0]
 	if h.filter == nil || h.filter(fullMethod) {
 		c.m = h.methods.get(fullMethod)
-		if head := h.head(); head != nil {
+		if head, unset := h.head(); unset {
+			c.drop(ctx, trace.SpanContextFromContext(ctx), h.unsetTP)
+		} else if head != nil {
 			d := head.decide(trace.SpanContextFromContext(ctx))
 			if d.sampled {
 				ctx = d.withIDs(ctx)
 			} else {
-				c.drop(ctx, d.sc, head)
+				c.drop(ctx, d.sc, head.tp)
 			}
 		}
 		if c.span == nil {
@@ -281,9 +287,10 @@ func (c *call) setBase() {
 	}
 }
 
-// drop makes c a call whose span the sampling rule dropped, under ctx.
-func (c *call) drop(ctx context.Context, sc trace.SpanContext, head *HeadSampler) {
-	c.dropped = droppedSpan{sc: sc, tp: head.tp}
+// drop makes c a call whose span the sampling rule dropped, or that no provider would
+// record, under ctx; tp is the provider the span reports.
+func (c *call) drop(ctx context.Context, sc trace.SpanContext, tp trace.TracerProvider) {
+	c.dropped = droppedSpan{sc: sc, tp: tp}
 	c.span = &c.dropped
 	c.Context = ctx
 	if spanKey != nil {
@@ -293,40 +300,39 @@ func (c *call) drop(ctx context.Context, sc trace.SpanContext, head *HeadSampler
 	}
 }
 
-// now returns a call's start for its duration, or the zero time when the meter records no
+// mark is a reading of the monotonic clock, in nanoseconds since origin; noMark is the
+// start of a call whose duration is not measured.
+type mark int64
+
+const noMark mark = -1
+
+// origin anchors the marks; it is set once, when the package loads.
+var origin = time.Now()
+
+// now returns a call's start for its duration, or noMark when the meter records no
 // durations (the defaults before tracing.Setup, a no-op meter): only the duration uses
 // it, spans keep their own times, and a clock read costs 57-170 ns on the VMs of
 // docs/benchmarks.md. A call that starts while the meter is off is not measured if the
 // meter comes on before it ends.
 //
-// The time is read from the monotonic clock alone (time.Now reads the wall clock as
-// well): a duration needs nothing else, and the result still subtracts as a time.Time.
-func (h *Handler) now(ctx context.Context) time.Time {
+// time.Since reads only the monotonic clock when its argument has a monotonic reading,
+// where time.Now reads the wall clock as well; a duration needs nothing else.
+func (h *Handler) now(ctx context.Context) mark {
 	if h.hist == nil && !h.dur.Enabled(ctx) {
-		return time.Time{}
+		return noMark
 	}
-	return monoNow()
+	return mark(time.Since(origin))
 }
 
-// end returns a call's end for its duration: the zero time for a call not measured.
-func (h *Handler) end(start time.Time) time.Time {
-	if start.IsZero() {
-		return start
-	}
-	return monoNow()
-}
-
-// origin anchors monoNow; it is set once, when the package loads.
-var origin = time.Now()
-
-// monoNow returns the current time as origin plus the monotonic time since: time.Since
-// reads only the monotonic clock when its argument carries a monotonic reading.
-func monoNow() time.Time { return origin.Add(time.Since(origin)) }
-
-// finish ends the span and records the duration of a call started by an interceptor.
-func (h *Handler) finish(c *call, err error, start, end time.Time) {
+// finish ends the span and records the duration of a call started by an interceptor at
+// start.
+func (h *Handler) finish(c *call, err error, start mark) {
 	c.begun.Store(true) // the interceptors counted the call in flight when they started it
-	h.endCall(c, c, err, start, end)
+	var d time.Duration
+	if start != noMark {
+		d = time.Since(origin) - time.Duration(start)
+	}
+	h.endCall(c, c, err, d, start != noMark)
 }
 
 // forTarget returns the attributes a client records for calls on a channel dialled to

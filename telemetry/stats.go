@@ -54,12 +54,13 @@ func (h *Handler) HandleRPC(ctx context.Context, rs stats.RPCStats) {
 		}
 	case *stats.End:
 		if c := callFrom(ctx); c != nil {
-			h.endCall(ctx, c, rs.Error, rs.BeginTime, rs.EndTime)
+			h.endCall(ctx, c, rs.Error, rs.EndTime.Sub(rs.BeginTime), !rs.BeginTime.IsZero())
 		}
 	}
 }
 
-func (h *Handler) endCall(ctx context.Context, c *call, err error, begin, end time.Time) {
+// endCall ends c's span and records its duration d when measured.
+func (h *Handler) endCall(ctx context.Context, c *call, err error, d time.Duration, measured bool) {
 	code := codes.OK
 	var st *status.Status
 	if err != nil {
@@ -76,7 +77,7 @@ func (h *Handler) endCall(ctx context.Context, c *call, err error, begin, end ti
 	if c.begun.Load() {
 		c.m.active.Add(-1)
 	}
-	if begin.IsZero() {
+	if !measured {
 		return // see Handler.now
 	}
 	co := c.m.opts
@@ -84,7 +85,7 @@ func (h *Handler) endCall(ctx context.Context, c *call, err error, begin, end ti
 	if e := c.addr.Load(); e != nil {
 		co, extra = e.opts, e.attrs
 	}
-	secs := float64(end.Sub(begin)) / 1e9
+	secs := float64(d) / 1e9
 	if h.hist != nil {
 		s := (*callhist.Series)(nil)
 		if int(code) < numCodes {

@@ -1,0 +1,61 @@
+package telemetry
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+)
+
+// TestBeforeAnySetACallMakesNoSpanOfItsOwn runs in a process of its own (other tests set
+// and restore the globals, after which the start-up wrappers delegate): a handler on
+// OpenTelemetry's globals, as rpc's defaults make them, recognises the unset globals, so
+// a call under them carries the caller's span context in its own state and allocates no
+// span or context for it.
+func TestBeforeAnySetACallMakesNoSpanOfItsOwn(t *testing.T) {
+	if os.Getenv("TIANSHU_TELEMETRY_UNSET_CHILD") != "1" {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestBeforeAnySetACallMakesNoSpanOfItsOwn$", "-test.v")
+		cmd.Env = append(os.Environ(), "TIANSHU_TELEMETRY_UNSET_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS") {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		return
+	}
+	h := NewClientHandler(WithoutActiveCalls())
+	if h.unsetTP == nil || h.unsetProp == nil {
+		t.Fatalf("the start-up globals (%T, %T) were not recognised: every call boxes a span and locks a mutex",
+			otel.GetTracerProvider(), otel.GetTextMapPropagator())
+	}
+	parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2},
+		TraceFlags: trace.FlagsSampled, Remote: true})
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), parent)
+	call := h.UnaryClientInterceptor()
+	invoke := func(ctx context.Context, _ string, _, _ any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
+		span := trace.SpanFromContext(ctx)
+		if span.IsRecording() || !span.SpanContext().Equal(parent) {
+			t.Fatalf("the callee sees span %v (recording %v), want the caller's %v, not recording",
+				span.SpanContext(), span.IsRecording(), parent)
+		}
+		if md, _ := metadata.FromOutgoingContext(ctx); len(md) != 0 {
+			t.Fatalf("sent %v before any propagator was set", md)
+		}
+		return nil
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := call(ctx, "/tianshu.test.Echo/Echo", nil, nil, nil, invoke); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// The call's own state, and nothing for the span: the global tracer's span and its
+	// context layer would be two more.
+	if allocs > 1 {
+		t.Errorf("%v allocations a call before any Set, want 1", allocs)
+	}
+}
