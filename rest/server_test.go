@@ -179,6 +179,8 @@ func TestErrorsAnswerTheJSONBody(t *testing.T) {
 		}
 		_, _ = fmt.Fprint(w, len(b))
 	})
+	mux.HandleFunc("POST /ignore", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "unread") })
+	mux.HandleFunc("POST /swallow", func(_ http.ResponseWriter, r *http.Request) { _, _ = io.ReadAll(r.Body) })
 	mux.Handle("GET /limited", rest.RateLimit(bucket)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "once")
 	})))
@@ -186,15 +188,17 @@ func TestErrorsAnswerTheJSONBody(t *testing.T) {
 	base := start(t, srv)
 	c := client(t, nil)
 
-	chunked := func(n int) *http.Request {
-		req, _ := http.NewRequest(http.MethodPost, base+"/upload", io.NopCloser(strings.NewReader(strings.Repeat("x", n))))
+	chunkedTo := func(path string, n int) *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, base+path, io.NopCloser(strings.NewReader(strings.Repeat("x", n))))
 		req.ContentLength = -1 // unknown: sent chunked, so only reading finds the size
 		return req
 	}
-	sized := func(n int) *http.Request {
-		req, _ := http.NewRequest(http.MethodPost, base+"/upload", strings.NewReader(strings.Repeat("x", n)))
+	chunked := func(n int) *http.Request { return chunkedTo("/upload", n) }
+	sizedTo := func(path string, n int) *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(strings.Repeat("x", n)))
 		return req
 	}
+	sized := func(n int) *http.Request { return sizedTo("/upload", n) }
 	getReq := func(path string) *http.Request { req, _ := http.NewRequest(http.MethodGet, base+path, nil); return req }
 	del, _ := http.NewRequest(http.MethodDelete, base+"/items/1", nil)
 
@@ -214,6 +218,9 @@ func TestErrorsAnswerTheJSONBody(t *testing.T) {
 		{"a declared body over the limit is 413", sized(1025), 413, "RESOURCE_EXHAUSTED", ""},
 		{"a chunked body at the limit is read whole", chunked(1024), 200, "", "1024"},
 		{"a chunked body over the limit is 413", chunked(4096), 413, "RESOURCE_EXHAUSTED", ""},
+		{"a declared body over the limit is 413 though the handler never reads it", sizedTo("/ignore", 1025), 413, "RESOURCE_EXHAUSTED", ""},
+		{"a handler that read the whole body and wrote nothing answers 200", chunkedTo("/swallow", 1024), 200, "", ""},
+		{"a handler that hit the limit and wrote nothing answers 413", chunkedTo("/swallow", 4096), 413, "RESOURCE_EXHAUSTED", ""},
 		{"the first request within the rate passes", getReq("/limited"), 200, "", "once"},
 		{"a request over the rate is 429", getReq("/limited"), 429, "RESOURCE_EXHAUSTED", ""},
 	} {
@@ -554,3 +561,57 @@ func (h countingHandler) Handle(_ context.Context, r slog.Record) error {
 }
 func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// headProvider is an SDK provider that tells telemetry its sampling rule, as the one
+// tracing.Setup builds does, so that the HTTP server takes its own fast path.
+type headProvider struct {
+	*sdktrace.TracerProvider
+	head *telemetry.HeadSampler
+}
+
+func (p *headProvider) HeadSampler() *telemetry.HeadSampler { return p.head }
+
+func TestHeadSampledTraceFollowsTheCallersDecision(t *testing.T) {
+	noLeaks(t)
+	spans := tracetest.NewSpanRecorder()
+	sdk := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans), sdktrace.WithIDGenerator(telemetry.IDGenerator{}),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+	t.Cleanup(func() { _ = sdk.Shutdown(context.Background()) })
+	tp := &headProvider{TracerProvider: sdk}
+	tp.head = telemetry.NewHeadSampler(1, tp)
+	tel := telemetry.NewHTTPServer(telemetry.WithTracerProvider(tp), telemetry.WithTextMapPropagator(telemetry.Propagator()))
+	var inHandler atomic.Value
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /items/{id}", func(_ http.ResponseWriter, r *http.Request) {
+		inHandler.Store(trace.SpanContextFromContext(r.Context()))
+	})
+	base := start(t, newServer(t, mux, rest.WithTelemetry(tel)))
+	c := client(t, nil)
+	const traceID, spanID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	for _, tc := range []struct {
+		name, flags string
+		recorded    int
+	}{
+		{"a sampled caller's request is recorded as its child", "01", 1},
+		{"an unsampled caller's request is not recorded but keeps its trace", "00", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spans.Reset()
+			req, _ := http.NewRequest(http.MethodGet, base+"/items/1", nil)
+			req.Header.Set("traceparent", "00-"+traceID+"-"+spanID+"-"+tc.flags)
+			if a := do(t, c, req); a.status != 200 {
+				t.Fatalf("status %d", a.status)
+			}
+			if sc := inHandler.Load().(trace.SpanContext); sc.TraceID().String() != traceID || sc.SpanID().String() == spanID {
+				t.Fatalf("the handler runs in %v, want a child span in trace %s", sc, traceID)
+			}
+			ended := spans.Ended()
+			if len(ended) != tc.recorded {
+				t.Fatalf("%d spans recorded, want %d", len(ended), tc.recorded)
+			}
+			if tc.recorded == 1 && ended[0].Parent().SpanID().String() != spanID {
+				t.Fatalf("parent %v, want the caller's span %s", ended[0].Parent(), spanID)
+			}
+		})
+	}
+}
