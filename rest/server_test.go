@@ -21,6 +21,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -613,5 +614,26 @@ func TestHeadSampledTraceFollowsTheCallersDecision(t *testing.T) {
 				t.Fatalf("parent %v, want the caller's span %s", ended[0].Parent(), spanID)
 			}
 		})
+	}
+}
+
+func TestWithoutATracerTheCallersContextStillReachesTheHandler(t *testing.T) {
+	noLeaks(t)
+	tel := telemetry.NewHTTPServer(telemetry.WithTracerProvider(tracenoop.NewTracerProvider()),
+		telemetry.WithTextMapPropagator(telemetry.Propagator()))
+	var inHandler atomic.Value
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /x", func(_ http.ResponseWriter, r *http.Request) {
+		inHandler.Store(trace.SpanContextFromContext(r.Context()))
+	})
+	base := start(t, newServer(t, mux, rest.WithTelemetry(tel)))
+	req, _ := http.NewRequest(http.MethodGet, base+"/x", nil)
+	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	if a := do(t, client(t, nil), req); a.status != 200 {
+		t.Fatalf("status %d", a.status)
+	}
+	sc := inHandler.Load().(trace.SpanContext)
+	if sc.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" || sc.SpanID().String() != "00f067aa0ba902b7" {
+		t.Fatalf("the handler runs in %v, want the caller's span context to pass on", sc)
 	}
 }

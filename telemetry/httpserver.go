@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/httpconv"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // HTTPServer records, for every request an HTTP server answers, a server span and the
@@ -43,6 +45,10 @@ type HTTPServer struct {
 	globalTP  bool
 	fixedHead *HeadSampler
 	startOpts []trace.SpanStartOption
+	// noopTP: the tracer provider is a no-op one. unsetGlobal is the type of
+	// OpenTelemetry's global provider before any is set, which records nothing either.
+	noopTP      bool
+	unsetGlobal reflect.Type
 
 	mu     sync.Mutex
 	routes atomic.Pointer[map[routeKey]*httpRoute]
@@ -76,7 +82,13 @@ func NewHTTPServer(opts ...Option) *HTTPServer {
 	h := &HTTPServer{filter: c.filter, globalTP: c.tp == nil}
 	if c.tp == nil {
 		c.tp = otel.GetTracerProvider()
+		// The unexported type of the provider otel hands out until SetTracerProvider, which
+		// never comes back once a provider is set.
+		if t := reflect.TypeOf(c.tp); t.String() == "*global.tracerProvider" {
+			h.unsetGlobal = t
+		}
 	}
+	_, h.noopTP = c.tp.(tracenoop.TracerProvider)
 	if c.mp == nil {
 		c.mp = otel.GetMeterProvider()
 	}
@@ -106,9 +118,9 @@ func NewHTTPServer(opts ...Option) *HTTPServer {
 
 // HTTPRecord is one request in progress, from Start to End. Its zero value records nothing.
 type HTTPRecord struct {
-	span  trace.Span // nil: filtered out
-	route *httpRoute
-	start time.Time // zero: not measured
+	span  trace.Span // nil: no tracer
+	route *httpRoute // nil: filtered out
+	start time.Time  // zero: not measured
 }
 
 // Start begins recording r, which pattern (the http.ServeMux pattern that matches r, from
@@ -143,6 +155,14 @@ func (h *HTTPServer) Start(r *http.Request, pattern string) (context.Context, HT
 		rec.start = time.Now()
 	}
 	rec.route = h.route(r, pattern)
+	if h.tracerOff() {
+		// No span to start: the caller's context alone goes on to the calls the handler
+		// makes, as a no-op tracer's span would carry it, without the allocations.
+		if setParent {
+			ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
+		}
+		return ctx, rec
+	}
 	if head != nil {
 		d := head.decide(parent)
 		if !d.sampled {
@@ -172,10 +192,10 @@ func (h *HTTPServer) Start(r *http.Request, pattern string) (context.Context, HT
 // when the handler wrote nothing). A status of 500 or more marks the span as failed: a 4xx
 // is the caller's error, not the server's.
 func (h *HTTPServer) End(ctx context.Context, rec HTTPRecord, status int) {
-	if rec.span == nil {
+	if rec.route == nil {
 		return
 	}
-	if rec.span.IsRecording() {
+	if rec.span != nil && rec.span.IsRecording() {
 		rec.span.SetAttributes(semconv.HTTPResponseStatusCode(status))
 		if status >= 500 {
 			rec.span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(status)))
@@ -187,6 +207,20 @@ func (h *HTTPServer) End(ctx context.Context, rec HTTPRecord, status int) {
 		return
 	}
 	h.dur.Record(ctx, float64(time.Since(rec.start))/1e9, rec.route.statusOpts(status)...)
+}
+
+// tracerOff reports whether the tracer provider records nothing whatever the request: then
+// no span is started at all.
+func (h *HTTPServer) tracerOff() bool {
+	if !h.globalTP {
+		return h.noopTP
+	}
+	tp := otel.GetTracerProvider()
+	if h.unsetGlobal != nil && reflect.TypeOf(tp) == h.unsetGlobal {
+		return true
+	}
+	_, ok := tp.(tracenoop.TracerProvider)
+	return ok
 }
 
 // head is Handler.head for the HTTP server.
