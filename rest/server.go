@@ -259,6 +259,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.mu.Lock()
 		lis, serving := s.lis, s.serving
+		if lis == nil {
+			lis = s.o.lis // given WithListener, never taken by Listen
+		}
 		s.mu.Unlock()
 		if serving {
 			<-s.served

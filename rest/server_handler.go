@@ -1,8 +1,10 @@
 package rest
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -165,6 +167,28 @@ func (x *exchange) Flush() {
 		return
 	}
 	_ = http.NewResponseController(x.ResponseWriter).Flush()
+}
+
+// ReadFrom keeps net/http's copy path (sendfile for files) for io.Copy into the response.
+func (x *exchange) ReadFrom(src io.Reader) (int64, error) {
+	if !x.wrote {
+		x.WriteHeader(http.StatusOK)
+	}
+	if x.swallow {
+		return io.Copy(io.Discard, src)
+	}
+	return io.Copy(x.ResponseWriter, src)
+}
+
+// Hijack hands the connection to a handler that takes it over (a WebSocket upgrade), for
+// the libraries that assert http.Hijacker rather than use http.ResponseController. It fails
+// on HTTP/2 connections, as net/http's does.
+func (x *exchange) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(x.ResponseWriter).Hijack()
+	if err == nil && !x.wrote {
+		x.status, x.wrote = http.StatusSwitchingProtocols, true
+	}
+	return c, rw, err
 }
 
 // Unwrap gives http.ResponseController the underlying writer.

@@ -637,3 +637,90 @@ func TestWithoutATracerTheCallersContextStillReachesTheHandler(t *testing.T) {
 		t.Fatalf("the handler runs in %v, want the caller's span context to pass on", sc)
 	}
 }
+
+func TestAPanicAfterTheHeadersBreaksTheConnectionAndTheServerGoesOn(t *testing.T) {
+	noLeaks(t)
+	var logged atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /half", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		_, _ = io.WriteString(w, "the first part")
+		w.(http.Flusher).Flush()
+		panic("boom")
+	})
+	mux.HandleFunc("GET /ok", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	base := start(t, newServer(t, mux, rest.WithLogger(slog.New(countingHandler{&logged}))))
+	c := client(t, nil)
+	resp, err := c.Get(base + "/half")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 || err == nil {
+		t.Fatalf("status %d, read error %v: want the 200 already sent, then a broken body", resp.StatusCode, err)
+	}
+	if a := get(t, c, base+"/ok"); a.status != 200 {
+		t.Fatalf("after the panic: %d", a.status)
+	}
+	if n := logged.Load(); n != 1 {
+		t.Fatalf("the panic was logged %d times, want once", n)
+	}
+}
+
+// flakyRegistrar fails the first failures registrations.
+type flakyRegistrar struct {
+	registryStub
+	failures int32
+	calls    atomic.Int32
+}
+
+func (r *flakyRegistrar) Register(context.Context, *registry.Instance) error {
+	if r.calls.Add(1) <= r.failures {
+		return errors.New("registry unreachable")
+	}
+	return nil
+}
+
+func TestRegistrationIsRetriedWhileTheServerServes(t *testing.T) {
+	noLeaks(t)
+	reg := &flakyRegistrar{failures: 2}
+	srv := newServer(t, protoMux(), rest.WithRegistrar(reg), rest.WithService("retried"))
+	base := start(t, srv)
+	if a := get(t, client(t, nil), base+"/proto"); a.status != 200 {
+		t.Fatalf("while the registry fails: %d", a.status)
+	}
+	waitFor(t, "a third registration attempt", func() bool { return reg.calls.Load() >= 3 })
+}
+
+func TestShutdownClosesAGivenListenerNeverServed(t *testing.T) {
+	noLeaks(t)
+	ev := &events{}
+	lis := &recordingListener{Listener: listen(t), ev: ev}
+	srv := newServer(t, protoMux(), rest.WithListener(lis))
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := ev.all(); !slices.Equal(got, []string{"listener closed"}) {
+		t.Fatalf("events %q, want the listener closed", got)
+	}
+}
+
+func TestAHandlerCanHijackTheConnection(t *testing.T) {
+	noLeaks(t)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /raw", func(w http.ResponseWriter, _ *http.Request) {
+		conn, rw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer conn.Close()
+		_, _ = rw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nraw")
+		_ = rw.Flush()
+	})
+	base := start(t, newServer(t, mux))
+	if a := get(t, client(t, nil), base+"/raw"); a.status != 200 || a.body != "raw" {
+		t.Fatalf("hijacked answer %d %q", a.status, a.body)
+	}
+}
