@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/tianshu-go/tianshu/internal/pairbench"
 	"github.com/tianshu-go/tianshu/internal/testpb"
 	"github.com/tianshu-go/tianshu/rest"
+	"github.com/tianshu-go/tianshu/telemetry"
 )
 
 // benchMux is the application both servers of a comparison run.
@@ -84,6 +86,17 @@ func BenchmarkServerHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// A provider as tracing.Setup builds it, sampling no request (the unsampled 99 of a 1%
+	// rate) or every request (recorded by the SDK, exported nowhere).
+	headed := func(ratio float64) *rest.Server {
+		sdk := sdktrace.NewTracerProvider(sdktrace.WithIDGenerator(telemetry.IDGenerator{}),
+			sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))))
+		b.Cleanup(func() { _ = sdk.Shutdown(context.Background()) })
+		tp := &headProvider{TracerProvider: sdk}
+		tp.head = telemetry.NewHeadSampler(ratio, tp)
+		tel := telemetry.NewHTTPServer(telemetry.WithTracerProvider(tp), telemetry.WithTextMapPropagator(telemetry.Propagator()))
+		return must(rest.NewServer("127.0.0.1:0", benchMux(), rest.WithTelemetry(tel)))
+	}
 	for _, tc := range []struct {
 		name string
 		h    http.Handler
@@ -91,6 +104,8 @@ func BenchmarkServerHandler(b *testing.B) {
 		{"bare-mux", benchMux()},
 		{"rest-server", srv},
 		{"rest-server-no-telemetry", must(rest.NewServer("127.0.0.1:0", benchMux(), rest.WithoutTelemetry()))},
+		{"rest-server-unsampled", headed(0)},
+		{"rest-server-sampled", headed(1)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, "/items/7", nil)
