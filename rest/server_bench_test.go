@@ -1,16 +1,13 @@
 package rest_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -137,7 +134,8 @@ func (w *discardWriter) WriteHeader(int)             {}
 // BenchmarkOnePort compares the ways of serving gRPC and HTTP from one process: separate
 // ports (the default: rpc.Server and rest.Server each on a listener), one port through
 // grpc.Server.ServeHTTP (rest.WithGRPC), and one port split by sniffing each connection's
-// first bytes (an HTTP/2 preface goes to grpc.Server.Serve, anything else to net/http). The
+// first bytes (rest.SharePort: an HTTP/2 preface goes to grpc.Server.Serve, anything else to
+// net/http). The
 // gRPC cases make unary calls of 1 KiB at concurrency 100 over one connection; the HTTP cases
 // make HTTP/1.1 GETs at concurrency 32. x-separate is each way's median throughput ratio to
 // separate ports.
@@ -180,12 +178,11 @@ func BenchmarkOnePort(b *testing.B) {
 	viaHandler := start(b, newREST(b, rest.WithGRPC(newGRPC())))
 
 	// One port by sniffing.
-	sn := newSniffer(listen(b))
+	port := rest.SharePort(listen(b))
 	gSniff := newGRPC()
-	go func() { _ = gSniff.Serve(sn.grpc) }()
+	go func() { _ = gSniff.Serve(port.GRPC()) }()
 	b.Cleanup(gSniff.Stop)
-	viaSniff := start(b, newREST(b, rest.WithListener(sn.http)))
-	b.Cleanup(func() { _ = sn.Close() })
+	viaSniff := start(b, newREST(b, rest.WithListener(port.HTTP())))
 
 	grpcBase := grpcCaller(b, gLis.Addr().String())
 	httpBase := httpCaller(b, httpSep, 32)
@@ -206,97 +203,3 @@ func BenchmarkOnePort(b *testing.B) {
 			httpCaller(b, viaSniff+"/items/7", 32))
 	})
 }
-
-// sniffer splits one listener into two by each connection's first bytes: the HTTP/2
-// client preface (which every gRPC client sends first) goes to grpc, anything else to
-// http. It is the connection-sniffing way of sharing a port, kept here to be measured: it
-// sends h2c HTTP clients to gRPC too, and under TLS it would have to sniff after the
-// handshake.
-type sniffer struct {
-	net.Listener
-	grpc, http *chanListener
-	wg         sync.WaitGroup
-}
-
-const http2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-func newSniffer(lis net.Listener) *sniffer {
-	s := &sniffer{Listener: lis, grpc: newChanListener(lis.Addr()), http: newChanListener(lis.Addr())}
-	s.wg.Go(s.accept)
-	return s
-}
-
-func (s *sniffer) accept() {
-	defer s.grpc.Close()
-	defer s.http.Close()
-	for {
-		c, err := s.Listener.Accept()
-		if err != nil {
-			return
-		}
-		s.wg.Go(func() {
-			br := bufio.NewReaderSize(c, 4096)
-			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			head, err := br.Peek(len(http2Preface))
-			_ = c.SetReadDeadline(time.Time{})
-			to := s.http
-			if err == nil && string(head) == http2Preface {
-				to = s.grpc
-			} else if err != nil && len(head) == 0 {
-				_ = c.Close()
-				return
-			}
-			to.put(&peekedConn{Conn: c, r: br})
-		})
-	}
-}
-
-func (s *sniffer) Close() error {
-	err := s.Listener.Close()
-	s.wg.Wait()
-	return err
-}
-
-// peekedConn reads what its sniffer peeked before the rest of the connection.
-type peekedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
-
-// chanListener is a net.Listener fed connections through a channel.
-type chanListener struct {
-	addr   net.Addr
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func newChanListener(addr net.Addr) *chanListener {
-	return &chanListener{addr: addr, conns: make(chan net.Conn), closed: make(chan struct{})}
-}
-
-func (l *chanListener) put(c net.Conn) {
-	select {
-	case l.conns <- c:
-	case <-l.closed:
-		_ = c.Close()
-	}
-}
-
-func (l *chanListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *chanListener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return nil
-}
-
-func (l *chanListener) Addr() net.Addr { return l.addr }

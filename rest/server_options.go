@@ -255,19 +255,20 @@ func WithoutTelemetry() ServerOption {
 // and server in one process, gRPC unary 1 KiB at concurrency 100, HTTP/1.1 GETs at 32):
 //
 //   - grpc.Server.ServeHTTP, this option: gRPC at 0.44x the throughput of its own port
-//     (grpc-go's handler transport runs over net/http's HTTP/2 server, with a goroutine and
-//     more copies per stream, and lacks some of its features: keepalive enforcement,
-//     BDP estimation), HTTP unchanged (1.02x). It is right for every protocol: h2c and TLS,
-//     HTTP/2 clients of either kind, one TLS configuration.
-//   - connection sniffing (an HTTP/2 preface goes to grpc.Server.Serve, other bytes to
-//     net/http): gRPC at 1.03x, HTTP at 1.03x, so nearly free, but a preface alone cannot
-//     tell an h2c HTTP client from a gRPC one (both go to gRPC), and under TLS both speak h2
-//     after the handshake: telling them apart means decoding the first HEADERS frame, which
-//     a gRPC client sends only after the server's SETTINGS. Not offered.
-//   - separate ports: the reference; each server keeps its own transport, TLS and limits.
+//     (grpc-go's handler transport runs over net/http's HTTP/2 server, with more goroutines
+//     and copies per stream, and lacks some of its features: keepalive enforcement, BDP
+//     estimation), HTTP unchanged (1.02x). It is right for every protocol: h2c and TLS,
+//     HTTP/2 clients of either kind, one TLS configuration and one registered instance.
+//   - connection sniffing, SharePort (an HTTP/2 preface goes to grpc.Server.Serve, other
+//     bytes to net/http): gRPC at 1.03x, HTTP at 1.03x, so nearly free, but a preface alone
+//     cannot tell an h2c HTTP client from a gRPC one (both go to gRPC), and under TLS both
+//     speak h2 after the handshake, so it shares plaintext ports only.
+//   - separate ports: the reference; each server keeps its own transport, TLS and limits,
+//     and nothing has to guess what a connection is for.
 //
-// So: use separate ports when gRPC throughput matters, and this option when one port is all
-// there is (a platform that exposes a single port) and the gRPC traffic is light.
+// So: separate ports by default; SharePort when one plaintext port must carry both at full
+// speed (behind a TLS-terminating proxy, say); this option when one port must also carry TLS
+// or h2c HTTP and the gRPC traffic is light.
 func WithGRPC(g *grpc.Server) ServerOption {
 	return func(o *serverOptions) error {
 		if g == nil {
