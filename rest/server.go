@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/rpc"
 	"github.com/tianshu-go/tianshu/rpc/httperr"
 	"github.com/tianshu-go/tianshu/telemetry"
 )
@@ -91,7 +92,7 @@ func NewServer(addr string, mux *http.ServeMux, opts ...ServerOption) (*Server, 
 		}
 	}
 	if o.grpc != nil {
-		s.schemes = append(s.schemes, "grpc")
+		s.schemes = append(s.schemes, rpc.SchemePlaintext)
 	}
 	if o.tlsFiles != nil {
 		c, err := newTLSConfig(*o.tlsFiles)
@@ -101,7 +102,7 @@ func NewServer(addr string, mux *http.ServeMux, opts ...ServerOption) (*Server, 
 		s.tlsConf = c
 		s.schemes[0] = SchemeHTTPS
 		if o.grpc != nil {
-			s.schemes[1] = "grpcs"
+			s.schemes[1] = rpc.SchemeTLS
 		}
 	}
 	protocols := new(http.Protocols)

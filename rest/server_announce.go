@@ -17,7 +17,7 @@ import (
 
 // The registration below follows rpc.Server's step for step (build the instance from the
 // listener, register in the background with capped backoff, deregister with a few seconds of
-// its own); see the report of issue #24 on sharing it.
+// its own). rpc keeps its steps unexported; both servers should share one implementation.
 
 // newTLSConfig returns the reloading TLS configuration of rpc, offering HTTP/2 and HTTP/1.1.
 func newTLSConfig(f rpc.TLSFiles) (*tls.Config, error) {

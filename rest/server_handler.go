@@ -20,8 +20,9 @@ import (
 
 // ServeHTTP answers r through the server's chain (see Server). The chain runs as one
 // function rather than as nested handlers: one wrapper of the ResponseWriter serves
-// telemetry, recovery and the body limit, and the route is looked up once, before
-// telemetry, so that the span starts with its final name.
+// telemetry, recovery and the body limit. The route is looked up before telemetry, so that
+// the span starts with its final name and samplers see it; ServeMux matches again when it
+// serves (as httperr.Mux does too), which is what sets the request's path values.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.grpc != nil && r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 		s.grpc.ServeHTTP(w, r)

@@ -22,6 +22,12 @@ import (
 	"github.com/tianshu-go/tianshu/rpc"
 )
 
+// The server is an App component that withdraws before any component stops.
+var (
+	_ tianshu.Component    = (*rest.Server)(nil)
+	_ tianshu.Deregisterer = (*rest.Server)(nil)
+)
+
 func TestASharedPortServesRPCAndHTTPInOneApp(t *testing.T) {
 	noLeaks(t)
 	ctx := context.Background()
