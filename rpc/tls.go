@@ -95,6 +95,31 @@ func NewClientTLS(files TLSFiles) (credentials.TransportCredentials, error) {
 	return newReloadingTLS(files, false)
 }
 
+// NewServerTLSConfig returns a *tls.Config over files for servers that are not gRPC, such
+// as the HTTP server of package rest, with the same reloading as NewServerTLS: each
+// handshake takes the configuration built from the files' current contents (through
+// GetConfigForClient), which offers nextProtos by ALPN (for net/http: "h2", "http/1.1").
+// Errors wrap ErrInvalidTLS and name the file, as NewServerTLS's do.
+func NewServerTLSConfig(files TLSFiles, nextProtos ...string) (*tls.Config, error) {
+	if files.CertFile == "" || files.KeyFile == "" {
+		return nil, fmt.Errorf("%w: a server needs CertFile and KeyFile", ErrInvalidTLS)
+	}
+	r := &reloadingTLS{files: files, server: true, protos: slices.Clone(nextProtos)}
+	if err := r.reload(r.stamps()); err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		MinVersion: r.cfg.MinVersion,
+		NextProtos: r.protos,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			r.creds() // reloads when the files changed
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return r.cfg, nil
+		},
+	}, nil
+}
+
 // WithServerCredentials makes the server accept only connections secured by c (from
 // NewServerTLS, or credentials.NewTLS over a tls.Config of your own) and announce its
 // endpoint with the scheme "grpcs", so that plaintext consumers leave it alone.
@@ -134,10 +159,12 @@ func endpointSchemes(c credentials.TransportCredentials, given []string) ([]stri
 type reloadingTLS struct {
 	files  TLSFiles
 	server bool
+	protos []string // ALPN protocols of cfg; nil for gRPC, whose credentials add "h2"
 
 	mu      sync.Mutex
 	stamp   []fileStamp // of CertFile, KeyFile, CAFile, when last loaded
 	current credentials.TransportCredentials
+	cfg     *tls.Config // what current was built from, never changed once built
 }
 
 // fileStamp identifies a version of a file cheaply; a stat per handshake costs microseconds
@@ -189,7 +216,7 @@ func (r *reloadingTLS) reload(now []fileStamp) error {
 
 func (r *reloadingTLS) reloadLocked(now []fileStamp) error {
 	f := r.files
-	cfg := &tls.Config{MinVersion: f.MinVersion, ServerName: f.ServerName}
+	cfg := &tls.Config{MinVersion: f.MinVersion, ServerName: f.ServerName, NextProtos: r.protos}
 	if cfg.MinVersion == 0 {
 		cfg.MinVersion = tls.VersionTLS12
 	}
@@ -215,7 +242,7 @@ func (r *reloadingTLS) reloadLocked(now []fileStamp) error {
 			cfg.RootCAs = pool
 		}
 	}
-	r.stamp, r.current = now, credentials.NewTLS(cfg)
+	r.stamp, r.current, r.cfg = now, credentials.NewTLS(cfg), cfg
 	return nil
 }
 
@@ -233,7 +260,8 @@ func (r *reloadingTLS) Info() credentials.ProtocolInfo { return r.creds().Info()
 func (r *reloadingTLS) Clone() credentials.TransportCredentials {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return &reloadingTLS{files: r.files, server: r.server, stamp: slices.Clone(r.stamp), current: r.current.Clone()}
+	return &reloadingTLS{files: r.files, server: r.server, protos: r.protos, stamp: slices.Clone(r.stamp),
+		current: r.current.Clone(), cfg: r.cfg}
 }
 
 // OverrideServerName is deprecated in grpc and kept for the interface; set
