@@ -1,0 +1,52 @@
+package transcode_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/tianshu-go/tianshu/rest/transcode"
+	"github.com/tianshu-go/tianshu/rest/transcode/internal/testpb"
+)
+
+// shelf is a small implementation of the test bookstore.
+type shelf struct {
+	testpb.UnimplementedBookstoreServer
+}
+
+func (shelf) GetBook(_ context.Context, r *testpb.GetBookRequest) (*testpb.Book, error) {
+	return &testpb.Book{Name: r.GetName(), Title: "The Dispossessed", Pages: 387}, nil
+}
+
+// Serve a gRPC service as REST/JSON in process: GET /v1/{name=shelves/*/books/*} calls
+// GetBook with the name taken from the path.
+func Example() {
+	h, err := transcode.New(transcode.Local(&testpb.Bookstore_ServiceDesc, shelf{}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	for _, path := range []string{"/v1/shelves/s1/books/b1", "/v1/nowhere"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		// protojson varies its spacing on purpose; compact it to print a stable line.
+		var out bytes.Buffer
+		_ = json.Compact(&out, body)
+		fmt.Println(resp.StatusCode, out.String())
+	}
+	// Output:
+	// 200 {"name":"shelves/s1/books/b1","title":"The Dispossessed","pages":"387"}
+	// 404 {"code":"NOT_FOUND","message":"no route for GET /v1/nowhere","details":[]}
+}
