@@ -3,6 +3,8 @@ package transcode_test
 import (
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -141,4 +143,18 @@ func TestNewRejectsWhatItCannotServe(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestABodyOfUnknownLengthIsCutAtTheLimit sends a body with no Content-Length, as a
+// chunked request arrives, so the limit must hold while reading.
+func TestABodyOfUnknownLengthIsCutAtTheLimit(t *testing.T) {
+	be := newBackends(t, "local", false, transcode.WithBodyLimit(16))
+	body := io.MultiReader(strings.NewReader(`{"title":"longer than `), strings.NewReader(`sixteen bytes"}`))
+	req := httptest.NewRequest("POST", "/v1/shelves/s1/books", body)
+	if req.ContentLength != -1 {
+		t.Fatalf("ContentLength = %d, want unknown", req.ContentLength)
+	}
+	rec := httptest.NewRecorder()
+	be.ours.ServeHTTP(rec, req)
+	checkError(t, answer{rec.Code, rec.Header(), rec.Body.String()}, 413, "RESOURCE_EXHAUSTED", "larger than 16 bytes")
 }
