@@ -257,3 +257,5 @@ func fixtureStruct(js string) *structpb.Struct {
 	}
 	return s
 }
+
+func splitLines(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }
