@@ -5,11 +5,13 @@
 //	http.ListenAndServe(addr, h)
 //
 // A service is served in one of two ways. Local calls the implementation's handlers in
-// process, as a grpc.Server would after decoding a request, with no loopback hop. Remote
+// process, as a grpc.Server would after decoding a request, with no loopback hop; it takes
+// the grpc.ServiceDesc and implementation that the generated Register<Service>Server
+// passes, because a *grpc.Server does not hand out its implementations. Remote
 // calls the service through a grpc.ClientConnInterface, such as a connection dialled with
 // tianshu:///<service> so that the registry finds its instances: that is the gateway's way.
 //
-// Every part of an HttpRule is honoured: path templates with variables, "*", "**", field
+// Every part of an HttpRule is honoured (map fields cannot be set from query parameters): path templates with variables, "*", "**", field
 // paths ({name=shelves/*/books/*}) and custom verbs; body "*" or one field; response_body;
 // additional_bindings; query parameters onto the remaining fields, nested (author.name),
 // repeated (ids=1&ids=2), enums by name or number, and well-known types in their protojson
@@ -18,8 +20,9 @@
 // server-streaming method answers newline-delimited JSON (application/x-ndjson), one
 // {"result": message} per line, flushed as it comes.
 //
-// Request headers reach the method as gRPC metadata; header metadata the method sets
-// comes back as Grpc-Metadata-<key> headers.
+// Request headers reach the method as gRPC metadata, and a Grpc-Timeout header sets the
+// call's deadline; header metadata the method sets comes back as Grpc-Metadata-<key>
+// headers.
 //
 // Every error is rpc/httperr's {code, message, details}, with the HTTP status of its gRPC
 // code. Bad input is answered before the method runs: JSON that does not decode is 400

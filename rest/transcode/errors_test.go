@@ -158,3 +158,16 @@ func TestABodyOfUnknownLengthIsCutAtTheLimit(t *testing.T) {
 	be.ours.ServeHTTP(rec, req)
 	checkError(t, answer{rec.Code, rec.Header(), rec.Body.String()}, 413, "RESOURCE_EXHAUSTED", "larger than 16 bytes")
 }
+
+// TestGRPCTimeoutSetsTheDeadline: a REST client bounds the call with Grpc-Timeout as a gRPC
+// client would; a method that outlives it is answered 504.
+func TestGRPCTimeoutSetsTheDeadline(t *testing.T) {
+	for _, mode := range []string{"local", "remote"} {
+		be := newBackends(t, mode, false)
+		be.impl.block = true
+		checkError(t, serve(be.ours, "GET", "/v1/shelves/s1/books/b1", "", "Grpc-Timeout", "20m"),
+			504, "DEADLINE_EXCEEDED", "")
+		checkError(t, serve(be.ours, "GET", "/v1/shelves/s1/books/b1", "", "Grpc-Timeout", "soon"),
+			400, "INVALID_ARGUMENT", "Grpc-Timeout")
+	}
+}

@@ -50,3 +50,26 @@ func Example() {
 	// 200 {"name":"shelves/s1/books/b1","title":"The Dispossessed","pages":"387"}
 	// 404 {"code":"NOT_FOUND","message":"no route for GET /v1/nowhere","details":[]}
 }
+
+// Routes lists what a Handler serves, for a log line at start-up.
+func ExampleHandler_Routes() {
+	h, err := transcode.New(transcode.Local(&testpb.Bookstore_ServiceDesc, shelf{}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, r := range h.Routes() {
+		fmt.Println(r)
+	}
+	// Output:
+	// DELETE /v1/{name=shelves/*/books/*} -> /tianshu.transcode.test.Bookstore/DeleteBook
+	// GET /v1/shelves/{shelf}/files/{path=**} -> /tianshu.transcode.test.Bookstore/GetFile
+	// GET /v1/{name=shelves/*/books/*} -> /tianshu.transcode.test.Bookstore/GetBook
+	// GET /v1/{name=shelves/*/books/*}:author -> /tianshu.transcode.test.Bookstore/GetBookAuthor
+	// GET /v1/{parent=shelves/*}/books -> /tianshu.transcode.test.Bookstore/ListBooks
+	// GET /v1/{parent=shelves/*}/books:stream -> /tianshu.transcode.test.Bookstore/StreamBooks
+	// PATCH /v1/{book.name=shelves/*/books/*} -> /tianshu.transcode.test.Bookstore/UpdateBook
+	// POST /v1/{name=shelves/*/books/*}:tag -> /tianshu.transcode.test.Bookstore/TagBook
+	// POST /v1/{parent=shelves/*}/books -> /tianshu.transcode.test.Bookstore/CreateBook
+	// PUT /v1/{book.name=shelves/*/books/*} -> /tianshu.transcode.test.Bookstore/UpdateBook
+}

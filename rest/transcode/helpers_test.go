@@ -42,6 +42,8 @@ type bookstore struct {
 	md   metadata.MD
 	// fail, when set, is returned by every method.
 	fail error
+	// block makes GetBook wait for its context to end.
+	block bool
 }
 
 func (s *bookstore) keep(ctx context.Context, req proto.Message) error {
@@ -82,6 +84,10 @@ func fixtureBook(name string) *testpb.Book {
 func (s *bookstore) GetBook(ctx context.Context, r *testpb.GetBookRequest) (*testpb.Book, error) {
 	if err := s.keep(ctx, r); err != nil {
 		return nil, err
+	}
+	if s.block {
+		<-ctx.Done()
+		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 	if err := grpc.SetHeader(ctx, metadata.Pairs("x-served-by", "bookstore")); err != nil {
 		return nil, err

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -66,6 +68,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.miss(w, r, path)
 		return
 	}
+	if t := r.Header.Get("Grpc-Timeout"); t != "" {
+		d, err := parseTimeout(t)
+		if err != nil {
+			httperr.Write(w, status.Newf(codes.InvalidArgument, "Grpc-Timeout %q: %v", t, err))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		c.r = r.WithContext(ctx)
+	}
 	if c.b.m.serverStreaming {
 		c.serveStream()
 		return
@@ -76,6 +88,36 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.writeMessage(resp)
+}
+
+// parseTimeout reads a gRPC timeout ("100m", "5S": digits and a unit of H, M, S, m, u or
+// n), which a REST client sends as the Grpc-Timeout header to set the call's deadline.
+func parseTimeout(s string) (time.Duration, error) {
+	if len(s) < 2 || len(s) > 9 {
+		return 0, errors.New("want 1 to 8 digits and a unit")
+	}
+	n, err := strconv.ParseInt(s[:len(s)-1], 10, 64)
+	if err != nil || n < 0 {
+		return 0, errors.New("want 1 to 8 digits and a unit")
+	}
+	var unit time.Duration
+	switch s[len(s)-1] {
+	case 'H':
+		unit = time.Hour
+	case 'M':
+		unit = time.Minute
+	case 'S':
+		unit = time.Second
+	case 'm':
+		unit = time.Millisecond
+	case 'u':
+		unit = time.Microsecond
+	case 'n':
+		unit = time.Nanosecond
+	default:
+		return 0, fmt.Errorf("unit %q is not one of H, M, S, m, u, n", s[len(s)-1])
+	}
+	return time.Duration(n) * unit, nil
 }
 
 func (c *call) capture(i int, raw string) {
@@ -133,7 +175,7 @@ func headerMD(h http.Header) metadata.MD {
 	for k, v := range h {
 		switch k {
 		case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Te",
-			"Trailer", "Host", "Content-Length", "Content-Type", "Accept-Encoding":
+			"Trailer", "Host", "Content-Length", "Content-Type", "Accept-Encoding", "Grpc-Timeout":
 			continue
 		}
 		md[strings.ToLower(k)] = v
