@@ -11,14 +11,15 @@
 // calls the service through a grpc.ClientConnInterface, such as a connection dialled with
 // tianshu:///<service> so that the registry finds its instances: that is the gateway's way.
 //
-// Every part of an HttpRule is honoured (map fields cannot be set from query parameters): path templates with variables, "*", "**", field
+// Every part of an HttpRule is honoured: path templates with variables, "*", "**", field
 // paths ({name=shelves/*/books/*}) and custom verbs; body "*" or one field; response_body;
 // additional_bindings; query parameters onto the remaining fields, nested (author.name),
 // repeated (ids=1&ids=2), enums by name or number, and well-known types in their protojson
-// form (since=2020-01-02T03:04:05Z, maxRead=1.5s). Requests and responses are protojson,
-// as grpc-gateway writes them; WithEmitUnpopulated writes zero fields too. A
-// server-streaming method answers newline-delimited JSON (application/x-ndjson), one
-// {"result": message} per line, flushed as it comes.
+// form (since=2020-01-02T03:04:05Z, maxRead=1.5s); only map fields cannot be set from a
+// query. Requests and responses are protojson, as grpc-gateway writes them;
+// WithEmitUnpopulated writes zero fields too. A server-streaming method answers
+// newline-delimited JSON (application/x-ndjson), one {"result": message} per line, flushed
+// as it comes.
 //
 // Request headers reach the method as gRPC metadata, and a Grpc-Timeout header sets the
 // call's deadline; header metadata the method sets comes back as Grpc-Metadata-<key>
