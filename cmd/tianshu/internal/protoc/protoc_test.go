@@ -203,13 +203,12 @@ service Books {
 	if err := os.WriteFile(filepath.Join(dir, "books.proto"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	req, err := Request(context.Background(), dir, []string{"books.proto"})
+	out, err := Render(context.Background(), dir, []string{"books.proto"})
 	if err != nil {
-		t.Fatalf("Request = %v, want the google/api imports resolved with no include path", err)
+		t.Fatalf("Render = %v, want the google/api imports resolved with no include path", err)
 	}
-	out := map[string][]byte{}
-	if err := genMessages(req, out); err != nil {
-		t.Fatal(err)
+	if _, ok := out["books_grpc.pb.go"]; !ok {
+		t.Errorf("no gRPC stubs; got %v", keys(out))
 	}
 	got := string(out["books.pb.go"])
 	if !strings.Contains(got, `_ "google.golang.org/genproto/googleapis/api/annotations"`) {
