@@ -14,21 +14,19 @@ import (
 // protojsonPos finds the position protojson gives its errors: "(line 3:14)".
 var protojsonPos = regexp.MustCompile(`\(line (\d+):(\d+)\)`)
 
-// jsonMarshal is encoding/json's Marshal, named for the one place it is used.
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
-
 // bodyError is the 400 for a body protojson refused, naming the field path where it went
 // wrong ("book.author.born") so that a client finds the bad value without reading the JSON
 // by line and column.
-func bodyError(b *binding, data []byte, err error) error {
+// prefix is the body field's name when data is that field's JSON.
+func bodyError(prefix string, data []byte, err error) error {
 	path := ""
 	if m := protojsonPos.FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		col, _ := strconv.Atoi(m[2])
 		path = pathAt(data, offsetOf(data, line, col))
 	}
-	if b.body != nil {
-		path = strings.TrimSuffix(b.body.String()+"."+path, ".")
+	if prefix != "" {
+		path = strings.TrimSuffix(prefix+"."+path, ".")
 	}
 	if path == "" {
 		return status.Errorf(codes.InvalidArgument, "body: %v", err)

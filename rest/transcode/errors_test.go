@@ -32,6 +32,8 @@ func TestBadRequestsGetTheOneJSONErrorBody(t *testing.T) {
 			`{"title":"x","author":{"name":"y","born":"soon"}}`, 400, "INVALID_ARGUMENT", "field book.author.born", ""},
 		{"a bad element of a list names its index", nil, "PATCH", "/v1/shelves/s1/books/b1",
 			`{"book":{"tags":["a",7]}}`, 400, "INVALID_ARGUMENT", "field book.tags[1]", ""},
+		{"a bad element of a repeated body field names its index", nil, "POST", "/v1/shelves/s1/books/b1:tag",
+			`["a",{}]`, 400, "INVALID_ARGUMENT", "field tags[1]", ""},
 		{"JSON that does not parse is a 400", nil, "PATCH", "/v1/shelves/s1/books/b1",
 			`{"book":`, 400, "INVALID_ARGUMENT", "body", ""},
 		{"an unknown route is a JSON 404", nil, "GET", "/v2/nothing", "", 404, "NOT_FOUND", "no route for GET /v2/nothing", ""},

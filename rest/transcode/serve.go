@@ -203,7 +203,7 @@ func (c *call) decode(req proto.Message) error {
 	m := req.ProtoReflect()
 	for i, fp := range b.vars {
 		raw := c.variable(i)
-		val, err := unescape(raw, len(fp) > 0 && b.tmpl.vars[i].end-b.tmpl.vars[i].start > 1)
+		val, err := unescape(raw, b.tmpl.vars[i].multi)
 		if err != nil {
 			return status.Errorf(codes.InvalidArgument, "path variable %s: %v", fp, err)
 		}
@@ -226,27 +226,44 @@ func (c *call) variable(i int) string {
 }
 
 // unescape decodes a path variable's %XX escapes. A variable of several segments keeps
-// %2F as it is, so that its value's slashes are still the path's (RFC 6570's reserved
-// expansion, which google.api.http specifies).
+// %2F (or %2f) as it is, so that its value's slashes are still the path's: google.api.http
+// specifies that reverse of RFC 6570's reserved expansion.
 func unescape(raw string, multi bool) (string, error) {
 	if strings.IndexByte(raw, '%') < 0 {
 		return raw, nil
 	}
-	if !multi {
-		return url.PathUnescape(raw)
-	}
-	var b strings.Builder
-	for part := range strings.SplitSeq(raw, "%2F") {
-		if b.Len() > 0 || strings.HasPrefix(raw, "%2F") {
-			b.WriteString("%2F")
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '%' {
+			out = append(out, raw[i])
+			continue
 		}
-		s, err := url.PathUnescape(part)
-		if err != nil {
-			return "", err
+		if i+2 >= len(raw) || !isHex(raw[i+1]) || !isHex(raw[i+2]) {
+			return "", fmt.Errorf("bad escape %q", raw[i:min(i+3, len(raw))])
 		}
-		b.WriteString(s)
+		c := unhex(raw[i+1])<<4 | unhex(raw[i+2])
+		if multi && c == '/' {
+			out = append(out, raw[i:i+3]...)
+		} else {
+			out = append(out, c)
+		}
+		i += 2
 	}
-	return b.String(), nil
+	return string(out), nil
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }
 
 func (c *call) decodeBody(req proto.Message) error {
@@ -275,13 +292,17 @@ func (c *call) decodeBody(req proto.Message) error {
 			wrapped = append(append(append(wrapped, `{"`...), fd.JSONName()...), `":`...)
 			wrapped = append(append(wrapped, data...), '}')
 			if err := h.unmarshal.Unmarshal(wrapped, req); err != nil {
-				return status.Errorf(codes.InvalidArgument, "body: %s: %v", b.body, err)
+				return bodyError("", wrapped, err) // its path starts with the field's name
 			}
 			return nil
 		}
 	}
 	if err := h.unmarshal.Unmarshal(data, target); err != nil {
-		return bodyError(c.b, data, err)
+		prefix := ""
+		if c.b.body != nil {
+			prefix = c.b.body.String()
+		}
+		return bodyError(prefix, data, err)
 	}
 	return nil
 }

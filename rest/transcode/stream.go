@@ -2,6 +2,7 @@ package transcode
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 
@@ -49,7 +50,7 @@ func (c *call) serveStream() {
 	if !ok {
 		st = status.FromContextError(err)
 	}
-	line, jerr := jsonMarshal(map[string]httperr.Body{"error": httperr.New(st)})
+	line, jerr := json.Marshal(map[string]httperr.Body{"error": httperr.New(st)})
 	if jerr == nil {
 		_, _ = c.w.Write(append(line, '\n'))
 	}

@@ -24,6 +24,7 @@ type segment struct {
 type variable struct {
 	fieldPath  string
 	start, end int
+	multi      bool // may span several path segments: keeps %2F escaped
 }
 
 // template is a compiled HttpRule path template:
@@ -159,7 +160,8 @@ func (p *templateParser) variable() error {
 		return fmt.Errorf("unclosed variable %s", field)
 	}
 	p.pos++
-	p.t.vars = append(p.t.vars, variable{fieldPath: field, start: start, end: len(p.t.segs)})
+	multi := len(p.t.segs)-start > 1 || p.t.segs[start].kind == segStars
+	p.t.vars = append(p.t.vars, variable{fieldPath: field, start: start, end: len(p.t.segs), multi: multi})
 	return nil
 }
 

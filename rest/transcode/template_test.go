@@ -2,6 +2,8 @@ package transcode
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -89,26 +91,51 @@ func FuzzTemplate(f *testing.F) {
 	})
 }
 
-// FuzzQuery checks that decoding any query into a request never panics and either sets
-// fields or fails with an error.
+// FuzzQuery sends any query string (and any path variable) through the whole decoder:
+// the answer must be the method's (501 from the unimplemented service) or a 400, never a
+// panic or another status.
 func FuzzQuery(f *testing.F) {
 	for _, s := range []string{"pageSize=5&author.name=x", "genres=GENRE_FICTION&genres=2", "since=2020-01-02T03:04:05Z",
-		"ids=1&ids=x", "token=_w", "minPages=7", "maxRead=1.5s", "author.born=99999999999", "%zz", "a.b.c=1"} {
-		f.Add(s)
+		"ids=1&ids=x", "token=_w", "minPages=7", "maxRead=1.5s", "author.born=99999999999", "%zz", "a.b.c=1",
+		"author=x", "parent=y", "minPrice=NaN", "inPrint=maybe", "maxPages=-1", "author.name=a&author.name=b"} {
+		f.Add("s1", s)
 	}
-	md := (&testpb.ListBooksRequest{}).ProtoReflect().Descriptor()
-	f.Fuzz(func(t *testing.T, raw string) {
-		q, err := url.ParseQuery(raw)
+	h, err := New(Local(&testpb.Bookstore_ServiceDesc, testpb.UnimplementedBookstoreServer{}))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, shelf, query string) {
+		u := &url.URL{Path: "/v1/shelves/" + shelf + "/books", RawQuery: query}
+		req, err := http.NewRequest("GET", u.String(), nil)
 		if err != nil {
 			return
 		}
-		m := (&testpb.ListBooksRequest{}).ProtoReflect()
-		for key, values := range q {
-			fp, err := resolvePath(md, key, true)
-			if err != nil {
-				continue
-			}
-			_ = setField(m, fp, values)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusNotImplemented, http.StatusBadRequest, http.StatusNotFound:
+		default:
+			t.Errorf("%s: %d %s", u, rec.Code, rec.Body)
 		}
 	})
+}
+
+func TestUnescapeKeepsSlashesOnlyInVariablesOfSeveralSegments(t *testing.T) {
+	for _, tt := range []struct {
+		raw   string
+		multi bool
+		want  string
+		fails bool
+	}{
+		{"a%2Fb%20c", false, "a/b c", false},
+		{"a%2Fb%2fc%20d", true, "a%2Fb%2fc d", false},
+		{"plain", true, "plain", false},
+		{"bad%2", false, "", true},
+		{"bad%zz", true, "", true},
+	} {
+		got, err := unescape(tt.raw, tt.multi)
+		if got != tt.want || (err != nil) != tt.fails {
+			t.Errorf("unescape(%q, %v) = %q, %v", tt.raw, tt.multi, got, err)
+		}
+	}
 }

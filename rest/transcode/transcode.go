@@ -77,21 +77,17 @@ func Local(desc *grpc.ServiceDesc, impl any) Option {
 	}
 }
 
-// Remote serves the methods of the gRPC service named service (a full name such as
+// Remote serves the methods of the gRPC service called name (a full name such as
 // "books.v1.Books") by calling them on conn, for example a connection dialled with
 // rpc.Dial("tianshu:///books") so that the registry finds the instances.
-func Remote(conn grpc.ClientConnInterface, service string) Option {
+func Remote(conn grpc.ClientConnInterface, name string) Option {
 	return func(c *config) error {
-		if conn == nil || service == "" {
+		if conn == nil || name == "" {
 			return fmt.Errorf("%w: Remote needs a connection and a service name", ErrOption)
 		}
-		c.services = append(c.services, serviceOf(service, conn))
+		c.services = append(c.services, service{name: name, conn: conn})
 		return nil
 	}
-}
-
-func serviceOf(name string, conn grpc.ClientConnInterface) service {
-	return service{name: name, conn: conn}
 }
 
 // WithFiles looks the services' descriptors up in files instead of

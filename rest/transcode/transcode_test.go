@@ -62,6 +62,8 @@ var roundTrips = []struct {
 		&testpb.DeleteBookRequest{Name: "shelves/s1/books/b1"}},
 	{"** takes the rest of the path", "GET", "/v1/shelves/s1/files/a/b/c.txt", "",
 		&testpb.GetFileRequest{Shelf: "s1", Path: "a/b/c.txt"}},
+	{"** keeps an escaped slash and decodes the rest", "GET", "/v1/shelves/s%201/files/a%2Fb/c%20d%2f", "",
+		&testpb.GetFileRequest{Shelf: "s 1", Path: "a%2Fb/c d%2f"}},
 	{"a custom verb with a message response_body", "GET", "/v1/shelves/s1/books/b1:author", "",
 		&testpb.GetBookRequest{Name: "shelves/s1/books/b1"}},
 	{"a repeated body field and a repeated response_body", "POST", "/v1/shelves/s1/books/b1:tag", `["x","y"]`,
@@ -70,13 +72,15 @@ var roundTrips = []struct {
 		&testpb.ListBooksRequest{Parent: "shelves/s1", PageSize: 3}},
 }
 
-// gwUnescapes: grpc-gateway's default unescaping decodes %2F before matching, so the path
-// has more segments than the template; google.api.http keeps it in the variable.
-const gwUnescapes = "grpc-gateway decodes %2F before matching and answers 404"
+// gwUnescapes: grpc-gateway's default unescaping decodes %2F in a variable of several
+// segments (so that a/b%2Fc has more segments than the template, or ** gets a/b/c), where
+// google.api.http says to leave it escaped.
+const gwUnescapes = "grpc-gateway decodes %2F in a variable of several segments"
 
 // gatewayDiffers says, by case and mode, why grpc-gateway answers a case differently.
 var gatewayDiffers = map[string]map[string]string{
 	"an escaped slash inside a variable of several segments stays escaped": {"local": gwUnescapes, "remote": gwUnescapes},
+	"** keeps an escaped slash and decodes the rest":                       {"local": gwUnescapes, "remote": gwUnescapes},
 	"a server stream": {"local": "grpc-gateway does not stream in process"},
 }
 
