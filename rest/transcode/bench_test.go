@@ -75,15 +75,32 @@ func BenchmarkTranscodeAllocs(b *testing.B) {
 }
 
 // BenchmarkGRPCNative is the same GetBook over a native gRPC connection, beside the
-// transcoded figures.
+// transcoded figures: alone, then paired with ours (x-native: our throughput over the
+// native call's, in process and through the same kind of connection).
+//
+//	go test -run '^$' -bench GRPCNative -benchtime 20000x -count 3 ./rest/transcode/
 func BenchmarkGRPCNative(b *testing.B) {
-	conn := startGRPC(b, &bookstore{})
+	impl := &bookstore{}
+	conn := startGRPC(b, impl)
 	client := testpb.NewBookstoreClient(conn)
 	req := &testpb.GetBookRequest{Name: "shelves/s1/books/b1"}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := client.GetBook(context.Background(), req); err != nil {
-			b.Fatal(err)
+	native := func() error {
+		_, err := client.GetBook(context.Background(), req)
+		return err
+	}
+	b.Run("alone", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := native(); err != nil {
+				b.Fatal(err)
+			}
 		}
+	})
+	for _, mode := range []string{"local", "remote"} {
+		be := newBackends(b, mode, false)
+		b.Run("vs-"+mode, func(b *testing.B) {
+			pairbench.Compare(b, pairbench.Options{Concurrency: 8, Unit: "native"},
+				native, benchCall(be.ours, "GET", "/v1/shelves/s1/books/b1", ""))
+		})
 	}
 }
