@@ -6,11 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
+	"github.com/tianshu-go/tianshu/registry/memory"
 	"github.com/tianshu-go/tianshu/rest/transcode"
 	"github.com/tianshu-go/tianshu/rest/transcode/internal/testpb"
+	"github.com/tianshu-go/tianshu/rpc"
 )
 
 // shelf is a small implementation of the test bookstore.
@@ -49,6 +54,46 @@ func Example() {
 	// Output:
 	// 200 {"name":"shelves/s1/books/b1","title":"The Dispossessed","pages":"387"}
 	// 404 {"code":"NOT_FOUND","message":"no route for GET /v1/nowhere","details":[]}
+}
+
+// Proxy to a service found in the registry, as a gateway does: the connection is a plain
+// tianshu:///<service> one, balanced over the instances the registry lists.
+func ExampleRemote() {
+	ctx := context.Background()
+	reg := memory.New() // registry.Open(ctx, "etcd://...") and the like in a deployment
+	defer reg.Close()
+
+	quiet := slog.New(slog.DiscardHandler)
+	srv := rpc.NewServer(rpc.WithService("bookstore"), rpc.WithRegistrar(reg), rpc.WithServerLogger(quiet),
+		rpc.WithDeregisterDelay(time.Millisecond))
+	testpb.RegisterBookstoreServer(srv, shelf{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	go func() { _ = srv.Serve(lis) }()
+	defer func() { _ = srv.Shutdown(ctx) }()
+
+	conn, err := rpc.Dial(ctx, "tianshu:///bookstore", rpc.WithDiscovery(reg), rpc.WithDialLogger(quiet))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer func() { _ = conn.Close() }()
+	h, err := transcode.New(transcode.Remote(conn, "tianshu.transcode.test.Bookstore"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/shelves/s1/books/b2", nil))
+	var out bytes.Buffer
+	_ = json.Compact(&out, rec.Body.Bytes())
+	fmt.Println(rec.Code, out.String())
+	// Output:
+	// 200 {"name":"shelves/s1/books/b2","title":"The Dispossessed","pages":"387"}
 }
 
 // Routes lists what a Handler serves, for a log line at start-up.
