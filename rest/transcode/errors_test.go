@@ -132,6 +132,7 @@ func TestNewRejectsWhatItCannotServe(t *testing.T) {
 		{"a body limit of zero", []transcode.Option{transcode.WithBodyLimit(0)}, transcode.ErrOption},
 		{"Local without an implementation", []transcode.Option{transcode.Local(&testpb.Bookstore_ServiceDesc, nil)}, transcode.ErrOption},
 		{"Local with the wrong implementation", []transcode.Option{transcode.Local(&testpb.Bookstore_ServiceDesc, struct{}{})}, transcode.ErrService},
+		{"a nil interceptor", []transcode.Option{transcode.WithUnaryInterceptors(nil)}, transcode.ErrOption},
 		{"Remote without a connection", []transcode.Option{transcode.Remote(nil, serviceName)}, transcode.ErrOption},
 		{"a service whose descriptor is not linked in", []transcode.Option{transcode.WithFiles(new(protoregistry.Files)),
 			transcode.Local(&testpb.Bookstore_ServiceDesc, impl)}, transcode.ErrService},

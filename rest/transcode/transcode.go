@@ -1,6 +1,7 @@
 package transcode
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -44,8 +45,8 @@ type config struct {
 	emitUnpopulated bool
 	bodyLimit       int64
 	strictQuery     bool
-	unaryInt        grpc.UnaryServerInterceptor
-	streamInt       grpc.StreamServerInterceptor
+	unary           []grpc.UnaryServerInterceptor
+	stream          []grpc.StreamServerInterceptor
 }
 
 // service is one Local or Remote service before its descriptors are looked up.
@@ -60,7 +61,7 @@ type service struct {
 // would after decoding a request: no loopback connection, no protobuf encoding. desc and
 // impl are what the generated Register<Service>Server function passes, for example
 // Local(&pb.Books_ServiceDesc, booksImpl). Server interceptors are not run unless given
-// with WithUnaryInterceptor and WithStreamInterceptor.
+// with WithUnaryInterceptors and WithStreamInterceptors.
 func Local(desc *grpc.ServiceDesc, impl any) Option {
 	return func(c *config) error {
 		if desc == nil || impl == nil {
@@ -129,27 +130,60 @@ func WithStrictQuery() Option {
 	return func(c *config) error { c.strictQuery = true; return nil }
 }
 
-// WithUnaryInterceptor runs i around every unary call to a Local service, as the
-// grpc.Server's interceptor would run (chain several with grpc's ChainUnaryInterceptor
-// semantics by composing them first).
-func WithUnaryInterceptor(i grpc.UnaryServerInterceptor) Option {
+// WithUnaryInterceptors runs is around every unary call to a Local service, the first
+// outermost, as a grpc.Server runs its chain: a call made in process skips the server's
+// own interceptors, so pass the ones it must not skip (auth, recovery, telemetry).
+func WithUnaryInterceptors(is ...grpc.UnaryServerInterceptor) Option {
 	return func(c *config) error {
-		if i == nil {
-			return fmt.Errorf("%w: WithUnaryInterceptor(nil)", ErrOption)
+		if len(is) == 0 || slices.IndexFunc(is, func(i grpc.UnaryServerInterceptor) bool { return i == nil }) >= 0 {
+			return fmt.Errorf("%w: WithUnaryInterceptors needs interceptors, none nil", ErrOption)
 		}
-		c.unaryInt = i
+		c.unary = append(c.unary, is...)
 		return nil
 	}
 }
 
-// WithStreamInterceptor runs i around every streaming call to a Local service.
-func WithStreamInterceptor(i grpc.StreamServerInterceptor) Option {
+// WithStreamInterceptors runs is around every streaming call to a Local service, the
+// first outermost.
+func WithStreamInterceptors(is ...grpc.StreamServerInterceptor) Option {
 	return func(c *config) error {
-		if i == nil {
-			return fmt.Errorf("%w: WithStreamInterceptor(nil)", ErrOption)
+		if len(is) == 0 || slices.IndexFunc(is, func(i grpc.StreamServerInterceptor) bool { return i == nil }) >= 0 {
+			return fmt.Errorf("%w: WithStreamInterceptors needs interceptors, none nil", ErrOption)
 		}
-		c.streamInt = i
+		c.stream = append(c.stream, is...)
 		return nil
+	}
+}
+
+// chainUnary makes one interceptor of is, is[0] outermost; nil for none.
+func chainUnary(is []grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	switch len(is) {
+	case 0:
+		return nil
+	case 1:
+		return is[0]
+	}
+	inner := chainUnary(is[1:])
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		return is[0](ctx, req, info, func(ctx context.Context, req any) (any, error) {
+			return inner(ctx, req, info, h)
+		})
+	}
+}
+
+// chainStream makes one interceptor of is, is[0] outermost; nil for none.
+func chainStream(is []grpc.StreamServerInterceptor) grpc.StreamServerInterceptor {
+	switch len(is) {
+	case 0:
+		return nil
+	case 1:
+		return is[0]
+	}
+	inner := chainStream(is[1:])
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		return is[0](srv, ss, info, func(srv any, ss grpc.ServerStream) error {
+			return inner(srv, ss, info, h)
+		})
 	}
 }
 
@@ -209,8 +243,8 @@ func New(opts ...Option) (*Handler, error) {
 		unmarshal: protojson.UnmarshalOptions{DiscardUnknown: true},
 		bodyLimit: c.bodyLimit,
 		strict:    c.strictQuery,
-		unaryInt:  c.unaryInt,
-		streamInt: c.streamInt,
+		unaryInt:  chainUnary(c.unary),
+		streamInt: chainStream(c.stream),
 		jsonType:  []string{"application/json"},
 		ndjson:    []string{"application/x-ndjson"},
 	}
