@@ -397,7 +397,7 @@ func (c *call) writeMessage(resp proto.Message) {
 		return
 	}
 	c.writeMetadata()
-	c.w.Header()["Content-Type"] = h.jsonType
+	c.w.Header().Set("Content-Type", "application/json")
 	_, _ = c.w.Write(out)
 }
 

@@ -15,6 +15,9 @@ import (
 	"github.com/tianshu-go/tianshu/rpc/httperr"
 )
 
+// ndjson is the Content-Type of a stream's answer.
+const ndjson = "application/x-ndjson"
+
 // serveStream answers a server-streaming method with newline-delimited JSON, one line per
 // message, each flushed as it comes: {"result": <message>} as grpc-gateway writes it, and
 // {"error": <rpc/httperr body>} as the last line when the stream fails after its first
@@ -37,7 +40,7 @@ func (c *call) serveStream() {
 	if err == nil {
 		if c.sent == 0 {
 			c.writeMetadata()
-			c.w.Header()["Content-Type"] = c.h.ndjson
+			c.w.Header().Set("Content-Type", ndjson)
 			c.w.WriteHeader(http.StatusOK)
 		}
 		return
@@ -110,7 +113,7 @@ func (c *call) writeLine(msg proto.Message) error {
 	*bp = out[:0]
 	if c.sent == 0 {
 		c.writeMetadata()
-		c.w.Header()["Content-Type"] = h.ndjson
+		c.w.Header().Set("Content-Type", ndjson)
 		c.w.WriteHeader(http.StatusOK)
 	}
 	c.sent++

@@ -197,8 +197,6 @@ type Handler struct {
 	strict    bool
 	unaryInt  grpc.UnaryServerInterceptor
 	streamInt grpc.StreamServerInterceptor
-	jsonType  []string // the Content-Type header value, shared to save an allocation
-	ndjson    []string
 	bufs      sync.Pool // *[]byte
 }
 
@@ -245,8 +243,6 @@ func New(opts ...Option) (*Handler, error) {
 		strict:    c.strictQuery,
 		unaryInt:  chainUnary(c.unary),
 		streamInt: chainStream(c.stream),
-		jsonType:  []string{"application/json"},
-		ndjson:    []string{"application/x-ndjson"},
 	}
 	h.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	for _, s := range c.services {
