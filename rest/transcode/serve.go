@@ -1,6 +1,7 @@
 package transcode
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -413,8 +414,8 @@ func (c *call) appendJSON(buf []byte, resp proto.Message) ([]byte, error) {
 	if fd.Kind() == protoreflect.MessageKind && !fd.IsList() && !fd.IsMap() {
 		return c.h.marshal.MarshalAppend(buf, m.Get(fd).Message().Interface())
 	}
-	if !m.Has(fd) && c.h.marshal.EmitUnpopulated || !m.Has(fd) && (fd.IsList() || fd.IsMap()) {
-		return append(buf, emptyJSON(fd, c.h.marshal.EmitUnpopulated)...), nil
+	if !m.Has(fd) { // the body must be a JSON value even when the field is not set
+		return append(buf, emptyJSON(fd)...), nil
 	}
 	// A scalar, repeated or map field: marshal it as the one field of its message and
 	// keep the value.
@@ -428,22 +429,19 @@ func (c *call) appendJSON(buf []byte, resp proto.Message) ([]byte, error) {
 		return nil, err
 	}
 	js := buf[start:]
-	i := strings.IndexByte(string(js), ':')
-	if i < 0 { // {} for a field at its default value
-		return append(buf[:start], emptyJSON(fd, true)...), nil
+	i := bytes.IndexByte(js, ':') // {"name":value}: the name holds no colon
+	if i < 0 {
+		return append(buf[:start], emptyJSON(fd)...), nil
 	}
-	val := strings.TrimSpace(string(js[i+1 : len(js)-1]))
-	return append(buf[:start], val...), nil
+	val := bytes.TrimSpace(js[i+1 : len(js)-1])
+	return append(buf[:start], val...), nil // copy leftward within buf: append handles overlap
 }
 
 // emptyJSON is the JSON of a response_body field at its zero value.
-func emptyJSON(fd protoreflect.FieldDescriptor, emit bool) string {
+func emptyJSON(fd protoreflect.FieldDescriptor) string {
 	switch {
 	case fd.IsList():
-		if emit {
-			return "[]"
-		}
-		return "null"
+		return "[]" // what grpc-gateway writes, whether or not it emits zero fields
 	case fd.IsMap():
 		return "{}"
 	}

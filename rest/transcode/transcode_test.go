@@ -68,6 +68,8 @@ var roundTrips = []struct {
 		&testpb.GetBookRequest{Name: "shelves/s1/books/b1"}},
 	{"a repeated body field and a repeated response_body", "POST", "/v1/shelves/s1/books/b1:tag", `["x","y"]`,
 		&testpb.TagBookRequest{Name: "shelves/s1/books/b1", Tags: []string{"x", "y"}}},
+	{"an empty repeated response_body", "POST", "/v1/shelves/s1/books/b1:tag", `[]`,
+		&testpb.TagBookRequest{Name: "shelves/s1/books/b1"}},
 	{"a server stream", "GET", "/v1/shelves/s1/books:stream?pageSize=3", "",
 		&testpb.ListBooksRequest{Parent: "shelves/s1", PageSize: 3}},
 }
@@ -77,11 +79,14 @@ var roundTrips = []struct {
 // google.api.http says to leave it escaped.
 const gwUnescapes = "grpc-gateway decodes %2F in a variable of several segments"
 
-// gatewayDiffers says, by case and mode, why grpc-gateway answers a case differently.
+// gatewayDiffers says, by case and mode ("remote", or "remote sparse" for the run without
+// zero fields only), why grpc-gateway answers a case differently.
 var gatewayDiffers = map[string]map[string]string{
 	"an escaped slash inside a variable of several segments stays escaped": {"local": gwUnescapes, "remote": gwUnescapes},
 	"** keeps an escaped slash and decodes the rest":                       {"local": gwUnescapes, "remote": gwUnescapes},
 	"a server stream": {"local": "grpc-gateway does not stream in process"},
+	"an empty repeated response_body": {"remote sparse": "grpc-gateway writes null for an empty list decoded " +
+		"from protobuf but [] for one decoded from JSON (a nil slice or not); we write [] for both"},
 }
 
 // TestRoundTripsEqualGRPCGateway sends every request to ours and to grpc-gateway's
@@ -105,7 +110,11 @@ func TestRoundTripsEqualGRPCGateway(t *testing.T) {
 					if !proto.Equal(got, tt.want) {
 						t.Errorf("the method received\n%v\nwant\n%v", got, tt.want)
 					}
-					if why := gatewayDiffers[tt.name][mode]; why != "" {
+					why := gatewayDiffers[tt.name][mode]
+					if !emit && why == "" {
+						why = gatewayDiffers[tt.name][mode+" sparse"]
+					}
+					if why != "" {
 						t.Skip(why)
 					}
 					ref := serve(be.gateway, tt.method, tt.target, tt.body)
