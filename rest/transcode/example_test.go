@@ -111,10 +111,12 @@ func ExampleHandler_Routes() {
 	// GET /v1/shelves/{shelf}/files/{path=**} -> /tianshu.transcode.test.Bookstore/GetFile
 	// GET /v1/{name=shelves/*/books/*} -> /tianshu.transcode.test.Bookstore/GetBook
 	// GET /v1/{name=shelves/*/books/*}:author -> /tianshu.transcode.test.Bookstore/GetBookAuthor
+	// GET /v1/{name=shelves/*/books/*}:title -> /tianshu.transcode.test.Bookstore/GetBookTitle
 	// GET /v1/{parent=shelves/*}/books -> /tianshu.transcode.test.Bookstore/ListBooks
 	// GET /v1/{parent=shelves/*}/books:stream -> /tianshu.transcode.test.Bookstore/StreamBooks
 	// PATCH /v1/{book.name=shelves/*/books/*} -> /tianshu.transcode.test.Bookstore/UpdateBook
 	// POST /v1/{name=shelves/*/books/*}:tag -> /tianshu.transcode.test.Bookstore/TagBook
 	// POST /v1/{parent=shelves/*}/books -> /tianshu.transcode.test.Bookstore/CreateBook
 	// PUT /v1/{book.name=shelves/*/books/*} -> /tianshu.transcode.test.Bookstore/UpdateBook
+	// SEARCH /v1/{parent=shelves/*}/books -> /tianshu.transcode.test.Bookstore/SearchBooks
 }

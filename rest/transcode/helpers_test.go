@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -62,6 +63,7 @@ func (s *bookstore) lastRequest() (proto.Message, metadata.MD) {
 
 func fixtureBook(name string) *testpb.Book {
 	extra, _ := structpb.NewStruct(map[string]any{"signed": true, "copies": 3.0, "notes": []any{"a", nil}})
+	note, _ := anypb.New(&testpb.Author{Name: "Ursula", Born: 1929})
 	return &testpb.Book{
 		Name:      name,
 		Title:     "The Dispossessed",
@@ -78,6 +80,7 @@ func fixtureBook(name string) *testpb.Book {
 		Subtitle:  wrapperspb.String("An Ambiguous Utopia"),
 		Ratings:   map[string]int32{"goodreads": 4, "amazon": 5},
 		Format:    &testpb.Book_Isbn{Isbn: "978-0-06-051275-0"},
+		Note:      note,
 	}
 }
 
@@ -135,6 +138,20 @@ func (s *bookstore) GetBookAuthor(ctx context.Context, r *testpb.GetBookRequest)
 		return nil, err
 	}
 	return fixtureBook(r.GetName()), nil
+}
+
+func (s *bookstore) GetBookTitle(ctx context.Context, r *testpb.GetBookRequest) (*testpb.Book, error) {
+	if err := s.keep(ctx, r); err != nil {
+		return nil, err
+	}
+	return fixtureBook(r.GetName()), nil
+}
+
+func (s *bookstore) SearchBooks(ctx context.Context, r *testpb.ListBooksRequest) (*testpb.ListBooksResponse, error) {
+	if err := s.keep(ctx, r); err != nil {
+		return nil, err
+	}
+	return &testpb.ListBooksResponse{NextPageToken: "next"}, nil
 }
 
 func (s *bookstore) TagBook(ctx context.Context, r *testpb.TagBookRequest) (*testpb.Book, error) {
@@ -265,3 +282,11 @@ func fixtureStruct(js string) *structpb.Struct {
 }
 
 func splitLines(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }
+
+func mustAny(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}

@@ -12,6 +12,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	anypb "google.golang.org/protobuf/types/known/anypb"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -152,6 +153,7 @@ type Book struct {
 	//	*Book_Isbn
 	//	*Book_ShelfSlot
 	Format        isBook_Format `protobuf_oneof:"format"`
+	Note          *anypb.Any    `protobuf:"bytes,17,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -307,6 +309,13 @@ func (x *Book) GetShelfSlot() int32 {
 		}
 	}
 	return 0
+}
+
+func (x *Book) GetNote() *anypb.Any {
+	if x != nil {
+		return x.Note
+	}
+	return nil
 }
 
 type isBook_Format interface {
@@ -894,10 +903,10 @@ var File_bookstore_proto protoreflect.FileDescriptor
 
 const file_bookstore_proto_rawDesc = "" +
 	"\n" +
-	"\x0fbookstore.proto\x12\x16tianshu.transcode.test\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\"0\n" +
+	"\x0fbookstore.proto\x12\x16tianshu.transcode.test\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\"0\n" +
 	"\x06Author\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04born\x18\x02 \x01(\x05R\x04born\"\xab\x05\n" +
+	"\x04born\x18\x02 \x01(\x05R\x04born\"\xd5\x05\n" +
 	"\x04Book\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x126\n" +
@@ -916,7 +925,8 @@ const file_bookstore_proto_rawDesc = "" +
 	"\aratings\x18\x0e \x03(\v2).tianshu.transcode.test.Book.RatingsEntryR\aratings\x12\x14\n" +
 	"\x04isbn\x18\x0f \x01(\tH\x00R\x04isbn\x12\x1f\n" +
 	"\n" +
-	"shelf_slot\x18\x10 \x01(\x05H\x00R\tshelfSlot\x1a:\n" +
+	"shelf_slot\x18\x10 \x01(\x05H\x00R\tshelfSlot\x12(\n" +
+	"\x04note\x18\x11 \x01(\v2\x14.google.protobuf.AnyR\x04note\x1a:\n" +
 	"\fRatingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01B\b\n" +
@@ -966,7 +976,7 @@ const file_bookstore_proto_rawDesc = "" +
 	"\x05Genre\x12\x15\n" +
 	"\x11GENRE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rGENRE_FICTION\x10\x01\x12\x11\n" +
-	"\rGENRE_HISTORY\x10\x022\xd1\t\n" +
+	"\rGENRE_HISTORY\x10\x022\xf0\v\n" +
 	"\tBookstore\x12u\n" +
 	"\aGetBook\x12&.tianshu.transcode.test.GetBookRequest\x1a\x1c.tianshu.transcode.test.Book\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{name=shelves/*/books/*}\x12\x86\x01\n" +
 	"\tListBooks\x12(.tianshu.transcode.test.ListBooksRequest\x1a).tianshu.transcode.test.ListBooksResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=shelves/*}/books\x12\x81\x01\n" +
@@ -978,7 +988,10 @@ const file_bookstore_proto_rawDesc = "" +
 	"DeleteBook\x12).tianshu.transcode.test.DeleteBookRequest\x1a\x16.google.protobuf.Empty\"$\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/{name=shelves/*/books/*}\x12|\n" +
 	"\aGetFile\x12&.tianshu.transcode.test.GetFileRequest\x1a\x1c.tianshu.transcode.test.File\"+\x82\xd3\xe4\x93\x02%\x12#/v1/shelves/{shelf}/files/{path=**}\x12\x8a\x01\n" +
 	"\rGetBookAuthor\x12&.tianshu.transcode.test.GetBookRequest\x1a\x1c.tianshu.transcode.test.Book\"3\x82\xd3\xe4\x93\x02-b\x06author\x12#/v1/{name=shelves/*/books/*}:author\x12\x85\x01\n" +
-	"\aTagBook\x12&.tianshu.transcode.test.TagBookRequest\x1a\x1c.tianshu.transcode.test.Book\"4\x82\xd3\xe4\x93\x02.:\x04tagsb\x04tags\" /v1/{name=shelves/*/books/*}:tag\x12\x84\x01\n" +
+	"\aTagBook\x12&.tianshu.transcode.test.TagBookRequest\x1a\x1c.tianshu.transcode.test.Book\"4\x82\xd3\xe4\x93\x02.:\x04tagsb\x04tags\" /v1/{name=shelves/*/books/*}:tag\x12\x87\x01\n" +
+	"\fGetBookTitle\x12&.tianshu.transcode.test.GetBookRequest\x1a\x1c.tianshu.transcode.test.Book\"1\x82\xd3\xe4\x93\x02+b\x05title\x12\"/v1/{name=shelves/*/books/*}:title\x12\x92\x01\n" +
+	"\vSearchBooks\x12(.tianshu.transcode.test.ListBooksRequest\x1a).tianshu.transcode.test.ListBooksResponse\".\x82\xd3\xe4\x93\x02(B&\n" +
+	"\x06SEARCH\x12\x1c/v1/{parent=shelves/*}/books\x12\x84\x01\n" +
 	"\vStreamBooks\x12(.tianshu.transcode.test.ListBooksRequest\x1a\x1c.tianshu.transcode.test.Book\"+\x82\xd3\xe4\x93\x02%\x12#/v1/{parent=shelves/*}/books:stream0\x01B>Z<github.com/tianshu-go/tianshu/rest/transcode/internal/testpbb\x06proto3"
 
 var (
@@ -1013,9 +1026,10 @@ var file_bookstore_proto_goTypes = []any{
 	(*durationpb.Duration)(nil),    // 14: google.protobuf.Duration
 	(*structpb.Struct)(nil),        // 15: google.protobuf.Struct
 	(*wrapperspb.StringValue)(nil), // 16: google.protobuf.StringValue
-	(*fieldmaskpb.FieldMask)(nil),  // 17: google.protobuf.FieldMask
-	(*wrapperspb.Int32Value)(nil),  // 18: google.protobuf.Int32Value
-	(*emptypb.Empty)(nil),          // 19: google.protobuf.Empty
+	(*anypb.Any)(nil),              // 17: google.protobuf.Any
+	(*fieldmaskpb.FieldMask)(nil),  // 18: google.protobuf.FieldMask
+	(*wrapperspb.Int32Value)(nil),  // 19: google.protobuf.Int32Value
+	(*emptypb.Empty)(nil),          // 20: google.protobuf.Empty
 }
 var file_bookstore_proto_depIdxs = []int32{
 	1,  // 0: tianshu.transcode.test.Book.author:type_name -> tianshu.transcode.test.Author
@@ -1025,39 +1039,44 @@ var file_bookstore_proto_depIdxs = []int32{
 	15, // 4: tianshu.transcode.test.Book.extra:type_name -> google.protobuf.Struct
 	16, // 5: tianshu.transcode.test.Book.subtitle:type_name -> google.protobuf.StringValue
 	12, // 6: tianshu.transcode.test.Book.ratings:type_name -> tianshu.transcode.test.Book.RatingsEntry
-	17, // 7: tianshu.transcode.test.GetBookRequest.read_mask:type_name -> google.protobuf.FieldMask
-	1,  // 8: tianshu.transcode.test.ListBooksRequest.author:type_name -> tianshu.transcode.test.Author
-	0,  // 9: tianshu.transcode.test.ListBooksRequest.genres:type_name -> tianshu.transcode.test.Genre
-	13, // 10: tianshu.transcode.test.ListBooksRequest.since:type_name -> google.protobuf.Timestamp
-	18, // 11: tianshu.transcode.test.ListBooksRequest.min_pages:type_name -> google.protobuf.Int32Value
-	14, // 12: tianshu.transcode.test.ListBooksRequest.max_read:type_name -> google.protobuf.Duration
-	2,  // 13: tianshu.transcode.test.ListBooksResponse.books:type_name -> tianshu.transcode.test.Book
-	2,  // 14: tianshu.transcode.test.CreateBookRequest.book:type_name -> tianshu.transcode.test.Book
-	2,  // 15: tianshu.transcode.test.UpdateBookRequest.book:type_name -> tianshu.transcode.test.Book
-	17, // 16: tianshu.transcode.test.UpdateBookRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 17: tianshu.transcode.test.Bookstore.GetBook:input_type -> tianshu.transcode.test.GetBookRequest
-	4,  // 18: tianshu.transcode.test.Bookstore.ListBooks:input_type -> tianshu.transcode.test.ListBooksRequest
-	6,  // 19: tianshu.transcode.test.Bookstore.CreateBook:input_type -> tianshu.transcode.test.CreateBookRequest
-	7,  // 20: tianshu.transcode.test.Bookstore.UpdateBook:input_type -> tianshu.transcode.test.UpdateBookRequest
-	8,  // 21: tianshu.transcode.test.Bookstore.DeleteBook:input_type -> tianshu.transcode.test.DeleteBookRequest
-	9,  // 22: tianshu.transcode.test.Bookstore.GetFile:input_type -> tianshu.transcode.test.GetFileRequest
-	3,  // 23: tianshu.transcode.test.Bookstore.GetBookAuthor:input_type -> tianshu.transcode.test.GetBookRequest
-	11, // 24: tianshu.transcode.test.Bookstore.TagBook:input_type -> tianshu.transcode.test.TagBookRequest
-	4,  // 25: tianshu.transcode.test.Bookstore.StreamBooks:input_type -> tianshu.transcode.test.ListBooksRequest
-	2,  // 26: tianshu.transcode.test.Bookstore.GetBook:output_type -> tianshu.transcode.test.Book
-	5,  // 27: tianshu.transcode.test.Bookstore.ListBooks:output_type -> tianshu.transcode.test.ListBooksResponse
-	2,  // 28: tianshu.transcode.test.Bookstore.CreateBook:output_type -> tianshu.transcode.test.Book
-	2,  // 29: tianshu.transcode.test.Bookstore.UpdateBook:output_type -> tianshu.transcode.test.Book
-	19, // 30: tianshu.transcode.test.Bookstore.DeleteBook:output_type -> google.protobuf.Empty
-	10, // 31: tianshu.transcode.test.Bookstore.GetFile:output_type -> tianshu.transcode.test.File
-	2,  // 32: tianshu.transcode.test.Bookstore.GetBookAuthor:output_type -> tianshu.transcode.test.Book
-	2,  // 33: tianshu.transcode.test.Bookstore.TagBook:output_type -> tianshu.transcode.test.Book
-	2,  // 34: tianshu.transcode.test.Bookstore.StreamBooks:output_type -> tianshu.transcode.test.Book
-	26, // [26:35] is the sub-list for method output_type
-	17, // [17:26] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	17, // 7: tianshu.transcode.test.Book.note:type_name -> google.protobuf.Any
+	18, // 8: tianshu.transcode.test.GetBookRequest.read_mask:type_name -> google.protobuf.FieldMask
+	1,  // 9: tianshu.transcode.test.ListBooksRequest.author:type_name -> tianshu.transcode.test.Author
+	0,  // 10: tianshu.transcode.test.ListBooksRequest.genres:type_name -> tianshu.transcode.test.Genre
+	13, // 11: tianshu.transcode.test.ListBooksRequest.since:type_name -> google.protobuf.Timestamp
+	19, // 12: tianshu.transcode.test.ListBooksRequest.min_pages:type_name -> google.protobuf.Int32Value
+	14, // 13: tianshu.transcode.test.ListBooksRequest.max_read:type_name -> google.protobuf.Duration
+	2,  // 14: tianshu.transcode.test.ListBooksResponse.books:type_name -> tianshu.transcode.test.Book
+	2,  // 15: tianshu.transcode.test.CreateBookRequest.book:type_name -> tianshu.transcode.test.Book
+	2,  // 16: tianshu.transcode.test.UpdateBookRequest.book:type_name -> tianshu.transcode.test.Book
+	18, // 17: tianshu.transcode.test.UpdateBookRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 18: tianshu.transcode.test.Bookstore.GetBook:input_type -> tianshu.transcode.test.GetBookRequest
+	4,  // 19: tianshu.transcode.test.Bookstore.ListBooks:input_type -> tianshu.transcode.test.ListBooksRequest
+	6,  // 20: tianshu.transcode.test.Bookstore.CreateBook:input_type -> tianshu.transcode.test.CreateBookRequest
+	7,  // 21: tianshu.transcode.test.Bookstore.UpdateBook:input_type -> tianshu.transcode.test.UpdateBookRequest
+	8,  // 22: tianshu.transcode.test.Bookstore.DeleteBook:input_type -> tianshu.transcode.test.DeleteBookRequest
+	9,  // 23: tianshu.transcode.test.Bookstore.GetFile:input_type -> tianshu.transcode.test.GetFileRequest
+	3,  // 24: tianshu.transcode.test.Bookstore.GetBookAuthor:input_type -> tianshu.transcode.test.GetBookRequest
+	11, // 25: tianshu.transcode.test.Bookstore.TagBook:input_type -> tianshu.transcode.test.TagBookRequest
+	3,  // 26: tianshu.transcode.test.Bookstore.GetBookTitle:input_type -> tianshu.transcode.test.GetBookRequest
+	4,  // 27: tianshu.transcode.test.Bookstore.SearchBooks:input_type -> tianshu.transcode.test.ListBooksRequest
+	4,  // 28: tianshu.transcode.test.Bookstore.StreamBooks:input_type -> tianshu.transcode.test.ListBooksRequest
+	2,  // 29: tianshu.transcode.test.Bookstore.GetBook:output_type -> tianshu.transcode.test.Book
+	5,  // 30: tianshu.transcode.test.Bookstore.ListBooks:output_type -> tianshu.transcode.test.ListBooksResponse
+	2,  // 31: tianshu.transcode.test.Bookstore.CreateBook:output_type -> tianshu.transcode.test.Book
+	2,  // 32: tianshu.transcode.test.Bookstore.UpdateBook:output_type -> tianshu.transcode.test.Book
+	20, // 33: tianshu.transcode.test.Bookstore.DeleteBook:output_type -> google.protobuf.Empty
+	10, // 34: tianshu.transcode.test.Bookstore.GetFile:output_type -> tianshu.transcode.test.File
+	2,  // 35: tianshu.transcode.test.Bookstore.GetBookAuthor:output_type -> tianshu.transcode.test.Book
+	2,  // 36: tianshu.transcode.test.Bookstore.TagBook:output_type -> tianshu.transcode.test.Book
+	2,  // 37: tianshu.transcode.test.Bookstore.GetBookTitle:output_type -> tianshu.transcode.test.Book
+	5,  // 38: tianshu.transcode.test.Bookstore.SearchBooks:output_type -> tianshu.transcode.test.ListBooksResponse
+	2,  // 39: tianshu.transcode.test.Bookstore.StreamBooks:output_type -> tianshu.transcode.test.Book
+	29, // [29:40] is the sub-list for method output_type
+	18, // [18:29] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_bookstore_proto_init() }

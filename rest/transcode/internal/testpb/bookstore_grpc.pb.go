@@ -30,6 +30,8 @@ const (
 	Bookstore_GetFile_FullMethodName       = "/tianshu.transcode.test.Bookstore/GetFile"
 	Bookstore_GetBookAuthor_FullMethodName = "/tianshu.transcode.test.Bookstore/GetBookAuthor"
 	Bookstore_TagBook_FullMethodName       = "/tianshu.transcode.test.Bookstore/TagBook"
+	Bookstore_GetBookTitle_FullMethodName  = "/tianshu.transcode.test.Bookstore/GetBookTitle"
+	Bookstore_SearchBooks_FullMethodName   = "/tianshu.transcode.test.Bookstore/SearchBooks"
 	Bookstore_StreamBooks_FullMethodName   = "/tianshu.transcode.test.Bookstore/StreamBooks"
 )
 
@@ -53,6 +55,10 @@ type BookstoreClient interface {
 	GetBookAuthor(ctx context.Context, in *GetBookRequest, opts ...grpc.CallOption) (*Book, error)
 	// A body that is a repeated field, and a response_body that is a repeated field.
 	TagBook(ctx context.Context, in *TagBookRequest, opts ...grpc.CallOption) (*Book, error)
+	// A response_body that is a scalar field.
+	GetBookTitle(ctx context.Context, in *GetBookRequest, opts ...grpc.CallOption) (*Book, error)
+	// A custom HTTP method.
+	SearchBooks(ctx context.Context, in *ListBooksRequest, opts ...grpc.CallOption) (*ListBooksResponse, error)
 	// Server streaming.
 	StreamBooks(ctx context.Context, in *ListBooksRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Book], error)
 }
@@ -145,6 +151,26 @@ func (c *bookstoreClient) TagBook(ctx context.Context, in *TagBookRequest, opts 
 	return out, nil
 }
 
+func (c *bookstoreClient) GetBookTitle(ctx context.Context, in *GetBookRequest, opts ...grpc.CallOption) (*Book, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Book)
+	err := c.cc.Invoke(ctx, Bookstore_GetBookTitle_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *bookstoreClient) SearchBooks(ctx context.Context, in *ListBooksRequest, opts ...grpc.CallOption) (*ListBooksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListBooksResponse)
+	err := c.cc.Invoke(ctx, Bookstore_SearchBooks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *bookstoreClient) StreamBooks(ctx context.Context, in *ListBooksRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Book], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Bookstore_ServiceDesc.Streams[0], Bookstore_StreamBooks_FullMethodName, cOpts...)
@@ -184,6 +210,10 @@ type BookstoreServer interface {
 	GetBookAuthor(context.Context, *GetBookRequest) (*Book, error)
 	// A body that is a repeated field, and a response_body that is a repeated field.
 	TagBook(context.Context, *TagBookRequest) (*Book, error)
+	// A response_body that is a scalar field.
+	GetBookTitle(context.Context, *GetBookRequest) (*Book, error)
+	// A custom HTTP method.
+	SearchBooks(context.Context, *ListBooksRequest) (*ListBooksResponse, error)
 	// Server streaming.
 	StreamBooks(*ListBooksRequest, grpc.ServerStreamingServer[Book]) error
 	mustEmbedUnimplementedBookstoreServer()
@@ -219,6 +249,12 @@ func (UnimplementedBookstoreServer) GetBookAuthor(context.Context, *GetBookReque
 }
 func (UnimplementedBookstoreServer) TagBook(context.Context, *TagBookRequest) (*Book, error) {
 	return nil, status.Error(codes.Unimplemented, "method TagBook not implemented")
+}
+func (UnimplementedBookstoreServer) GetBookTitle(context.Context, *GetBookRequest) (*Book, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetBookTitle not implemented")
+}
+func (UnimplementedBookstoreServer) SearchBooks(context.Context, *ListBooksRequest) (*ListBooksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchBooks not implemented")
 }
 func (UnimplementedBookstoreServer) StreamBooks(*ListBooksRequest, grpc.ServerStreamingServer[Book]) error {
 	return status.Error(codes.Unimplemented, "method StreamBooks not implemented")
@@ -388,6 +424,42 @@ func _Bookstore_TagBook_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Bookstore_GetBookTitle_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetBookRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BookstoreServer).GetBookTitle(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Bookstore_GetBookTitle_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BookstoreServer).GetBookTitle(ctx, req.(*GetBookRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Bookstore_SearchBooks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBooksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BookstoreServer).SearchBooks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Bookstore_SearchBooks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BookstoreServer).SearchBooks(ctx, req.(*ListBooksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Bookstore_StreamBooks_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(ListBooksRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -437,6 +509,14 @@ var Bookstore_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TagBook",
 			Handler:    _Bookstore_TagBook_Handler,
+		},
+		{
+			MethodName: "GetBookTitle",
+			Handler:    _Bookstore_GetBookTitle_Handler,
+		},
+		{
+			MethodName: "SearchBooks",
+			Handler:    _Bookstore_SearchBooks_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
