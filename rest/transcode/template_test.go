@@ -74,4 +74,3 @@ func TestUnescapeKeepsSlashesOnlyInVariablesOfSeveralSegments(t *testing.T) {
 		}
 	}
 }
-
