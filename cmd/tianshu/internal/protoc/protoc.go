@@ -13,11 +13,14 @@ import (
 
 	"github.com/bufbuild/protocompile"
 	"github.com/bufbuild/protocompile/linker"
+	// Registers google/api/annotations.proto and google/api/http.proto for linkedIn.
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	gengo "google.golang.org/protobuf/cmd/protoc-gen-go/internal_gengo"
 	"google.golang.org/protobuf/compiler/protogen"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/pluginpb"
 )
@@ -114,8 +117,9 @@ func Render(ctx context.Context, root string, files []string, opts ...Option) (m
 // send a plugin with the parameter paths=source_relative.
 func Request(ctx context.Context, root string, files []string) (*pluginpb.CodeGeneratorRequest, error) {
 	c := protocompile.Compiler{
-		Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{
-			ImportPaths: []string{root},
+		Resolver: protocompile.WithStandardImports(protocompile.CompositeResolver{
+			&protocompile.SourceResolver{ImportPaths: []string{root}},
+			protocompile.ResolverFunc(linkedIn),
 		}),
 		SourceInfoMode: protocompile.SourceInfoStandard,
 	}
@@ -148,6 +152,17 @@ func Request(ctx context.Context, root string, files []string) (*pluginpb.CodeGe
 		req.SourceFileDescriptors = append(req.SourceFileDescriptors, fileProto(f))
 	}
 	return req, nil
+}
+
+// linkedIn resolves an import that is not under root from the descriptors linked into this
+// binary, google/api/annotations.proto and google/api/http.proto among them, so a service
+// with google.api.http rules compiles with Go alone: no copied files, no include path.
+func linkedIn(path string) (protocompile.SearchResult, error) {
+	fd, err := protoregistry.GlobalFiles.FindFileByPath(path)
+	if err != nil {
+		return protocompile.SearchResult{}, err
+	}
+	return protocompile.SearchResult{Desc: fd}, nil
 }
 
 // fileProto prefers the compiler's own descriptor proto, which keeps the source order

@@ -182,3 +182,36 @@ func TestFindSkipsHiddenVendorAndTestdataDirectories(t *testing.T) {
 		t.Errorf("Find = %v, want %v", got, want)
 	}
 }
+
+// TestGoogleAPIAnnotationsResolveWithNoIncludePath compiles a service with google.api.http
+// rules in a directory that holds only its own file: google/api/annotations.proto and
+// google/api/http.proto come from the descriptors linked into the binary.
+func TestGoogleAPIAnnotationsResolveWithNoIncludePath(t *testing.T) {
+	dir := t.TempDir()
+	const src = `syntax = "proto3";
+package books.v1;
+option go_package = "example.com/books/v1;booksv1";
+import "google/api/annotations.proto";
+message GetBookRequest { string name = 1; }
+message Book { string name = 1; }
+service Books {
+  rpc GetBook(GetBookRequest) returns (Book) {
+    option (google.api.http) = { get: "/v1/{name=shelves/*/books/*}" };
+  }
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "books.proto"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := Render(context.Background(), dir, []string{"books.proto"})
+	if err != nil {
+		t.Fatalf("Render = %v, want the google/api imports resolved with no include path", err)
+	}
+	if _, ok := out["books_grpc.pb.go"]; !ok {
+		t.Errorf("no gRPC stubs; got %v", keys(out))
+	}
+	got := string(out["books.pb.go"])
+	if !strings.Contains(got, `_ "google.golang.org/genproto/googleapis/api/annotations"`) {
+		t.Errorf("books.pb.go does not import the annotations package:\n%s", got)
+	}
+}
