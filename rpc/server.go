@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"os"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"time"
 
@@ -21,7 +19,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
-	"github.com/tianshu-go/tianshu/internal/backoff"
+	"github.com/tianshu-go/tianshu/internal/announce"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/telemetry"
 )
@@ -282,66 +280,23 @@ func (s *Server) Serve(lis net.Listener) error {
 
 func (s *Server) register(ctx context.Context, in *registry.Instance) {
 	defer close(s.regDone)
-	if s.opts.registrar == nil {
-		return
-	}
-	for attempt := 0; ; attempt++ {
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := s.opts.registrar.Register(rctx, in)
-		cancel()
-		if err == nil {
-			s.opts.log.Info("registered", "service", in.Service, "instance", in.ID, "endpoints", in.Endpoints)
-			return
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		s.opts.log.Warn("registration failed; retrying", "service", in.Service, "instance", in.ID, "attempt", attempt+1, "err", err)
-		if errors.Is(err, registry.ErrInvalidInstance) || errors.Is(err, registry.ErrClosed) ||
-			!backoff.Sleep(ctx, backoff.Default.Delay(attempt)) {
-			return
-		}
+	if s.opts.registrar != nil {
+		announce.Register(ctx, s.opts.registrar, in, s.opts.log)
 	}
 }
 
+// buildInstance is the instance the server announces on addr (see internal/announce,
+// whose steps rest.Server takes too).
 func (s *Server) buildInstance(addr net.Addr) (*registry.Instance, error) {
-	in := s.opts.instance.Clone()
-	tcp, ok := addr.(*net.TCPAddr)
-	if !ok {
+	in, err := announce.Instance(&s.opts.instance, addr, []string{s.opts.scheme}, s.opts.advertiseHost,
+		s.opts.registrar != nil)
+	if errors.Is(err, announce.ErrNotTCP) {
 		return nil, fmt.Errorf("rpc: serve on %v: want a TCP listener", addr)
 	}
-	host := s.opts.advertiseHost
-	if host == "" {
-		host = tcp.IP.String()
-		if tcp.IP.IsUnspecified() {
-			host = outboundIP()
-		}
-	}
-	in.Endpoints = append([]registry.Endpoint{{Scheme: s.opts.scheme, Host: host, Port: tcp.Port}}, in.Endpoints...)
-	if s.opts.registrar == nil {
-		return in, nil
-	}
-	if in.ID == "" {
-		hn, _ := os.Hostname()
-		in.ID = in.Service + "-" + hn + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.Itoa(tcp.Port)
-	}
-	if err := in.Validate(); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("rpc: instance to register (set rpc.WithService): %w", err)
 	}
 	return in, nil
-}
-
-// outboundIP returns the first non-loopback IPv4 address of this host, or 127.0.0.1.
-func outboundIP() string {
-	addrs, err := net.InterfaceAddrs()
-	if err == nil {
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
-				return n.IP.String()
-			}
-		}
-	}
-	return "127.0.0.1"
 }
 
 // Deregister takes the server out of rotation while it still serves: it reports
@@ -423,15 +378,7 @@ func (s *Server) deregisterInstance(ctx context.Context, in *registry.Instance) 
 	if s.opts.registrar == nil {
 		return nil
 	}
-	// Deregistering is what keeps consumers from calling a stopped server, so it gets its
-	// own few seconds even when the caller's context is already done.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	err := s.opts.registrar.Deregister(dctx, in)
-	if errors.Is(err, registry.ErrClosed) {
-		return nil
-	}
-	return err
+	return announce.Deregister(ctx, s.opts.registrar, in)
 }
 
 // GracefulStop is Shutdown with a background context: it deregisters before draining. It
