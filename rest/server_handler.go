@@ -262,48 +262,16 @@ func Authenticate(v auth.Verifier) func(http.Handler) http.Handler {
 // authenticate asks v about r's bearer token, and answers 401 when it is missing or
 // refused. The answer names what was wrong, never the token.
 func authenticate(w http.ResponseWriter, r *http.Request, v auth.Verifier) (auth.Principal, bool) {
-	values := r.Header.Values("Authorization")
-	var msg, token string
-	switch {
-	case len(values) == 0:
-		msg = auth.ErrMissingCredentials.Error()
-	case len(values) > 1:
-		msg = auth.ErrInvalidCredentials.Error() + ": more than one Authorization header"
-	default:
-		scheme, tok, ok := strings.Cut(values[0], " ")
-		token = strings.TrimSpace(tok)
-		switch {
-		case !ok || !strings.EqualFold(scheme, "bearer"):
-			msg = auth.ErrInvalidCredentials.Error() + `: Authorization header is not of the form "Bearer <token>"`
-		case token == "":
-			msg = auth.ErrMissingCredentials.Error()
-		}
-	}
-	if msg == "" {
-		p, err := v.Verify(r.Context(), token)
-		if err == nil {
+	token, err := auth.BearerToken(r.Header.Values("Authorization"))
+	if err == nil {
+		var p auth.Principal
+		if p, err = v.Verify(r.Context(), token); err == nil {
 			return p, true
 		}
-		msg = redact(err.Error(), token)
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="tianshu"`)
-	httperr.Write(w, status.New(codes.Unauthenticated, msg))
+	httperr.Write(w, status.New(codes.Unauthenticated, auth.Redact(err.Error(), token)))
 	return auth.Principal{}, false
-}
-
-// redact removes the token, and each long dot-separated part of it (a JWT's header, claims
-// and signature), from a verifier's message, as rpc/auth's interceptor does.
-func redact(msg, token string) string {
-	if token == "" {
-		return msg
-	}
-	msg = strings.ReplaceAll(msg, token, "[redacted]")
-	for part := range strings.SplitSeq(token, ".") {
-		if len(part) >= 8 {
-			msg = strings.ReplaceAll(msg, part, "[redacted]")
-		}
-	}
-	return msg
 }
 
 // RateLimit returns middleware that refuses requests over l with 429 and the JSON error

@@ -36,7 +36,7 @@ func FuzzAuthorizationHeader(f *testing.F) {
 			if !errors.Is(err, ErrInvalidCredentials) {
 				t.Fatalf("Verify(%q) = %v, want ErrInvalidCredentials", token, err)
 			}
-			if len(token) >= 8 && strings.Contains(redact(err.Error(), token), token) {
+			if len(token) >= 8 && strings.Contains(Redact(err.Error(), token), token) {
 				t.Fatalf("redacted error still quotes the token %q", token)
 			}
 		}

@@ -132,7 +132,7 @@ func (i *Interceptor) authorize(ctx context.Context, method string) (context.Con
 	}
 	p, err := i.verifier.Verify(ctx, token)
 	if err != nil {
-		msg := redact(err.Error(), token)
+		msg := Redact(err.Error(), token)
 		if !errors.Is(err, ErrInvalidCredentials) {
 			msg = ErrInvalidCredentials.Error() + ": " + msg
 		}
@@ -159,9 +159,10 @@ func (i *Interceptor) refuse(ctx context.Context, method, subject string, reason
 	i.log.LogAttrs(ctx, slog.LevelInfo, "call refused", slog.Group("auth", attrs...))
 }
 
-// redact replaces the token, and each dot-separated part of it (a JWT's header, claims and
-// signature), in msg.
-func redact(msg, token string) string {
+// Redact returns msg, a verifier's refusal, without token and without each long
+// dot-separated part of it (a JWT's header, claims and signature), so that an error
+// written to a caller or a log never carries a credential.
+func Redact(msg, token string) string {
 	if token == "" {
 		return msg
 	}
@@ -174,10 +175,11 @@ func redact(msg, token string) string {
 	return msg
 }
 
-// bearer returns the token of the call's "authorization: Bearer <token>" header.
-func bearer(ctx context.Context) (string, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	values := md.Get("authorization")
+// BearerToken returns the token of the one "Bearer <token>" value in values: a gRPC call's
+// authorization metadata, or an HTTP request's Authorization headers. Errors wrap
+// ErrMissingCredentials (no value, or an empty token) or ErrInvalidCredentials (several
+// values, another scheme).
+func BearerToken(values []string) (string, error) {
 	if len(values) == 0 {
 		return "", ErrMissingCredentials
 	}
@@ -193,6 +195,12 @@ func bearer(ctx context.Context) (string, error) {
 		return "", ErrMissingCredentials
 	}
 	return token, nil
+}
+
+// bearer returns the token of the call's "authorization: Bearer <token>" header.
+func bearer(ctx context.Context) (string, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	return BearerToken(md.Get("authorization"))
 }
 
 // Unary returns the interceptor for unary calls; put it after recovery and tracing.
