@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"maps"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -166,13 +167,19 @@ func TestCallsScrapeTheSameSeriesEitherWay(t *testing.T) {
 				_ = cliH.UnaryClientInterceptor()(ctx, full, nil, nil, nil, invoker)
 			}
 		}
+		httpH := telemetry.NewHTTPServer(hopts...)
+		for _, st := range []int{200, 200, 503} {
+			r := httptest.NewRequest("GET", "/orders/7", nil)
+			ctx, rec := httpH.Start(r, "GET /orders/{id}")
+			httpH.End(ctx, rec, st)
+		}
 		mfs, err := prom.Registry().Gather()
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := map[string]uint64{}
 		for _, mf := range mfs {
-			if !strings.HasSuffix(mf.GetName(), "_call_duration_seconds") {
+			if !strings.HasSuffix(mf.GetName(), "_duration_seconds") {
 				continue
 			}
 			for _, m := range mf.Metric {
@@ -187,8 +194,8 @@ func TestCallsScrapeTheSameSeriesEitherWay(t *testing.T) {
 	}
 	want := series(WithView(sdkmetric.NewView(sdkmetric.Instrument{Name: "none"}, sdkmetric.Stream{})))
 	got := series()
-	if len(want) != 2*2*4 { // two sides, two methods, four codes
-		t.Fatalf("the SDK's scrape has %d duration series, want 16: %v", len(want), want)
+	if len(want) != 2*2*4+2 { // gRPC: two sides, two methods, four codes; HTTP: two statuses
+		t.Fatalf("the SDK's scrape has %d duration series, want 18: %v", len(want), want)
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("series differ\nSDK:   %v\nstore: %v", want, got)

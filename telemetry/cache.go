@@ -13,8 +13,6 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
-
-	"github.com/tianshu-go/tianshu/internal/callhist"
 )
 
 // Bounds on the per-method caches: method names arrive from the network on a server, so an
@@ -39,14 +37,8 @@ type method struct {
 	addrs  atomic.Pointer[map[addrKey]*addrEntry]
 }
 
-// codeOpts holds, per status code, how a duration is recorded: the record options of its
-// attribute set for an SDK instrument, or its series when the provider aggregates.
-type codeOpts [numCodes]codeRec
-
-type codeRec struct {
-	opts   []metric.RecordOption
-	series *callhist.Series
-}
+// codeOpts holds, per status code, how a duration is recorded.
+type codeOpts [numCodes]series
 
 // addrEntry is what a client records per server address.
 type addrEntry struct {
@@ -80,12 +72,7 @@ func (h *Handler) newMethod(full string) *method {
 func (h *Handler) codeOpts(base, extra []attribute.KeyValue) *codeOpts {
 	var co codeOpts
 	for c := range co {
-		set := h.metricSet(base, extra, codes.Code(c))
-		if h.hist != nil {
-			co[c].series = h.hist.Series(set)
-		} else {
-			co[c].opts = []metric.RecordOption{metric.WithAttributeSet(set)}
-		}
+		co[c] = h.dur.series(h.metricSet(base, extra, codes.Code(c)))
 	}
 	return &co
 }

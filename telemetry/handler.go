@@ -2,12 +2,9 @@ package telemetry
 
 import (
 	"context"
-	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
-	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/rpcconv"
 	"go.opentelemetry.io/otel/trace"
@@ -29,12 +26,8 @@ const (
 	ClientActiveCallsName = "tianshu.rpc.client.active_calls"
 )
 
-// durationBuckets returns otelgrpc's bucket bounds, in seconds, so that dashboards built for
-// it read Tianshu's histograms unchanged.
-func durationBuckets() []float64 {
-	return []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
-}
-
+// Handler records, for every call, a span named pkg.Service/Method and the
+// rpc.server.call.duration or rpc.client.call.duration histogram, with the attributes,
 // status mapping, units and bucket bounds of otelgrpc v0.72, and an in-flight gauge; it
 // propagates span contexts through gRPC metadata. Install it either as a grpc
 // stats.Handler (ServerOption, DialOption) or through its interceptors
@@ -47,31 +40,14 @@ func durationBuckets() []float64 {
 // and propagator need, and in-flight counts are plain atomics read when metrics are
 // collected.
 type Handler struct {
+	providers
 	server  bool
-	tracer  trace.Tracer
-	prop    propagation.TextMapPropagator
 	filter  func(string) bool
-	dur     metric.Float64Histogram
-	hist    *callhist.Instrument // durations, when the meter provider aggregates them itself
-	bounds  []float64
+	dur     *durations
 	active  metric.Int64ObservableUpDownCounter
 	reg     metric.Registration
 	kind    trace.SpanKind
 	methods methodTable
-
-	globalTP bool // the tracer provider is OpenTelemetry's global one
-	// globalProp says the propagator is OpenTelemetry's global one, looked up per call;
-	// unsetProp is that global as it was before anything set it, if it was, and propSet
-	// says a call has seen it set since.
-	globalProp bool
-	unsetProp  propagation.TextMapPropagator
-	propSet    atomic.Bool
-	// unsetTP is the global tracer provider as it was before anything set it, if it was,
-	// and tpSet says a call has seen it set since.
-	unsetTP   trace.TracerProvider
-	tpSet     atomic.Bool
-	fixedHead *HeadSampler // the sampling rule of an explicit provider, if known
-	quick     *multiFormat // prop, when it is Tianshu's: servers may read it with quickExtract
 }
 
 var _ stats.Handler = (*Handler)(nil)
@@ -106,74 +82,34 @@ func newHandler(server bool, opts []Option) *Handler {
 	for _, o := range opts {
 		o(&c)
 	}
-	globalTP := c.tp == nil
-	if globalTP {
-		c.tp = otel.GetTracerProvider()
-	}
-	if c.mp == nil {
-		c.mp = otel.GetMeterProvider()
-	}
-	globalProp := c.prop == nil
-	if globalProp {
-		c.prop = otel.GetTextMapPropagator()
-	}
-	h := &Handler{server: server, prop: c.prop, filter: c.filter, kind: trace.SpanKindClient, globalTP: globalTP,
-		globalProp: globalProp}
-	if globalTP && isUnsetGlobalTracer(c.tp) {
-		h.unsetTP = c.tp
-	}
-	if globalProp && isUnsetGlobal(c.prop) {
-		h.unsetProp = c.prop
-	}
-	if p, ok := c.tp.(HeadSampledProvider); ok && !globalTP {
-		h.fixedHead = p.HeadSampler()
-	}
-	if mf, ok := c.prop.(multiFormat); ok {
-		h.quick = &mf
-	}
+	h := &Handler{server: server, filter: c.filter, kind: trace.SpanKindClient}
+	h.init(&c)
 	if server {
 		h.kind = trace.SpanKindServer
 	}
-	h.tracer = c.tp.Tracer(ScopeName)
 	h.methods.build = h.newMethod
-	meter := c.mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
-	h.bounds = durationBuckets()
-	buckets := metric.WithExplicitBucketBoundaries(h.bounds...)
 	activeName, activeDesc := ClientActiveCallsName, "Calls this client has started and not yet finished."
-	var desc callhist.Desc
-	var err error
 	if server {
-		var d rpcconv.ServerCallDuration
-		desc = callhist.Desc{Name: d.Name(), Unit: d.Unit(), Description: d.Description()}
 		activeName, activeDesc = ServerActiveCallsName, "Calls this server is handling."
-		if _, fast := c.mp.(callhist.Provider); !fast {
-			d, err = rpcconv.NewServerCallDuration(meter, buckets)
-			h.dur = d.Inst()
-		}
+		var d rpcconv.ServerCallDuration
+		h.dur = newDurations(c.mp, callhist.Desc{Name: d.Name(), Unit: d.Unit(), Description: d.Description()},
+			func(m metric.Meter, o metric.HistogramOption) (metric.Float64Histogram, error) {
+				d, err := rpcconv.NewServerCallDuration(m, o)
+				return d.Inst(), err
+			})
 	} else {
 		var d rpcconv.ClientCallDuration
-		desc = callhist.Desc{Name: d.Name(), Unit: d.Unit(), Description: d.Description()}
-		if _, fast := c.mp.(callhist.Provider); !fast {
-			d, err = rpcconv.NewClientCallDuration(meter, buckets)
-			h.dur = d.Inst()
-		}
-	}
-	if p, ok := c.mp.(callhist.Provider); ok {
-		// Metrics' own providers aggregate call durations without the SDK's per-Record
-		// attribute normalisation (see package callhist); their producer reports them under
-		// the same scope, name and buckets.
-		desc.Scope, desc.SchemaURL, desc.Bounds = ScopeName, semconv.SchemaURL, h.bounds
-		h.hist = p.CallDurations().Instrument(desc)
-	}
-	if err != nil {
-		otel.Handle(err)
-	}
-	if h.dur == nil {
-		h.dur = noop.Float64Histogram{}
+		h.dur = newDurations(c.mp, callhist.Desc{Name: d.Name(), Unit: d.Unit(), Description: d.Description()},
+			func(m metric.Meter, o metric.HistogramOption) (metric.Float64Histogram, error) {
+				d, err := rpcconv.NewClientCallDuration(m, o)
+				return d.Inst(), err
+			})
 	}
 	if c.noActive {
 		return h
 	}
+	meter := c.mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
+	var err error
 	h.active, err = meter.Int64ObservableUpDownCounter(activeName,
 		metric.WithDescription(activeDesc), metric.WithUnit("{call}"))
 	if err == nil {

@@ -4,23 +4,21 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/httpconv"
 	"go.opentelemetry.io/otel/trace"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/tianshu-go/tianshu/internal/callhist"
 )
 
 // HTTPServer records, for every request an HTTP server answers, a server span and the
@@ -37,18 +35,10 @@ import (
 // builds no attributes, and a meter that records nothing (the global one before Setup) is
 // not given a clock reading.
 type HTTPServer struct {
-	tracer    trace.Tracer
-	prop      propagation.TextMapPropagator
-	quick     *multiFormat
+	providers
 	filter    func(string) bool
-	dur       metric.Float64Histogram
-	globalTP  bool
-	fixedHead *HeadSampler
+	dur       *durations
 	startOpts []trace.SpanStartOption
-	// noopTP: the tracer provider is a no-op one. unsetGlobal is the type of
-	// OpenTelemetry's global provider before any is set, which records nothing either.
-	noopTP      bool
-	unsetGlobal reflect.Type
 
 	mu     sync.Mutex
 	routes atomic.Pointer[map[routeKey]*httpRoute]
@@ -67,7 +57,7 @@ type httpRoute struct {
 	name     string // span name
 	base     []attribute.KeyValue
 	statusMu sync.Mutex
-	status   atomic.Pointer[map[int][]metric.RecordOption]
+	status   atomic.Pointer[map[int]series]
 }
 
 // NewHTTPServer returns the recorder of an HTTP server. Of the options, WithFilter is given
@@ -79,40 +69,15 @@ func NewHTTPServer(opts ...Option) *HTTPServer {
 	for _, o := range opts {
 		o(&c)
 	}
-	h := &HTTPServer{filter: c.filter, globalTP: c.tp == nil}
-	if c.tp == nil {
-		c.tp = otel.GetTracerProvider()
-		// The unexported type of the provider otel hands out until SetTracerProvider, which
-		// never comes back once a provider is set.
-		if t := reflect.TypeOf(c.tp); t.String() == "*global.tracerProvider" {
-			h.unsetGlobal = t
-		}
-	}
-	_, h.noopTP = c.tp.(tracenoop.TracerProvider)
-	if c.mp == nil {
-		c.mp = otel.GetMeterProvider()
-	}
-	if c.prop == nil {
-		c.prop = otel.GetTextMapPropagator()
-	}
-	h.prop = c.prop
-	if mf, ok := c.prop.(multiFormat); ok {
-		h.quick = &mf
-	}
-	if p, ok := c.tp.(HeadSampledProvider); ok && !h.globalTP {
-		h.fixedHead = p.HeadSampler()
-	}
-	h.tracer = c.tp.Tracer(ScopeName)
+	h := &HTTPServer{filter: c.filter}
+	h.init(&c)
 	h.startOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
-	meter := c.mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
-	d, err := httpconv.NewServerRequestDuration(meter)
-	if err != nil {
-		otel.Handle(err)
-	}
-	h.dur = d.Inst()
-	if h.dur == nil {
-		h.dur = noop.Float64Histogram{}
-	}
+	var d httpconv.ServerRequestDuration
+	h.dur = newDurations(c.mp, callhist.Desc{Name: d.Name(), Unit: d.Unit(), Description: d.Description()},
+		func(m metric.Meter, o metric.HistogramOption) (metric.Float64Histogram, error) {
+			d, err := httpconv.NewServerRequestDuration(m, o)
+			return d.Inst(), err
+		})
 	return h
 }
 
@@ -120,7 +85,7 @@ func NewHTTPServer(opts ...Option) *HTTPServer {
 type HTTPRecord struct {
 	span  trace.Span // nil: no tracer
 	route *httpRoute // nil: filtered out
-	start time.Time  // zero: not measured
+	start mark       // noMark: not measured
 }
 
 // Start begins recording r, which pattern (the http.ServeMux pattern that matches r, from
@@ -129,19 +94,22 @@ type HTTPRecord struct {
 // End when the response has been written.
 func (h *HTTPServer) Start(r *http.Request, pattern string) (context.Context, HTTPRecord) {
 	ctx := r.Context()
-	var rec HTTPRecord
+	rec := HTTPRecord{start: noMark}
 	carrier := headerCarrier(r.Header)
-	head := h.head()
+	head, off := h.head()
+	prop, mf := h.propagator()
 	var parent trace.SpanContext
 	quick := false
-	if h.quick != nil && head != nil {
-		ctx, parent, quick = h.quick.quickExtract(ctx, carrier)
+	if mf != nil && head != nil {
+		ctx, parent, quick = mf.quickExtract(ctx, carrier)
 		if quick && !parent.IsValid() {
 			parent = trace.SpanContextFromContext(ctx)
 		}
 	}
 	if !quick {
-		ctx = h.prop.Extract(ctx, carrier)
+		if prop != nil {
+			ctx = prop.Extract(ctx, carrier)
+		}
 		parent = trace.SpanContextFromContext(ctx)
 	}
 	setParent := parent.IsValid() && (!parent.IsRemote() || quick)
@@ -151,11 +119,11 @@ func (h *HTTPServer) Start(r *http.Request, pattern string) (context.Context, HT
 		}
 		return ctx, rec
 	}
-	if h.dur.Enabled(ctx) {
-		rec.start = time.Now()
+	if h.dur.on(ctx) {
+		rec.start = mark(time.Since(origin))
 	}
 	rec.route = h.route(r, pattern)
-	if h.tracerOff() {
+	if off {
 		// No span to start: the caller's context alone goes on to the calls the handler
 		// makes, as a no-op tracer's span would carry it, without the allocations.
 		if setParent {
@@ -203,35 +171,15 @@ func (h *HTTPServer) End(ctx context.Context, rec HTTPRecord, status int) {
 		}
 		rec.span.End()
 	}
-	if rec.start.IsZero() || !h.dur.Enabled(ctx) {
+	if rec.start == noMark {
 		return
 	}
-	h.dur.Record(ctx, float64(time.Since(rec.start))/1e9, rec.route.statusOpts(status)...)
-}
-
-// tracerOff reports whether the tracer provider records nothing whatever the request: then
-// no span is started at all.
-func (h *HTTPServer) tracerOff() bool {
-	if !h.globalTP {
-		return h.noopTP
+	var sc trace.SpanContext
+	if rec.span != nil {
+		sc = rec.span.SpanContext()
 	}
-	tp := otel.GetTracerProvider()
-	if h.unsetGlobal != nil && reflect.TypeOf(tp) == h.unsetGlobal {
-		return true
-	}
-	_, ok := tp.(tracenoop.TracerProvider)
-	return ok
-}
-
-// head is Handler.head for the HTTP server.
-func (h *HTTPServer) head() *HeadSampler {
-	if !h.globalTP {
-		return h.fixedHead
-	}
-	if p, ok := otel.GetTracerProvider().(HeadSampledProvider); ok {
-		return p.HeadSampler()
-	}
-	return nil
+	secs := float64(time.Since(origin)-time.Duration(rec.start)) / 1e9
+	h.dur.record(ctx, rec.route.statusSeries(h.dur, status), secs, sc)
 }
 
 // route returns the prebuilt state of r's method, pattern, scheme and protocol.
@@ -284,8 +232,8 @@ func newHTTPRoute(k routeKey, protoMinor int) *httpRoute {
 	return rt
 }
 
-// statusOpts returns the record options of a response with status on this route.
-func (rt *httpRoute) statusOpts(status int) []metric.RecordOption {
+// statusSeries returns how a response with status on this route is recorded.
+func (rt *httpRoute) statusSeries(d *durations, status int) series {
 	if mp := rt.status.Load(); mp != nil {
 		if o, ok := (*mp)[status]; ok {
 			return o
@@ -296,7 +244,7 @@ func (rt *httpRoute) statusOpts(status int) []metric.RecordOption {
 	if status >= 500 {
 		attrs = append(attrs, semconv.ErrorTypeKey.String(strconv.Itoa(status)))
 	}
-	o := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
+	o := d.series(attribute.NewSet(attrs...))
 	if status < 100 || status > 999 {
 		return o // not a status a well-behaved handler writes: not worth a slot
 	}

@@ -225,7 +225,7 @@ func (h *Handler) beginServer(ctx context.Context, fullMethod string) (*call, co
 	}
 	c.m = h.methods.get(fullMethod)
 	if unset {
-		c.drop(ctx, parent, h.unsetTP)
+		c.drop(ctx, parent, h.offTP)
 		return c, c
 	}
 	if head != nil {
@@ -252,7 +252,7 @@ func (h *Handler) beginClient(ctx context.Context, fullMethod string) (*call, co
 	if h.filter == nil || h.filter(fullMethod) {
 		c.m = h.methods.get(fullMethod)
 		if head, unset := h.head(); unset {
-			c.drop(ctx, trace.SpanContextFromContext(ctx), h.unsetTP)
+			c.drop(ctx, trace.SpanContextFromContext(ctx), h.offTP)
 		} else if head != nil {
 			d := head.decide(trace.SpanContextFromContext(ctx))
 			if d.sampled {
@@ -318,7 +318,7 @@ var origin = time.Now()
 // time.Since reads only the monotonic clock when its argument has a monotonic reading,
 // where time.Now reads the wall clock as well; a duration needs nothing else.
 func (h *Handler) now(ctx context.Context) mark {
-	if h.hist == nil && !h.dur.Enabled(ctx) {
+	if !h.dur.on(ctx) {
 		return noMark
 	}
 	return mark(time.Since(origin))

@@ -47,5 +47,3 @@ func WithTextMapPropagator(p propagation.TextMapPropagator) Option {
 func WithFilter(keep func(fullMethod string) bool) Option {
 	return func(c *config) { c.filter = keep }
 }
-
-// Handler records, for every call, a span named pkg.Service/Method and the

@@ -3,11 +3,9 @@ package telemetry
 import (
 	"context"
 	"encoding/hex"
-	"fmt"
 
 	b3prop "go.opentelemetry.io/contrib/propagators/b3"
 	jaegerprop "go.opentelemetry.io/contrib/propagators/jaeger"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -224,38 +222,3 @@ var hexValue = func() (t [256]byte) {
 	}
 	return t
 }()
-
-// propagator returns the propagator of a call, nil when it would propagate nothing, and
-// its multiFormat when it is Tianshu's (which servers may read with quickExtract).
-//
-// A handler on the global propagator looks it up per call: the global one that
-// OpenTelemetry starts with propagates nothing, yet takes a mutex on every Extract and
-// Inject to find out that nothing set it, and once something does, the current global
-// is the propagator that was set, which follows every later Set rather than the first.
-func (h *Handler) propagator() (propagation.TextMapPropagator, *multiFormat) {
-	if !h.globalProp {
-		return h.prop, h.quick
-	}
-	p := otel.GetTextMapPropagator()
-	if p == h.unsetProp && !h.propSet.Load() {
-		return nil, nil
-	}
-	if h.unsetProp != nil && !h.propSet.Load() {
-		// Something set the global: the start-up wrapper now delegates, should anything
-		// put it back (as tests restoring the globals do).
-		h.propSet.Store(true)
-	}
-	if mf, ok := p.(multiFormat); ok {
-		return p, &mf
-	}
-	return p, nil
-}
-
-// isUnsetGlobal says whether p is OpenTelemetry's global propagator as it starts, before
-// anything was set: its delegating wrapper (whose type the API does not export) with no
-// fields, which it would have once it delegates. Should a release rename the type,
-// handlers only lose the shortcut: they call the wrapper, as before.
-func isUnsetGlobal(p propagation.TextMapPropagator) bool {
-	return p == otel.GetTextMapPropagator() && fmt.Sprintf("%T", p) == "*global.textMapPropagator" &&
-		len(p.Fields()) == 0
-}

@@ -3,11 +3,9 @@ package telemetry
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -93,46 +91,6 @@ func (h *HeadSampler) decide(parent trace.SpanContext) decision {
 // starts for a sampled call, so that the SDK's own sampler sees the same trace ID.
 func (d decision) withIDs(ctx context.Context) context.Context {
 	return context.WithValue(ctx, presetIDsKey{}, &presetIDs{tid: d.sc.TraceID(), sid: d.sc.SpanID()})
-}
-
-// head returns the sampling rule of the handler's tracer provider, or nil when it is not a
-// HeadSampledProvider that has one. A handler on the global provider looks it up per
-// call, so a handler made before Setup takes the fast path after it.
-//
-// unset says the provider is OpenTelemetry's global one as it starts, before anything set
-// it: its tracer would box a non-recording span around the parent's context and wrap the
-// context in it, two allocations a side, where the call's own state can answer as that
-// span (see drop) for nothing.
-func (h *Handler) head() (head *HeadSampler, unset bool) {
-	if !h.globalTP {
-		return h.fixedHead, false
-	}
-	tp := otel.GetTracerProvider()
-	if h.unsetTP != nil && !h.tpSet.Load() {
-		if tp == h.unsetTP {
-			return nil, true
-		}
-		h.tpSet.Store(true) // the start-up wrapper delegates from now on, if put back
-	}
-	if p, ok := tp.(HeadSampledProvider); ok {
-		return p.HeadSampler(), false
-	}
-	return nil, false
-}
-
-// isUnsetGlobalTracer says whether tp is OpenTelemetry's global tracer provider as it
-// starts: the delegating wrapper the API does not export, found by its type's name (should
-// a release rename it, handlers only lose the shortcut) and by a root span of its tracer,
-// which has no trace ID until a provider is set (even a provider that samples nothing
-// gives one) and is not recorded (unless OpenTelemetry's eBPF instrumentation attached,
-// whose spans then keep coming through the tracer).
-func isUnsetGlobalTracer(tp trace.TracerProvider) bool {
-	if tp != otel.GetTracerProvider() || fmt.Sprintf("%T", tp) != "*global.tracerProvider" {
-		return false
-	}
-	_, span := tp.Tracer(ScopeName).Start(context.Background(), "probe")
-	defer span.End()
-	return !span.IsRecording() && !span.SpanContext().IsValid()
 }
 
 // presetIDs are the IDs a handler drew for a sampled call. They are used once: the span

@@ -6,13 +6,10 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	otelcodes "go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
-
-	"github.com/tianshu-go/tianshu/internal/callhist"
 )
 
 // TagRPC starts the call's span: on a server as a child of the caller's propagated span,
@@ -86,29 +83,11 @@ func (h *Handler) endCall(ctx context.Context, c *call, err error, d time.Durati
 		co, extra = e.opts, e.attrs
 	}
 	secs := float64(d) / 1e9
-	if h.hist != nil {
-		s := (*callhist.Series)(nil)
-		if int(code) < numCodes {
-			s = co[code].series
-		} else {
-			s = h.hist.Series(h.metricSet(c.m.base, extra, code))
-		}
-		i := callhist.Bucket(h.bounds, secs)
-		if sc := c.span.SpanContext(); sc.IsSampled() {
-			s.RecordExemplar(secs, i, sc)
-		} else {
-			s.Record(secs, i)
-		}
-		return
-	}
-	if !h.dur.Enabled(ctx) {
-		return
-	}
 	if int(code) < numCodes {
-		h.dur.Record(ctx, secs, co[code].opts...)
+		h.dur.record(ctx, co[code], secs, c.span.SpanContext())
 		return
 	}
-	h.dur.Record(ctx, secs, metric.WithAttributeSet(h.metricSet(c.m.base, extra, code)))
+	h.dur.record(ctx, h.dur.series(h.metricSet(c.m.base, extra, code)), secs, c.span.SpanContext())
 }
 
 // TagConn returns ctx: connections are not traced.
