@@ -132,13 +132,13 @@ func TestBadOptionsAreRefusedAtConstruction(t *testing.T) {
 	reg := memory.New()
 	for name, opts := range map[string][]rest.ClientOption{
 		"hash header without the hash balancer": {rest.WithHashHeader("X-User")},
-		"unknown algorithm":                      {rest.WithBalancer(pick.Algorithm(42))},
-		"nil breakers":                           {rest.WithBreakers(nil)},
-		"status out of range":                    {rest.WithRetryStatuses(700)},
-		"bad service name":                       {rest.WithServices("a b")},
-		"nil fallback":                           {rest.WithFallback(nil)},
-		"nil instance transport":                 {rest.WithInstanceTransport(nil)},
-		"nil telemetry":                          {rest.WithTelemetry(nil)},
+		"unknown algorithm":                     {rest.WithBalancer(pick.Algorithm(42))},
+		"nil breakers":                          {rest.WithBreakers(nil)},
+		"status out of range":                   {rest.WithRetryStatuses(700)},
+		"bad service name":                      {rest.WithServices("a b")},
+		"nil fallback":                          {rest.WithFallback(nil)},
+		"nil instance transport":                {rest.WithInstanceTransport(nil)},
+		"nil telemetry":                         {rest.WithTelemetry(nil)},
 	} {
 		if _, err := rest.NewTransport(reg, opts...); !errors.Is(err, rest.ErrInvalidClientOption) {
 			t.Errorf("%s: err = %v, want ErrInvalidClientOption", name, err)
