@@ -3,9 +3,11 @@ package telemetry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -33,6 +35,26 @@ func TestHTTPClientDoesNoWorkOnNoopProviders(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("Start and End on no-op providers allocated %.1f times per request, want 0", allocs)
+	}
+}
+
+// Before anything sets OpenTelemetry's globals, a client on them does no work either.
+func TestHTTPClientDoesNoWorkOnUnsetGlobals(t *testing.T) {
+	if fmt.Sprintf("%T", otel.GetTracerProvider()) != "*global.tracerProvider" {
+		t.Skip("a test before this one set the global tracer provider")
+	}
+	h := telemetry.NewHTTPClient()
+	req, _ := http.NewRequest(http.MethodGet, "http://orders/items", nil)
+	resp := &http.Response{StatusCode: 200}
+	allocs := testing.AllocsPerRun(1000, func() {
+		out, r := h.Start(req, 0)
+		if out != req {
+			t.Fatal("Start copied the request on unset globals")
+		}
+		h.End(&r, resp, nil)
+	})
+	if allocs != 0 {
+		t.Errorf("Start and End on unset globals allocated %.1f times per request, want 0", allocs)
 	}
 }
 
