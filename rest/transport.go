@@ -345,7 +345,7 @@ func (s *service) attempt(in *instance, req *http.Request, resend int) (*http.Re
 		actx, cancel = attemptContext(parent, d)
 		req = req.WithContext(actx)
 	}
-	resp, err := t.send(in.rt, req, resend, in)
+	resp, err := t.send(in.send, req, resend, in)
 	outcome := pick.Success
 	switch {
 	case err != nil && parent.Err() != nil:

@@ -64,6 +64,7 @@ type instKey struct {
 type instance struct {
 	addr    string
 	rt      *http.Transport
+	send    http.RoundTripper // rt, except in benchmarks of the client's own work
 	stats   *pick.Stats
 	open    atomic.Int64 // attempts sent and not yet done (response body not finished)
 	removed atomic.Bool
@@ -161,7 +162,7 @@ func (t *Transport) newInstance(addr string) *instance {
 			return in.track(dialTLS(ctx, network, addr))
 		}
 	}
-	in.rt = rt
+	in.rt, in.send = rt, rt
 	return in
 }
 
