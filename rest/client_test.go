@@ -1,11 +1,15 @@
 package rest_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -298,5 +302,55 @@ func TestBreakerOpensOn5xxAndRecovers(t *testing.T) {
 		if _, err := get(c, "http://orders/"); err != nil {
 			t.Fatalf("after recovery: %v", err)
 		}
+	}
+}
+
+// countingDiscovery counts the watches started through it, and fails them while broken.
+type countingDiscovery struct {
+	registry.Discovery
+	watches atomic.Int64
+	broken  atomic.Bool
+}
+
+func (d *countingDiscovery) Watch(ctx context.Context, service string) (registry.Watcher, error) {
+	d.watches.Add(1)
+	if d.broken.Load() {
+		return nil, fmt.Errorf("%w: test backend down", registry.ErrUnavailable)
+	}
+	return d.Discovery.Watch(ctx, service)
+}
+
+func TestOneWatchPerServiceIsSharedByAllRequests(t *testing.T) {
+	reg := memory.New()
+	b := startBackend(t, "a")
+	register(t, reg, b.instance("orders"))
+	d := &countingDiscovery{Discovery: reg}
+	c := newClient(t, d)
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Go(func() {
+			if _, err := get(c, "http://orders/"); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := d.watches.Load(); n != 1 {
+		t.Errorf("50 concurrent requests started %d watches, want 1", n)
+	}
+}
+
+func TestAWatchThatCannotStartFailsRequestsNamingTheService(t *testing.T) {
+	d := &countingDiscovery{Discovery: memory.New()}
+	d.broken.Store(true)
+	c := newClient(t, d, rest.WithClientLogger(slog.New(slog.DiscardHandler)))
+	_, err := get(c, "http://orders/")
+	if !errors.Is(err, registry.ErrUnavailable) || !strings.Contains(err.Error(), `"orders"`) {
+		t.Fatalf("err = %v, want one wrapping registry.ErrUnavailable naming orders", err)
 	}
 }
