@@ -156,3 +156,25 @@ func TestWithoutRetrySendsOnce(t *testing.T) {
 		t.Fatalf("WithoutRetry: %d attempts, want 1", n)
 	}
 }
+
+// Retries draw on the budget: with one token and no refill, only one retry ever happens.
+func TestRetriesStayWithinTheBudget(t *testing.T) {
+	reg := memory.New()
+	b := startBackend(t, "b")
+	b.setHandler(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	register(t, reg, b.instance("orders"))
+	budget, err := retry.NewBudget(0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, reg, rest.WithoutBreaker(), rest.WithRetryBudget(budget),
+		rest.WithRetry(retry.Policy{MaxAttempts: 5, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Multiplier: 1}))
+	for range 3 {
+		if _, err := get(c, "http://orders/"); err == nil {
+			t.Fatal("503 passed as success")
+		}
+	}
+	if n := b.hits.Load(); n != 4 {
+		t.Errorf("3 requests made %d attempts, want 4: one retry from the one token", n)
+	}
+}
