@@ -354,3 +354,24 @@ func TestAWatchThatCannotStartFailsRequestsNamingTheService(t *testing.T) {
 		t.Fatalf("err = %v, want one wrapping registry.ErrUnavailable naming orders", err)
 	}
 }
+
+func TestEveryAlgorithmSpreadsAndTheZoneFilterKeepsCallsLocal(t *testing.T) {
+	reg := memory.New()
+	for _, id := range []string{"a", "b", "c"} {
+		b := startBackend(t, id)
+		in := b.instance("orders")
+		in.Zone = "zone-" + id
+		register(t, reg, in)
+	}
+	for _, alg := range []pick.Algorithm{pick.AlgP2C, pick.AlgRoundRobin, pick.AlgRandom, pick.AlgLeastActive, pick.AlgConsistentHash} {
+		c := newClient(t, reg, rest.WithBalancer(alg))
+		eventually(t, alg.String()+" reaching every instance", func() bool {
+			s := seen(t, c, "http://orders/", 30)
+			return s["a"] > 0 && s["b"] > 0 && s["c"] > 0
+		})
+		local := newClient(t, reg, rest.WithBalancer(alg), rest.WithRouting(pick.Filter{Zone: "zone-b"}))
+		if s := seen(t, local, "http://orders/", 20); s["b"] != 20 {
+			t.Errorf("%v with zone-b preferred reached %v, want only b", alg, s)
+		}
+	}
+}
