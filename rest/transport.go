@@ -279,26 +279,21 @@ func (s *service) roundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, sn.noInstance(s.name, scheme)
 		}
+		areq := req
+		if attempt > 1 {
+			if areq, err = replay(req); err != nil {
+				return nil, err
+			}
+		}
 		var done func(bool)
 		if s.brk != nil {
 			if done, err = s.brk.Allow(); err != nil {
-				if attempt == 1 {
-					closeBody(req)
-				}
+				closeBody(areq)
 				return nil, fmt.Errorf("rest: service %q: %w", s.name, err)
 			}
 		}
 		in := r.pick(t, req, prev)
-		areq := req
-		if attempt > 1 {
-			if areq, err = replay(req); err != nil {
-				if done != nil {
-					done(true) // nothing was sent
-				}
-				return nil, err
-			}
-		}
-		resp, err, outcome := s.attempt(in, areq, attempt-1)
+		resp, outcome, err := s.attempt(in, areq, attempt-1)
 		if done != nil {
 			done(outcome != pick.Failure && outcome != pick.Unreachable)
 		}
@@ -330,7 +325,7 @@ func (t *Transport) retryStatus(code int) bool {
 
 // attempt sends req to instance in and accounts for it: the instance's figures, its
 // requests in flight (until the response body is done) and the telemetry.
-func (s *service) attempt(in *instance, req *http.Request, resend int) (*http.Response, error, pick.Outcome) {
+func (s *service) attempt(in *instance, req *http.Request, resend int) (*http.Response, pick.Outcome, error) {
 	t := s.t
 	var start time.Duration
 	if t.timed {
@@ -374,7 +369,7 @@ func (s *service) attempt(in *instance, req *http.Request, resend int) (*http.Re
 	default:
 		resp.Body = &instanceBody{ReadCloser: resp.Body, in: in, cancel: cancel}
 	}
-	return resp, err, outcome
+	return resp, outcome, err
 }
 
 // pick chooses an instance for req, avoiding prev (the instance of a failed attempt) when
