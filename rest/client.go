@@ -70,6 +70,7 @@ type clientConfig struct {
 	breakersSet    bool
 	noBreaker      bool
 	policy         retry.Policy
+	policySet      bool
 	noRetry        bool
 	budget         *retry.Budget
 	budgetSet      bool
@@ -142,7 +143,9 @@ func WithoutBreaker() ClientOption { return func(c *clientConfig) { c.noBreaker 
 // (InitialBackoff, MaxBackoff, Multiplier, Jitter) and PerAttemptTimeout of p. Which
 // requests and answers are retried is the client's rule, not p's Codes and Idempotent
 // (those are gRPC's): see Transport. The default is retry.DefaultPolicy().
-func WithRetry(p retry.Policy) ClientOption { return func(c *clientConfig) { c.policy = p } }
+func WithRetry(p retry.Policy) ClientOption {
+	return func(c *clientConfig) { c.policy, c.policySet = p, true }
+}
 
 // WithoutRetry sends each request once.
 func WithoutRetry() ClientOption { return func(c *clientConfig) { c.noRetry = true } }
@@ -226,11 +229,14 @@ func (c *clientConfig) check() error {
 	if c.breakersSet && c.breakers == nil {
 		c.fail("WithBreakers(nil); use WithoutBreaker to send without one")
 	}
+	if c.noRetry && (c.policySet || c.budgetSet) {
+		c.fail("WithoutRetry with WithRetry or WithRetryBudget; give one")
+	}
 	if c.budgetSet && c.budget == nil {
 		c.fail("WithRetryBudget(nil); use WithoutRetry to send each request once")
 	}
 	if !c.noRetry {
-		if c.policy.MaxAttempts == 0 && c.policy.InitialBackoff == 0 {
+		if !c.policySet {
 			c.policy = retry.DefaultPolicy()
 		}
 		if err := checkPolicy(c.policy); err != nil {

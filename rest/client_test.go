@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tianshu-go/tianshu/breaker"
+	"github.com/tianshu-go/tianshu/breaker/retry"
 	"github.com/tianshu-go/tianshu/loadbalance/pick"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/memory"
@@ -143,6 +144,8 @@ func TestBadOptionsAreRefusedAtConstruction(t *testing.T) {
 		"nil fallback":                          {rest.WithFallback(nil)},
 		"nil instance transport":                {rest.WithInstanceTransport(nil)},
 		"nil telemetry":                         {rest.WithTelemetry(nil)},
+		"zero retry policy":                     {rest.WithRetry(retry.Policy{})},
+		"retry policy and WithoutRetry":         {rest.WithRetry(retry.DefaultPolicy()), rest.WithoutRetry()},
 	} {
 		if _, err := rest.NewTransport(reg, opts...); !errors.Is(err, rest.ErrInvalidClientOption) {
 			t.Errorf("%s: err = %v, want ErrInvalidClientOption", name, err)
