@@ -49,8 +49,8 @@ const (
 // Endpoint schemes the client sends to: an http:// URL goes to an instance's "http"
 // endpoint, an https:// URL to its "https" endpoint.
 const (
-	SchemeHTTP  = "http"
-	SchemeHTTPS = "https"
+	schemeHTTP  = "http"
+	schemeHTTPS = "https"
 )
 
 // ClientOption configures NewTransport and NewClient. Options only set values; the
@@ -191,14 +191,14 @@ func WithInstanceTransport(t *http.Transport) ClientOption {
 	return func(c *clientConfig) { c.template, c.templateSet = t, true }
 }
 
-// WithTelemetry records each attempt with h (default telemetry.NewHTTPClient(), over
+// WithClientTelemetry records each attempt with h (default telemetry.NewHTTPClient(), over
 // OpenTelemetry's global providers).
-func WithTelemetry(h *telemetry.HTTPClient) ClientOption {
+func WithClientTelemetry(h *telemetry.HTTPClient) ClientOption {
 	return func(c *clientConfig) { c.telemetry, c.telemetrySet = h, true }
 }
 
-// WithoutTelemetry records no spans or metrics and propagates no trace context.
-func WithoutTelemetry() ClientOption { return func(c *clientConfig) { c.noTelemetry = true } }
+// WithoutClientTelemetry records no spans or metrics and propagates no trace context.
+func WithoutClientTelemetry() ClientOption { return func(c *clientConfig) { c.noTelemetry = true } }
 
 // WithClientLogger sets where the client logs skipped instances and watch errors; the
 // default is slog.Default().
@@ -280,7 +280,7 @@ func (c *clientConfig) check() error {
 		c.template = t
 	}
 	if c.telemetrySet && c.telemetry == nil {
-		c.fail("WithTelemetry(nil); use WithoutTelemetry to record nothing")
+		c.fail("WithClientTelemetry(nil); use WithoutClientTelemetry to record nothing")
 	}
 	if c.noTelemetry {
 		c.telemetry = nil

@@ -41,7 +41,7 @@ func BenchmarkClientVsPlainTransport(b *testing.B) {
 	tel := telemetry.NewHTTPClient(telemetry.WithTracerProvider(tracenoop.NewTracerProvider()),
 		telemetry.WithMeterProvider(noop.NewMeterProvider()),
 		telemetry.WithTextMapPropagator(propagation.NewCompositeTextMapPropagator()))
-	c, err := rest.NewClient(reg, rest.WithTelemetry(tel))
+	c, err := rest.NewClient(reg, rest.WithClientTelemetry(tel))
 	if err != nil {
 		b.Fatal(err)
 	}

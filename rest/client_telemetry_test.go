@@ -42,7 +42,7 @@ func TestTraceContextArrivesAtTheServer(t *testing.T) {
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 	tel := telemetry.NewHTTPClient(telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(mp),
 		telemetry.WithTextMapPropagator(telemetry.Propagator()))
-	c := newClient(t, reg, rest.WithTelemetry(tel))
+	c := newClient(t, reg, rest.WithClientTelemetry(tel))
 
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "parent")
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://orders/items?id=7", nil)

@@ -143,7 +143,7 @@ func TestBadOptionsAreRefusedAtConstruction(t *testing.T) {
 		"bad service name":                      {rest.WithServices("a b")},
 		"nil fallback":                          {rest.WithFallback(nil)},
 		"nil instance transport":                {rest.WithInstanceTransport(nil)},
-		"nil telemetry":                         {rest.WithTelemetry(nil)},
+		"nil telemetry":                         {rest.WithClientTelemetry(nil)},
 		"zero retry policy":                     {rest.WithRetry(retry.Policy{})},
 		"retry policy and WithoutRetry":         {rest.WithRetry(retry.DefaultPolicy()), rest.WithoutRetry()},
 	} {

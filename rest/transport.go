@@ -130,7 +130,7 @@ func (t *Transport) isService(host string) bool {
 // lookup returns the service u names, nil when it names none. Known services cost one map
 // lookup and no lock.
 func (t *Transport) lookup(u *url.URL) (*service, error) {
-	if u == nil || u.Scheme != SchemeHTTP && u.Scheme != SchemeHTTPS {
+	if u == nil || u.Scheme != schemeHTTP && u.Scheme != schemeHTTPS {
 		return nil, nil
 	}
 	if s, ok := (*t.services.Load())[u.Host]; ok {
@@ -262,7 +262,7 @@ func (s *service) roundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	scheme := 0
-	if req.URL.Scheme == SchemeHTTPS {
+	if req.URL.Scheme == schemeHTTPS {
 		scheme = 1
 	}
 	attempts := 1

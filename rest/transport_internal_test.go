@@ -37,7 +37,7 @@ func BenchmarkTransportOwnWork(b *testing.B) {
 			tel := telemetry.NewHTTPClient(telemetry.WithTracerProvider(tracenoop.NewTracerProvider()),
 				telemetry.WithMeterProvider(noop.NewMeterProvider()),
 				telemetry.WithTextMapPropagator(propagation.NewCompositeTextMapPropagator()))
-			t, err := NewTransport(reg, WithTelemetry(tel))
+			t, err := NewTransport(reg, WithClientTelemetry(tel))
 			if err != nil {
 				b.Fatal(err)
 			}

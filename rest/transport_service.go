@@ -17,7 +17,7 @@ import (
 )
 
 // schemes are the endpoint schemes of the routes of a snapshot, by index.
-var schemes = [2]string{SchemeHTTP, SchemeHTTPS}
+var schemes = [2]string{schemeHTTP, schemeHTTPS}
 
 // service is one service the Transport has been asked for: its watch, its breaker and the
 // latest snapshot of its instances.
