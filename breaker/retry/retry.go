@@ -119,6 +119,14 @@ func DefaultBudget() *Budget {
 	return b
 }
 
+// Deposit credits the budget for one call, as the interceptor does once per call (not per
+// attempt); for callers outside gRPC, such as package rest's HTTP client.
+func (b *Budget) Deposit() { b.deposit() }
+
+// Withdraw takes a whole token for one retry and reports whether there was one; when it
+// returns false the retry must not happen.
+func (b *Budget) Withdraw() bool { return b.withdraw() }
+
 func (b *Budget) deposit() {
 	for {
 		t := b.tokens.Load()

@@ -1,0 +1,108 @@
+package telemetry_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/tianshu-go/tianshu/telemetry"
+)
+
+// On no-op providers a request goes out as it came, and Start and End allocate nothing.
+func TestHTTPClientDoesNoWorkOnNoopProviders(t *testing.T) {
+	h := telemetry.NewHTTPClient(telemetry.WithTracerProvider(tracenoop.NewTracerProvider()),
+		telemetry.WithMeterProvider(noop.NewMeterProvider()),
+		telemetry.WithTextMapPropagator(propagation.NewCompositeTextMapPropagator()))
+	req, _ := http.NewRequest(http.MethodGet, "http://orders/items", nil)
+	resp := &http.Response{StatusCode: 200}
+	allocs := testing.AllocsPerRun(1000, func() {
+		out, r := h.Start(req, 0)
+		if out != req {
+			t.Fatal("Start copied the request on no-op providers")
+		}
+		h.End(&r, resp, nil)
+	})
+	if allocs != 0 {
+		t.Errorf("Start and End on no-op providers allocated %.1f times per request, want 0", allocs)
+	}
+}
+
+// Before anything sets OpenTelemetry's globals, a client on them does no work either.
+func TestHTTPClientDoesNoWorkOnUnsetGlobals(t *testing.T) {
+	if fmt.Sprintf("%T", otel.GetTracerProvider()) != "*global.tracerProvider" {
+		t.Skip("a test before this one set the global tracer provider")
+	}
+	h := telemetry.NewHTTPClient()
+	req, _ := http.NewRequest(http.MethodGet, "http://orders/items", nil)
+	resp := &http.Response{StatusCode: 200}
+	allocs := testing.AllocsPerRun(1000, func() {
+		out, r := h.Start(req, 0)
+		if out != req {
+			t.Fatal("Start copied the request on unset globals")
+		}
+		h.End(&r, resp, nil)
+	})
+	if allocs != 0 {
+		t.Errorf("Start and End on unset globals allocated %.1f times per request, want 0", allocs)
+	}
+}
+
+func TestHTTPClientRecordsErrorsAsTheConventionsSay(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	h := telemetry.NewHTTPClient(telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(noop.NewMeterProvider()),
+		telemetry.WithTextMapPropagator(telemetry.Propagator()))
+
+	for _, c := range []struct {
+		method, url string
+		resend      int
+		resp        *http.Response
+		err         error
+		name        string
+		want        map[attribute.Key]string
+	}{
+		{method: http.MethodGet, url: "http://orders/x", resp: &http.Response{StatusCode: 404}, name: "GET",
+			want: map[attribute.Key]string{"error.type": "404", "http.response.status_code": "404", "server.port": "80"}},
+		{method: http.MethodPut, url: "https://u:p@orders:8443/x", resend: 2, err: errors.New("refused"), name: "PUT",
+			want: map[attribute.Key]string{"error.type": "*errors.errorString", "server.port": "8443",
+				"url.full": "https://REDACTED:REDACTED@orders:8443/x", "http.request.resend_count": "2"}},
+		{method: "PURGE", url: "http://orders/x", resp: &http.Response{StatusCode: 200}, name: "HTTP",
+			want: map[attribute.Key]string{"http.request.method": "_OTHER", "http.request.method_original": "PURGE"}},
+	} {
+		rec.Reset()
+		req, _ := http.NewRequest(c.method, c.url, nil)
+		out, r := h.Start(req, c.resend)
+		if out == req || out.Header.Get("traceparent") == "" || req.Header.Get("traceparent") != "" {
+			t.Errorf("%s: traceparent not injected into a copy of the request", c.url)
+		}
+		h.End(&r, c.resp, c.err)
+		spans := rec.Ended()
+		if len(spans) != 1 || spans[0].Name() != c.name {
+			t.Fatalf("%s %s: spans %v, want one named %s", c.method, c.url, spans, c.name)
+		}
+		got := map[attribute.Key]string{}
+		for _, kv := range spans[0].Attributes() {
+			got[kv.Key] = kv.Value.Emit()
+		}
+		for k, v := range c.want {
+			if got[k] != v {
+				t.Errorf("%s %s: %s = %q, want %q", c.method, c.url, k, got[k], v)
+			}
+		}
+		if wantErr := c.err != nil || c.resp.StatusCode >= 400; wantErr != (spans[0].Status().Code == codes.Error) {
+			t.Errorf("%s %s: span status %v", c.method, c.url, spans[0].Status())
+		}
+	}
+}
