@@ -38,7 +38,7 @@ func TestAppRunsTheServerAgainstEtcd(t *testing.T) {
 	var base string
 	rec := &recordingRegistrar{Registrar: provider, ev: ev, onLeave: func() {
 		// Deregistering: the port still serves requests.
-		if a := get(t, c, base+"/hello"); a.status == 200 {
+		if a := getAnswer(t, c, base+"/hello"); a.status == 200 {
 			ev.add("served while leaving")
 		}
 	}}

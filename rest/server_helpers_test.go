@@ -118,7 +118,7 @@ func do(t testing.TB, c *http.Client, req *http.Request) answer {
 	return a
 }
 
-func get(t testing.TB, c *http.Client, url string) answer {
+func getAnswer(t testing.TB, c *http.Client, url string) answer {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {

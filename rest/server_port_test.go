@@ -71,7 +71,7 @@ func TestASharedPortServesRPCAndHTTPInOneApp(t *testing.T) {
 	}
 	_ = cc.Close()
 	c := client(t, nil)
-	if a := get(t, c, "http://"+lis.Addr().String()+"/hello"); a.status != 200 || a.body != "hi" {
+	if a := getAnswer(t, c, "http://"+lis.Addr().String()+"/hello"); a.status != 200 || a.body != "hi" {
 		t.Fatalf("GET /hello on the shared port = %d %q", a.status, a.body)
 	}
 	// A connection that sends too little to be told apart holds nothing up at shutdown.

@@ -51,7 +51,7 @@ func TestServerRegistersOnceListeningAndLeavesBeforeItStopsAccepting(t *testing.
 	rec := &recordingRegistrar{Registrar: reg, ev: ev}
 	rec.onLeave = func() {
 		// The server is still accepting: readiness must already say it is leaving.
-		if a := get(t, c, base+rest.ReadinessPath); a.status == http.StatusServiceUnavailable {
+		if a := getAnswer(t, c, base+rest.ReadinessPath); a.status == http.StatusServiceUnavailable {
 			ev.add("readyz 503")
 		} else {
 			ev.add(fmt.Sprintf("readyz %d", a.status))
@@ -77,10 +77,10 @@ func TestServerRegistersOnceListeningAndLeavesBeforeItStopsAccepting(t *testing.
 		list, err := reg.GetService(ctx, "greeter")
 		return err == nil && len(list) == 1 && slices.Contains(list[0].Endpoints, want)
 	})
-	if a := get(t, c, base+"/hello"); a.status != 200 || a.body != "hi" {
+	if a := getAnswer(t, c, base+"/hello"); a.status != 200 || a.body != "hi" {
 		t.Fatalf("GET /hello = %d %q", a.status, a.body)
 	}
-	if a := get(t, c, base+rest.ReadinessPath); a.status != 200 {
+	if a := getAnswer(t, c, base+rest.ReadinessPath); a.status != 200 {
 		t.Fatalf("readiness while serving = %d, want 200", a.status)
 	}
 	c.CloseIdleConnections()
@@ -157,7 +157,7 @@ func TestProbesAnswerWithoutAuthOrTelemetry(t *testing.T) {
 	base := start(t, srv)
 	c := client(t, nil)
 	for _, p := range []string{rest.LivenessPath, rest.ReadinessPath} {
-		if a := get(t, c, base+p); a.status != 200 || a.body != "ok\n" {
+		if a := getAnswer(t, c, base+p); a.status != 200 || a.body != "ok\n" {
 			t.Errorf("GET %s = %d %q, want 200 ok", p, a.status, a.body)
 		}
 	}
@@ -251,7 +251,7 @@ func TestPanicIsLoggedOnce(t *testing.T) {
 	srv := newServer(t, mux, rest.WithLogger(slog.New(countingHandler{&logged})))
 	base := start(t, srv)
 	c := client(t, nil)
-	if a := get(t, c, base+"/panic"); a.status != 500 {
+	if a := getAnswer(t, c, base+"/panic"); a.status != 500 {
 		t.Fatalf("status = %d, want 500", a.status)
 	}
 	if n := logged.Load(); n != 1 {
@@ -334,10 +334,10 @@ func TestH2CIsNegotiatedWithPriorKnowledge(t *testing.T) {
 	p := new(http.Protocols)
 	p.SetUnencryptedHTTP2(true)
 	h2c := client(t, &http.Transport{Protocols: p})
-	if a := get(t, h2c, base+"/proto"); a.status != 200 || a.body != "2" {
+	if a := getAnswer(t, h2c, base+"/proto"); a.status != 200 || a.body != "2" {
 		t.Fatalf("h2c: %d %q, want 200 and HTTP/2", a.status, a.body)
 	}
-	if a := get(t, client(t, nil), base+"/proto"); a.body != "1" {
+	if a := getAnswer(t, client(t, nil), base+"/proto"); a.body != "1" {
 		t.Fatalf("HTTP/1.1 client: answered over HTTP/%s", a.body)
 	}
 }
@@ -372,7 +372,7 @@ func TestTLSServesHTTP2AndReloadsItsCertificate(t *testing.T) {
 	if proto != "2" || first != 100 {
 		t.Fatalf("first connection: HTTP/%s with certificate %d, want HTTP/2 and 100", proto, first)
 	}
-	if a := get(t, client(t, &http.Transport{TLSClientConfig: crt.clientTLS()}), base+"/proto"); a.body != "1" {
+	if a := getAnswer(t, client(t, &http.Transport{TLSClientConfig: crt.clientTLS()}), base+"/proto"); a.body != "1" {
 		t.Fatalf("an HTTP/1.1-only TLS client was answered over HTTP/%s", a.body)
 	}
 	crt.issue(t, 101)
@@ -465,7 +465,7 @@ func TestGRPCAndHTTPShareAPortWhenAsked(t *testing.T) {
 	if err != nil || string(reply.GetPayload()) != "hi" || reply.GetServedBy() != "one-port" {
 		t.Fatalf("Echo = %v, %v", reply, err)
 	}
-	if a := get(t, client(t, nil), base+"/proto"); a.status != 200 {
+	if a := getAnswer(t, client(t, nil), base+"/proto"); a.status != 200 {
 		t.Fatalf("HTTP beside gRPC: %d", a.status)
 	}
 }
@@ -659,7 +659,7 @@ func TestAPanicAfterTheHeadersBreaksTheConnectionAndTheServerGoesOn(t *testing.T
 	if resp.StatusCode != 200 || err == nil {
 		t.Fatalf("status %d, read error %v: want the 200 already sent, then a broken body", resp.StatusCode, err)
 	}
-	if a := get(t, c, base+"/ok"); a.status != 200 {
+	if a := getAnswer(t, c, base+"/ok"); a.status != 200 {
 		t.Fatalf("after the panic: %d", a.status)
 	}
 	if n := logged.Load(); n != 1 {
@@ -686,7 +686,7 @@ func TestRegistrationIsRetriedWhileTheServerServes(t *testing.T) {
 	reg := &flakyRegistrar{failures: 2}
 	srv := newServer(t, protoMux(), rest.WithRegistrar(reg), rest.WithService("retried"))
 	base := start(t, srv)
-	if a := get(t, client(t, nil), base+"/proto"); a.status != 200 {
+	if a := getAnswer(t, client(t, nil), base+"/proto"); a.status != 200 {
 		t.Fatalf("while the registry fails: %d", a.status)
 	}
 	waitFor(t, "a third registration attempt", func() bool { return reg.calls.Load() >= 3 })
@@ -719,7 +719,7 @@ func TestAHandlerCanHijackTheConnection(t *testing.T) {
 		_ = rw.Flush()
 	})
 	base := start(t, newServer(t, mux))
-	if a := get(t, client(t, nil), base+"/raw"); a.status != 200 || a.body != "raw" {
+	if a := getAnswer(t, client(t, nil), base+"/raw"); a.status != 200 || a.body != "raw" {
 		t.Fatalf("hijacked answer %d %q", a.status, a.body)
 	}
 }
