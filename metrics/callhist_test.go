@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"maps"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -173,6 +174,14 @@ func TestCallsScrapeTheSameSeriesEitherWay(t *testing.T) {
 			ctx, rec := httpH.Start(r, "GET /orders/{id}")
 			httpH.End(ctx, rec, st)
 		}
+		rt := telemetry.NewHTTPClient(hopts...).RoundTripper(stubTransport{})
+		for _, path := range []string{"/ok", "/ok", "/missing"} {
+			resp, err := rt.RoundTrip(httptest.NewRequest("GET", "http://orders"+path, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = resp.Body.Close()
+		}
 		mfs, err := prom.Registry().Gather()
 		if err != nil {
 			t.Fatal(err)
@@ -194,8 +203,9 @@ func TestCallsScrapeTheSameSeriesEitherWay(t *testing.T) {
 	}
 	want := series(WithView(sdkmetric.NewView(sdkmetric.Instrument{Name: "none"}, sdkmetric.Stream{})))
 	got := series()
-	if len(want) != 2*2*4+2 { // gRPC: two sides, two methods, four codes; HTTP: two statuses
-		t.Fatalf("the SDK's scrape has %d duration series, want 18: %v", len(want), want)
+	// gRPC: two sides, two methods, four codes; HTTP: two statuses a side.
+	if len(want) != 2*2*4+2+2 {
+		t.Fatalf("the SDK's scrape has %d duration series, want 20: %v", len(want), want)
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("series differ\nSDK:   %v\nstore: %v", want, got)
@@ -239,4 +249,15 @@ func TestARecordedDurationIsTheCallsDuration(t *testing.T) {
 	if sides != 2 {
 		t.Errorf("%d series, want the client's and the server's", sides)
 	}
+}
+
+// stubTransport answers 200, or 404 for /missing, without a network.
+type stubTransport struct{}
+
+func (stubTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	if r.URL.Path == "/missing" {
+		rec.WriteHeader(http.StatusNotFound)
+	}
+	return rec.Result(), nil
 }

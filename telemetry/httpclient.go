@@ -12,17 +12,16 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/httpconv"
 	"go.opentelemetry.io/otel/trace"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/tianshu-go/tianshu/internal/callhist"
 )
 
 // maxHTTPTargets bounds the cache of prebuilt attributes per method, host and port; past it
@@ -45,14 +44,8 @@ const maxHTTPTargets = 1024
 // Of the options, WithTracerProvider, WithMeterProvider and WithTextMapPropagator apply;
 // WithFilter and WithoutActiveCalls are about gRPC methods and have no effect here.
 type HTTPClient struct {
-	tracer    trace.Tracer
-	globalTP  bool
-	unsetTP   trace.TracerProvider // the global provider while nothing was set; nil if unknown
-	noopTP    bool
-	prop      propagation.TextMapPropagator // nil when it writes nothing
-	unsetProp propagation.TextMapPropagator // the global one while nothing was set
-	global    bool                          // prop is the global propagator: look it up per request
-	dur       metric.Float64Histogram
+	providers
+	dur       *durations
 	startOpts []trace.SpanStartOption
 
 	mu      sync.Mutex // serialises inserts into targets
@@ -67,72 +60,14 @@ func NewHTTPClient(opts ...Option) *HTTPClient {
 		o(&c)
 	}
 	h := &HTTPClient{startOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}}
-	if c.tp == nil {
-		h.globalTP = true
-		if tp := otel.GetTracerProvider(); isGlobalDefault(tp) {
-			h.unsetTP = tp
-		}
-		c.tp = otel.GetTracerProvider()
-	} else if _, ok := c.tp.(tracenoop.TracerProvider); ok {
-		h.noopTP = true
-	}
-	h.tracer = c.tp.Tracer(ScopeName)
-	if c.prop == nil {
-		h.global = true
-		if p := otel.GetTextMapPropagator(); isGlobalDefault(p) {
-			h.unsetProp = p
-		}
-	} else if len(c.prop.Fields()) > 0 {
-		h.prop = c.prop
-	}
-	if c.mp == nil {
-		c.mp = otel.GetMeterProvider()
-	}
-	meter := c.mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
-	d, err := httpconv.NewClientRequestDuration(meter)
-	if err != nil {
-		otel.Handle(err)
-	}
-	h.dur = d.Inst()
-	if h.dur == nil {
-		h.dur = noop.Float64Histogram{}
-	}
+	h.init(&c)
+	var d httpconv.ClientRequestDuration
+	h.dur = newDurations(c.mp, callhist.Desc{Name: d.Name(), Unit: d.Unit(), Description: d.Description()},
+		func(m metric.Meter, o metric.HistogramOption) (metric.Float64Histogram, error) {
+			d, err := httpconv.NewClientRequestDuration(m, o)
+			return d.Inst(), err
+		})
 	return h
-}
-
-// isGlobalDefault reports whether v is one of OpenTelemetry's global placeholders, which do
-// nothing until a provider or propagator is set. Comparing against the placeholder each
-// request is cheaper than calling it: the placeholder propagator takes a lock per call.
-func isGlobalDefault(v any) bool {
-	t := reflect.TypeOf(v)
-	if t == nil {
-		return false
-	}
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t.PkgPath() == "go.opentelemetry.io/otel/internal/global"
-}
-
-// tracing reports whether spans may be recorded now.
-func (h *HTTPClient) tracing() bool {
-	if h.globalTP {
-		// The placeholder is a pointer, so the comparison cannot panic.
-		return h.unsetTP == nil || otel.GetTracerProvider() != h.unsetTP
-	}
-	return !h.noopTP
-}
-
-// propagator returns the propagator to inject with, nil when it would write nothing.
-func (h *HTTPClient) propagator() propagation.TextMapPropagator {
-	if !h.global {
-		return h.prop
-	}
-	p := otel.GetTextMapPropagator()
-	if h.unsetProp != nil && p == h.unsetProp {
-		return nil
-	}
-	return p
 }
 
 // HTTPClientRequest is one request between HTTPClient.Start and HTTPClient.End. Its zero
@@ -141,7 +76,7 @@ type HTTPClientRequest struct {
 	ctx    context.Context
 	target *httpTarget
 	span   trace.Span
-	start  time.Time
+	start  mark // noMark: not measured
 }
 
 // httpTargetKey identifies the requests that share their metric attributes but for the
@@ -155,7 +90,7 @@ type httpTargetKey struct {
 type httpTarget struct {
 	attrs []attribute.KeyValue // http.request.method, server.address, server.port
 	mu    sync.Mutex
-	codes atomic.Pointer[map[int][]metric.RecordOption]
+	codes atomic.Pointer[map[int]series]
 }
 
 // Start begins the telemetry of one attempt at req; resend is the number of attempts made
@@ -164,26 +99,41 @@ type httpTarget struct {
 // its own headers, so that req, which belongs to the caller, is left as it was. Call End
 // exactly once with what the returned request got.
 func (h *HTTPClient) Start(req *http.Request, resend int) (*http.Request, HTTPClientRequest) {
-	var r HTTPClientRequest
+	r := HTTPClientRequest{start: noMark}
 	ctx := req.Context()
-	tracing, prop, metering := h.tracing(), h.propagator(), h.dur.Enabled(ctx)
-	if !tracing && prop == nil && !metering {
+	head, off := h.head()
+	prop, _ := h.propagator()
+	metering := h.dur.on(ctx)
+	if off && prop == nil && !metering {
 		return req, r
 	}
 	method, known := knownMethod(req.Method)
-	if tracing || metering {
+	if !off || metering {
 		r.target = h.target(method, req.URL)
 		r.ctx = ctx
 	}
 	if metering {
-		r.start = time.Now()
+		r.start = mark(time.Since(origin))
 	}
-	if tracing {
-		name := method
-		if !known {
-			name = "HTTP"
+	if !off {
+		if head != nil {
+			// Tianshu's providers decide without the SDK: an unsampled request gets a
+			// span that only carries its context, as the gRPC handlers' do.
+			d := head.decide(trace.SpanContextFromContext(ctx))
+			if d.sampled {
+				ctx = d.withIDs(ctx)
+			} else {
+				r.span = &droppedSpan{sc: d.sc, tp: head.tp}
+				ctx = trace.ContextWithSpan(ctx, r.span)
+			}
 		}
-		ctx, r.span = h.tracer.Start(ctx, name, h.startOpts...)
+		if r.span == nil {
+			name := method
+			if !known {
+				name = "HTTP"
+			}
+			ctx, r.span = h.tracer.Start(ctx, name, h.startOpts...)
+		}
 		if r.span.IsRecording() {
 			r.span.SetAttributes(r.target.attrs...)
 			r.span.SetAttributes(semconv.URLFull(redactedURL(req.URL)))
@@ -258,12 +208,16 @@ func (h *HTTPClient) End(r *HTTPClientRequest, resp *http.Response, err error) {
 		}
 		r.span.End()
 	}
-	if !r.start.IsZero() {
-		d := time.Since(r.start).Seconds()
+	if r.start != noMark {
+		var sc trace.SpanContext
+		if r.span != nil {
+			sc = r.span.SpanContext()
+		}
+		secs := float64(time.Since(origin)-time.Duration(r.start)) / 1e9
 		if err != nil {
-			h.dur.Record(r.ctx, d, metric.WithAttributeSet(r.target.set(0, errType)))
+			h.dur.record(r.ctx, h.dur.series(r.target.set(0, errType)), secs, sc)
 		} else {
-			h.dur.Record(r.ctx, d, r.target.forStatus(status)...)
+			h.dur.record(r.ctx, r.target.forStatus(h.dur, status), secs, sc)
 		}
 	}
 	*r = HTTPClientRequest{}
@@ -325,8 +279,8 @@ func (h *HTTPClient) target(method string, u *url.URL) *httpTarget {
 // maxCodesPerTarget bounds the per-status cache; status codes come from servers.
 const maxCodesPerTarget = 64
 
-// forStatus returns the record options of a response with status code status.
-func (t *httpTarget) forStatus(status int) []metric.RecordOption {
+// forStatus returns how a response with status code status is recorded.
+func (t *httpTarget) forStatus(d *durations, status int) series {
 	if m := t.codes.Load(); m != nil {
 		if o, ok := (*m)[status]; ok {
 			return o
@@ -336,12 +290,17 @@ func (t *httpTarget) forStatus(status int) []metric.RecordOption {
 	if status >= 400 {
 		errType = strconv.Itoa(status)
 	}
-	o := []metric.RecordOption{metric.WithAttributeSet(t.set(status, errType))}
+	o := d.series(t.set(status, errType))
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := t.codes.Load()
-	if old != nil && len(*old) >= maxCodesPerTarget {
-		return o
+	if old != nil {
+		if o2, ok := (*old)[status]; ok {
+			return o2
+		}
+		if len(*old) >= maxCodesPerTarget {
+			return o
+		}
 	}
 	t.codes.Store(withEntry(old, status, o))
 	return o
@@ -359,12 +318,13 @@ func (t *httpTarget) set(status int, errType string) attribute.Set {
 	return attribute.NewSet(attrs...)
 }
 
-// knownMethod returns the method as the conventions record it: one of the methods of RFC
-// 9110 and PATCH as is, anything else as _OTHER (known is then false).
+// knownMethod returns the method as the conventions record it: one of the methods of the
+// HTTP specifications (RFC 9110, PATCH, QUERY) as is, anything else as _OTHER (known is
+// then false), so that a peer cannot grow the attribute sets by inventing methods.
 func knownMethod(m string) (method string, known bool) {
 	switch m {
 	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete,
-		http.MethodConnect, http.MethodOptions, http.MethodTrace, http.MethodPatch:
+		http.MethodConnect, http.MethodOptions, http.MethodTrace, http.MethodPatch, "QUERY":
 		return m, true
 	case "":
 		return http.MethodGet, true // net/http sends an empty method as GET

@@ -3,11 +3,10 @@ package telemetry_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -17,6 +16,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/tianshu-go/tianshu/telemetry"
+	"github.com/tianshu-go/tianshu/tracing"
 )
 
 // On no-op providers a request goes out as it came, and Start and End allocate nothing.
@@ -38,25 +38,42 @@ func TestHTTPClientDoesNoWorkOnNoopProviders(t *testing.T) {
 	}
 }
 
-// Before anything sets OpenTelemetry's globals, a client on them does no work either.
-func TestHTTPClientDoesNoWorkOnUnsetGlobals(t *testing.T) {
-	if fmt.Sprintf("%T", otel.GetTracerProvider()) != "*global.tracerProvider" {
-		t.Skip("a test before this one set the global tracer provider")
+// A request under Tianshu's head sampling that is not sampled still carries its trace
+// context, with the sampled flag off, and records no span.
+func TestHTTPClientPropagatesAnUnsampledRequest(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp, err := tracing.NewTracerProvider(context.Background(), tracing.WithSampleRatio(0),
+		tracing.WithExporter(tracetest.NewInMemoryExporter()))
+	if err != nil {
+		t.Fatal(err)
 	}
-	h := telemetry.NewHTTPClient()
+	tp.RegisterSpanProcessor(rec)
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	h := telemetry.NewHTTPClient(telemetry.WithTracerProvider(tp),
+		telemetry.WithTextMapPropagator(propagation.TraceContext{}))
+	var got string
+	rt := h.RoundTripper(roundTrip(func(r *http.Request) (*http.Response, error) {
+		got = r.Header.Get("traceparent")
+		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+	}))
 	req, _ := http.NewRequest(http.MethodGet, "http://orders/items", nil)
-	resp := &http.Response{StatusCode: 200}
-	allocs := testing.AllocsPerRun(1000, func() {
-		out, r := h.Start(req, 0)
-		if out != req {
-			t.Fatal("Start copied the request on unset globals")
-		}
-		h.End(&r, resp, nil)
-	})
-	if allocs != 0 {
-		t.Errorf("Start and End on unset globals allocated %.1f times per request, want 0", allocs)
+	if _, err := rt.RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 55 || !strings.HasSuffix(got, "-00") {
+		t.Errorf("traceparent %q, want one with the sampled flag off", got)
+	}
+	if n := len(rec.Ended()); n != 0 {
+		t.Errorf("%d spans recorded for an unsampled request", n)
+	}
+	if req.Header.Get("traceparent") != "" {
+		t.Error("the caller's request was given the header")
 	}
 }
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestHTTPClientRecordsErrorsAsTheConventionsSay(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()

@@ -184,7 +184,8 @@ func (h *HTTPServer) End(ctx context.Context, rec HTTPRecord, status int) {
 
 // route returns the prebuilt state of r's method, pattern, scheme and protocol.
 func (h *HTTPServer) route(r *http.Request, pattern string) *httpRoute {
-	k := routeKey{method: httpMethod(r.Method), pattern: pattern, tls: r.TLS != nil, proto: r.ProtoMajor}
+	method, _ := knownMethod(r.Method)
+	k := routeKey{method: method, pattern: pattern, tls: r.TLS != nil, proto: r.ProtoMajor}
 	if mp := h.routes.Load(); mp != nil {
 		if rt, ok := (*mp)[k]; ok {
 			return rt
@@ -270,18 +271,6 @@ func patternRoute(p string) string {
 		return p[i:]
 	}
 	return ""
-}
-
-// httpMethod returns m if it is one of the methods of the HTTP specifications (as the
-// conventions list them), else "_OTHER", so that a client cannot grow the attribute sets by
-// inventing methods.
-func httpMethod(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch,
-		http.MethodHead, http.MethodOptions, http.MethodConnect, http.MethodTrace, "QUERY":
-		return m
-	}
-	return "_OTHER"
 }
 
 // headerCarrier reads a request's headers for the propagator. http.Header.Get canonicalizes

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -57,5 +58,26 @@ func TestBeforeAnySetACallMakesNoSpanOfItsOwn(t *testing.T) {
 	// context layer would be two more.
 	if allocs > 1 {
 		t.Errorf("%v allocations a call before any Set, want 1", allocs)
+	}
+
+	// The HTTP client and server do no work at all (the meter is the unset global too).
+	hc := NewHTTPClient()
+	req, _ := http.NewRequest(http.MethodGet, "http://orders/items", nil)
+	resp := &http.Response{StatusCode: 200}
+	if allocs := testing.AllocsPerRun(100, func() {
+		out, r := hc.Start(req, 0)
+		if out != req {
+			t.Fatal("the HTTP client copied the request before any Set")
+		}
+		hc.End(&r, resp, nil)
+	}); allocs != 0 {
+		t.Errorf("the HTTP client allocated %v times a request before any Set, want 0", allocs)
+	}
+	hs := NewHTTPServer()
+	if allocs := testing.AllocsPerRun(100, func() {
+		ctx, r := hs.Start(req, "GET /items")
+		hs.End(ctx, r, 200)
+	}); allocs != 0 {
+		t.Errorf("the HTTP server allocated %v times a request before any Set, want 0", allocs)
 	}
 }
