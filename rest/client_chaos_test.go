@@ -1,15 +1,23 @@
 package rest_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"math"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tianshu-go/tianshu/loadbalance/pick"
+	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/memory"
 	"github.com/tianshu-go/tianshu/rest"
 )
@@ -101,16 +109,59 @@ func TestRollingRestartFailsNoIdempotentRequest(t *testing.T) {
 // its probes fail: at most ejectAfter failures, then one per back-off, the back-off
 // doubling from ejectBase. With retries (the default) no request fails at all.
 func TestAbruptStopFailuresStopWithinTheEjectionBound(t *testing.T) {
-	const (
-		ejectAfter = 2
-		ejectBase  = 200 * time.Millisecond
-		window     = 10 * ejectBase
-	)
 	reg := memory.New()
 	bs := []*backend{startBackend(t, "a"), startBackend(t, "b"), startBackend(t, "c")}
 	for _, b := range bs {
 		register(t, reg, b.instance("orders"))
 	}
+	checkEjectionBound(t, reg, bs[2].kill)
+}
+
+// The same with a real SIGKILL: the third instance is a process of its own (this test
+// binary, serving; see TestMain), killed with no chance to close anything.
+func TestASIGKILLedInstanceFailsWithinTheEjectionBound(t *testing.T) {
+	reg := memory.New()
+	for _, b := range []*backend{startBackend(t, "a"), startBackend(t, "b")} {
+		register(t, reg, b.instance("orders"))
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childBackendEnv+"=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("the child instance printed no address: %v", err)
+	}
+	host, port, err := net.SplitHostPort(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("the child instance printed %q: %v", line, err)
+	}
+	p, _ := strconv.Atoi(port)
+	register(t, reg, &registry.Instance{ID: "child", Service: "orders",
+		Endpoints: []registry.Endpoint{{Scheme: "http", Host: host, Port: p}}})
+	checkEjectionBound(t, reg, func() {
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+	})
+}
+
+// checkEjectionBound calls the three instances of orders in reg until all answer, kills
+// one with kill, and counts the failures that follow for a client without retries
+// (bounded in the client's ejection and probe intervals) and one with them (none).
+func checkEjectionBound(t *testing.T, reg *memory.Registry, kill func()) {
+	const (
+		ejectAfter = 2
+		ejectBase  = 200 * time.Millisecond
+		window     = 10 * ejectBase
+	)
 	raw := newClient(t, reg, rest.WithoutRetry(), rest.WithoutBreaker(),
 		rest.WithPickOptions(pick.WithEjection(ejectAfter, ejectBase, 16*ejectBase)))
 	retrying := newClient(t, reg, rest.WithPickOptions(pick.WithEjection(ejectAfter, ejectBase, 16*ejectBase)))
@@ -118,10 +169,10 @@ func TestAbruptStopFailuresStopWithinTheEjectionBound(t *testing.T) {
 		eventually(t, "all three instances reached", func() bool { return len(seen(t, c, "http://orders/", 30)) == 3 })
 	}
 
-	bs[2].kill()
+	kill()
 	killed := time.Now()
 	var failures []time.Duration
-	requests, retried := 0, 0
+	requests := 0
 	for time.Since(killed) < window {
 		if _, err := get(raw, "http://orders/"); err != nil {
 			failures = append(failures, time.Since(killed))
@@ -130,7 +181,6 @@ func TestAbruptStopFailuresStopWithinTheEjectionBound(t *testing.T) {
 			t.Errorf("with retries, a request failed after the kill: %v", err)
 		}
 		requests++
-		retried++
 	}
 	// Probes after the first ejection come at base, base+2·base, ...: within the window,
 	// at most log2(window/base + 1) of them.
