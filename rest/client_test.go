@@ -15,6 +15,7 @@ import (
 
 	"github.com/tianshu-go/tianshu/breaker"
 	"github.com/tianshu-go/tianshu/breaker/retry"
+	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/loadbalance/pick"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/memory"
@@ -375,6 +376,31 @@ func TestEveryAlgorithmSpreadsAndTheZoneFilterKeepsCallsLocal(t *testing.T) {
 		local := newClient(t, reg, rest.WithBalancer(alg), rest.WithRouting(pick.Filter{Zone: "zone-b"}))
 		if s := seen(t, local, "http://orders/", 20); s["b"] != 20 {
 			t.Errorf("%v with zone-b preferred reached %v, want only b", alg, s)
+		}
+	}
+}
+
+// A service answering gRPC and HTTP registers a gRPC-only instance beside its HTTP one: the
+// client skips it quietly, while an instance it cannot call for another reason (a scheme
+// nobody speaks) is still a warning.
+func TestTheGRPCInstancesOfAServiceAreSkippedWithoutAWarning(t *testing.T) {
+	reg := memory.New()
+	t.Cleanup(func() { _ = reg.Close() })
+	for id, scheme := range map[string]string{"rpc": "grpc", "odd": "ftp"} {
+		register(t, reg, &registry.Instance{ID: id, Service: "orders",
+			Endpoints: []registry.Endpoint{{Scheme: scheme, Host: "127.0.0.1", Port: 1}}})
+	}
+	var out testenv.Buffer
+	c := newClient(t, reg, rest.WithClientLogger(slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	if _, err := get(c, "http://orders/"); !errors.Is(err, rest.ErrNoInstances) {
+		t.Fatalf("GET with no http instance = %v, want ErrNoInstances", err)
+	}
+	for _, want := range []string{
+		"level=DEBUG msg=\"skipping an instance with no http or https endpoint\" service=orders instance=rpc",
+		"level=WARN msg=\"skipping an instance with no http or https endpoint\" service=orders instance=odd",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the client's log holds %q, want a line starting %q", out.String(), want)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/tianshu-go/tianshu/internal/backoff"
 	"github.com/tianshu-go/tianshu/loadbalance/pick"
 	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/rpc"
 )
 
 // schemes are the endpoint schemes of the routes of a snapshot, by index.
@@ -262,8 +264,8 @@ func (s *service) update(list []*registry.Instance) {
 		}
 		if !found && !s.skipped[ri.ID] {
 			s.skipped[ri.ID] = true
-			cfg.log.Warn("skipping an instance with no http or https endpoint", "service", s.name,
-				"instance", ri.ID, "endpoints", ri.Endpoints)
+			cfg.log.Log(context.Background(), skipLevel(ri), "skipping an instance with no http or https endpoint",
+				"service", s.name, "instance", ri.ID, "endpoints", ri.Endpoints)
 		}
 	}
 	sn := &snapshot{listed: len(list)}
@@ -286,4 +288,19 @@ func (s *service) update(list []*registry.Instance) {
 		}
 	}
 	s.insts = next
+}
+
+// skipLevel is the level of the line saying that in is skipped: a warning, except for an
+// instance that serves only gRPC, the other side of a service answering both gRPC and HTTP
+// under one name (tianshu new writes one), which no HTTP client is meant to call.
+func skipLevel(in *registry.Instance) slog.Level {
+	if len(in.Endpoints) == 0 {
+		return slog.LevelWarn
+	}
+	for _, e := range in.Endpoints {
+		if e.Scheme != rpc.SchemePlaintext && e.Scheme != rpc.SchemeTLS {
+			return slog.LevelWarn
+		}
+	}
+	return slog.LevelDebug
 }

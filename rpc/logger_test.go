@@ -38,3 +38,34 @@ func TestTheBalancerLogsThroughTheDialLogger(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A service answering gRPC and HTTP registers an HTTP-only instance beside its gRPC one: a
+// gRPC client skips it quietly, while an instance it cannot call for another reason (here
+// TLS only, to a plaintext client) is still a warning.
+func TestTheHTTPInstancesOfAServiceAreSkippedWithoutAWarning(t *testing.T) {
+	reg := newRegistry(t)
+	for id, scheme := range map[string]string{"web": "http", "tls": "grpcs"} {
+		in := &registry.Instance{ID: id, Service: "orders",
+			Endpoints: []registry.Endpoint{{Scheme: scheme, Host: "127.0.0.1", Port: 1}}}
+		if err := reg.Register(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out testenv.Buffer
+	conn, err := rpc.Dial(context.Background(), "tianshu:///orders", rpc.WithDiscovery(reg), rpc.WithoutClientTelemetry(),
+		rpc.WithDialLogger(slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Connect()
+	want := []string{"level=DEBUG msg=\"skipping an instance with no endpoint this client speaks\" service=orders instance=web",
+		"level=WARN msg=\"skipping an instance with no endpoint this client speaks\" service=orders instance=tls"}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), want[0]) || !strings.Contains(out.String(), want[1]) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the dial logger holds %q within 10s, want the lines\n%s", out.String(), strings.Join(want, "\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -127,7 +127,7 @@ func (r *discoveryResolver) update(list []*registry.Instance) {
 		if !ok {
 			if !r.skipped[in.ID] {
 				r.skipped[in.ID] = true
-				r.b.log.Warn("skipping an instance with no endpoint this client speaks", "service", r.service, "instance", in.ID, "endpoints", in.Endpoints, "want schemes", r.b.schemes)
+				r.b.log.Log(context.Background(), skipLevel(in), "skipping an instance with no endpoint this client speaks", "service", r.service, "instance", in.ID, "endpoints", in.Endpoints, "want schemes", r.b.schemes)
 			}
 			continue
 		}
@@ -144,4 +144,20 @@ func (r *discoveryResolver) update(list []*registry.Instance) {
 	default:
 		r.cc.ReportError(fmt.Errorf("%w: the registry lists no instance of %q with an endpoint of scheme %v", ErrNoInstances, r.service, r.b.schemes))
 	}
+}
+
+// skipLevel is the level of the line saying that in is skipped: a warning (a TLS mismatch, a
+// scheme nobody serves), except for an instance that serves only HTTP, the REST side of a
+// service answering both gRPC and HTTP under one name (tianshu new writes one), which no
+// gRPC client is meant to call.
+func skipLevel(in *registry.Instance) slog.Level {
+	if len(in.Endpoints) == 0 {
+		return slog.LevelWarn
+	}
+	for _, e := range in.Endpoints {
+		if e.Scheme != "http" && e.Scheme != "https" {
+			return slog.LevelWarn
+		}
+	}
+	return slog.LevelDebug
 }

@@ -24,7 +24,8 @@ func repoRoot(t testing.TB) string {
 
 // TestANewServiceBuildsPassesItsTestsAndAnswersThroughDiscovery is the whole promise of
 // `tianshu new`: generate, build, test, run the service, and call it through the file
-// registry with the generated client. It works offline from the module cache.
+// registry with the generated client, over gRPC and over REST/JSON. It works offline from
+// the module cache.
 func TestANewServiceBuildsPassesItsTestsAndAnswersThroughDiscovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and tests a generated project")
@@ -43,6 +44,11 @@ func TestANewServiceBuildsPassesItsTestsAndAnswersThroughDiscovery(t *testing.T)
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Fatalf("tianshu new left no %s: %v", f, err)
 		}
+	}
+	// The .proto's google.api.http options need the annotations package, which go mod tidy
+	// must have required.
+	if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err != nil || !strings.Contains(string(b), "google.golang.org/genproto/googleapis/api ") {
+		t.Errorf("go.mod does not require google.golang.org/genproto/googleapis/api (%v):\n%s", err, b)
 	}
 
 	goRun := func(args ...string) string {
@@ -66,7 +72,8 @@ func TestANewServiceBuildsPassesItsTestsAndAnswersThroughDiscovery(t *testing.T)
 	svc := exec.Command(filepath.Join(bin, "orders"), "-config", "config.yaml")
 	svc.Dir = dir
 	svc.Env = append(os.Environ(),
-		"ORDERS_REGISTRY__URL="+regURL, "ORDERS_SERVER__ADDR=127.0.0.1:0", "ORDERS_ADMIN__ADDR=127.0.0.1:0",
+		"ORDERS_REGISTRY__URL="+regURL, "ORDERS_SERVER__ADDR=127.0.0.1:0", "ORDERS_HTTP__ADDR=127.0.0.1:0",
+		"ORDERS_ADMIN__ADDR=127.0.0.1:0",
 		"ORDERS_SERVICE__INSTANCE_ID=orders-it", "ORDERS_SHUTDOWN__DEREGISTER_DELAY=100ms")
 	svc.Stdout, svc.Stderr = &svcOut, &svcOut
 	if err := svc.Start(); err != nil {
@@ -80,11 +87,11 @@ func TestANewServiceBuildsPassesItsTestsAndAnswersThroughDiscovery(t *testing.T)
 	})
 
 	// The client's first call fails rather than waits when the registry is still empty
-	// as it dials (see the report): wait for the registration first.
+	// as it dials (see the report): wait for the registration of both servers first.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_, out, _ := runCLI(ctx, "registry", "ls", "orders", "--registry", regURL)
-		if strings.Contains(out, "orders-it") {
+		if strings.Contains(out, "grpc://127.0.0.1:") && strings.Contains(out, "http://127.0.0.1:") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -95,13 +102,14 @@ func TestANewServiceBuildsPassesItsTestsAndAnswersThroughDiscovery(t *testing.T)
 
 	client := exec.CommandContext(ctx, filepath.Join(bin, "client"), "-registry", regURL, "-name", "Tianshu", "-timeout", "60s")
 	reply, err := client.CombinedOutput()
-	if err != nil || !strings.Contains(string(reply), "Hello, Tianshu! (served by orders-it)") {
-		t.Fatalf("the generated client: %v\n%s\nservice output:\n%s", err, reply, svcOut.String())
+	if err != nil || !strings.Contains(string(reply), "gRPC: Hello, Tianshu! (served by orders-it)") ||
+		!strings.Contains(string(reply), "REST: Hello, Tianshu! (served by orders-it)") {
+		t.Fatalf("the generated client: %v\n%s\nwant a gRPC and a REST reply\nservice output:\n%s", err, reply, svcOut.String())
 	}
 
 	code, out, stderr = runCLI(ctx, "registry", "ls", "orders", "--registry", regURL)
-	if code != 0 || !strings.Contains(out, "orders-it") {
-		t.Errorf("tianshu registry ls: status %d\n%s%s", code, out, stderr)
+	if code != 0 || !strings.Contains(out, "orders-it") || !strings.Contains(out, "orders-it-http") {
+		t.Errorf("tianshu registry ls: status %d\n%s%s\nwant the instances orders-it and orders-it-http", code, out, stderr)
 	}
 
 	if err := svc.Process.Signal(syscall.SIGTERM); err != nil {

@@ -202,6 +202,9 @@ func TestComposeAndKubernetesManifestsParseForEveryRegistry(t *testing.T) {
 			if get(t, compose, "services", "jaeger") == nil {
 				t.Error("compose.yaml has no jaeger service")
 			}
+			if ports, _ := get(t, svc, "ports").([]any); !slices.Contains(ports, any("8080:8080")) {
+				t.Errorf("compose publishes %v, want the REST port 8080 among them", ports)
+			}
 			env := get(t, svc, "environment").(tree)
 			url, _ := env["ORDER_HISTORY_REGISTRY__URL"].(string)
 			if !strings.HasPrefix(url, reg+"://") {
@@ -228,9 +231,16 @@ func TestComposeAndKubernetesManifestsParseForEveryRegistry(t *testing.T) {
 				t.Errorf("runAsNonRoot = %v", got)
 			}
 
+			if get(t, c, "ports", 1, "name") != "http" || get(t, c, "ports", 1, "containerPort") != 8080 {
+				t.Errorf("the container's second port is %v, want http on 8080", get(t, c, "ports", 1))
+			}
+
 			svcYAML := decodeYAML(t, "service.yaml", files["deploy/k8s/service.yaml"])
 			if get(t, svcYAML, "kind") != "Service" || get(t, svcYAML, "spec", "ports", 0, "name") != "grpc" {
 				t.Errorf("service.yaml is not a Service exposing grpc: %v", svcYAML)
+			}
+			if get(t, svcYAML, "spec", "ports", 1, "targetPort") != "http" {
+				t.Errorf("service.yaml's second port is %v, want the container's http port", get(t, svcYAML, "spec", "ports", 1))
 			}
 
 			cm := decodeYAML(t, "configmap.yaml", files["deploy/k8s/configmap.yaml"])
@@ -239,10 +249,16 @@ func TestComposeAndKubernetesManifestsParseForEveryRegistry(t *testing.T) {
 			if u, _ := get(t, inner, "registry", "url").(string); !strings.HasPrefix(u, reg+"://") {
 				t.Errorf("the ConfigMap's registry.url = %q, want a %s:// URL", u, reg)
 			}
+			if a := get(t, inner, "http", "addr"); a != ":8080" {
+				t.Errorf("the ConfigMap's http.addr = %v, want :8080, the container's http port", a)
+			}
 
 			local := decodeYAML(t, "config.yaml", files["config.yaml"])
 			if u, _ := get(t, local, "registry", "url").(string); !strings.HasPrefix(u, reg+"://") {
 				t.Errorf("config.yaml registry.url = %q, want a %s:// URL", u, reg)
+			}
+			if a := get(t, local, "http", "addr"); a != ":8080" {
+				t.Errorf("config.yaml http.addr = %v, want :8080", a)
 			}
 			if reg != "file" && !strings.Contains(string(files["backends.go"]), "registry/"+reg+`"`) {
 				t.Errorf("backends.go does not import the %s backend", reg)

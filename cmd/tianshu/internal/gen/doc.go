@@ -1,8 +1,10 @@
 // Package gen writes the skeleton of a Tianshu service from templates embedded in the
-// binary: a .proto file, a server stub, main.go wired with config, registry, tracing, admin
-// probes and graceful shutdown, a test that calls the service through discovery, a client
-// example, a Makefile, a Dockerfile, a compose file and Kubernetes manifests. The gRPC stubs
-// come from a StubFunc (the tianshu command passes protoc.Generate).
+// binary: a .proto file whose rpc has a google.api.http rule, a server stub answering gRPC
+// and, through rest/transcode on a rest.Server, REST/JSON, main.go wired with config,
+// registry, tracing, admin probes and graceful shutdown, a test that calls the service
+// through discovery over both, a client example of both, a Makefile, a Dockerfile, a
+// compose file and Kubernetes manifests. The gRPC stubs come from a StubFunc (the tianshu
+// command passes protoc.Generate).
 //
 // Regenerate is `tianshu gen`: it rewrites the stubs, removes those an earlier run made
 // from the same .proto files that no longer come out of them (a removed service's

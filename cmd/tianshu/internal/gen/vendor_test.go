@@ -181,7 +181,8 @@ func TestAReplacedProjectBuildsOfflineFromItsOwnDirectory(t *testing.T) {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, bin, args...)
 		cmd.Dir = src
-		cmd.Env = append(os.Environ(), "ORDERS_SERVER__ADDR=127.0.0.1:0", "ORDERS_ADMIN__ADDR=127.0.0.1:0")
+		cmd.Env = append(os.Environ(), "ORDERS_SERVER__ADDR=127.0.0.1:0", "ORDERS_HTTP__ADDR=127.0.0.1:0",
+			"ORDERS_ADMIN__ADDR=127.0.0.1:0")
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
