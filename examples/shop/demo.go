@@ -16,11 +16,11 @@ import (
 
 	"github.com/tianshu-go/tianshu/examples/shop/internal/gateway"
 	"github.com/tianshu-go/tianshu/registry"
-	"github.com/tianshu-go/tianshu/rest"
 	_ "github.com/tianshu-go/tianshu/registry/etcd"
 	_ "github.com/tianshu-go/tianshu/registry/file"
 	_ "github.com/tianshu-go/tianshu/registry/nacos"
 	_ "github.com/tianshu-go/tianshu/registry/zookeeper"
+	"github.com/tianshu-go/tianshu/rest"
 )
 
 // The config files the services start from, one per service; the demo copies them into
