@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -118,5 +120,34 @@ func TestGatewaysAreCalledByNameAndNotOnceTheyLeave(t *testing.T) {
 		if id != "gateway-1" {
 			t.Fatalf("request %d after gateway-2 left was answered by %s", i, id)
 		}
+	}
+}
+
+// A gateway whose address is taken exits at once, and its error says which setting to change.
+func TestAGatewayOnATakenAddressSaysWhichSettingToChange(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeConfigs(dir); err != nil {
+		t.Fatal(err)
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	fl := &fleet{exe: os.Args[0], dir: dir, env: []string{"SHOP_DEMO_TEST_CHILD=1",
+		"SHOP_REGISTRY=file://" + filepath.Join(dir, "registry"), "SHOP_GATEWAY__HTTP=" + taken.Addr().String()}}
+	defer fl.stop(15 * time.Second)
+	c, err := fl.start(gateway.Service, "gateway-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.done:
+	case <-time.After(time.Minute):
+		t.Fatal("the gateway still runs a minute after it could not listen")
+	}
+	log := tail(c.logPath, 5)
+	if !strings.Contains(log, "rest: cannot listen") || !strings.Contains(log, "SHOP_GATEWAY__HTTP") {
+		t.Errorf("the gateway's log ends:\n%s\nwant rest.ErrListen naming SHOP_GATEWAY__HTTP", log)
 	}
 }

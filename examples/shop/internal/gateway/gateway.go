@@ -9,6 +9,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -120,9 +121,13 @@ func Main(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return p.Run(ctx, tianshu.WithComponent(srv), tianshu.WithStarted(func([]net.Addr) {
+	err = p.Run(ctx, tianshu.WithComponent(srv), tianshu.WithStarted(func([]net.Addr) {
 		p.Log.Info("gateway serving", "url", srv.Instance().Endpoints[0].String())
 	}))
+	if errors.Is(err, rest.ErrListen) {
+		return fmt.Errorf("%w (set gateway.http or SHOP_GATEWAY__HTTP)", err)
+	}
+	return err
 }
 
 // ServerOptions are the gateway's own settings of its rest.Server, beside those every shop
