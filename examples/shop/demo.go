@@ -20,6 +20,7 @@ import (
 	_ "github.com/tianshu-go/tianshu/registry/file"
 	_ "github.com/tianshu-go/tianshu/registry/nacos"
 	_ "github.com/tianshu-go/tianshu/registry/zookeeper"
+	"github.com/tianshu-go/tianshu/rest"
 )
 
 // The config files the services start from, one per service; the demo copies them into
@@ -49,7 +50,26 @@ var instances = [...]struct{ service, id string }{
 	{"inventory", "inventory-1"}, {"inventory", "inventory-2"},
 	{"payment", "payment-1"}, {"payment", "payment-2"},
 	{"orders", "orders-1"},
-	{"gateway", "gateway-1"},
+	{"gateway", "gateway-1"}, {"gateway", "gateway-2"},
+}
+
+// gatewayTarget is where the demo sends its orders: the service gateway, resolved through
+// the registry by rest.Client, which balances over the gateway instances.
+const gatewayTarget = "http://" + gateway.Service
+
+// newClient returns the demo's HTTP client: services (http://gateway/...) resolved through
+// reg and balanced by P2C, other hosts (the instances' admin URLs) sent through direct.
+//
+// It has no breaker: the tour shows the breaker inside orders, and one in front of the
+// gateways would turn the gateways' 503s, while payment fails, into refusals of the
+// client's own and hide what orders does. POST /orders is not idempotent, so the client
+// never retries an order; the GETs of /status and /metrics go to fixed hosts.
+func newClient(reg registry.Discovery, direct *http.Transport, opts ...rest.ClientOption) (*rest.Client, error) {
+	return rest.NewClient(reg, append([]rest.ClientOption{
+		rest.WithFallback(direct),
+		rest.WithoutBreaker(),
+		rest.WithoutClientTelemetry(),
+	}, opts...)...)
 }
 
 // printer serialises the lines of the summary and of the tour.
@@ -115,7 +135,14 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) (*report, error)
 	pr.say("config:   %s (edit payment.yaml while it runs)", filepath.Join(o.dir, "config"))
 	pr.say("logs:     %s", filepath.Join(o.dir, "logs"))
 	for _, in := range instances {
-		c, err := fl.start(in.service, in.id, "SHOP_GATEWAY__HTTP="+httpAddr)
+		var env []string
+		switch {
+		case in.id == "gateway-1":
+			env = append(env, "SHOP_GATEWAY__HTTP="+httpAddr)
+		case in.service == gateway.Service: // the config file's port is gateway-1's
+			env = append(env, "SHOP_GATEWAY__HTTP=127.0.0.1:0")
+		}
+		c, err := fl.start(in.service, in.id, env...)
 		if err != nil {
 			return nil, err
 		}
@@ -124,17 +151,24 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) (*report, error)
 
 	tr := &http.Transport{MaxIdleConnsPerHost: 32}
 	defer tr.CloseIdleConnections()
-	obs := &observer{reg: reg, client: &http.Client{Transport: tr}}
-	gw, err := waitReady(ctx, obs, fl)
+	client, err := newClient(reg, tr)
 	if err != nil {
 		return nil, err
 	}
-	pr.say("gateway:  %s", gw)
+	defer client.Close()
+	obs := &observer{reg: reg, client: client.Client}
+	gws, err := waitReady(ctx, obs, fl)
+	if err != nil {
+		return nil, err
+	}
+	gw := gws["gateway-1"]
+	pr.say("gateway:  %s (gateway-1), %s (gateway-2)", gw, gws["gateway-2"])
+	pr.say("traffic:  POST %s/orders through rest.Client: the registry lists both gateways, P2C picks", gatewayTarget)
 	pr.say("try:      curl -s -XPOST %s/orders -d '{\"item\":\"tea\",\"quantity\":2}'", gw)
 	pr.say("          curl -s %s/orders    curl -s %s/status", gw, gw)
 
-	traffic := &traffic{url: gw, client: obs.client}
-	sum := newSummaries(ctx, pr, obs, gw, o.every)
+	traffic := &traffic{url: gatewayTarget, client: obs.client}
+	sum := newSummaries(ctx, pr, obs, o.every)
 	bg, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { traffic.run(bg, o.rate) })
@@ -173,27 +207,27 @@ func writeConfigs(dir string) error {
 }
 
 // waitReady waits until every instance is registered and an order goes through, and fails
-// at once, with the end of its log, when a service exits.
-func waitReady(ctx context.Context, obs *observer, fl *fleet) (string, error) {
+// at once, with the end of its log, when a service exits. It returns the gateways' URLs by
+// instance ID.
+func waitReady(ctx context.Context, obs *observer, fl *fleet) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	probe := &traffic{client: obs.client}
+	probe := &traffic{url: gatewayTarget, client: obs.client}
 	for {
 		for _, in := range instances {
 			if c := fl.find(in.id); c != nil && !c.running() {
-				return "", fmt.Errorf("%s exited at start (%v); its log ends:\n%s", in.id, c.cmd.ProcessState, tail(c.logPath, 20))
+				return nil, fmt.Errorf("%s exited at start (%v); its log ends:\n%s", in.id, c.cmd.ProcessState, tail(c.logPath, 20))
 			}
 		}
-		if gw := obs.gatewayURL(ctx); gw != "" &&
+		if gws := obs.gatewayURLs(ctx); len(gws) == 2 &&
 			len(obs.instances(ctx, "inventory")) == 2 && len(obs.instances(ctx, "payment")) == 2 {
-			probe.url = gw
 			if a := probe.post(ctx, "tea", 1); a.placed() {
-				return gw, nil
+				return gws, nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("the shop did not get ready: %w", ctx.Err())
+			return nil, fmt.Errorf("the shop did not get ready: %w", ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -209,7 +243,7 @@ func tail(path string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-// reading is one look at the shop: the gateway's counters and orders' breakers.
+// reading is one look at the shop: the gateways' counters, summed, and orders' breakers.
 type reading struct {
 	at       time.Time
 	status   gateway.Status
@@ -225,7 +259,6 @@ type reading struct {
 type summaries struct {
 	pr    *printer
 	obs   *observer
-	gw    string
 	every time.Duration // 0: no lines
 	start time.Time
 
@@ -233,8 +266,8 @@ type summaries struct {
 	latest  reading
 }
 
-func newSummaries(ctx context.Context, pr *printer, obs *observer, gw string, every time.Duration) *summaries {
-	s := &summaries{pr: pr, obs: obs, gw: gw, every: every, start: time.Now()}
+func newSummaries(ctx context.Context, pr *printer, obs *observer, every time.Duration) *summaries {
+	s := &summaries{pr: pr, obs: obs, every: every, start: time.Now()}
 	s.printed = s.read(ctx)
 	if s.printed.err != nil {
 		s.printed.status = gateway.Status{ServedBy: map[string]int64{}}
@@ -244,7 +277,7 @@ func newSummaries(ctx context.Context, pr *printer, obs *observer, gw string, ev
 }
 
 func (s *summaries) read(ctx context.Context) reading {
-	st, err := s.obs.status(ctx, s.gw)
+	st, err := s.obs.status(ctx)
 	return reading{at: time.Now(), status: st, err: err, breakers: breakerStates(s.obs.scrape(ctx, "orders"))}
 }
 
@@ -265,7 +298,7 @@ func (s *summaries) flush() {
 	now := s.latest
 	elapsed := now.at.Sub(s.start)
 	if now.err != nil {
-		s.pr.say("%5.1fs  gateway status: %v", elapsed.Seconds(), now.err)
+		s.pr.say("%5.1fs  gateways' status: %v", elapsed.Seconds(), now.err)
 		return // rates stay measured from the last good reading
 	}
 	s.pr.say("%s", summary(elapsed, s.printed.status, now.status, now.at.Sub(s.printed.at), now.breakers))

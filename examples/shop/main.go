@@ -1,6 +1,7 @@
-// Command shop is Tianshu's end-to-end demo: an HTTP gateway, an orders service, two
+// Command shop is Tianshu's end-to-end demo: two HTTP gateways, an orders service, two
 // inventory and two payment instances, each a process of its own, finding each other
-// through the embedded file registry with no server to install.
+// through the embedded file registry with no server to install. The demo's own traffic
+// calls the gateways by service name, http://gateway/orders, through a rest.Client.
 //
 //	go run ./examples/shop          # start everything, send traffic, print a line a second
 //	go run ./examples/shop -tour    # the same, plus a scripted tour of what Tianshu does
@@ -55,7 +56,7 @@ func main() {
 	cfgPath := flag.String("config", "", "with -service: the service's config file")
 	id := flag.String("id", "", "with -service: the instance ID")
 	tour := flag.Bool("tour", false, "run the scripted tour, then stop")
-	httpAddr := flag.String("http", "127.0.0.1:8080", "the gateway's address (port 0 picks a free port)")
+	httpAddr := flag.String("http", "127.0.0.1:8080", "gateway-1's address (port 0 picks a free port); gateway-2 takes a free port")
 	rate := flag.Int("rate", 20, "orders per second the demo sends (0: none, use curl)")
 	dir := flag.String("dir", "", "directory for the registry, config files and logs (default: a new temporary directory, removed at exit)")
 	verbose := flag.Bool("v", false, "copy the services' logs to stderr")

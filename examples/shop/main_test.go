@@ -57,10 +57,15 @@ func startTour(t *testing.T) (*report, string) {
 func TestTourShowsBalancingHotReloadBreakingAndFailover(t *testing.T) {
 	rep, text := startTour(t)
 
-	t.Run("step 1: steady traffic reaches both inventory and both payment instances", func(t *testing.T) {
+	t.Run("step 1: steady traffic reaches both gateway, inventory and payment instances", func(t *testing.T) {
 		s := rep.Steady
 		if s.Failed != 0 {
 			t.Errorf("%d of %d orders failed under steady traffic", s.Failed, s.Answers)
+		}
+		for _, id := range []string{"gateway-1", "gateway-2"} {
+			if s.Gateway[id] == 0 {
+				t.Errorf("%s placed no order: rest.Client did not spread http://gateway/orders: %v", id, s.Gateway)
+			}
 		}
 		for _, id := range []string{"inventory-1", "inventory-2"} {
 			if s.Inventory[id] == 0 {

@@ -27,20 +27,20 @@ type observer struct {
 	client *http.Client
 }
 
-// gatewayURL returns the http:// endpoint the gateway announced, or "" before it has.
-func (o *observer) gatewayURL(ctx context.Context) string {
-	list, err := o.reg.GetService(ctx, gateway.Service)
-	if err != nil {
-		return ""
-	}
+// gatewayURLs returns the http:// endpoint each registered gateway announced, by instance
+// ID.
+func (o *observer) gatewayURLs(ctx context.Context) map[string]string {
+	list, _ := o.reg.GetService(ctx, gateway.Service)
+	out := map[string]string{}
 	for _, in := range list {
 		for _, e := range in.Endpoints {
 			if e.Scheme == "http" {
-				return e.String()
+				out[in.ID] = e.String()
+				break
 			}
 		}
 	}
-	return ""
+	return out
 }
 
 // instances returns the IDs of a service's registered instances, sorted.
@@ -69,11 +69,39 @@ func (o *observer) getJSON(ctx context.Context, url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// status reads the gateway's counters.
-func (o *observer) status(ctx context.Context, gw string) (gateway.Status, error) {
-	var st gateway.Status
-	err := o.getJSON(ctx, gw+"/status", &st)
-	return st, err
+// status reads every registered gateway's counters, each from its own URL (through the
+// service name, each read would reach one gateway of the client's choosing), and adds them
+// up; ServedBy also counts the orders each gateway placed, under the gateway's ID.
+func (o *observer) status(ctx context.Context) (gateway.Status, error) {
+	sum := gateway.Status{ServedBy: map[string]int64{}}
+	gws := o.gatewayURLs(ctx)
+	if len(gws) == 0 {
+		return sum, fmt.Errorf("the registry lists no gateway")
+	}
+	ids := make([]string, 0, len(gws))
+	for id := range gws {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		var st gateway.Status
+		if err := o.getJSON(ctx, gws[id]+"/status", &st); err != nil {
+			return sum, err
+		}
+		sum.Placed += st.Placed
+		sum.Pending += st.Pending
+		sum.Failed += st.Failed
+		sum.Rejected += st.Rejected
+		for k, v := range st.ServedBy {
+			sum.ServedBy[k] += v
+		}
+		sum.ServedBy[st.Instance] += st.Placed
+		if st.LastError != "" {
+			sum.LastError = st.LastError
+		}
+	}
+	sum.Instance = strings.Join(ids, ",")
+	return sum, nil
 }
 
 // families is one scrape of a /metrics endpoint.

@@ -33,7 +33,8 @@ func TestTheTourRunsOnEtcdAndTracesReachJaeger(t *testing.T) {
 		t.Errorf("the demo did not say it used etcd:\n%s", out.String())
 	}
 
-	// One trace holds the gateway's call, orders, and its calls to inventory and payment.
+	// One trace holds the gateway's HTTP request (rest.Server's span, named after its
+	// route), orders, and its calls to inventory and payment.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		traces, err := jaeger.Traces(ctx, "orders")
@@ -42,14 +43,17 @@ func TestTheTourRunsOnEtcdAndTracesReachJaeger(t *testing.T) {
 				seen := map[string]bool{}
 				for _, s := range tr.Spans {
 					seen[tr.Service(s)] = true
+					if tr.Service(s) == "gateway" && s.OperationName == "POST /orders" {
+						seen["POST /orders"] = true
+					}
 				}
-				if seen["gateway"] && seen["orders"] && seen["inventory"] && seen["payment"] {
+				if seen["POST /orders"] && seen["orders"] && seen["inventory"] && seen["payment"] {
 					return
 				}
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Jaeger never held a trace across gateway, orders, inventory and payment (last error %v)", err)
+			t.Fatalf("Jaeger never held a trace from the gateway's POST /orders across orders, inventory and payment (last error %v)", err)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

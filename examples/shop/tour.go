@@ -28,6 +28,7 @@ const (
 type report struct {
 	Steady struct {
 		Answers, Failed int
+		Gateway         map[string]int // orders per gateway instance, from their /status
 		Inventory       map[string]int // orders per inventory instance
 		Payment         map[string]int
 	}
@@ -138,20 +139,30 @@ func countFailed(answers []answer) int {
 
 func (t *tour) steady(ctx context.Context) (string, error) {
 	from := time.Now()
+	first := t.sum.poll(ctx)
 	var as []answer
-	err := t.waitFor(ctx, 20*time.Second, func(reading) (bool, error) {
+	r := &t.rep.Steady
+	err := t.waitFor(ctx, 20*time.Second, func(rd reading) (bool, error) {
 		as = t.traffic.since(from)
-		return time.Since(from) >= 3*time.Second &&
+		r.Gateway = map[string]int{}
+		if first.err == nil && rd.err == nil {
+			for _, in := range instances {
+				if n := rd.status.ServedBy[in.id] - first.status.ServedBy[in.id]; in.service == gateway.Service && n > 0 {
+					r.Gateway[in.id] = int(n)
+				}
+			}
+		}
+		return time.Since(from) >= 3*time.Second && len(r.Gateway) >= 2 &&
 			len(served(as, inventoryOf)) >= 2 && len(served(as, paymentOf)) >= 2, nil
 	})
-	r := &t.rep.Steady
 	r.Answers, r.Failed = len(as), countFailed(as)
 	r.Inventory, r.Payment = served(as, inventoryOf), served(as, paymentOf)
 	if err != nil {
-		return "", fmt.Errorf("orders did not reach every instance (inventory %v, payment %v): %w", r.Inventory, r.Payment, err)
+		return "", fmt.Errorf("orders did not reach every instance (gateway %v, inventory %v, payment %v): %w",
+			r.Gateway, r.Inventory, r.Payment, err)
 	}
-	return fmt.Sprintf("%d orders in %.1f s, %d failed; inventory %s; payment %s",
-		r.Answers, time.Since(from).Seconds(), r.Failed, counts(r.Inventory), counts(r.Payment)), nil
+	return fmt.Sprintf("%d orders in %.1f s, %d failed; gateway %s (rest.Client, by name); inventory %s; payment %s",
+		r.Answers, time.Since(from).Seconds(), r.Failed, counts(r.Gateway), counts(r.Inventory), counts(r.Payment)), nil
 }
 
 var (

@@ -1,5 +1,7 @@
 // Command gateway is the shop demo's HTTP gateway: a JSON API (POST /orders, GET /orders, GET
-// /status) in front of the orders service.
+// /status) in front of the orders service, served by a rest.Server that registers it as
+// service "gateway" with an http endpoint, so that a rest.Client reaches every instance as
+// http://gateway/.
 //
 // It reads its config file (-config, default gateway.yaml) and SHOP_* environment variables,
 // which override the file (SHOP_REGISTRY, SHOP_TRACING__ENDPOINT). Run a second instance by

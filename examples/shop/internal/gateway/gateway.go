@@ -1,7 +1,9 @@
 // Package gateway is the shop's HTTP front door: a JSON API that places and lists orders by
 // calling the orders service over Tianshu RPC, and a status document counting what it
-// answered and which instances served. It announces its HTTP address in the registry as
-// service "gateway" with an http:// endpoint, as any process can announce any endpoint.
+// answered and which instances served. It serves through rest.Server, which announces it in
+// the registry as service "gateway" with an http endpoint, so that callers reach every
+// gateway instance as http://gateway/ through rest.Client, and which gives it telemetry,
+// panic recovery, a body limit and the project's JSON error body.
 package gateway
 
 import (
@@ -11,20 +13,18 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/tianshu-go/tianshu"
 	"github.com/tianshu-go/tianshu/config"
 	"github.com/tianshu-go/tianshu/examples/shop/internal/kit"
 	"github.com/tianshu-go/tianshu/examples/shop/shoppb"
-	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/rest"
 	"github.com/tianshu-go/tianshu/rpc/httperr"
 )
 
@@ -93,7 +93,12 @@ type PlaceRequest struct {
 	Quantity int32  `json:"quantity"`
 }
 
-// Main runs the gateway until SIGINT, SIGTERM or the end of ctx.
+// MaxBodyBytes bounds the body of POST /orders: rest.Server answers a larger one 413 with the
+// JSON error body.
+const MaxBodyBytes = 64 << 10
+
+// Main runs the gateway until SIGINT, SIGTERM or the end of ctx: a rest.Server, announced in
+// the registry as service "gateway" with an http endpoint, as a component of a tianshu.App.
 func Main(ctx context.Context, args []string) error {
 	p, err := kit.Start(ctx, Service, args)
 	if err != nil {
@@ -110,45 +115,29 @@ func Main(ctx context.Context, args []string) error {
 		return err
 	}
 	p.AddCloser(func(context.Context) error { return conn.Close() })
-	g := &gateway{cfg: cfg, orders: shoppb.NewOrdersClient(conn), status: Status{Instance: p.ID, ServedBy: map[string]int64{}}}
+	g := newGateway(cfg, shoppb.NewOrdersClient(conn), p.ID)
 
-	lis, err := net.Listen("tcp", cfg.Load().HTTP)
+	srv, err := p.NewHTTPServer(cfg.Load().HTTP, g.routes(), ServerOptions()...)
 	if err != nil {
-		return fmt.Errorf("gateway: listen on %s (set gateway.http or SHOP_GATEWAY__HTTP): %w", cfg.Load().HTTP, err)
+		return err
 	}
-	srv := &http.Server{Handler: g.routes(), ReadHeaderTimeout: 5 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-
-	host, port, _ := net.SplitHostPort(lis.Addr().String())
-	if p.Common.AdvertiseHost != "" {
-		host = p.Common.AdvertiseHost
-	}
-	pn, _ := strconv.Atoi(port)
-	in := &registry.Instance{ID: p.ID, Service: Service,
-		Endpoints: []registry.Endpoint{{Scheme: "http", Host: host, Port: pn}},
-		Metadata:  map[string]string{kit.AdminKey: p.AdminURL()}}
-	if err := p.Registry.Register(ctx, in); err != nil {
-		p.Log.Warn("gateway not announced in the registry", "err", err)
-	}
-	p.Log.Info("gateway serving", "url", in.Endpoints[0].String())
-
-	sig, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	select {
-	case <-sig.Done():
-	case err = <-served:
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_ = p.Registry.Deregister(dctx, in)
-	if sErr := srv.Shutdown(dctx); sErr != nil && err == nil {
-		err = sErr
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
+	err = p.Run(ctx, tianshu.WithComponent(srv), tianshu.WithStarted(func([]net.Addr) {
+		p.Log.Info("gateway serving", "url", srv.Instance().Endpoints[0].String())
+	}))
+	if errors.Is(err, rest.ErrListen) {
+		return fmt.Errorf("%w (set gateway.http or SHOP_GATEWAY__HTTP)", err)
 	}
 	return err
+}
+
+// ServerOptions are the gateway's own settings of its rest.Server, beside those every shop
+// HTTP server has (kit.Process.NewHTTPServer).
+func ServerOptions() []rest.ServerOption {
+	return []rest.ServerOption{rest.WithMaxBodyBytes(MaxBodyBytes)}
+}
+
+func newGateway(cfg *config.Value[Config], orders shoppb.OrdersClient, id string) *gateway {
+	return &gateway{cfg: cfg, orders: orders, status: Status{Instance: id, ServedBy: map[string]int64{}}}
 }
 
 type gateway struct {
@@ -159,18 +148,21 @@ type gateway struct {
 	status Status
 }
 
-func (g *gateway) routes() http.Handler {
+// routes are the gateway's API. rest.Server answers unrouted requests (404, and 405 with
+// Allow) with the JSON error body, as every other error here.
+func (g *gateway) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /orders", g.place)
 	mux.HandleFunc("GET /orders", g.list)
 	mux.HandleFunc("GET /status", g.statusDoc)
-	// Unrouted requests (404, 405) answer with the same JSON error body as the rest.
-	return httperr.Mux(mux)
+	return mux
 }
 
 func (g *gateway) place(w http.ResponseWriter, r *http.Request) {
 	var req PlaceRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	// The server limits the body (MaxBodyBytes): a longer one fails Decode, and the server
+	// answers 413 in place of the 400 written here.
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		g.count(nil, http.StatusBadRequest, err)

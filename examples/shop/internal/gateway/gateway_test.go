@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/tianshu-go/tianshu/config"
 	"github.com/tianshu-go/tianshu/examples/shop/shoppb"
+	"github.com/tianshu-go/tianshu/rest"
 	"github.com/tianshu-go/tianshu/rpc/httperr"
 )
 
@@ -28,8 +31,14 @@ func (f failingOrders) ListOrders(context.Context, *shoppb.ListOrdersRequest, ..
 	return nil, f.err
 }
 
-// newGateway is a gateway on its config's defaults calling orders.
-func newGateway(t *testing.T, orders shoppb.OrdersClient) *gateway {
+// testGateway is a gateway on its config's defaults calling orders, and the rest.Server
+// handler in front of its routes, as Main makes it (never listening: ServeHTTP only).
+type testGateway struct {
+	*gateway
+	srv *rest.Server
+}
+
+func newTestGateway(t *testing.T, orders shoppb.OrdersClient) testGateway {
 	t.Helper()
 	c, err := config.New(context.Background(), nil, config.WithoutWatch())
 	if err != nil {
@@ -40,7 +49,20 @@ func newGateway(t *testing.T, orders shoppb.OrdersClient) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &gateway{cfg: cfg, orders: orders, status: Status{ServedBy: map[string]int64{}}}
+	g := newGateway(cfg, orders, "gateway-test")
+	srv, err := rest.NewServer("127.0.0.1:0", g.routes(), append(ServerOptions(), rest.WithoutTelemetry(),
+		rest.WithLogger(slog.New(slog.DiscardHandler)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testGateway{g, srv}
+}
+
+// serve answers req as the gateway's server does.
+func (g testGateway) serve(req *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	g.srv.ServeHTTP(rec, req)
+	return rec
 }
 
 // errorBody checks that an answer is the project's JSON error body with the given code.
@@ -77,13 +99,12 @@ func TestOrdersAnswersKeepTheirGRPCCodeAndTheStandardHTTPStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := newGateway(t, failingOrders{status.Error(tt.code, "from orders")})
+			g := newTestGateway(t, failingOrders{status.Error(tt.code, "from orders")})
 			for _, req := range []*http.Request{
 				httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(`{"item": "tea", "quantity": 1}`)),
 				httptest.NewRequest(http.MethodGet, "/orders", nil),
 			} {
-				rec := httptest.NewRecorder()
-				g.routes().ServeHTTP(rec, req)
+				rec := g.serve(req)
 				if b := errorBody(t, rec, tt.http, httperr.CodeName(tt.code)); b.Message != "from orders" {
 					t.Errorf("%s %s: message %q, want orders' own", req.Method, req.URL, b.Message)
 				}
@@ -94,9 +115,8 @@ func TestOrdersAnswersKeepTheirGRPCCodeAndTheStandardHTTPStatus(t *testing.T) {
 
 func TestMalformedOrdersAreRejectedWithTheExpectedShape(t *testing.T) {
 	for _, body := range []string{`{"item": "tea", "quantity": "two"}`, `{"sku": "tea"}`, `not json`} {
-		g := newGateway(t, failingOrders{status.Error(codes.Internal, "not called")})
-		rec := httptest.NewRecorder()
-		g.routes().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(body)))
+		g := newTestGateway(t, failingOrders{status.Error(codes.Internal, "not called")})
+		rec := g.serve(httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(body)))
 		if b := errorBody(t, rec, http.StatusBadRequest, "INVALID_ARGUMENT"); !strings.Contains(b.Message, `want {"item": "tea", "quantity": 1}`) {
 			t.Errorf("POST %s: message %q, want it to name the expected shape", body, b.Message)
 		}
@@ -107,7 +127,7 @@ func TestMalformedOrdersAreRejectedWithTheExpectedShape(t *testing.T) {
 }
 
 func TestEveryErrorAnswerIsTheJSONErrorBody(t *testing.T) {
-	g := newGateway(t, failingOrders{status.Error(codes.Internal, "not called")})
+	g := newTestGateway(t, failingOrders{status.Error(codes.Internal, "not called")})
 	tests := []struct {
 		name, method, path string
 		http               int
@@ -120,12 +140,45 @@ func TestEveryErrorAnswerIsTheJSONErrorBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := httptest.NewRecorder()
-			g.routes().ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+			rec := g.serve(httptest.NewRequest(tt.method, tt.path, nil))
 			errorBody(t, rec, tt.http, tt.code)
 			if tt.http == http.StatusMethodNotAllowed && rec.Header().Get("Allow") == "" {
 				t.Error("405 without an Allow header")
 			}
 		})
 	}
+}
+
+// panickingOrders panics on every call, as a bug in the gateway's call path would.
+type panickingOrders struct{}
+
+func (panickingOrders) PlaceOrder(context.Context, *shoppb.PlaceOrderRequest, ...grpc.CallOption) (*shoppb.Order, error) {
+	panic("a bug")
+}
+
+func (panickingOrders) ListOrders(context.Context, *shoppb.ListOrdersRequest, ...grpc.CallOption) (*shoppb.ListOrdersReply, error) {
+	panic("a bug")
+}
+
+func TestTheServerAnswersOversizedBodiesAndPanicsWithTheJSONErrorBody(t *testing.T) {
+	g := newTestGateway(t, panickingOrders{})
+	big := `{"item": "` + strings.Repeat("t", MaxBodyBytes) + `", "quantity": 1}`
+
+	t.Run("a body over MaxBodyBytes is 413", func(t *testing.T) {
+		errorBody(t, g.serve(httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(big))),
+			http.StatusRequestEntityTooLarge, "RESOURCE_EXHAUSTED")
+	})
+	t.Run("a chunked body that grows past it is 413 as well", func(t *testing.T) {
+		req := httptest.NewRequest(http.MethodPost, "/orders", io.MultiReader(strings.NewReader(big)))
+		req.ContentLength = -1
+		errorBody(t, g.serve(req), http.StatusRequestEntityTooLarge, "RESOURCE_EXHAUSTED")
+	})
+	t.Run("a panic in a handler is 500", func(t *testing.T) {
+		for _, req := range []*http.Request{
+			httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(`{"item": "tea", "quantity": 1}`)),
+			httptest.NewRequest(http.MethodGet, "/orders", nil),
+		} {
+			errorBody(t, g.serve(req), http.StatusInternalServerError, "INTERNAL")
+		}
+	})
 }

@@ -1,14 +1,17 @@
 // Package kit is what the four shop services share: reading the -config and -id flags, the
 // layered config (the service's YAML file, then SHOP_* environment variables), the registry
-// opened by URL, tracing, Prometheus metrics on an admin HTTP server, and a Tianshu server
-// and clients wired with all of it. A service's main package reads as its business logic
-// plus a few calls here:
+// opened by URL, tracing, Prometheus metrics on an admin HTTP server, and a Tianshu server,
+// an HTTP server (package rest) and clients wired with all of it. A service's main package
+// reads as its business logic plus a few calls here:
 //
 //	p, err := kit.Start(ctx, "payment", os.Args[1:])
 //	if err != nil { ... }
 //	srv := p.NewServer()
 //	shoppb.RegisterPaymentServer(srv, impl)
 //	return p.Serve(ctx, srv)
+//
+// The gateway serves HTTP the same way: p.NewHTTPServer(addr, mux) and
+// p.Run(ctx, tianshu.WithComponent(srv)).
 //
 // Which registry and which trace collector a service uses is config only: the registry URL
 // (file://, zookeeper://, etcd://, nacos://) and tracing.endpoint.

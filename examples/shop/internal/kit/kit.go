@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"reflect"
 	"slices"
@@ -24,6 +25,7 @@ import (
 	"github.com/tianshu-go/tianshu/loadbalance"
 	"github.com/tianshu-go/tianshu/metrics"
 	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/rest"
 	"github.com/tianshu-go/tianshu/rpc"
 	"github.com/tianshu-go/tianshu/rpc/admin"
 	"github.com/tianshu-go/tianshu/telemetry"
@@ -89,6 +91,7 @@ type Process struct {
 	adminURL        string
 	serverTelemetry *telemetry.Handler
 	clientTracing   *telemetry.Handler
+	httpTelemetry   *telemetry.HTTPServer
 	stopTracing     func(context.Context) error
 	reloads         atomic.Int64
 	rejects         atomic.Int64
@@ -186,6 +189,7 @@ func (p *Process) startTracing(ctx context.Context) error {
 	p.closers = append(p.closers, p.stopTracing)
 	mp := telemetry.WithMeterProvider(p.Metrics.MeterProvider())
 	p.serverTelemetry, p.clientTracing = telemetry.NewServerHandler(mp), telemetry.NewClientHandler(mp)
+	p.httpTelemetry = telemetry.NewHTTPServer(mp)
 	p.closers = append(p.closers, func(context.Context) error {
 		return errors.Join(p.serverTelemetry.Close(), p.clientTracing.Close())
 	})
@@ -242,6 +246,24 @@ func (p *Process) NewServer(opts ...rpc.ServerOption) *rpc.Server {
 	}, opts...)...)
 }
 
+// NewHTTPServer returns an HTTP server for the service on addr, routed by mux: announced in
+// the registry with an http endpoint under the process's instance ID and the admin URL in
+// its metadata, traced and measured (http_server_request_duration_seconds on /metrics), and
+// leaving the registry and draining as NewServer's server does; opts add to or override
+// that. Run it with Run(ctx, tianshu.WithComponent(srv)).
+func (p *Process) NewHTTPServer(addr string, mux *http.ServeMux, opts ...rest.ServerOption) (*rest.Server, error) {
+	return rest.NewServer(addr, mux, append([]rest.ServerOption{
+		rest.WithRegistrar(p.Registry),
+		rest.WithService(p.Service),
+		rest.WithInstance(registry.Instance{ID: p.ID, Metadata: map[string]string{AdminKey: p.adminURL}}),
+		rest.WithAdvertiseHost(p.Common.AdvertiseHost),
+		rest.WithDeregisterDelay(p.Common.DeregisterDelay),
+		rest.WithGracePeriod(5 * time.Second),
+		rest.WithLogger(p.Log),
+		rest.WithTelemetry(p.httpTelemetry),
+	}, opts...)...)
+}
+
 // Dial returns a client of service, balanced over its instances by the configured policy,
 // traced, with the interceptors given inside the tracing one (a breaker, say).
 func (p *Process) Dial(ctx context.Context, service string, interceptors ...grpc.UnaryClientInterceptor) (*grpc.ClientConn, error) {
@@ -253,17 +275,22 @@ func (p *Process) Dial(ctx context.Context, service string, interceptors ...grpc
 		rpc.WithUnaryClientInterceptors(interceptors...))
 }
 
-// Serve serves srv until SIGINT, SIGTERM or the end of ctx, shuts it down in order (leave
-// the registry, wait, drain), and closes the process.
+// Serve serves srv on the configured listen address until SIGINT, SIGTERM or the end of
+// ctx, shuts it down in order (leave the registry, wait, drain), and closes the process.
 func (p *Process) Serve(ctx context.Context, srv *rpc.Server) error {
-	app := tianshu.New(
-		tianshu.WithServer(srv, p.Common.Listen),
+	return p.Run(ctx, tianshu.WithServer(srv, p.Common.Listen))
+}
+
+// Run runs a tianshu.App of the components in opts (a NewHTTPServer server, say) as Serve
+// does, and closes the process.
+func (p *Process) Run(ctx context.Context, opts ...tianshu.Option) error {
+	app := tianshu.New(append([]tianshu.Option{
 		tianshu.WithLogger(p.Log),
-		tianshu.WithShutdownTimeout(15*time.Second),
+		tianshu.WithShutdownTimeout(15 * time.Second),
 		tianshu.WithStarted(func(addrs []net.Addr) {
-			p.Log.Info("serving", "addr", addrs[0].String(), "registry", p.Common.Registry)
+			p.Log.Info("serving", "addrs", addrs, "registry", p.Common.Registry)
 		}),
-	)
+	}, opts...)...)
 	err := app.Run(ctx)
 	p.Close()
 	return err
