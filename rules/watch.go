@@ -77,12 +77,12 @@ func Watch(ctx context.Context, sources []config.Source, opts ...WatchOption) (*
 	}
 	cfg, err := config.New(ctx, sources, copts...)
 	if err != nil {
-		return nil, fmt.Errorf("rules: reading the rules: %w", err)
+		return nil, fmt.Errorf("rules: %w", err)
 	}
 	v, err := bind(cfg)
 	if err != nil {
 		_ = cfg.Close()
-		return nil, fmt.Errorf("rules: reading the rules: %w", err)
+		return nil, fmt.Errorf("rules: %w", err)
 	}
 	s, err := NewStore(v.Load())
 	if err != nil { // config ran the same Validate; kept so that a store never holds bad rules
@@ -115,12 +115,12 @@ func Watch(ctx context.Context, sources []config.Source, opts ...WatchOption) (*
 func Read(ctx context.Context, sources []config.Source) (*Rules, error) {
 	cfg, err := config.New(ctx, sources, config.StrictKeys(), config.WithoutWatch())
 	if err != nil {
-		return nil, fmt.Errorf("rules: reading the rules: %w", err)
+		return nil, fmt.Errorf("rules: %w", err)
 	}
 	defer cfg.Close()
 	v, err := bind(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("rules: reading the rules: %w", err)
+		return nil, fmt.Errorf("rules: %w", err)
 	}
 	return v.Load(), nil
 }
