@@ -188,6 +188,9 @@ func TestRulesWatchPrintsEachChangeAndEachRejectionOnce(t *testing.T) {
 	replace(docWithTimeout("-2s"))
 	waitFor(t, &errOut, "timeout -2s: want 0 or more")
 	replace(docWithTimeout("-2s") + "\n")
+	// The same mistake written again: read within the watcher's 20 ms debounce, and it must
+	// not be printed again. The pause keeps it from merging with the next write.
+	time.Sleep(500 * time.Millisecond)
 	replace(docWithTimeout("3s"))
 	waitFor(t, &out, "timeout: 3s")
 	cancel()
