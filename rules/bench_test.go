@@ -180,4 +180,3 @@ func BenchmarkBaselineConfigValue(b *testing.B) {
 		reportLatencies(b, lat)
 	})
 }
-
