@@ -34,5 +34,15 @@
 //	      "*": {timeout: 5s}
 //
 // A Store holds the rules in force; consumers read it without locks and subscribe to
-// changes.
+// changes. Watch makes one that follows the config sources; every change is decoded
+// (strictly: a key no field reads is an error, so a misspelt rule is rejected rather than
+// silently ignored) and validated whole before it is put in force:
+//
+//	store, err := rules.Watch(ctx, []config.Source{etcdSource}, rules.WithErrorHandler(alert))
+//	if err != nil { ... } // no good rules to start from
+//	defer store.Close()
+//	p, ok := store.Load().PolicyFor("orders", "/shop.Orders/PlaceOrder")
+//
+// The format, field by field, with worked examples: docs/rules.md. The command line checks
+// and changes the rules: tianshu rules validate|get|set|watch.
 package rules

@@ -19,105 +19,105 @@ const Key = "rules"
 type Rules struct {
 	// Defaults apply to every service, under the service's own rules: a service's
 	// method policy falls back to the defaults' for the same method, then "*".
-	Defaults Service `json:"defaults"`
+	Defaults Service `json:"defaults" config:"defaults"`
 	// Services holds each service's rules by service name.
-	Services map[string]Service `json:"services"`
+	Services map[string]Service `json:"services" config:"services"`
 }
 
 // Service holds one service's rules.
 type Service struct {
 	// Instances override what instances announce, by instance ID or host:port.
-	Instances []Instance `json:"instances"`
+	Instances []Instance `json:"instances" config:"instances"`
 	// Routes send matching calls to subsets of the instances; the first match wins, and a
 	// call no route matches goes to every instance (less those out of traffic).
-	Routes []Route `json:"routes"`
+	Routes []Route `json:"routes" config:"routes"`
 	// Methods holds the call policy by full gRPC method (/pkg.Service/Method), HTTP
 	// route ("GET /orders/{id}"), or "*" for every other.
-	Methods map[string]Policy `json:"methods"`
+	Methods map[string]Policy `json:"methods" config:"methods"`
 	// Limits holds the providers' limits by method, or "*".
-	Limits map[string]Limit `json:"limits"`
+	Limits map[string]Limit `json:"limits" config:"limits"`
 }
 
 // Instance overrides one instance: by ID or by address (host:port), not both.
 type Instance struct {
-	ID      string `json:"id"`
-	Address string `json:"address"`
+	ID      string `json:"id" config:"id"`
+	Address string `json:"address" config:"address"`
 	// Weight replaces the announced weight when positive.
-	Weight int `json:"weight"`
+	Weight int `json:"weight" config:"weight"`
 	// Out takes the instance out of traffic: no new calls go to it, and calls in flight
 	// finish.
-	Out bool `json:"out"`
+	Out bool `json:"out" config:"out"`
 }
 
 // Route sends the calls Match accepts to the destinations To, in proportion to their
 // weights.
 type Route struct {
-	Match Match         `json:"match"`
-	To    []Destination `json:"to"`
+	Match Match         `json:"match" config:"match"`
+	To    []Destination `json:"to" config:"to"`
 }
 
 // Match accepts a call by its tag (loadbalance.WithTag, the X-Tianshu-Tag header) or by a
 // request header (gRPC metadata or HTTP header, names case-insensitive): exactly one of
 // Tag and Header is set. With Header, Value is the value wanted; empty Value accepts any.
 type Match struct {
-	Tag    string `json:"tag"`
-	Header string `json:"header"`
-	Value  string `json:"value"`
+	Tag    string `json:"tag" config:"tag"`
+	Header string `json:"header" config:"header"`
+	Value  string `json:"value" config:"value"`
 }
 
 // Destination is a subset of a service's instances, by version, zone and instance tag
 // (each optional, all that are set must hold), with its share of the route's calls.
 type Destination struct {
-	Version string `json:"version"`
-	Zone    string `json:"zone"`
-	Tag     string `json:"tag"`
-	Weight  int    `json:"weight"`
+	Version string `json:"version" config:"version"`
+	Zone    string `json:"zone" config:"zone"`
+	Tag     string `json:"tag" config:"tag"`
+	Weight  int    `json:"weight" config:"weight"`
 }
 
 // Policy is the call policy of a method.
 type Policy struct {
 	// Timeout bounds each call (zero: the caller's own deadline only).
-	Timeout time.Duration `json:"timeout"`
+	Timeout time.Duration `json:"timeout" config:"timeout"`
 	// Retries, when set, replaces the client's retry policy for the method.
-	Retries *Retries `json:"retries"`
+	Retries *Retries `json:"retries" config:"retries"`
 	// Breaker, when set, replaces the breaker's thresholds for the method.
-	Breaker *Breaker `json:"breaker"`
+	Breaker *Breaker `json:"breaker" config:"breaker"`
 	// Outlier, when set, replaces the balancer's ejection of failing instances.
-	Outlier *Outlier `json:"outlier"`
+	Outlier *Outlier `json:"outlier" config:"outlier"`
 }
 
 // Retries is a retry policy: Attempts counts the first call (1: no retry); Budget is the
 // share of calls that may be retries (0.1: 10%).
 type Retries struct {
-	Attempts int     `json:"attempts"`
-	Budget   float64 `json:"budget"`
+	Attempts int     `json:"attempts" config:"attempts"`
+	Budget   float64 `json:"budget" config:"budget"`
 }
 
 // Breaker holds a circuit breaker's thresholds.
 type Breaker struct {
 	// FailureRatio opens the circuit at this share of failed calls in the window.
-	FailureRatio float64 `json:"failureRatio"`
+	FailureRatio float64 `json:"failureRatio" config:"failureRatio"`
 	// MinRequests is the fewest calls in the window before the circuit may open.
-	MinRequests int `json:"minRequests"`
+	MinRequests int `json:"minRequests" config:"minRequests"`
 	// Window is the span of calls counted.
-	Window time.Duration `json:"window"`
+	Window time.Duration `json:"window" config:"window"`
 	// SleepWindow is how long the circuit stays open before it lets a probe through.
-	SleepWindow time.Duration `json:"sleepWindow"`
+	SleepWindow time.Duration `json:"sleepWindow" config:"sleepWindow"`
 }
 
 // Outlier holds the ejection of instances that fail in a row.
 type Outlier struct {
 	// Failures in a row eject an instance; zero turns ejection off.
-	Failures int `json:"failures"`
+	Failures int `json:"failures" config:"failures"`
 	// Base is the first ejection's length, doubled for each ejection in a row up to Max.
-	Base time.Duration `json:"base"`
-	Max  time.Duration `json:"max"`
+	Base time.Duration `json:"base" config:"base"`
+	Max  time.Duration `json:"max" config:"max"`
 }
 
 // Limit is a provider's rate limit: Rate calls a second, with bursts of Burst.
 type Limit struct {
-	Rate  float64 `json:"rate"`
-	Burst int     `json:"burst"`
+	Rate  float64 `json:"rate" config:"rate"`
+	Burst int     `json:"burst" config:"burst"`
 }
 
 // Validate checks the whole document and returns every fault it finds, each naming its

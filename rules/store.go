@@ -13,6 +13,10 @@ type Store struct {
 	mu     sync.Mutex
 	nextID int
 	subs   map[int]func(*Rules)
+
+	closeOnce sync.Once
+	closer    func() error // stops Watch's config; nil for a store made by NewStore
+	closeErr  error
 }
 
 // NewStore returns a store holding initial (no rules when nil), which must be valid.
@@ -62,4 +66,16 @@ func (s *Store) Subscribe(fn func(*Rules)) (cancel func()) {
 		defer s.mu.Unlock()
 		delete(s.subs, id)
 	}
+}
+
+// Close stops following the sources of a Store made by Watch and waits for its goroutines;
+// the rules in force stay. It does nothing for a Store made by NewStore, and is safe to call
+// more than once. Never call it from a subscriber or an error handler.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		if s.closer != nil {
+			s.closeErr = s.closer()
+		}
+	})
+	return s.closeErr
 }

@@ -48,6 +48,12 @@ const usage = `tianshu: the Tianshu command line
       read, change or follow a config key; S is a file path or a backend URL; set parses
       the value as YAML (3 is a number, '"3"' a string) and needs --force to replace a
       section or add a top-level key
+  tianshu rules validate <file>
+  tianshu rules get --source S [--json] [--timeout T]
+  tianshu rules set <file> --source S [--force] [--timeout T]
+  tianshu rules watch --source S [--json] [--timeout T]
+      check a governance rules document offline, or read, replace (after validating it)
+      or follow the rules in a config source (see docs/rules.md)
   tianshu version, tianshu --version
 
 Run 'tianshu help <command>' or 'tianshu <command> -h' for a command's flags.
@@ -89,6 +95,8 @@ func (c *CLI) run(ctx context.Context, args []string) error {
 		return c.cmdRegistry(ctx, rest)
 	case "config":
 		return c.cmdConfig(ctx, rest)
+	case "rules":
+		return c.cmdRules(ctx, rest)
 	case "version":
 		h := cmdHelp{synopsis: "usage: tianshu version\n\nPrints the Tianshu version this binary was built from.\n", fs: c.newFlags("version")}
 		pos, err := c.parse(h, rest)
@@ -104,7 +112,7 @@ func (c *CLI) run(ctx context.Context, args []string) error {
 		return nil
 	case "help", "-h", "--help", "-help":
 		if cmd == "help" && len(rest) > 0 {
-			if !slices.Contains([]string{"new", "gen", "registry", "config", "version"}, rest[0]) {
+			if !slices.Contains([]string{"new", "gen", "registry", "config", "rules", "version"}, rest[0]) {
 				return fmt.Errorf("%w: no help for %q: it is not a command", ErrUsage, rest[0])
 			}
 			return c.run(ctx, append(slices.Clone(rest), "-h"))

@@ -80,7 +80,7 @@ func flagEntries(help string) map[string]string {
 
 func TestEachFlagIsListedOnceAndCleanly(t *testing.T) {
 	_, general, _ := runCLI(context.Background(), "help")
-	for _, cmd := range [][]string{{"new"}, {"gen"}, {"registry", "ls"}, {"registry", "watch"}, {"config", "get"}, {"config", "set"}, {"config", "watch"}} {
+	for _, cmd := range [][]string{{"new"}, {"gen"}, {"registry", "ls"}, {"registry", "watch"}, {"config", "get"}, {"config", "set"}, {"config", "watch"}, {"rules", "get"}, {"rules", "set"}, {"rules", "watch"}, {"rules", "validate"}} {
 		code, out, stderr := runCLI(context.Background(), append(cmd, "-h")...)
 		help := out + stderr // before the fix, -h went to stderr
 		entries := flagEntries(help)
