@@ -57,8 +57,9 @@ type Route struct {
 }
 
 // Match accepts a call by its tag (loadbalance.WithTag, the X-Tianshu-Tag header) or by a
-// request header (gRPC metadata or HTTP header, names case-insensitive): exactly one of
+// request header (gRPC metadata or HTTP header, names case-insensitive): at most one of
 // Tag and Header is set. With Header, Value is the value wanted; empty Value accepts any.
+// An empty Match accepts every call: it is the last route, for the calls no other takes.
 type Match struct {
 	Tag    string `json:"tag" config:"tag"`
 	Header string `json:"header" config:"header"`
@@ -171,11 +172,11 @@ func (s *Service) validate(at string, fail func(place, format string, args ...an
 		m := rt.Match
 		switch {
 		case m.Tag != "" && m.Header != "":
-			fail(place+".match", "both tag and header: want one")
-		case m.Tag == "" && m.Header == "":
-			fail(place+".match", "neither tag nor header")
-		case m.Tag == "" && m.Value != "" && m.Header == "":
+			fail(place+".match", "both tag and header: want one, or neither for every call")
+		case m.Value != "" && m.Header == "":
 			fail(place+".match", "value without a header")
+		case m.Tag == "" && m.Header == "" && i < len(s.Routes)-1:
+			fail(place+".match", "accepts every call, so routes[%d] and after are never reached", i+1)
 		}
 		if len(rt.To) == 0 {
 			fail(place, "no destination (to)")
