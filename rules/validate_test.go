@@ -12,7 +12,9 @@ import (
 func TestValidateNamesEachFaultByItsPlace(t *testing.T) {
 	route := func(m rules.Match, to ...rules.Destination) rules.Route { return rules.Route{Match: m, To: to} }
 	v2 := rules.Destination{Version: "v2", Weight: 1}
-	svc := func(s rules.Service) *rules.Rules { return &rules.Rules{Services: map[string]rules.Service{"orders": s}} }
+	svc := func(s rules.Service) *rules.Rules {
+		return &rules.Rules{Services: map[string]rules.Service{"orders": s}}
+	}
 	for _, tc := range []struct {
 		name string
 		r    *rules.Rules
