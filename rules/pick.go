@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tianshu-go/tianshu/loadbalance/pick"
@@ -24,8 +25,8 @@ type Endpoint struct {
 
 // Header gives route matching a call's request headers: an http.Header as it is, or the
 // gRPC metadata of the call. Get returns the first value of the named header, "" when it
-// is absent; names are passed in canonical HTTP form (X-Canary), which gRPC metadata
-// lookups, case-insensitive, accept too.
+// is absent; the name is passed in lower case, gRPC's form (an http.Header is read
+// directly, by the canonical form of the name).
 type Header interface {
 	Get(name string) string
 }
@@ -63,9 +64,11 @@ func (g *group) pick(tag string, key uint64, now time.Duration) int {
 }
 
 type route struct {
-	tag, header, value string
-	dests              []dest
-	total              int // the destinations' weights added up
+	tag, value string
+	header     string // canonical, for an http.Header
+	lower      string // lower case, for any other Header
+	dests      []dest
+	total      int // the destinations' weights added up
 }
 
 type dest struct {
@@ -139,7 +142,8 @@ func Compile(alg pick.Algorithm, eps []Endpoint, s Service, f pick.Filter, opts 
 	}
 	p.tagged = p.all.r.Tagged()
 	for _, rt := range s.Routes {
-		r := route{tag: rt.Match.Tag, header: http.CanonicalHeaderKey(rt.Match.Header), value: rt.Match.Value}
+		r := route{tag: rt.Match.Tag, value: rt.Match.Value,
+			header: http.CanonicalHeaderKey(rt.Match.Header), lower: strings.ToLower(rt.Match.Header)}
 		for _, d := range rt.To {
 			if d.Weight <= 0 {
 				continue
@@ -194,19 +198,19 @@ func newGroup(alg pick.Algorithm, live []pick.Endpoint, at []int32, idx []int, f
 	return group{r: r, index: index}, err
 }
 
-// headerValue looks name (canonical) up in h. An http.Header is read as the map it is:
-// its Get checks the name's form first, which costs more than the lookup.
-func headerValue(h Header, name string) string {
+// headerValue looks r's header up in h. An http.Header is read as the map it is: its Get
+// puts the name in canonical form first, which costs more than the lookup.
+func headerValue(h Header, r *route) string {
 	switch h := h.(type) {
 	case nil:
 		return ""
 	case http.Header:
-		if v := h[name]; len(v) > 0 {
+		if v := h[r.header]; len(v) > 0 {
 			return v[0]
 		}
 		return ""
 	}
-	return h.Get(name)
+	return h.Get(r.lower)
 }
 
 // Tagged reports whether a call's tag matters, that is whether the caller should look it
@@ -244,7 +248,7 @@ func (p *Picker) Pick(tag string, h Header, key uint64, now time.Duration) int {
 				continue
 			}
 		} else {
-			v := headerValue(h, r.header)
+			v := headerValue(h, r)
 			if v == "" || r.value != "" && v != r.value {
 				continue
 			}
