@@ -282,3 +282,45 @@ func TestDialRejectsANilRulesStore(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+func TestServerRulesLimitAMethod(t *testing.T) {
+	reg := newRegistry(t)
+	st := newStore(t, rules.Service{Limits: map[string]rules.Limit{
+		testpb.Echo_Echo_FullMethodName: {Rate: 0.5, Burst: 3},
+	}})
+	ruledProvider(t, reg, "a", 0, rpc.WithServerRules(st))
+	c := dialRules(t, reg, newStore(t, rules.Service{}), loadbalance.P2C)
+	ok, refused := 0, 0
+	for i := range 10 {
+		_, err := c.Echo(context.Background(), &testpb.EchoRequest{}, grpc.WaitForReady(true))
+		switch status.Code(err) {
+		case codes.OK:
+			ok++
+		case codes.ResourceExhausted:
+			refused++
+			if i == 9 {
+				t.Log(err)
+			}
+		default:
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	// A burst of 3, and a token every 2 s: 3 calls pass, 4 if the box is very slow.
+	if ok < 3 || ok > 4 || refused != 10-ok {
+		t.Errorf("%d calls passed and %d were refused, want 3 and 7", ok, refused)
+	}
+	// Lifted: every call passes.
+	setRules(t, st, rules.Service{})
+	served(t, context.Background(), c, 50)
+}
+
+func TestWithServerRulesNilPanics(t *testing.T) {
+	defer func() {
+		if r := recover(); r == nil {
+			t.Fatal("NewServer(WithServerRules(nil)) did not panic")
+		} else {
+			t.Log(r)
+		}
+	}()
+	rpc.NewServer(rpc.WithServerRules(nil))
+}
