@@ -41,15 +41,38 @@ type Header interface {
 //
 // Picker is safe for concurrent use.
 type Picker struct {
-	all     group
-	routes  []route
-	tagged  bool // some route matches by tag, or some endpoint has a tag
-	headers bool // some route matches by header
-	rand    func() uint64
-	live    int // endpoints in traffic
-	// byHeader lists, by canonical header name, the routes matching on it, in order: a
-	// request with fewer headers than there are names is matched header by header.
-	byHeader map[string][]int
+	all    group
+	routes []route
+	tagged bool // some route matches by tag, or some endpoint has a tag
+	rand   func() uint64
+	live   int // endpoints in traffic
+
+	// The routes are indexed for matching, so that a call costs a lookup for its tag and
+	// one per header name, however many routes there are: the first route that matches
+	// is the one of lowest index among those the lookups find.
+	byTag    map[string]int // the first route matching each tag
+	names    []headerRoutes // one per header name routes match on
+	byHeader map[string]int // index in names, by canonical header name
+}
+
+// headerRoutes indexes the routes matching on one header.
+type headerRoutes struct {
+	header  string         // canonical, for an http.Header
+	lower   string         // lower case, for any other Header
+	byValue map[string]int // the first route wanting each value
+	any     int            // the first route accepting any value; len(routes) if none
+	first   int            // the lowest of them all: no lookup when a better one is found
+}
+
+// match returns the lower of first and the first route taking value v.
+func (hr *headerRoutes) match(v string, first int) int {
+	if v == "" || hr.first >= first {
+		return first
+	}
+	if i, ok := hr.byValue[v]; ok && i < first {
+		first = i
+	}
+	return min(first, hr.any)
 }
 
 // group is a router over a subset of the snapshot, with the snapshot index of each of the
@@ -64,11 +87,8 @@ func (g *group) pick(tag string, key uint64, now time.Duration) int {
 }
 
 type route struct {
-	tag, value string
-	header     string // canonical, for an http.Header
-	lower      string // lower case, for any other Header
-	dests      []dest
-	total      int // the destinations' weights added up
+	dests []dest
+	total int // the destinations' weights added up
 }
 
 type dest struct {
@@ -142,8 +162,7 @@ func Compile(alg pick.Algorithm, eps []Endpoint, s Service, f pick.Filter, opts 
 	}
 	p.tagged = p.all.r.Tagged()
 	for _, rt := range s.Routes {
-		r := route{tag: rt.Match.Tag, value: rt.Match.Value,
-			header: http.CanonicalHeaderKey(rt.Match.Header), lower: strings.ToLower(rt.Match.Header)}
+		var r route
 		for _, d := range rt.To {
 			if d.Weight <= 0 {
 				continue
@@ -170,17 +189,56 @@ func Compile(alg pick.Algorithm, eps []Endpoint, s Service, f pick.Filter, opts 
 			continue
 		}
 		p.routes = append(p.routes, r)
-		if r.tag != "" {
-			p.tagged = true
-		} else {
-			p.headers = true
-			if p.byHeader == nil {
-				p.byHeader = map[string][]int{}
-			}
-			p.byHeader[r.header] = append(p.byHeader[r.header], len(p.routes)-1)
+		p.index(rt.Match, len(p.routes)-1)
+	}
+	for k := range p.names {
+		hr := &p.names[k]
+		if hr.any < 0 {
+			hr.any = len(p.routes)
+		}
+		hr.first = hr.any
+		for _, i := range hr.byValue {
+			hr.first = min(hr.first, i)
 		}
 	}
 	return p, nil
+}
+
+// index records that route i matches on m, unless an earlier route already takes the
+// same calls.
+func (p *Picker) index(m Match, i int) {
+	if m.Tag != "" {
+		p.tagged = true
+		if p.byTag == nil {
+			p.byTag = map[string]int{}
+		}
+		if _, taken := p.byTag[m.Tag]; !taken {
+			p.byTag[m.Tag] = i
+		}
+		return
+	}
+	name := http.CanonicalHeaderKey(m.Header)
+	k, ok := p.byHeader[name]
+	if !ok {
+		if p.byHeader == nil {
+			p.byHeader = map[string]int{}
+		}
+		k = len(p.names)
+		p.byHeader[name] = k
+		p.names = append(p.names, headerRoutes{header: name, lower: strings.ToLower(m.Header),
+			byValue: map[string]int{}, any: -1})
+	}
+	hr := &p.names[k]
+	switch {
+	case m.Value == "":
+		if hr.any < 0 {
+			hr.any = i
+		}
+	default:
+		if _, taken := hr.byValue[m.Value]; !taken {
+			hr.byValue[m.Value] = i
+		}
+	}
 }
 
 // newGroup builds a router over live[idx] (all of live when idx is nil).
@@ -198,28 +256,13 @@ func newGroup(alg pick.Algorithm, live []pick.Endpoint, at []int32, idx []int, f
 	return group{r: r, index: index}, err
 }
 
-// headerValue looks r's header up in h. An http.Header is read as the map it is: its Get
-// puts the name in canonical form first, which costs more than the lookup.
-func headerValue(h Header, r *route) string {
-	switch h := h.(type) {
-	case nil:
-		return ""
-	case http.Header:
-		if v := h[r.header]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
-	return h.Get(r.lower)
-}
-
 // Tagged reports whether a call's tag matters, that is whether the caller should look it
 // up for each call at all.
 func (p *Picker) Tagged() bool { return p.tagged }
 
 // Headers reports whether some route matches by header, that is whether the caller should
 // pass the call's headers to Pick at all (nil does otherwise).
-func (p *Picker) Headers() bool { return p.headers }
+func (p *Picker) Headers() bool { return len(p.names) > 0 }
 
 // Len returns the number of endpoints in traffic.
 func (p *Picker) Len() int { return p.live }
@@ -234,50 +277,49 @@ func (p *Picker) Len() int { return p.live }
 // route accepts goes to every endpoint in traffic, where untagged calls keep off tagged
 // (canary) endpoints when there are others.
 func (p *Picker) Pick(tag string, h Header, key uint64, now time.Duration) int {
-	routes := p.routes
-	if hh, ok := h.(http.Header); ok && len(hh) < len(p.byHeader) {
-		// Fewer headers than names: find the first header route by the request's headers,
-		// then try the tag routes before it.
-		routes = routes[:p.firstByHeader(hh)]
-		h = nil
-	}
-	for i := range routes {
-		r := &routes[i]
-		if r.tag != "" {
-			if tag != r.tag {
-				continue
-			}
-		} else {
-			v := headerValue(h, r)
-			if v == "" || r.value != "" && v != r.value {
-				continue
-			}
+	first := len(p.routes)
+	if tag != "" && p.byTag != nil {
+		if i, ok := p.byTag[tag]; ok {
+			first = i
 		}
-		return p.pickIn(r, tag, key, now)
 	}
-	if len(routes) < len(p.routes) {
-		return p.pickIn(&p.routes[len(routes)], tag, key, now)
+	if h != nil && len(p.names) > 0 {
+		first = p.matchHeaders(h, first)
+	}
+	if first < len(p.routes) {
+		return p.pickIn(&p.routes[first], tag, key, now)
 	}
 	return p.all.pick(tag, key, now)
 }
 
-// firstByHeader returns the index of the first header route h matches, len(p.routes) when
-// none does.
-func (p *Picker) firstByHeader(h http.Header) int {
-	first := len(p.routes)
-	for name, vs := range h {
-		if len(vs) == 0 || vs[0] == "" {
+// matchHeaders returns the lower of first and the first header route h matches. An
+// http.Header is read as the map it is (its Get puts the name in canonical form first,
+// which costs more than the lookup), by its own entries when it has fewer than there are
+// names.
+func (p *Picker) matchHeaders(h Header, first int) int {
+	hh, isHTTP := h.(http.Header)
+	if isHTTP && len(hh) < len(p.names) {
+		for name, vs := range hh {
+			if k, ok := p.byHeader[name]; ok && len(vs) > 0 {
+				first = p.names[k].match(vs[0], first)
+			}
+		}
+		return first
+	}
+	for k := range p.names {
+		hr := &p.names[k]
+		if hr.first >= first {
 			continue
 		}
-		for _, i := range p.byHeader[name] {
-			if i >= first {
-				break
+		var v string
+		if isHTTP {
+			if vs := hh[hr.header]; len(vs) > 0 {
+				v = vs[0]
 			}
-			if r := &p.routes[i]; r.value == "" || r.value == vs[0] {
-				first = i
-				break
-			}
+		} else {
+			v = h.Get(hr.lower)
 		}
+		first = hr.match(v, first)
 	}
 	return first
 }

@@ -121,15 +121,41 @@ func TestCompileVersionFilter(t *testing.T) {
 
 // TestPickAllocs guards the promise of no allocation per pick, header routes included.
 func TestPickAllocs(t *testing.T) {
-	p, h := benchPicker(t)
-	if n := testing.AllocsPerRun(1000, func() { p.Pick("", h, 0, 0) }); n != 0 {
-		t.Errorf("%v allocations per pick, want 0", n)
+	for _, c := range benchCases {
+		p := benchPicker(t, c.routes)
+		var h rules.Header
+		if c.header != nil {
+			h = c.header
+		}
+		if n := testing.AllocsPerRun(1000, func() { p.Pick(c.tag, h, 0, 0) }); n != 0 {
+			t.Errorf("%s: %v allocations per pick, want 0", c.name, n)
+		}
 	}
 }
 
+// benchCases are the route sets of BenchmarkPick: each has ten routes, and the call
+// matches the last one or, for "unmatched", none.
+var benchCases = []struct {
+	name   string
+	routes func(i int) rules.Match
+	tag    string
+	header http.Header
+}{
+	{"tag_routes", func(i int) rules.Match { return rules.Match{Tag: fmt.Sprintf("t%d", i)} }, "t9", nil},
+	{"header_routes_one_name", func(i int) rules.Match {
+		return rules.Match{Header: "x-canary", Value: fmt.Sprintf("c%d", i)}
+	}, "", http.Header{"X-Canary": {"c9"}}},
+	{"header_routes_ten_names", func(i int) rules.Match {
+		return rules.Match{Header: fmt.Sprintf("x-route-%d", i), Value: "on"}
+	}, "", http.Header{"X-Route-9": {"on"}}},
+	{"header_routes_ten_names_unmatched", func(i int) rules.Match {
+		return rules.Match{Header: fmt.Sprintf("x-route-%d", i), Value: "on"}
+	}, "", http.Header{"Accept": {"*/*"}, "User-Agent": {"bench"}, "Traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}},
+}
+
 // benchPicker compiles 100 rules over 1,000 endpoints: 90 instance overrides (45 out, 45
-// with a weight) and 10 header routes of two destinations each.
-func benchPicker(t testing.TB) (*rules.Picker, rules.Header) {
+// with a weight) and 10 routes of two destinations each, matching as match says.
+func benchPicker(t testing.TB, match func(i int) rules.Match) *rules.Picker {
 	versions := map[int]string{}
 	for i := range 100 {
 		versions[i] = fmt.Sprintf("v%d", 2+i%10)
@@ -147,7 +173,7 @@ func benchPicker(t testing.TB) (*rules.Picker, rules.Header) {
 	}
 	for i := range 10 {
 		s.Routes = append(s.Routes, rules.Route{
-			Match: rules.Match{Header: fmt.Sprintf("x-route-%d", i), Value: "on"},
+			Match: match(i),
 			To:    []rules.Destination{{Version: fmt.Sprintf("v%d", 2+i), Weight: 20}, {Version: "v1", Weight: 80}},
 		})
 	}
@@ -158,12 +184,12 @@ func benchPicker(t testing.TB) (*rules.Picker, rules.Header) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The last route matches: every pick tries all ten.
-	return p, http.Header{"X-Route-9": {"on"}}
+	return p
 }
 
 // BenchmarkPick compares a P2C pick among 1,000 endpoints without rules (pick.Router) and
-// with 100 rules in force, whose header routes are all tried.
+// with 100 rules in force: 90 instance overrides and 10 routes, all tried before the call
+// matches the last one (or none).
 //
 //	go test -run '^$' -bench Pick -benchmem -count=3 ./rules/
 func BenchmarkPick(b *testing.B) {
@@ -183,12 +209,18 @@ func BenchmarkPick(b *testing.B) {
 			r.Pick("", 0, now)
 		}
 	})
-	b.Run("rules=100", func(b *testing.B) {
-		p, h := benchPicker(b)
-		now := pick.MonotonicClock()
-		b.ReportAllocs()
-		for b.Loop() {
-			p.Pick("", h, 0, now)
-		}
-	})
+	for _, c := range benchCases {
+		b.Run("rules=100/"+c.name, func(b *testing.B) {
+			p := benchPicker(b, c.routes)
+			var h rules.Header
+			if c.header != nil {
+				h = c.header
+			}
+			now := pick.MonotonicClock()
+			b.ReportAllocs()
+			for b.Loop() {
+				p.Pick(c.tag, h, 0, now)
+			}
+		})
+	}
 }
