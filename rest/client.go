@@ -25,7 +25,9 @@ import (
 // itself (connection refused, reset, timeouts) come back as the transport returned them.
 var (
 	// ErrNoInstances: the registry lists no instance of the service with an endpoint of
-	// the request's scheme (http or https), or none passing the version filter.
+	// the request's scheme (http or https), or none passing the version filter, or the
+	// governance rules (WithRules) take every one out of traffic (the error then wraps
+	// rules.ErrAllOut too).
 	ErrNoInstances = errors.New("rest: no instance available")
 	// ErrClientClosed: the request names a service and the Transport was closed.
 	ErrClientClosed = errors.New("rest: client closed")

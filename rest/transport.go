@@ -38,7 +38,8 @@ import (
 //
 // A request to a service goes through, in order: the service's breaker (an open breaker
 // fails it with an error wrapping breaker.ErrOpen), a pick among the instances with the
-// configured algorithm and filters (the X-Tianshu-Tag header asks for tagged instances),
+// configured algorithm and filters (the X-Tianshu-Tag header asks for tagged instances;
+// with WithRules, the service's rules decide first: instance overrides and routes),
 // the telemetry of one attempt, and the instance's transport. An attempt that fails at the
 // transport (refused, reset) or gets a status of WithRetryStatuses (502, 503, 504 by
 // default) is retried on another instance when the request is idempotent: its method is
