@@ -35,9 +35,9 @@ type Header interface {
 // for each new snapshot or rules document and never changed: the instance overrides
 // applied (weights replaced, endpoints out of traffic left out), one pick.Router per route
 // destination built over its subset, and one over every endpoint in traffic for the calls
-// no route matches. A pick costs the route match (a string comparison or a header lookup
-// per route tried), a weighted draw among the route's destinations and the bare pick, and
-// allocates nothing.
+// no route matches. A pick costs the route match (a lookup for the call's tag and one per
+// header name the routes match on, however many routes there are), a weighted draw among
+// the route's destinations and the bare pick, and allocates nothing.
 //
 // Picker is safe for concurrent use.
 type Picker struct {
@@ -45,7 +45,6 @@ type Picker struct {
 	routes []route
 	tagged bool // some route matches by tag, or some endpoint has a tag
 	rand   func() uint64
-	live   int // endpoints in traffic
 
 	// The routes are indexed for matching, so that a call costs a lookup for its tag and
 	// one per header name, however many routes there are: the first route that matches
@@ -131,8 +130,8 @@ func Compile(alg pick.Algorithm, eps []Endpoint, s Service, f pick.Filter, opts 
 		}
 		versioned++
 		ep := e.Endpoint
-		in, ok := byID[e.ID]
-		if !ok || e.ID == "" {
+		in, ok := byID[e.ID] // an override by ID wins over one by address
+		if !ok {
 			in, ok = byAddr[e.Key]
 		}
 		if ok {
@@ -155,7 +154,7 @@ func Compile(alg pick.Algorithm, eps []Endpoint, s Service, f pick.Filter, opts 
 		}
 		return nil, pick.ErrNoEndpoint
 	}
-	p := &Picker{rand: rand.Uint64, live: len(live)}
+	p := &Picker{rand: rand.Uint64}
 	var err error
 	if p.all, err = newGroup(alg, live, at, nil, pick.Filter{Zone: f.Zone}, opts); err != nil {
 		return nil, err
@@ -263,9 +262,6 @@ func (p *Picker) Tagged() bool { return p.tagged }
 // Headers reports whether some route matches by header, that is whether the caller should
 // pass the call's headers to Pick at all (nil does otherwise).
 func (p *Picker) Headers() bool { return len(p.names) > 0 }
-
-// Len returns the number of endpoints in traffic.
-func (p *Picker) Len() int { return p.live }
 
 // Pick chooses an endpoint for a call carrying tag ("" for none) and headers h (nil when
 // Headers is false), hash key and start time now (see pick.Picker), and returns its index
