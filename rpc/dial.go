@@ -117,7 +117,9 @@ func WithDialLogger(l *slog.Logger) DialOption { return func(o *dialOptions) { o
 // balancer follows its instance overrides and routes (see rules.Compile), building its
 // picker again on every change without reconnecting, and each unary call gets the timeout
 // of its method's policy (rules.PolicyFor) when the caller's deadline is later or absent.
-// Dial fails with ErrNoRules when store is nil.
+// Streams are left alone: a "*" timeout meant for unary calls would end every long-lived
+// stream. Retries and breaker thresholds of the policy are not applied here. Dial fails
+// with ErrNoRules when store is nil.
 func WithRules(store *rules.Store) DialOption {
 	return func(o *dialOptions) { o.rules, o.rulesSet = store, true }
 }
