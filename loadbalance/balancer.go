@@ -19,6 +19,7 @@ import (
 
 	"github.com/tianshu-go/tianshu/loadbalance/pick"
 	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/rules"
 )
 
 // init adds the balancers to grpc's own registry, the one place grpc looks names up.
@@ -80,6 +81,15 @@ type lbBalancer struct {
 	missing error                  // why the version filter left no endpoint, if it did
 	empty   bool                   // the resolver's last state had no endpoint
 	resErr  error                  // the resolver's error while empty: why there is none
+	last    balancer.State         // endpointsharding's last state, built again on a rules change
+	closed  bool
+
+	// The governance rules (WithRules) come with the resolver state too. unsub is written
+	// only by UpdateClientConnState and Close, which grpc calls one at a time.
+	rstore  *rules.Store
+	service string
+	unsub   func()
+	hdrs    sync.Pool // *mdHeader records, for routes matching on metadata
 }
 
 func (b *lbBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
@@ -92,6 +102,13 @@ func (b *lbBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
 	}
 	if l := loggerOf(s.ResolverState); l != nil && l != b.logBase.Load() {
 		b.setLogger(l)
+	}
+	// Subscribed before b.mu is taken: a rules change calls in with the store's lock held
+	// and then takes b.mu, so the other order could deadlock.
+	var unsub, oldUnsub func()
+	rv, hasRules := rulesOf(s.ResolverState)
+	if hasRules && (rv.store != b.rstoreLoad() || b.unsub == nil) {
+		unsub = rv.store.Subscribe(func(*rules.Rules) { b.rulesChanged() })
 	}
 	all := s.ResolverState.Endpoints
 	kept := all
@@ -116,7 +133,14 @@ func (b *lbBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
 	}
 	b.cfg, b.opts, b.missing = cfg, cfg.options(), missing
 	b.empty, b.resErr = len(all) == 0, nil
+	if unsub != nil {
+		oldUnsub, b.unsub = b.unsub, unsub
+		b.rstore, b.service = rv.store, rv.service
+	}
 	b.mu.Unlock()
+	if oldUnsub != nil {
+		oldUnsub()
+	}
 
 	rs := s.ResolverState
 	rs.Endpoints = kept
@@ -132,9 +156,33 @@ func (b *lbBalancer) setLogger(l *slog.Logger) {
 // UpdateState receives endpointsharding's state and replaces its round-robin picker over
 // the ready children with this balancer's picker.
 func (b *lbBalancer) UpdateState(state balancer.State) {
-	children := endpointsharding.ChildStatesFromPicker(state.Picker)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.last = state
+	b.buildLocked(state)
+}
+
+// rstoreLoad returns the rules store in use, nil without rules.
+func (b *lbBalancer) rstoreLoad() *rules.Store {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rstore
+}
+
+// rulesChanged builds the picker again over the same children with the rules now in
+// force: no connection is made or closed.
+func (b *lbBalancer) rulesChanged() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || b.last.Picker == nil {
+		return
+	}
+	b.buildLocked(b.last)
+}
+
+// buildLocked makes the picker over the ready children of state; b.mu must be held.
+func (b *lbBalancer) buildLocked(state balancer.State) {
+	children := endpointsharding.ChildStatesFromPicker(state.Picker)
 
 	if len(children) == 0 && (b.missing != nil || b.resErr != nil) {
 		b.failLocked(cmp.Or(b.missing, b.resErr))
@@ -161,6 +209,7 @@ func (b *lbBalancer) UpdateState(state balancer.State) {
 	}
 
 	eps := make([]pick.Endpoint, len(ready))
+	ids := make([]string, len(ready))
 	for i, c := range ready {
 		key := endpointKey(c.Endpoint)
 		st := b.stats[key]
@@ -170,11 +219,31 @@ func (b *lbBalancer) UpdateState(state balancer.State) {
 		}
 		eps[i] = pick.Endpoint{Key: key, Stats: st}
 		if in, ok := InstanceOf(c.Endpoint); ok {
+			ids[i] = in.ID
 			eps[i].Weight = in.EffectiveWeight()
 			eps[i].Version, eps[i].Zone, eps[i].Tag = in.Version, in.Zone, in.Metadata[b.cfg.TagKey]
 		} else {
 			eps[i].Weight = registry.DefaultWeight
 		}
+	}
+	if b.rstore != nil {
+		reps := make([]rules.Endpoint, len(eps))
+		for i := range eps {
+			reps[i] = rules.Endpoint{ID: ids[i], Endpoint: eps[i]}
+		}
+		rp, err := rules.Compile(b.alg, reps, b.rstore.Load().For(b.service), pick.Filter{Zone: b.cfg.Zone}, b.opts...)
+		if err != nil {
+			// Every ready instance is out of traffic: calls fail with why, or wait for
+			// an instance when they are wait-for-ready.
+			b.log.Load().Warn("the rules leave no instance to call", "service", b.service, "err", err)
+			b.failLocked(err)
+			return
+		}
+		b.ClientConn.UpdateState(balancer.State{
+			ConnectivityState: connectivity.Ready,
+			Picker:            newPicker(b, nil, rp, ready, eps),
+		})
+		return
 	}
 	router, err := pick.NewRouter(b.alg, eps, pick.Filter{Zone: b.cfg.Zone}, b.opts...)
 	if err != nil {
@@ -185,7 +254,7 @@ func (b *lbBalancer) UpdateState(state balancer.State) {
 	}
 	b.ClientConn.UpdateState(balancer.State{
 		ConnectivityState: connectivity.Ready,
-		Picker:            newPicker(b, router, ready, eps),
+		Picker:            newPicker(b, router, nil, ready, eps),
 	})
 }
 
@@ -219,7 +288,17 @@ func (b *lbBalancer) UpdateSubConnState(sc balancer.SubConn, s balancer.SubConnS
 
 func (b *lbBalancer) ExitIdle() { b.child.ExitIdle() }
 
-func (b *lbBalancer) Close() { b.child.Close() }
+func (b *lbBalancer) Close() {
+	b.child.Close()
+	b.mu.Lock()
+	b.closed = true
+	unsub := b.unsub
+	b.unsub = nil
+	b.mu.Unlock()
+	if unsub != nil {
+		unsub()
+	}
+}
 
 // endpointKey identifies an endpoint by its addresses, as grpc's EndpointMap does.
 func endpointKey(ep resolver.Endpoint) string {

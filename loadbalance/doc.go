@@ -20,6 +20,11 @@
 // WithTag or the x-tianshu-tag metadata, and carry a consistent-hash key with WithHashKey or
 // the x-tianshu-hash-key metadata.
 //
+// Governance rules (package rules) come the same way: a resolver state carrying a store
+// (WithRules; rpc.WithRules attaches it) makes the balancer apply the service's instance
+// overrides and routes, compiled once per snapshot by rules.Compile, and build its picker
+// again on every change of the rules over the same connections.
+//
 // With package rpc nothing needs wiring: rpc.Dial resolves tianshu:///<service> from a
 // registry, attaches the instances and selects the balancer (rpc.WithBalancer,
 // rpc.WithRouting). Without it, select a balancer in the service config of any channel; the

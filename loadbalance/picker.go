@@ -10,10 +10,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tianshu-go/tianshu/loadbalance/pick"
+	"github.com/tianshu-go/tianshu/rules"
 )
 
 type picker struct {
 	router     *pick.Router
+	rules      *rules.Picker // in place of router when the channel has rules
+	headers    bool          // some route matches on metadata
+	hdrs       *sync.Pool
 	eps        []endpoint
 	tagged     bool // some endpoint has a tag: read each call's tag
 	hashed     bool // consistent hash: read each call's key
@@ -29,16 +33,24 @@ type endpoint struct {
 	done  func(balancer.DoneInfo) // for untimed calls: made once per picker, not per call
 }
 
-func newPicker(b *lbBalancer, r *pick.Router, ready []endpointsharding.ChildState, eps []pick.Endpoint) *picker {
+// newPicker makes the picker over ready, picking with r or, when the channel has rules,
+// with rp.
+func newPicker(b *lbBalancer, r *pick.Router, rp *rules.Picker, ready []endpointsharding.ChildState, eps []pick.Endpoint) *picker {
 	p := &picker{
 		router:     r,
+		rules:      rp,
+		hdrs:       &b.hdrs,
 		eps:        make([]endpoint, len(ready)),
-		tagged:     r.Tagged(),
 		hashed:     b.alg == pick.AlgConsistentHash,
 		timed:      b.alg == pick.AlgP2C,
 		hashHeader: b.cfg.HashHeader,
 		rand:       randUint64,
 		calls:      &b.calls,
+	}
+	if rp != nil {
+		p.tagged, p.headers = rp.Tagged(), rp.Headers()
+	} else {
+		p.tagged = r.Tagged()
 	}
 	for i, c := range ready {
 		st := eps[i].Stats
@@ -67,7 +79,22 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	if p.timed {
 		now = pick.MonotonicClock()
 	}
-	ep := &p.eps[p.router.Pick(tag, key, now)]
+	var ep *endpoint
+	switch {
+	case p.rules == nil:
+		ep = &p.eps[p.router.Pick(tag, key, now)]
+	case p.headers:
+		h, _ := p.hdrs.Get().(*mdHeader)
+		if h == nil {
+			h = new(mdHeader)
+		}
+		h.ctx = info.Ctx
+		ep = &p.eps[p.rules.Pick(tag, h, key, now)]
+		h.ctx = nil
+		p.hdrs.Put(h)
+	default:
+		ep = &p.eps[p.rules.Pick(tag, nil, key, now)]
+	}
 	res, err := ep.child.Pick(info)
 	if err != nil {
 		return res, err

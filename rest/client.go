@@ -15,6 +15,7 @@ import (
 	"github.com/tianshu-go/tianshu/breaker/retry"
 	"github.com/tianshu-go/tianshu/loadbalance/pick"
 	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/rules"
 	"github.com/tianshu-go/tianshu/telemetry"
 )
 
@@ -24,7 +25,9 @@ import (
 // itself (connection refused, reset, timeouts) come back as the transport returned them.
 var (
 	// ErrNoInstances: the registry lists no instance of the service with an endpoint of
-	// the request's scheme (http or https), or none passing the version filter.
+	// the request's scheme (http or https), or none passing the version filter, or the
+	// governance rules (WithRules) take every one out of traffic (the error then wraps
+	// rules.ErrAllOut too).
 	ErrNoInstances = errors.New("rest: no instance available")
 	// ErrClientClosed: the request names a service and the Transport was closed.
 	ErrClientClosed = errors.New("rest: client closed")
@@ -86,6 +89,8 @@ type clientConfig struct {
 	telemetrySet   bool
 	noTelemetry    bool
 	log            *slog.Logger
+	rules          *rules.Store
+	rulesSet       bool
 	errs           []error
 }
 
@@ -204,6 +209,14 @@ func WithoutClientTelemetry() ClientOption { return func(c *clientConfig) { c.no
 // default is slog.Default().
 func WithClientLogger(l *slog.Logger) ClientOption { return func(c *clientConfig) { c.log = l } }
 
+// WithRules applies the governance rules of store to every service: instance overrides
+// (weights, instances out of traffic) and routes (a tag or a header sending requests to a
+// subset; see rules.Compile) change which instance a request goes to from the moment they
+// change, over the connections the client has.
+func WithRules(store *rules.Store) ClientOption {
+	return func(c *clientConfig) { c.rules, c.rulesSet = store, true }
+}
+
 func (c *clientConfig) fail(format string, args ...any) {
 	c.errs = append(c.errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidClientOption}, args...)...))
 }
@@ -289,6 +302,9 @@ func (c *clientConfig) check() error {
 	}
 	if c.log == nil {
 		c.log = slog.Default()
+	}
+	if c.rulesSet && c.rules == nil {
+		c.fail("WithRules(nil); pass the store of rules.NewStore or rules.Watch")
 	}
 	return errors.Join(c.errs...)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/tianshu-go/tianshu/internal/backoff"
 	"github.com/tianshu-go/tianshu/loadbalance/pick"
 	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/rules"
 	"github.com/tianshu-go/tianshu/telemetry"
 )
 
@@ -37,7 +38,8 @@ import (
 //
 // A request to a service goes through, in order: the service's breaker (an open breaker
 // fails it with an error wrapping breaker.ErrOpen), a pick among the instances with the
-// configured algorithm and filters (the X-Tianshu-Tag header asks for tagged instances),
+// configured algorithm and filters (the X-Tianshu-Tag header asks for tagged instances;
+// with WithRules, the service's rules decide first: instance overrides and routes),
 // the telemetry of one attempt, and the instance's transport. An attempt that fails at the
 // transport (refused, reset) or gets a status of WithRetryStatuses (502, 503, 504 by
 // default) is retried on another instance when the request is idempotent: its method is
@@ -64,6 +66,7 @@ type Transport struct {
 	mu       sync.Mutex // serialises inserts into services, and Close
 	services atomic.Pointer[map[string]*service]
 	known    map[string]bool // WithServices, as a set
+	unsub    func()          // stops following the rules (WithRules)
 }
 
 // NewTransport returns a Transport resolving services through d. Its error wraps
@@ -99,6 +102,13 @@ func NewTransport(d registry.Discovery, opts ...ClientOption) (*Transport, error
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	empty := map[string]*service{}
 	t.services.Store(&empty)
+	if cfg.rules != nil {
+		t.unsub = cfg.rules.Subscribe(func(*rules.Rules) {
+			for _, s := range *t.services.Load() {
+				s.rulesChanged()
+			}
+		})
+	}
 	return t, nil
 }
 
@@ -190,6 +200,9 @@ func (t *Transport) Close() error {
 		return nil
 	}
 	t.mu.Unlock()
+	if t.unsub != nil {
+		t.unsub()
+	}
 	t.cancel()
 	t.wg.Wait()
 	for _, s := range *t.services.Load() {
@@ -399,14 +412,26 @@ func (r *route) pick(t *Transport, req *http.Request, prev *instance) *instance 
 	if t.timed {
 		now = pick.MonotonicClock()
 	}
-	in := r.insts[r.router.Pick(tag, key, now)]
+	in := r.insts[r.choose(tag, req, key, now)]
 	for try := 0; in == prev && try < 2 && len(r.insts) > 1; try++ {
 		if key != 0 {
 			key = rand.Uint64() // a hashed retry goes elsewhere, not to the same failed instance
 		}
-		in = r.insts[r.router.Pick(tag, key, now)]
+		in = r.insts[r.choose(tag, req, key, now)]
 	}
 	return in
+}
+
+// choose returns the index of the instance the route's router or rules pick.
+func (r *route) choose(tag string, req *http.Request, key uint64, now time.Duration) int {
+	if r.rules == nil {
+		return r.router.Pick(tag, key, now)
+	}
+	var h rules.Header
+	if r.headers {
+		h = req.Header
+	}
+	return r.rules.Pick(tag, h, key, now)
 }
 
 // replay returns req with a fresh copy of its body for another attempt.

@@ -16,6 +16,7 @@ import (
 	"github.com/tianshu-go/tianshu/loadbalance/pick"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/rpc"
+	"github.com/tianshu-go/tianshu/rules"
 )
 
 // schemes are the endpoint schemes of the routes of a snapshot, by index.
@@ -33,6 +34,11 @@ type service struct {
 	readyOnce sync.Once
 	state     atomic.Pointer[snapshot]
 
+	// mu serialises building snapshots, from the watch's lists and from rules changes;
+	// last is the watch's last list as endpoints, built again when the rules change.
+	mu   sync.Mutex
+	last *listing
+
 	// Owned by the follow goroutine (and read by Close after it ended).
 	insts   map[instKey]*instance
 	skipped map[string]bool // instance IDs logged as having no endpoint the client speaks
@@ -47,11 +53,21 @@ type snapshot struct {
 	err    error     // the watch's error, when no list came yet
 }
 
-// route picks among the instances that serve one scheme.
+// route picks among the instances that serve one scheme: with router, or with the
+// service's rules compiled (WithRules).
 type route struct {
-	router *pick.Router
-	insts  []*instance // by index in the router's list
-	tagged bool
+	router  *pick.Router
+	rules   *rules.Picker
+	insts   []*instance // by index in the router's list
+	tagged  bool
+	headers bool // some rule routes by header: hand the picker the request's headers
+}
+
+// listing is one list of the registry made into endpoints, by index in schemes.
+type listing struct {
+	n     int // instances listed
+	insts [2][]*instance
+	eps   [2][]rules.Endpoint
 }
 
 // instKey identifies an instance's endpoint: one instance with two schemes is two.
@@ -240,8 +256,7 @@ func (s *service) fail(err error) {
 func (s *service) update(list []*registry.Instance) {
 	cfg := &s.t.cfg
 	next := make(map[instKey]*instance, len(s.insts))
-	var insts [2][]*instance
-	var eps [2][]pick.Endpoint
+	l := &listing{n: len(list)}
 	for _, ri := range list {
 		found := false
 		for si, scheme := range schemes {
@@ -256,11 +271,11 @@ func (s *service) update(list []*registry.Instance) {
 				in = s.t.newInstance(k.addr)
 			}
 			next[k] = in
-			insts[si] = append(insts[si], in)
-			eps[si] = append(eps[si], pick.Endpoint{
+			l.insts[si] = append(l.insts[si], in)
+			l.eps[si] = append(l.eps[si], rules.Endpoint{ID: ri.ID, Endpoint: pick.Endpoint{
 				Key: k.addr, Weight: ri.EffectiveWeight(), Version: ri.Version, Zone: ri.Zone,
 				Tag: ri.Metadata[cfg.tagKey], Stats: in.stats,
-			})
+			}})
 		}
 		if !found && !s.skipped[ri.ID] {
 			s.skipped[ri.ID] = true
@@ -268,19 +283,10 @@ func (s *service) update(list []*registry.Instance) {
 				"service", s.name, "instance", ri.ID, "endpoints", ri.Endpoints)
 		}
 	}
-	sn := &snapshot{listed: len(list)}
-	for si := range schemes {
-		if len(eps[si]) == 0 {
-			continue
-		}
-		r, err := pick.NewRouter(cfg.alg, eps[si], s.filter, cfg.pickOpts...)
-		if err != nil {
-			sn.errs[si] = err
-			continue
-		}
-		sn.routes[si] = &route{router: r, insts: insts[si], tagged: r.Tagged()}
-	}
-	s.state.Store(sn)
+	s.mu.Lock()
+	s.last = l
+	s.state.Store(s.build(l))
+	s.mu.Unlock()
 	s.markReady()
 	for k, in := range s.insts {
 		if next[k] != in {
@@ -303,4 +309,46 @@ func skipLevel(in *registry.Instance) slog.Level {
 		}
 	}
 	return slog.LevelDebug
+}
+
+// rulesChanged builds the snapshot again from the last list with the rules now in force:
+// the instances, their connections and figures stay as they are.
+func (s *service) rulesChanged() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last != nil {
+		s.state.Store(s.build(s.last))
+	}
+}
+
+// build makes the snapshot of l: a router per scheme, or the service's rules compiled.
+func (s *service) build(l *listing) *snapshot {
+	cfg := &s.t.cfg
+	sn := &snapshot{listed: l.n}
+	for si := range schemes {
+		eps := l.eps[si]
+		if len(eps) == 0 {
+			continue
+		}
+		if cfg.rules != nil {
+			rp, err := rules.Compile(cfg.alg, eps, cfg.rules.Load().For(s.name), s.filter, cfg.pickOpts...)
+			if err != nil {
+				sn.errs[si] = err
+				continue
+			}
+			sn.routes[si] = &route{rules: rp, insts: l.insts[si], tagged: rp.Tagged(), headers: rp.Headers()}
+			continue
+		}
+		plain := make([]pick.Endpoint, len(eps))
+		for i := range eps {
+			plain[i] = eps[i].Endpoint
+		}
+		r, err := pick.NewRouter(cfg.alg, plain, s.filter, cfg.pickOpts...)
+		if err != nil {
+			sn.errs[si] = err
+			continue
+		}
+		sn.routes[si] = &route{router: r, insts: l.insts[si], tagged: r.Tagged()}
+	}
+	return sn
 }

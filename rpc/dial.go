@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/tianshu-go/tianshu/loadbalance"
 	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/rules"
 	"github.com/tianshu-go/tianshu/telemetry"
 )
 
@@ -22,6 +24,9 @@ import (
 // otherwise: power of two choices over EWMA latency, in-flight calls and success rate,
 // which steers traffic away from slow or failing instances.
 const DefaultBalancer = loadbalance.P2C
+
+// ErrNoRules is wrapped by Dial's error when WithRules is given a nil store.
+var ErrNoRules = errors.New("rpc: no rules store")
 
 // ErrUnknownBalancer is wrapped by Dial's error when WithBalancer names no Tianshu
 // balancer; the error lists the names there are.
@@ -44,6 +49,8 @@ type dialOptions struct {
 	telemetry *telemetry.Handler
 	noTelem   bool
 	dubbo     *dubboService
+	rules     *rules.Store
+	rulesSet  bool
 }
 
 // WithDiscovery sets the registry that resolves tianshu:/// targets. Required.
@@ -106,17 +113,32 @@ func WithWaitReady() DialOption { return func(o *dialOptions) { o.waitReady = tr
 // slog.Default().
 func WithDialLogger(l *slog.Logger) DialOption { return func(o *dialOptions) { o.log = l } }
 
+// WithRules applies the governance rules of store to the connection's service: the
+// balancer follows its instance overrides and routes (see rules.Compile), building its
+// picker again on every change without reconnecting, and each unary call gets the timeout
+// of its method's policy (rules.PolicyFor) when the caller's deadline is later or absent.
+// Streams are left alone: a "*" timeout meant for unary calls would end every long-lived
+// stream. Retries and breaker thresholds of the policy are not applied here. Dial fails
+// with ErrNoRules when store is nil.
+func WithRules(store *rules.Store) DialOption {
+	return func(o *dialOptions) { o.rules, o.rulesSet = store, true }
+}
+
 // Dial returns a client for target, which must be tianshu:///<service>. The connection is
 // a plain *grpc.ClientConn: generated stubs, interceptors and every grpc tool work as usual.
 // ctx bounds Dial itself, which returns at once unless WithWaitReady is given. Errors wrap
-// ErrInvalidTarget, ErrNoDiscovery or ErrUnknownBalancer.
+// ErrInvalidTarget, ErrNoDiscovery, ErrUnknownBalancer or ErrNoRules.
 func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientConn, error) {
 	o := dialOptions{balancer: DefaultBalancer, creds: insecure.NewCredentials(), log: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if _, err := ParseTarget(target); err != nil {
+	service, err := ParseTarget(target)
+	if err != nil {
 		return nil, err
+	}
+	if o.rulesSet && o.rules == nil {
+		return nil, fmt.Errorf("%w for %q: WithRules was given nil; pass the store of rules.NewStore or rules.Watch", ErrNoRules, target)
 	}
 	if o.discovery == nil {
 		return nil, fmt.Errorf("%w for %q: pass rpc.WithDiscovery(registry)", ErrNoDiscovery, target)
@@ -136,13 +158,17 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientC
 		unary = append([]grpc.UnaryClientInterceptor{u}, unary...)
 		stream = append([]grpc.StreamClientInterceptor{s}, stream...)
 	}
+	if o.rules != nil {
+		// Inside telemetry, so that the span shows the deadline the call really had.
+		unary = append([]grpc.UnaryClientInterceptor{rulesTimeout(o.rules, service)}, unary...)
+	}
 	schemes, err := endpointSchemes(o.creds, o.schemes) // the rules are in tls.go
 	if err != nil {
 		return nil, fmt.Errorf("rpc: dial %q: %w", target, err)
 	}
 	o.schemes = schemes
 	gopts := []grpc.DialOption{
-		grpc.WithResolvers(&resolverBuilder{discovery: o.discovery, schemes: o.schemes, dubbo: o.dubbo, log: o.log}),
+		grpc.WithResolvers(&resolverBuilder{discovery: o.discovery, schemes: o.schemes, dubbo: o.dubbo, log: o.log, rules: o.rules}),
 		grpc.WithTransportCredentials(o.creds),
 		grpc.WithDefaultServiceConfig(o.routing.ServiceConfig(o.balancer)),
 	}
@@ -184,4 +210,19 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientC
 		}
 	}
 	return conn, nil
+}
+
+// rulesTimeout bounds each unary call by its method's policy timeout, unless the caller's
+// own deadline comes first. The policy is read per call, so a change applies at once.
+func rulesTimeout(store *rules.Store, service string) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if p, ok := store.Load().PolicyFor(service, method); ok && p.Timeout > 0 {
+			if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > p.Timeout {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, p.Timeout)
+				defer cancel()
+			}
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
 }

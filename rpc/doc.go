@@ -7,6 +7,11 @@
 // *grpc.ClientConn whose resolver follows the registry and whose balancer (a Tianshu policy
 // by default) picks among the instances.
 //
+// Governance rules (package rules) reach both sides: [WithRules] makes a consumer's
+// balancer follow a service's instance overrides and routes, and bounds unary calls by
+// their method's policy timeout; [WithServerRules] makes a provider refuse calls over its
+// methods' limits.
+//
 // Provider:
 //
 //	srv := rpc.NewServer(rpc.WithService("greeter"), rpc.WithRegistrar(reg))

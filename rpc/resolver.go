@@ -13,6 +13,7 @@ import (
 	"github.com/tianshu-go/tianshu/internal/backoff"
 	"github.com/tianshu-go/tianshu/loadbalance"
 	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/rules"
 )
 
 // Scheme is the URL scheme of targets resolved through a Tianshu registry.
@@ -55,6 +56,7 @@ type resolverBuilder struct {
 	schemes   []string
 	dubbo     *dubboService // nil without WithDubbo
 	log       *slog.Logger
+	rules     *rules.Store // nil without WithRules
 }
 
 func (b *resolverBuilder) Scheme() string { return Scheme }
@@ -135,7 +137,8 @@ func (r *discoveryResolver) update(list []*registry.Instance) {
 	}
 	// An empty list is passed on too: the service really has no instance (a sick registry's
 	// empty lists are held back by registry.Failover), and the error says so.
-	_ = r.cc.UpdateState(loadbalance.WithLogger(resolver.State{Endpoints: eps}, r.b.log))
+	state := loadbalance.WithLogger(resolver.State{Endpoints: eps}, r.b.log)
+	_ = r.cc.UpdateState(loadbalance.WithRules(state, r.b.rules, r.service))
 	switch {
 	case len(eps) > 0:
 	case listed > 0 && len(list) == 0:

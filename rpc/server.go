@@ -21,6 +21,7 @@ import (
 
 	"github.com/tianshu-go/tianshu/internal/announce"
 	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/rules"
 	"github.com/tianshu-go/tianshu/telemetry"
 )
 
@@ -63,6 +64,8 @@ type serverOptions struct {
 	telemetry       []telemetry.Option               // of the deprecated WithTelemetry
 	handler         *telemetry.Handler               // WithServerTelemetry's; nil: the server makes its own
 	noTelemetry     bool
+	rules           *rules.Store // WithServerRules's; see server_rules.go
+	rulesSet        bool
 }
 
 // WithRegistrar announces the server through r once it serves. Without it the server
@@ -209,8 +212,18 @@ func NewServer(opts ...ServerOption) *Server {
 		unary[0] = s.telemetry.UnaryServerInterceptorThen(s.recoverUnary)
 		stream = append(stream, s.telemetry.StreamServerInterceptor())
 	}
+	stream = append(stream, s.recoverStream)
+	if o.rulesSet {
+		if o.rules == nil {
+			panic("rpc: WithServerRules given nil; pass the store of rules.NewStore or rules.Watch")
+		}
+		// Before the application's interceptors: a refused call costs the server nothing.
+		lim := newServerLimits(o.rules, o.instance.Service)
+		unary = append(unary, lim.unary)
+		stream = append(stream, lim.stream)
+	}
 	unary = append(unary, o.unary...)
-	stream = append(append(stream, s.recoverStream), o.stream...)
+	stream = append(stream, o.stream...)
 	gopts := append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
