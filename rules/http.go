@@ -1,0 +1,80 @@
+package rules
+
+import "strings"
+
+// HTTPPolicyFor returns the call policy of an HTTP request with method and path (the
+// URL's path, "/orders/42") on service. The keys of methods it reads are routes as
+// net/http's ServeMux writes them: "GET /orders/42" matches that method and path exactly;
+// in "GET /orders/{id}", a {name} segment matches any one segment; a last {name...}
+// segment, or a path ending in "/", matches the rest of the path (and "/{$}" only the path
+// ending there). The method is matched exactly (an empty one is GET). Lookup goes as in
+// PolicyFor: the service's exact key, else its best matching pattern (the one with the
+// most segments written out; ties go to the key that sorts first), else its "*", then the
+// same among the defaults; ok is false when none is set.
+func (r *Rules) HTTPPolicyFor(service, method, path string) (p Policy, ok bool) {
+	if r == nil {
+		return Policy{}, false
+	}
+	if method == "" {
+		method = "GET"
+	}
+	s := r.Services[service]
+	for _, m := range []map[string]Policy{s.Methods, r.Defaults.Methods} {
+		if len(m) == 0 {
+			continue
+		}
+		if p, ok := m[method+" "+path]; ok {
+			return p, true
+		}
+		best, bestLit := "", -1
+		for key := range m {
+			if lit, ok := matchRoute(key, method, path); ok && (lit > bestLit || lit == bestLit && key < best) {
+				best, bestLit = key, lit
+			}
+		}
+		if bestLit >= 0 {
+			return m[best], true
+		}
+		if p, ok := m["*"]; ok {
+			return p, true
+		}
+	}
+	return Policy{}, false
+}
+
+// matchRoute reports whether the route key ("GET /orders/{id}") accepts method and path,
+// and how many of its segments are written out.
+func matchRoute(key, method, path string) (literal int, ok bool) {
+	km, pattern, found := strings.Cut(key, " ")
+	if !found || km != method || !strings.HasPrefix(pattern, "/") || !strings.HasPrefix(path, "/") {
+		return 0, false
+	}
+	pattern, path = pattern[1:], path[1:]
+	for {
+		seg, rest, more := strings.Cut(pattern, "/")
+		switch {
+		case seg == "{$}" && !more:
+			return literal, path == ""
+		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "...}") && !more:
+			return literal, true
+		case seg == "" && !more:
+			// The pattern ended in "/" (or is "/"): a subtree, every path below it.
+			return literal, true
+		}
+		pseg, prest, pmore := strings.Cut(path, "/")
+		switch {
+		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}"):
+			if pseg == "" {
+				return 0, false
+			}
+		case seg != pseg:
+			return 0, false
+		default:
+			literal++
+		}
+		if !more || !pmore {
+			return literal, !more && !pmore
+		}
+		pattern, path = rest, prest
+	}
+}
