@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tianshu-go/tianshu/breaker"
+	"github.com/tianshu-go/tianshu/breaker/retry"
 	"github.com/tianshu-go/tianshu/internal/backoff"
 	"github.com/tianshu-go/tianshu/loadbalance/pick"
 	"github.com/tianshu-go/tianshu/registry"
@@ -56,8 +57,11 @@ type Transport struct {
 	tel       *telemetry.HTTPClient
 	retryable [10]uint64 // bit s set: status s is worth a retry
 	timed     bool       // the algorithm weighs latency: read the clock per pick
-	ownBrk    bool
-	closed    atomic.Bool
+	// ruleBackoff spaces the retries the rules ask for: the client's policy when it
+	// retries, else retry.DefaultPolicy, so that WithoutRetry still has a backoff.
+	ruleBackoff retry.Policy
+	ownBrk      bool
+	closed      atomic.Bool
 
 	ctx    context.Context // ends at Close, stopping the watches
 	cancel context.CancelFunc
@@ -82,7 +86,10 @@ func NewTransport(d registry.Discovery, opts ...ClientOption) (*Transport, error
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	t := &Transport{cfg: cfg, discovery: d, tel: cfg.telemetry, timed: cfg.alg == pick.AlgP2C}
+	t := &Transport{cfg: cfg, discovery: d, tel: cfg.telemetry, timed: cfg.alg == pick.AlgP2C, ruleBackoff: cfg.policy}
+	if cfg.noRetry || cfg.policy.MaxAttempts <= 1 {
+		t.ruleBackoff = retry.DefaultPolicy()
+	}
 	for _, s := range cfg.retryStatuses {
 		t.retryable[s/64] |= 1 << (s % 64)
 	}
@@ -265,8 +272,23 @@ func idempotent(req *http.Request) bool {
 	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 }
 
-// roundTrip sends a request for the service, retrying as Transport says.
+// roundTrip sends a request for the service, retrying as Transport says, within the
+// timeout of the rules.
 func (s *service) roundTrip(req *http.Request) (*http.Response, error) {
+	cp, req, cancel := s.policy(req)
+	resp, err := s.send(req, cp)
+	if cancel != nil {
+		if err != nil {
+			cancel()
+			return resp, err
+		}
+		resp = bound(resp, cancel)
+	}
+	return resp, err
+}
+
+// send sends a request for the service with cp's attempts, backoff and budget.
+func (s *service) send(req *http.Request, cp callPolicy) (*http.Response, error) {
 	t := s.t
 	ctx := req.Context()
 	sn, err := s.wait(ctx)
@@ -278,10 +300,9 @@ func (s *service) roundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == schemeHTTPS {
 		scheme = 1
 	}
-	attempts := 1
-	if !t.cfg.noRetry && t.cfg.policy.MaxAttempts > 1 && idempotent(req) {
-		attempts = t.cfg.policy.MaxAttempts
-		t.cfg.budget.Deposit()
+	attempts := cp.attempts
+	if attempts > 1 {
+		cp.budget.Deposit()
 	}
 	var prev *instance
 	for attempt := 1; ; attempt++ {
@@ -310,15 +331,15 @@ func (s *service) roundTrip(req *http.Request) (*http.Response, error) {
 		if done != nil {
 			done(outcome != pick.Failure && outcome != pick.Unreachable)
 		}
-		retry := err != nil && ctx.Err() == nil || err == nil && t.retryStatus(resp.StatusCode)
-		if !retry || attempt >= attempts {
+		again := err != nil && ctx.Err() == nil || err == nil && t.retryStatus(resp.StatusCode)
+		if !again || attempt >= attempts {
 			return resp, err
 		}
-		wait := t.cfg.policy.Backoff(attempt)
+		wait := cp.backoff.Backoff(attempt)
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= wait {
 			return resp, err // the retry could not finish before the caller stops waiting
 		}
-		if !t.cfg.budget.Withdraw() {
+		if !cp.budget.Withdraw() {
 			return resp, err
 		}
 		if resp != nil {

@@ -3,7 +3,8 @@ package rules
 import "strings"
 
 // HTTPPolicyFor returns the call policy of an HTTP request with method and path (the
-// URL's path, "/orders/42") on service. The keys of methods it reads are routes as
+// URL's path, "/orders/42") on service, and the key of methods it was found under (for a
+// client keeping state per rule, such as a retry budget). The keys of methods it reads are routes as
 // net/http's ServeMux writes them: "GET /orders/42" matches that method and path exactly;
 // in "GET /orders/{id}", a {name} segment matches any one segment; a last {name...}
 // segment, or a path ending in "/", matches the rest of the path (and "/{$}" only the path
@@ -11,9 +12,9 @@ import "strings"
 // PolicyFor: the service's exact key, else its best matching pattern (the one with the
 // most segments written out; ties go to the key that sorts first), else its "*", then the
 // same among the defaults; ok is false when none is set.
-func (r *Rules) HTTPPolicyFor(service, method, path string) (p Policy, ok bool) {
+func (r *Rules) HTTPPolicyFor(service, method, path string) (key string, p Policy, ok bool) {
 	if r == nil {
-		return Policy{}, false
+		return "", Policy{}, false
 	}
 	if method == "" {
 		method = "GET"
@@ -23,8 +24,9 @@ func (r *Rules) HTTPPolicyFor(service, method, path string) (p Policy, ok bool) 
 		if len(m) == 0 {
 			continue
 		}
-		if p, ok := m[method+" "+path]; ok {
-			return p, true
+		exact := method + " " + path
+		if p, ok := m[exact]; ok {
+			return exact, p, true
 		}
 		best, bestLit := "", -1
 		for key := range m {
@@ -33,13 +35,13 @@ func (r *Rules) HTTPPolicyFor(service, method, path string) (p Policy, ok bool) 
 			}
 		}
 		if bestLit >= 0 {
-			return m[best], true
+			return best, m[best], true
 		}
 		if p, ok := m["*"]; ok {
-			return p, true
+			return "*", p, true
 		}
 	}
-	return Policy{}, false
+	return "", Policy{}, false
 }
 
 // matchRoute reports whether the route key ("GET /orders/{id}") accepts method and path,

@@ -44,15 +44,18 @@ func TestHTTPPolicyFor(t *testing.T) {
 		{"payments", "POST", "/pay", 11},
 		{"payments", "GET", "/pay", 12},
 	} {
-		p, ok := r.HTTPPolicyFor(c.service, c.method, c.path)
+		key, p, ok := r.HTTPPolicyFor(c.service, c.method, c.path)
 		if !ok || p.Timeout != c.want {
 			t.Errorf("%s %s %s: got %v (found %v), want %v", c.service, c.method, c.path, p.Timeout, ok, c.want)
 		}
+		if ok && r.Services["orders"].Methods[key] != p && r.Defaults.Methods[key] != p {
+			t.Errorf("%s %s %s: key %q is not the entry found", c.service, c.method, c.path, key)
+		}
 	}
-	if _, ok := (&Rules{}).HTTPPolicyFor("orders", "GET", "/"); ok {
+	if _, _, ok := (&Rules{}).HTTPPolicyFor("orders", "GET", "/"); ok {
 		t.Error("no rules: found a policy")
 	}
-	if _, ok := (*Rules)(nil).HTTPPolicyFor("orders", "GET", "/"); ok {
+	if _, _, ok := (*Rules)(nil).HTTPPolicyFor("orders", "GET", "/"); ok {
 		t.Error("nil rules: found a policy")
 	}
 }

@@ -1,0 +1,190 @@
+package rest_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tianshu-go/tianshu/rest"
+	"github.com/tianshu-go/tianshu/rules"
+)
+
+// failing serves 503 as many times as fail holds, then 200.
+type failing struct {
+	*backend
+	fail atomic.Int64
+}
+
+func startFailing(t *testing.T) (*failing, *rules.Store, func(opts ...rest.ClientOption) *rest.Client) {
+	t.Helper()
+	provider, consumer := fileRegistries(t)
+	f := &failing{backend: startBackend(t, "a")}
+	f.setHandler(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if f.fail.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "a")
+	})
+	register(t, provider, f.instance("orders"))
+	st, err := rules.NewStore(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, st, func(opts ...rest.ClientOption) *rest.Client {
+		c := newClient(t, consumer, append([]rest.ClientOption{rest.WithRules(st), rest.WithoutClientTelemetry()}, opts...)...)
+		eventually(t, "orders listed", func() bool { _, err := get(c, "http://orders/"); return err == nil })
+		return c
+	}
+}
+
+// send makes one request that fails the first failures attempts, and returns its status
+// and the attempts the backend saw.
+func (f *failing) send(t *testing.T, c *rest.Client, method, url string, failures int64) (int, int64) {
+	t.Helper()
+	f.fail.Store(failures)
+	defer f.fail.Store(0)
+	before := f.hits.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode, f.hits.Load() - before
+}
+
+func setOrders(t *testing.T, st *rules.Store, methods map[string]rules.Policy) {
+	t.Helper()
+	if err := st.Set(ordersRules(rules.Service{Methods: methods})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func attempts(n int, share float64) rules.Policy {
+	return rules.Policy{Retries: &rules.Retries{Attempts: n, Budget: share}}
+}
+
+func TestRulesRetriesPerRoute(t *testing.T) {
+	f, st, client := startFailing(t)
+	c := client(rest.WithoutRetry()) // the client's own: none
+	check := func(what, method, url string, failures int64, wantCode int, wantN int64) {
+		t.Helper()
+		if code, n := f.send(t, c, method, url, failures); code != wantCode || n != wantN {
+			t.Fatalf("%s: %s %s failing %d times: got %d after %d attempts, want %d after %d",
+				what, method, url, failures, code, n, wantCode, wantN)
+		}
+	}
+	check("no rules", "GET", "http://orders/items/1", 1, 503, 1)
+
+	setOrders(t, st, map[string]rules.Policy{"GET /items/{id}": attempts(3, 0)})
+	check("attempts 3", "GET", "http://orders/items/1", 2, 200, 3)
+	check("another route keeps the client's", "GET", "http://orders/other", 1, 503, 1)
+
+	setOrders(t, st, map[string]rules.Policy{"GET /items/{id}": attempts(1, 0), "*": attempts(3, 0)})
+	check("attempts 1", "GET", "http://orders/items/1", 2, 503, 1)
+	check(`"*" attempts 3`, "GET", "http://orders/other", 2, 200, 3)
+	check("a POST is not retried", "POST", "http://orders/other", 2, 503, 1)
+	check("a PUT is", "PUT", "http://orders/other", 2, 200, 3)
+}
+
+func TestRulesRetriesReplaceTheClients(t *testing.T) {
+	f, st, client := startFailing(t)
+	c := client() // retry.DefaultPolicy: 3 attempts
+	if code, n := f.send(t, c, "GET", "http://orders/items/1", 2); code != 200 || n != 3 {
+		t.Fatalf("client's policy: got %d after %d attempts, want 200 after 3", code, n)
+	}
+	setOrders(t, st, map[string]rules.Policy{"GET /items/1": attempts(1, 0)})
+	if code, n := f.send(t, c, "GET", "http://orders/items/1", 2); code != 503 || n != 1 {
+		t.Fatalf("rule of 1 attempt: got %d after %d attempts, want 503 after 1", code, n)
+	}
+}
+
+// Each rule's budget lasts while its share stays; a new share starts a new one.
+func TestRulesRetriesBudgetPerRule(t *testing.T) {
+	f, st, client := startFailing(t)
+	c := client(rest.WithoutRetry())
+	setOrders(t, st, map[string]rules.Policy{"GET /items/{id}": attempts(2, 0.01)}) // 10 saved up
+	for i := range 10 {
+		if code, n := f.send(t, c, "GET", "http://orders/items/1", 1); code != 200 || n != 2 {
+			t.Fatalf("request %d: got %d after %d attempts, want 200 after 2", i, code, n)
+		}
+	}
+	if code, n := f.send(t, c, "GET", "http://orders/items/2", 1); code != 503 || n != 1 {
+		t.Fatalf("budget spent: got %d after %d attempts, want 503 after 1", code, n)
+	}
+	setOrders(t, st, map[string]rules.Policy{"GET /items/{id}": attempts(3, 0.01)})
+	if code, n := f.send(t, c, "GET", "http://orders/items/1", 1); code != 503 || n != 1 {
+		t.Fatalf("same share: got %d after %d attempts, want 503 after 1", code, n)
+	}
+	setOrders(t, st, map[string]rules.Policy{"GET /items/{id}": attempts(3, 0.5)})
+	if code, n := f.send(t, c, "GET", "http://orders/items/1", 2); code != 200 || n != 3 {
+		t.Fatalf("new share: got %d after %d attempts, want 200 after 3", code, n)
+	}
+}
+
+func TestRulesTimeoutCutsASlowRequest(t *testing.T) {
+	provider, consumer := fileRegistries(t)
+	b := startBackend(t, "a")
+	b.setHandler(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow-body" {
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+		}
+		if r.URL.Path != "/" {
+			select {
+			case <-time.After(500 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		_, _ = io.WriteString(w, "a")
+	})
+	register(t, provider, b.instance("orders"))
+	st, err := rules.NewStore(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, consumer, rest.WithRules(st), rest.WithoutClientTelemetry())
+	eventually(t, "orders listed", func() bool { _, err := get(c, "http://orders/"); return err == nil })
+
+	if _, err := get(c, "http://orders/slow"); err != nil {
+		t.Fatalf("no rule: %v", err)
+	}
+	setOrders(t, st, map[string]rules.Policy{"GET /slow": {Timeout: 50 * time.Millisecond}, "GET /slow-body": {Timeout: 50 * time.Millisecond}})
+	if _, err := get(c, "http://orders/slow"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("timeout 50ms on a 500ms answer: got %v, want context.DeadlineExceeded", err)
+	}
+	if _, err := get(c, "http://orders/slow-body"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("timeout 50ms on a 500ms body: got %v, want context.DeadlineExceeded", err)
+	}
+	if _, err := get(c, "http://orders/"); err != nil {
+		t.Fatalf("a route without the rule: %v", err)
+	}
+	setOrders(t, st, map[string]rules.Policy{"GET /slow": {Timeout: time.Minute}})
+	if _, err := get(c, "http://orders/slow"); err != nil {
+		t.Fatalf("timeout 1m: %v", err)
+	}
+	// The caller's own earlier deadline still holds.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://orders/slow", nil)
+	if resp, err := c.Do(req); !errors.Is(err, context.DeadlineExceeded) {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		t.Fatalf("caller's 50ms under a 1m rule: got %v, want context.DeadlineExceeded", err)
+	}
+}
