@@ -4,15 +4,11 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/tianshu-go/tianshu/breaker/retry"
+	"github.com/tianshu-go/tianshu/internal/rulespolicy"
 )
-
-// rulesBurst is the retries a rule's budget saves up: as retry.DefaultBudget, so that a
-// quiet route can still retry the odd failure.
-const rulesBurst = 10
 
 // callPolicy is what one request is sent with: its attempts, the backoff between them and
 // the budget its retries draw on.
@@ -28,35 +24,12 @@ type ruleBudget struct {
 	budget *retry.Budget
 }
 
-// budgets holds a service's retry budgets by the key of the rule they serve.
-type budgets struct{ m sync.Map } // rule key -> *ruleBudget
-
-// get returns the budget of the rule under key with share (0: retry.DefaultBudget's 10%),
-// starting a new one when the rule's share changed.
-func (b *budgets) get(key string, share float64) *retry.Budget {
-	v, _ := b.m.Load(key)
-	cur, _ := v.(*ruleBudget)
-	if cur != nil && cur.share == share {
-		return cur.budget
-	}
-	next := &ruleBudget{share: share, budget: retry.DefaultBudget()}
-	if share > 0 {
-		if nb, err := retry.NewBudget(share, rulesBurst); err == nil { // the rules keep share in 0..1
-			next.budget = nb
-		}
-	}
-	if cur == nil {
-		if won, loaded := b.m.LoadOrStore(key, next); loaded {
-			return won.(*ruleBudget).budget
-		}
-		return next.budget
-	}
-	if !b.m.CompareAndSwap(key, cur, next) {
-		if won, ok := b.m.Load(key); ok {
-			return won.(*ruleBudget).budget
-		}
-	}
-	return next.budget
+// budget returns the budget of the rule under key with share, started again when the
+// rule's share changed.
+func (s *service) budget(key string, share float64) *retry.Budget {
+	return s.budgets.Get(key, func(cur *ruleBudget) bool { return cur.share == share }, func(*ruleBudget) *ruleBudget {
+		return &ruleBudget{share: share, budget: rulespolicy.Budget(share)}
+	}).budget
 }
 
 // policy returns how req is sent: by its route's rules (WithRules) where they set retries,
@@ -74,7 +47,7 @@ func (s *service) policy(req *http.Request) (callPolicy, *http.Request, context.
 		if ok && p.Retries != nil {
 			cp.attempts = p.Retries.Attempts
 			cp.backoff = &t.ruleBackoff
-			cp.budget = s.budgets.get(key, p.Retries.Budget)
+			cp.budget = s.budget(key, p.Retries.Budget)
 		}
 		// An upgraded connection (a WebSocket) lives on in the response: a deadline
 		// meant for calls would cut it.

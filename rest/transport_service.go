@@ -13,6 +13,7 @@ import (
 
 	"github.com/tianshu-go/tianshu/breaker"
 	"github.com/tianshu-go/tianshu/internal/backoff"
+	"github.com/tianshu-go/tianshu/internal/rulespolicy"
 	"github.com/tianshu-go/tianshu/loadbalance/pick"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/rpc"
@@ -29,7 +30,7 @@ type service struct {
 	t       *Transport
 	brk     breaker.Breaker // nil without breakers
 	filter  pick.Filter
-	budgets budgets // the retry budgets of the rules (WithRules), by rule
+	budgets rulespolicy.Cache[ruleBudget] // the retry budgets of the rules (WithRules), by rule key
 
 	ready     chan struct{} // closed once the first list (or a watch error) is in
 	readyOnce sync.Once

@@ -2,17 +2,13 @@ package rpc
 
 import (
 	"context"
-	"sync"
 
 	"google.golang.org/grpc"
 
 	"github.com/tianshu-go/tianshu/breaker/retry"
+	"github.com/tianshu-go/tianshu/internal/rulespolicy"
 	"github.com/tianshu-go/tianshu/rules"
 )
-
-// rulesBurst is the retries a method's budget saves up when the rules set its share: as
-// retry.DefaultBudget, so that a quiet method can still retry the odd failure.
-const rulesBurst = 10
 
 // rulesRetrier retries the unary calls of one connection's service by the retries of their
 // method's policy (rules.PolicyFor), read per call. Each method has its own budget, kept
@@ -21,7 +17,7 @@ const rulesBurst = 10
 type rulesRetrier struct {
 	store   *rules.Store
 	service string
-	methods sync.Map // method -> *methodRetry
+	methods rulespolicy.Cache[methodRetry] // by method
 }
 
 // methodRetry is the retry of one method under one rule: the retry package's interceptor
@@ -57,49 +53,25 @@ func (r *rulesRetrier) intercept(ctx context.Context, method string, req, reply 
 
 // forMethod returns the retry of method under rule rt, building it when the rule changed.
 func (r *rulesRetrier) forMethod(method string, rt rules.Retries) *methodRetry {
-	old, _ := r.methods.Load(method)
-	cur, _ := old.(*methodRetry)
-	if cur != nil && cur.attempts == rt.Attempts && cur.share == rt.Budget {
-		return cur
-	}
-	next := &methodRetry{attempts: rt.Attempts, share: rt.Budget}
-	if cur != nil && cur.share == rt.Budget {
-		next.budget = cur.budget
-	} else {
-		next.budget = rulesBudget(rt.Budget)
-	}
-	if rt.Attempts > 1 {
-		// The rule says the method may be sent again; the backoff and the codes worth
-		// another attempt (Unavailable) are the retry package's defaults.
-		p := retry.DefaultPolicy()
-		p.MaxAttempts = rt.Attempts
-		call, err := retry.UnaryClientInterceptor(retry.WithDefaultPolicy(p), retry.WithBudget(next.budget))
-		if err == nil { // the rules' checks (attempts 1 or more) keep p valid
-			next.call = call
+	return r.methods.Get(method, func(cur *methodRetry) bool {
+		return cur.attempts == rt.Attempts && cur.share == rt.Budget
+	}, func(cur *methodRetry) *methodRetry {
+		next := &methodRetry{attempts: rt.Attempts, share: rt.Budget}
+		if cur != nil && cur.share == rt.Budget {
+			next.budget = cur.budget
+		} else {
+			next.budget = rulespolicy.Budget(rt.Budget)
 		}
-	}
-	if cur == nil {
-		if won, loaded := r.methods.LoadOrStore(method, next); loaded {
-			return won.(*methodRetry)
+		if rt.Attempts > 1 {
+			// The rule says the method may be sent again; the backoff and the codes worth
+			// another attempt (Unavailable) are the retry package's defaults.
+			p := retry.DefaultPolicy()
+			p.MaxAttempts = rt.Attempts
+			call, err := retry.UnaryClientInterceptor(retry.WithDefaultPolicy(p), retry.WithBudget(next.budget))
+			if err == nil { // the rules' checks (attempts 1 or more) keep p valid
+				next.call = call
+			}
 		}
 		return next
-	}
-	if !r.methods.CompareAndSwap(method, cur, next) {
-		if won, ok := r.methods.Load(method); ok {
-			return won.(*methodRetry)
-		}
-	}
-	return next
-}
-
-// rulesBudget returns the budget of a rule's share: 0 (unset) is retry.DefaultBudget's 10%.
-func rulesBudget(share float64) *retry.Budget {
-	if share == 0 {
-		return retry.DefaultBudget()
-	}
-	b, err := retry.NewBudget(share, rulesBurst)
-	if err != nil { // the rules' checks keep share within 0 to 1
-		return retry.DefaultBudget()
-	}
-	return b
+	})
 }
