@@ -131,9 +131,17 @@ func WithDialLogger(l *slog.Logger) DialOption { return func(o *dialOptions) { o
 //     and still retries the methods without a retries rule. Each attempt passes the
 //     application's interceptors (its breaker) again.
 //
+//   - the breaker: a method whose policy has one is guarded by a circuit
+//     (breaker.Circuit) with the rule's thresholds, judging each attempt; a refused call
+//     fails with Unavailable naming the method, wrapping breaker.ErrOpen. New thresholds
+//     start a closed circuit. It replaces the application's breaker: an interceptor of
+//     package breaker among WithUnaryClientInterceptors lets such a call through
+//     (breaker.Handled), and still guards the methods without a breaker rule.
+//
 // Streams are left alone: a "*" timeout meant for unary calls would end every long-lived
-// stream, and a stream cannot be replayed. The breaker and outlier thresholds of the
-// policy are not applied here. Dial fails with ErrNoRules when store is nil.
+// stream, and a stream cannot be replayed. The outlier rules are not applied here: the
+// balancer's ejection is the loadbalance config's. Dial fails with ErrNoRules when store
+// is nil.
 func WithRules(store *rules.Store) DialOption {
 	return func(o *dialOptions) { o.rules, o.rulesSet = store, true }
 }
@@ -176,8 +184,11 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientC
 		// Inside telemetry, so that the span shows the deadline the call really had; the
 		// timeout bounds the call with its retries, and each retry passes the
 		// application's interceptors (its breaker) again.
+		brk := &rulesBreakers{store: o.rules, service: service, log: func(method string, err error) {
+			o.log.Warn("rules: breaker rule not applied", "service", service, "method", method, "err", err)
+		}}
 		unary = append([]grpc.UnaryClientInterceptor{rulesTimeout(o.rules, service),
-			newRulesRetrier(o.rules, service).intercept}, unary...)
+			newRulesRetrier(o.rules, service).intercept, brk.intercept}, unary...)
 	}
 	schemes, err := endpointSchemes(o.creds, o.schemes) // the rules are in tls.go
 	if err != nil {

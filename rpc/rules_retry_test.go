@@ -55,6 +55,22 @@ func flakyProvider(t *testing.T, reg registry.Registrar) *flaky {
 	return f
 }
 
+// dialReady dials echo with the rules of st and opts, and waits until the channel is
+// connected, so that no call fails for want of a connection.
+func dialReady(t *testing.T, d registry.Discovery, st *rules.Store, opts ...rpc.DialOption) testpb.EchoClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := rpc.Dial(ctx, "tianshu:///echo", append([]rpc.DialOption{rpc.WithDiscovery(d), rpc.WithRules(st),
+		rpc.WithBalancer(loadbalance.RoundRobin), rpc.WithWaitReady(), rpc.WithoutClientTelemetry(),
+		rpc.WithDialLogger(discardLogger())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return testpb.NewEchoClient(conn)
+}
+
 func retries(attempts int, budget float64) rules.Service {
 	return rules.Service{Methods: map[string]rules.Policy{
 		echoMethod: {Retries: &rules.Retries{Attempts: attempts, Budget: budget}},
@@ -65,7 +81,7 @@ func TestRulesRetriesFollowTheRuleWithoutRedialing(t *testing.T) {
 	reg := newRegistry(t)
 	f := flakyProvider(t, reg)
 	st := newStore(t, retries(3, 0))
-	c := dialRules(t, reg, st, loadbalance.RoundRobin)
+	c := dialReady(t, reg, st)
 
 	if code, n := f.call(t, c, 2); code != codes.OK || n != 3 {
 		t.Fatalf("attempts 3, failing twice: got %v after %d attempts, want OK after 3", code, n)
@@ -96,7 +112,7 @@ func TestRulesRetriesOnlyRetryableCodes(t *testing.T) {
 		return nil, status.Error(codes.InvalidArgument, "never right")
 	}
 	ruledProvider(t, reg, "a", 0, rpc.WithUnaryServerInterceptors(failHard))
-	c := dialRules(t, reg, newStore(t, retries(3, 0)), loadbalance.RoundRobin)
+	c := dialReady(t, reg, newStore(t, retries(3, 0)))
 	if code, n := f.call(t, c, 0); code != codes.InvalidArgument || n != 1 {
 		t.Fatalf("got %v after %d attempts, want InvalidArgument after 1: only Unavailable is retried", code, n)
 	}
@@ -107,7 +123,7 @@ func TestRulesRetriesNoneByDefault(t *testing.T) {
 	f := flakyProvider(t, reg)
 	// Rules with a timeout and no retries for the method.
 	st := newStore(t, rules.Service{Methods: map[string]rules.Policy{"*": {Timeout: 5 * time.Second}}})
-	c := dialRules(t, reg, st, loadbalance.RoundRobin)
+	c := dialReady(t, reg, st)
 	if code, n := f.call(t, c, 1); code != codes.Unavailable || n != 1 {
 		t.Fatalf("got %v after %d attempts, want Unavailable after 1", code, n)
 	}
@@ -125,13 +141,7 @@ func TestRulesRetriesReplaceTheApplications(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := newStore(t, rules.Service{Methods: map[string]rules.Policy{"/other.Service/M": {Retries: &rules.Retries{Attempts: 2}}}})
-	conn, err := rpc.Dial(context.Background(), "tianshu:///echo", rpc.WithDiscovery(reg), rpc.WithRules(st),
-		rpc.WithUnaryClientInterceptors(retrier), rpc.WithoutClientTelemetry(), rpc.WithDialLogger(discardLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	c := testpb.NewEchoClient(conn)
+	c := dialReady(t, reg, st, rpc.WithUnaryClientInterceptors(retrier))
 
 	if code, n := f.call(t, c, 3); code != codes.OK || n != 4 {
 		t.Fatalf("no rule for the method: got %v after %d attempts, want OK after the application's 4", code, n)
@@ -151,7 +161,7 @@ func TestRulesRetriesBudget(t *testing.T) {
 	reg := newRegistry(t)
 	f := flakyProvider(t, reg)
 	st := newStore(t, retries(2, 0.01)) // 10 retries saved up, 1% of calls after that
-	c := dialRules(t, reg, st, loadbalance.RoundRobin)
+	c := dialReady(t, reg, st)
 	for i := range 10 {
 		if code, n := f.call(t, c, 1); code != codes.OK || n != 2 {
 			t.Fatalf("call %d: got %v after %d attempts, want OK after 2", i, code, n)
