@@ -224,8 +224,13 @@ func WithClientLogger(l *slog.Logger) ClientOption { return func(c *clientConfig
 //     backoff (retry.DefaultPolicy's under WithoutRetry), drawing on a budget per rule of
 //     the rule's share of requests (10% when unset; 10 retries saved up), started again
 //     when the share changes. Routes without a retries rule keep the client's.
+//   - the breaker: the requests of a route whose rule has one ask a circuit
+//     (breaker.Circuit) of the rule's thresholds, one per rule, in place of the service's
+//     breaker (even under WithoutBreaker); a refused request fails with an error wrapping
+//     breaker.ErrOpen and naming the service and the rule. New thresholds start a closed
+//     circuit.
 //
-// The breaker and outlier thresholds of the policy are not applied.
+// The outlier rules are not applied: ejection is WithPickOptions(pick.WithEjection(...)).
 func WithRules(store *rules.Store) ClientOption {
 	return func(c *clientConfig) { c.rules, c.rulesSet = store, true }
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tianshu-go/tianshu/breaker"
 	"github.com/tianshu-go/tianshu/rest"
 	"github.com/tianshu-go/tianshu/rules"
 )
@@ -79,7 +80,7 @@ func attempts(n int, share float64) rules.Policy {
 
 func TestRulesRetriesPerRoute(t *testing.T) {
 	f, st, client := startFailing(t)
-	c := client(rest.WithoutRetry()) // the client's own: none
+	c := client(rest.WithoutRetry(), rest.WithoutBreaker()) // the client's own retries: none
 	check := func(what, method, url string, failures int64, wantCode int, wantN int64) {
 		t.Helper()
 		if code, n := f.send(t, c, method, url, failures); code != wantCode || n != wantN {
@@ -102,7 +103,7 @@ func TestRulesRetriesPerRoute(t *testing.T) {
 
 func TestRulesRetriesReplaceTheClients(t *testing.T) {
 	f, st, client := startFailing(t)
-	c := client() // retry.DefaultPolicy: 3 attempts
+	c := client(rest.WithoutBreaker()) // retry.DefaultPolicy: 3 attempts
 	if code, n := f.send(t, c, "GET", "http://orders/items/1", 2); code != 200 || n != 3 {
 		t.Fatalf("client's policy: got %d after %d attempts, want 200 after 3", code, n)
 	}
@@ -115,7 +116,7 @@ func TestRulesRetriesReplaceTheClients(t *testing.T) {
 // Each rule's budget lasts while its share stays; a new share starts a new one.
 func TestRulesRetriesBudgetPerRule(t *testing.T) {
 	f, st, client := startFailing(t)
-	c := client(rest.WithoutRetry())
+	c := client(rest.WithoutRetry(), rest.WithoutBreaker())
 	setOrders(t, st, map[string]rules.Policy{"GET /items/{id}": attempts(2, 0.01)}) // 10 saved up
 	for i := range 10 {
 		if code, n := f.send(t, c, "GET", "http://orders/items/1", 1); code != 200 || n != 2 {
@@ -186,5 +187,45 @@ func TestRulesTimeoutCutsASlowRequest(t *testing.T) {
 			resp.Body.Close()
 		}
 		t.Fatalf("caller's 50ms under a 1m rule: got %v, want context.DeadlineExceeded", err)
+	}
+}
+
+func TestRulesBreakerPerRoute(t *testing.T) {
+	f, st, client := startFailing(t)
+	c := client(rest.WithoutRetry(), rest.WithoutBreaker())
+	// failAll sends n requests failing them all and returns how many reached the backend
+	// and the last error.
+	failAll := func(url string, n int) (int64, error) {
+		t.Helper()
+		f.fail.Store(1 << 30)
+		defer f.fail.Store(0)
+		before := f.hits.Load()
+		var last error
+		for range n {
+			_, err := get(c, url)
+			var se *statusError
+			if err != nil && !errors.As(err, &se) {
+				last = err
+			}
+		}
+		return f.hits.Load() - before, last
+	}
+	if n, _ := failAll("http://orders/items/1", 30); n != 30 {
+		t.Fatalf("no rule: %d of 30 requests reached the backend, want all", n)
+	}
+	rule := func(minRequests int) rules.Policy {
+		return rules.Policy{Breaker: &rules.Breaker{FailureRatio: 0.5, MinRequests: minRequests, SleepWindow: time.Hour}}
+	}
+	setOrders(t, st, map[string]rules.Policy{"GET /items/{id}": rule(5)})
+	n, err := failAll("http://orders/items/1", 30)
+	if n != 5 || !errors.Is(err, breaker.ErrOpen) {
+		t.Fatalf("minRequests 5: %d of 30 requests reached the backend, last error %v; want 5 and breaker.ErrOpen", n, err)
+	}
+	if n, _ := failAll("http://orders/other", 10); n != 10 {
+		t.Fatalf("a route without the rule: %d of 10 requests reached the backend, want all", n)
+	}
+	setOrders(t, st, map[string]rules.Policy{"GET /items/{id}": rule(20)})
+	if n, _ := failAll("http://orders/items/2", 30); n != 20 {
+		t.Fatalf("minRequests 20: %d of 30 requests reached the backend, want 20", n)
 	}
 }

@@ -320,8 +320,8 @@ func (s *service) send(req *http.Request, cp callPolicy) (*http.Response, error)
 			}
 		}
 		var done func(bool)
-		if s.brk != nil {
-			if done, err = s.brk.Allow(); err != nil {
+		if cp.brk != nil {
+			if done, err = cp.brk.Allow(); err != nil {
 				closeBody(areq)
 				return nil, fmt.Errorf("rest: service %q: %w", s.name, err)
 			}

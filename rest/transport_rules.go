@@ -6,13 +6,16 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tianshu-go/tianshu/breaker"
 	"github.com/tianshu-go/tianshu/breaker/retry"
 	"github.com/tianshu-go/tianshu/internal/rulespolicy"
+	"github.com/tianshu-go/tianshu/rules"
 )
 
 // callPolicy is what one request is sent with: its attempts, the backoff between them and
-// the budget its retries draw on.
+// the budget its retries draw on, and the breaker each attempt asks.
 type callPolicy struct {
+	brk      breaker.Breaker // nil: none
 	attempts int
 	backoff  *retry.Policy
 	budget   *retry.Budget
@@ -32,12 +35,34 @@ func (s *service) budget(key string, share float64) *retry.Budget {
 	}).budget
 }
 
-// policy returns how req is sent: by its route's rules (WithRules) where they set retries,
-// else by the client's retry options; and, when the rules set a timeout that comes before
+// ruleCircuit is the circuit of one rule's breaker thresholds; b is nil when it could
+// not be made.
+type ruleCircuit struct {
+	rule rules.Breaker
+	b    breaker.Breaker
+}
+
+// ruleBreaker returns the circuit of the rule under key with thresholds rule, a closed one
+// when the thresholds changed.
+func (s *service) ruleBreaker(key string, rule rules.Breaker) breaker.Breaker {
+	return s.circuits.Get(key, func(cur *ruleCircuit) bool { return cur.rule == rule }, func(*ruleCircuit) *ruleCircuit {
+		next := &ruleCircuit{rule: rule}
+		c, err := breaker.NewCircuit(s.name+" "+key, rulespolicy.CircuitOptions(rule)...)
+		if err != nil { // rules.Validate keeps the thresholds in range
+			s.t.cfg.log.Warn("rules: breaker rule not applied", "service", s.name, "rule", key, "err", err)
+			return next
+		}
+		next.b = c
+		return next
+	}).b
+}
+
+// policy returns how req is sent: by its route's rules (WithRules) where they set retries
+// or a breaker, else by the client's retry options and breaker; and, when the rules set a timeout that comes before
 // req's deadline, req bounded by it, with the cancel to call once its response is done.
 func (s *service) policy(req *http.Request) (callPolicy, *http.Request, context.CancelFunc) {
 	t := s.t
-	cp := callPolicy{attempts: 1, backoff: &t.cfg.policy, budget: t.cfg.budget}
+	cp := callPolicy{brk: s.brk, attempts: 1, backoff: &t.cfg.policy, budget: t.cfg.budget}
 	if !t.cfg.noRetry {
 		cp.attempts = t.cfg.policy.MaxAttempts
 	}
@@ -48,6 +73,11 @@ func (s *service) policy(req *http.Request) (callPolicy, *http.Request, context.
 			cp.attempts = p.Retries.Attempts
 			cp.backoff = &t.ruleBackoff
 			cp.budget = s.budget(key, p.Retries.Budget)
+		}
+		if ok && p.Breaker != nil {
+			if b := s.ruleBreaker(key, *p.Breaker); b != nil {
+				cp.brk = b
+			}
 		}
 		// An upgraded connection (a WebSocket) lives on in the response: a deadline
 		// meant for calls would cut it.

@@ -26,11 +26,12 @@ var schemes = [2]string{schemeHTTP, schemeHTTPS}
 // service is one service the Transport has been asked for: its watch, its breaker and the
 // latest snapshot of its instances.
 type service struct {
-	name    string
-	t       *Transport
-	brk     breaker.Breaker // nil without breakers
-	filter  pick.Filter
-	budgets rulespolicy.Cache[ruleBudget] // the retry budgets of the rules (WithRules), by rule key
+	name     string
+	t        *Transport
+	brk      breaker.Breaker // nil without breakers
+	filter   pick.Filter
+	budgets  rulespolicy.Cache[ruleBudget]  // the retry budgets of the rules (WithRules), by rule key
+	circuits rulespolicy.Cache[ruleCircuit] // the breakers of the rules, by rule key
 
 	ready     chan struct{} // closed once the first list (or a watch error) is in
 	readyOnce sync.Once
