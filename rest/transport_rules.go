@@ -58,8 +58,9 @@ func (s *service) ruleBreaker(key string, rule rules.Breaker) breaker.Breaker {
 }
 
 // policy returns how req is sent: by its route's rules (WithRules) where they set retries
-// or a breaker, else by the client's retry options and breaker; and, when the rules set a timeout that comes before
-// req's deadline, req bounded by it, with the cancel to call once its response is done.
+// or a breaker, else by the client's retry options and breaker; and, when the rules set a
+// timeout that comes before req's deadline, req bounded by it, with the cancel to call once
+// its response is done.
 func (s *service) policy(req *http.Request) (callPolicy, *http.Request, context.CancelFunc) {
 	t := s.t
 	cp := callPolicy{brk: s.brk, attempts: 1, backoff: &t.cfg.policy, budget: t.cfg.budget}

@@ -4,8 +4,9 @@ import "strings"
 
 // HTTPPolicyFor returns the call policy of an HTTP request with method and path (the
 // URL's path, "/orders/42") on service, and the key of methods it was found under (for a
-// client keeping state per rule, such as a retry budget). The keys of methods it reads are routes as
-// net/http's ServeMux writes them: "GET /orders/42" matches that method and path exactly;
+// client keeping state per rule, such as a retry budget). The keys of methods it reads are
+// routes as net/http's ServeMux writes them: "GET /orders/42" matches that method and path
+// exactly;
 // in "GET /orders/{id}", a {name} segment matches any one segment; a last {name...}
 // segment, or a path ending in "/", matches the rest of the path (and "/{$}" only the path
 // ending there). The method is matched exactly (an empty one is GET). Lookup goes as in
