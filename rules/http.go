@@ -1,6 +1,9 @@
 package rules
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // HTTPPolicyFor returns the call policy of an HTTP request with method and path (the
 // URL's path, "/orders/42") on service, and the key of methods it was found under (for a
@@ -80,4 +83,33 @@ func matchRoute(key, method, path string) (literal int, ok bool) {
 		}
 		pattern, path = rest, prest
 	}
+}
+
+// checkRoute says what is wrong with an HTTP route key, or "" when nothing is.
+func checkRoute(key string) string {
+	method, path, ok := strings.Cut(key, " ")
+	if !ok {
+		return `want "METHOD /path" (a gRPC method starts with "/", and "*" is every other)`
+	}
+	if method == "" || strings.Trim(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+		return fmt.Sprintf("method %q: want upper-case letters, as GET", method)
+	}
+	if !strings.HasPrefix(path, "/") {
+		return fmt.Sprintf("path %q: want it to start with /", path)
+	}
+	segs := strings.Split(path[1:], "/")
+	for i, seg := range segs {
+		if !strings.ContainsAny(seg, "{}") {
+			continue
+		}
+		last := i == len(segs)-1
+		name := strings.TrimSuffix(strings.TrimPrefix(seg, "{"), "}")
+		switch {
+		case len(seg) < 3 || seg[0] != '{' || seg[len(seg)-1] != '}' || strings.ContainsAny(name, "{}"):
+			return fmt.Sprintf("segment %q: a wildcard takes a whole segment, as {id}", seg)
+		case name == "$" && !last, strings.HasSuffix(name, "...") && !last:
+			return fmt.Sprintf("segment %q: only the last segment can be %s", seg, seg)
+		}
+	}
+	return ""
 }

@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,5 +59,32 @@ func TestHTTPPolicyFor(t *testing.T) {
 	}
 	if _, _, ok := (*Rules)(nil).HTTPPolicyFor("orders", "GET", "/"); ok {
 		t.Error("nil rules: found a policy")
+	}
+}
+
+func TestValidateHTTPRoutes(t *testing.T) {
+	for key, want := range map[string]string{
+		"GET /orders/{id}":   "",
+		"GET /files/{p...}":  "",
+		"GET /exact/{$}":     "",
+		"POST /":             "",
+		"/shop.Orders/Place": "",
+		"*":                  "",
+		"orders":             `HTTP route "orders": want "METHOD /path"`,
+		"get /orders":        `HTTP route "get /orders": method "get": want upper-case letters`,
+		"GET orders":         `HTTP route "GET orders": path "orders": want it to start with /`,
+		"GET /orders/x{id}":  `segment "x{id}": a wildcard takes a whole segment`,
+		"GET /orders/{}":     `segment "{}": a wildcard takes a whole segment`,
+		"GET /{p...}/lines":  `segment "{p...}": only the last segment can be {p...}`,
+		"GET /{$}/lines":     `segment "{$}": only the last segment`,
+	} {
+		r := &Rules{Services: map[string]Service{"orders": {Methods: map[string]Policy{key: {}}}}}
+		err := r.Validate()
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q: %v", key, err)
+		case want != "" && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want)):
+			t.Errorf("%q: got %v, want ErrInvalid with %q", key, err, want)
+		}
 	}
 }
