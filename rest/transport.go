@@ -48,7 +48,8 @@ import (
 // context came from AllowRetry; and its body can be sent again (none, or GetBody set, as
 // http.NewRequest sets for in-memory bodies). A POST is never retried otherwise. Retries
 // follow the retry policy's backoff within the request's deadline and draw on the retry
-// budget; each attempt passes the breaker again.
+// budget; each attempt passes the breaker again. With WithRules, the policy of the
+// request's route (timeout, retries, breaker) applies first: see WithRules.
 //
 // Transport is safe for concurrent use. Close it when done.
 type Transport struct {
