@@ -121,6 +121,7 @@ func WithDialLogger(l *slog.Logger) DialOption { return func(o *dialOptions) { o
 //
 //   - the timeout, when the caller's deadline is later or absent; it bounds the call with
 //     its retries;
+//
 //   - the retries: a call of a method whose policy has them is retried as package retry
 //     retries (retry.DefaultPolicy's backoff, only Unavailable, never a breaker's
 //     refusal, within the deadline) up to the rule's attempts, drawing on a budget of the
