@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tianshu-go/tianshu/breaker"
+	"github.com/tianshu-go/tianshu/loadbalance/pick"
 	"github.com/tianshu-go/tianshu/rest"
 	"github.com/tianshu-go/tianshu/rules"
 )
@@ -227,5 +228,44 @@ func TestRulesBreakerPerRoute(t *testing.T) {
 	setOrders(t, st, map[string]rules.Policy{"GET /items/{id}": rule(20)})
 	if n, _ := failAll("http://orders/items/2", 30); n != 20 {
 		t.Fatalf("minRequests 20: %d of 30 requests reached the backend, want 20", n)
+	}
+}
+
+func TestRulesOutlierEjectsByTheServicesRule(t *testing.T) {
+	provider, consumer := fileRegistries(t)
+	a, b := startBackend(t, "a"), startBackend(t, "b")
+	register(t, provider, a.instance("orders"))
+	register(t, provider, b.instance("orders"))
+	st, err := rules.NewStore(ordersRules(rules.Service{Methods: map[string]rules.Policy{
+		"*": {Outlier: &rules.Outlier{Failures: 1000}}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, consumer, rest.WithRules(st), rest.WithoutRetry(), rest.WithoutBreaker(),
+		rest.WithBalancer(pick.AlgRoundRobin), rest.WithoutClientTelemetry())
+	eventually(t, "a and b listed", func() bool { s := seen(t, c, "http://orders/", 10); return s["a"] > 0 && s["b"] > 0 })
+	b.kill() // refused from now on, and still listed
+	failures := func(n int) int {
+		bad := 0
+		for id, k := range seen(t, c, "http://orders/", n) {
+			if id != "a" {
+				bad += k
+			}
+		}
+		return bad
+	}
+	if bad := failures(20); bad < 5 {
+		t.Fatalf("failures 1000: %d of 20 requests failed, want about half (b is never ejected)", bad)
+	}
+	setOrders(t, st, map[string]rules.Policy{"*": {Outlier: &rules.Outlier{Failures: 1, Base: time.Hour}}})
+	if bad := failures(20); bad > 1 {
+		t.Fatalf("failures 1: %d of 20 requests failed, want 1 at most (b ejected for an hour)", bad)
+	}
+	if bad := failures(20); bad != 0 {
+		t.Fatalf("b ejected: %d of 20 requests failed, want none", bad)
+	}
+	setOrders(t, st, map[string]rules.Policy{"*": {Outlier: &rules.Outlier{Failures: 0}}})
+	if bad := failures(20); bad < 5 {
+		t.Fatalf("ejection off: %d of 20 requests failed, want about half (b back in)", bad)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -184,6 +185,10 @@ func (t *Transport) lookup(u *url.URL) (*service, error) {
 func (t *Transport) newService(name string) *service {
 	s := &service{name: name, t: t, ready: make(chan struct{}), insts: map[instKey]*instance{}, skipped: map[string]bool{}}
 	s.filter = t.cfg.filter
+	s.statsOpts = t.cfg.pickOpts
+	if t.cfg.rules != nil {
+		s.statsOpts = append(slices.Clip(t.cfg.pickOpts), pick.WithEjectionFrom(s.outlier))
+	}
 	if f, ok := t.cfg.serviceFilters[name]; ok {
 		s.filter = f
 	}

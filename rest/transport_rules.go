@@ -57,6 +57,16 @@ func (s *service) ruleBreaker(key string, rule rules.Breaker) breaker.Breaker {
 	}).b
 }
 
+// outlier returns the ejection thresholds of the service's "*" policy, for its instances'
+// figures (pick.WithEjectionFrom): ejection is per instance of the service, not per route.
+func (s *service) outlier() (failures int, base, maximum time.Duration, ok bool) {
+	p, found := s.t.cfg.rules.Load().PolicyFor(s.name, "*")
+	if !found || p.Outlier == nil {
+		return 0, 0, 0, false
+	}
+	return p.Outlier.Failures, p.Outlier.Base, p.Outlier.Max, true
+}
+
 // policy returns how req is sent: by its route's rules (WithRules) where they set retries
 // or a breaker, else by the client's retry options and breaker; and, when the rules set a
 // timeout that comes before req's deadline, req bounded by it, with the cancel to call once
