@@ -230,7 +230,9 @@ func WithClientLogger(l *slog.Logger) ClientOption { return func(c *clientConfig
 //     breaker.ErrOpen and naming the service and the rule. New thresholds start a closed
 //     circuit.
 //
-// The outlier rules are not applied: ejection is WithPickOptions(pick.WithEjection(...)).
+// Instances are ejected by the outlier rule of the service's "*" policy (ejection is per
+// instance, not per route), read when a request fails at the transport, in place of
+// WithPickOptions(pick.WithEjection(...)).
 func WithRules(store *rules.Store) ClientOption {
 	return func(c *clientConfig) { c.rules, c.rulesSet = store, true }
 }

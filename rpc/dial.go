@@ -139,10 +139,11 @@ func WithDialLogger(l *slog.Logger) DialOption { return func(o *dialOptions) { o
 //     package breaker among WithUnaryClientInterceptors lets such a call through
 //     (breaker.Handled), and still guards the methods without a breaker rule.
 //
-// Streams are left alone: a "*" timeout meant for unary calls would end every long-lived
-// stream, and a stream cannot be replayed. The outlier rules are not applied here: the
-// balancer's ejection is the loadbalance config's. Dial fails with ErrNoRules when store
-// is nil.
+// Streams are left alone by these: a "*" timeout meant for unary calls would end every
+// long-lived stream, and a stream cannot be replayed. The balancer ejects instances by the
+// outlier rule of the service's "*" policy (ejection is per instance, not per method),
+// read when a call fails at the transport, over the loadbalance config's thresholds.
+// Dial fails with ErrNoRules when store is nil.
 func WithRules(store *rules.Store) DialOption {
 	return func(o *dialOptions) { o.rules, o.rulesSet = store, true }
 }
