@@ -104,6 +104,9 @@ func (c *interceptorConfig) keyOf(ctx context.Context, method string) string {
 func UnaryClientInterceptor(g *Group, opts ...InterceptorOption) grpc.UnaryClientInterceptor {
 	cfg := newInterceptorConfig(opts)
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
+		if ctx.Value(handledKey{}) != nil {
+			return invoker(ctx, method, req, reply, cc, callOpts...)
+		}
 		e, err := g.get(cfg.keyOf(ctx, method))
 		if err != nil {
 			return status.Error(codes.Internal, err.Error())
@@ -119,6 +122,15 @@ func UnaryClientInterceptor(g *Group, opts ...InterceptorOption) grpc.UnaryClien
 		done(!cfg.isFailure(err))
 		return err
 	}
+}
+
+type handledKey struct{}
+
+// Handled returns ctx marked as a call that an outer breaker judges (rpc's breaker from the
+// governance rules): UnaryClientInterceptor lets a marked call through without asking its
+// own, so that the rules' thresholds replace the application's instead of adding to them.
+func Handled(ctx context.Context) context.Context {
+	return context.WithValue(ctx, handledKey{}, true)
 }
 
 // StreamClientInterceptor guards streams with one breaker per method from g. A stream's

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/base"
@@ -214,7 +216,11 @@ func (b *lbBalancer) buildLocked(state balancer.State) {
 		key := endpointKey(c.Endpoint)
 		st := b.stats[key]
 		if st == nil {
-			st = pick.NewStats(b.opts...)
+			opts := b.opts
+			if b.rstore != nil {
+				opts = append(slices.Clip(opts), pick.WithEjectionFrom(outlierOf(b.rstore, b.service)))
+			}
+			st = pick.NewStats(opts...)
 			b.stats[key] = st
 		}
 		eps[i] = pick.Endpoint{Key: key, Stats: st}
@@ -310,4 +316,16 @@ func endpointKey(ep resolver.Endpoint) string {
 		addrs[i] = a.Addr
 	}
 	return strings.Join(addrs, ",")
+}
+
+// outlierOf returns the ejection thresholds of service's "*" policy in store, read when an
+// endpoint fails at the transport: ejection is per endpoint of the service, not per method.
+func outlierOf(store *rules.Store, service string) func() (int, time.Duration, time.Duration, bool) {
+	return func() (int, time.Duration, time.Duration, bool) {
+		p, ok := store.Load().PolicyFor(service, "*")
+		if !ok || p.Outlier == nil {
+			return 0, 0, 0, false
+		}
+		return p.Outlier.Failures, p.Outlier.Base, p.Outlier.Max, true
+	}
 }

@@ -212,7 +212,27 @@ func WithClientLogger(l *slog.Logger) ClientOption { return func(c *clientConfig
 // WithRules applies the governance rules of store to every service: instance overrides
 // (weights, instances out of traffic) and routes (a tag or a header sending requests to a
 // subset; see rules.Compile) change which instance a request goes to from the moment they
-// change, over the connections the client has.
+// change, over the connections the client has. Each request also gets the policy of its
+// route (rules.HTTPPolicyFor: "GET /orders/{id}", then "*"), read per request:
+//
+//   - the timeout, as a deadline on the request's context when the caller's is later or
+//     absent, held until the response body is read or closed (a request carrying an
+//     Upgrade header is left alone: its connection lives on in the response); a request it
+//     cuts fails with an error wrapping context.DeadlineExceeded;
+//   - the retries: the rule's attempts replace the client's (WithRetry, WithoutRetry) for
+//     the route, still only for idempotent requests (see Transport), with the client's
+//     backoff (retry.DefaultPolicy's under WithoutRetry), drawing on a budget per rule of
+//     the rule's share of requests (10% when unset; 10 retries saved up), started again
+//     when the share changes. Routes without a retries rule keep the client's.
+//   - the breaker: the requests of a route whose rule has one ask a circuit
+//     (breaker.Circuit) of the rule's thresholds, one per rule, in place of the service's
+//     breaker (even under WithoutBreaker); a refused request fails with an error wrapping
+//     breaker.ErrOpen and naming the service and the rule. New thresholds start a closed
+//     circuit.
+//
+// Instances are ejected by the outlier rule of the service's "*" policy (ejection is per
+// instance, not per route), read when a request fails at the transport, in place of
+// WithPickOptions(pick.WithEjection(...)).
 func WithRules(store *rules.Store) ClientOption {
 	return func(c *clientConfig) { c.rules, c.rulesSet = store, true }
 }

@@ -7,11 +7,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tianshu-go/tianshu/breaker"
+	"github.com/tianshu-go/tianshu/breaker/retry"
 	"github.com/tianshu-go/tianshu/internal/backoff"
 	"github.com/tianshu-go/tianshu/loadbalance/pick"
 	"github.com/tianshu-go/tianshu/registry"
@@ -47,7 +49,8 @@ import (
 // context came from AllowRetry; and its body can be sent again (none, or GetBody set, as
 // http.NewRequest sets for in-memory bodies). A POST is never retried otherwise. Retries
 // follow the retry policy's backoff within the request's deadline and draw on the retry
-// budget; each attempt passes the breaker again.
+// budget; each attempt passes the breaker again. With WithRules, the policy of the
+// request's route (timeout, retries, breaker) applies first: see WithRules.
 //
 // Transport is safe for concurrent use. Close it when done.
 type Transport struct {
@@ -56,8 +59,11 @@ type Transport struct {
 	tel       *telemetry.HTTPClient
 	retryable [10]uint64 // bit s set: status s is worth a retry
 	timed     bool       // the algorithm weighs latency: read the clock per pick
-	ownBrk    bool
-	closed    atomic.Bool
+	// ruleBackoff spaces the retries the rules ask for: the client's policy when it
+	// retries, else retry.DefaultPolicy, so that WithoutRetry still has a backoff.
+	ruleBackoff retry.Policy
+	ownBrk      bool
+	closed      atomic.Bool
 
 	ctx    context.Context // ends at Close, stopping the watches
 	cancel context.CancelFunc
@@ -82,7 +88,10 @@ func NewTransport(d registry.Discovery, opts ...ClientOption) (*Transport, error
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	t := &Transport{cfg: cfg, discovery: d, tel: cfg.telemetry, timed: cfg.alg == pick.AlgP2C}
+	t := &Transport{cfg: cfg, discovery: d, tel: cfg.telemetry, timed: cfg.alg == pick.AlgP2C, ruleBackoff: cfg.policy}
+	if cfg.noRetry || cfg.policy.MaxAttempts <= 1 {
+		t.ruleBackoff = retry.DefaultPolicy()
+	}
 	for _, s := range cfg.retryStatuses {
 		t.retryable[s/64] |= 1 << (s % 64)
 	}
@@ -176,6 +185,10 @@ func (t *Transport) lookup(u *url.URL) (*service, error) {
 func (t *Transport) newService(name string) *service {
 	s := &service{name: name, t: t, ready: make(chan struct{}), insts: map[instKey]*instance{}, skipped: map[string]bool{}}
 	s.filter = t.cfg.filter
+	s.statsOpts = t.cfg.pickOpts
+	if t.cfg.rules != nil {
+		s.statsOpts = append(slices.Clip(t.cfg.pickOpts), pick.WithEjectionFrom(s.outlier))
+	}
 	if f, ok := t.cfg.serviceFilters[name]; ok {
 		s.filter = f
 	}
@@ -265,8 +278,23 @@ func idempotent(req *http.Request) bool {
 	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 }
 
-// roundTrip sends a request for the service, retrying as Transport says.
+// roundTrip sends a request for the service, retrying as Transport says, within the
+// timeout of the rules.
 func (s *service) roundTrip(req *http.Request) (*http.Response, error) {
+	cp, req, cancel := s.policy(req)
+	resp, err := s.send(req, cp)
+	if cancel != nil {
+		if err != nil {
+			cancel()
+			return resp, err
+		}
+		resp = bound(resp, cancel)
+	}
+	return resp, err
+}
+
+// send sends a request for the service with cp's attempts, backoff and budget.
+func (s *service) send(req *http.Request, cp callPolicy) (*http.Response, error) {
 	t := s.t
 	ctx := req.Context()
 	sn, err := s.wait(ctx)
@@ -278,10 +306,9 @@ func (s *service) roundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == schemeHTTPS {
 		scheme = 1
 	}
-	attempts := 1
-	if !t.cfg.noRetry && t.cfg.policy.MaxAttempts > 1 && idempotent(req) {
-		attempts = t.cfg.policy.MaxAttempts
-		t.cfg.budget.Deposit()
+	attempts := cp.attempts
+	if attempts > 1 {
+		cp.budget.Deposit()
 	}
 	var prev *instance
 	for attempt := 1; ; attempt++ {
@@ -299,8 +326,8 @@ func (s *service) roundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		var done func(bool)
-		if s.brk != nil {
-			if done, err = s.brk.Allow(); err != nil {
+		if cp.brk != nil {
+			if done, err = cp.brk.Allow(); err != nil {
 				closeBody(areq)
 				return nil, fmt.Errorf("rest: service %q: %w", s.name, err)
 			}
@@ -310,15 +337,15 @@ func (s *service) roundTrip(req *http.Request) (*http.Response, error) {
 		if done != nil {
 			done(outcome != pick.Failure && outcome != pick.Unreachable)
 		}
-		retry := err != nil && ctx.Err() == nil || err == nil && t.retryStatus(resp.StatusCode)
-		if !retry || attempt >= attempts {
+		again := err != nil && ctx.Err() == nil || err == nil && t.retryStatus(resp.StatusCode)
+		if !again || attempt >= attempts {
 			return resp, err
 		}
-		wait := t.cfg.policy.Backoff(attempt)
+		wait := cp.backoff.Backoff(attempt)
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= wait {
 			return resp, err // the retry could not finish before the caller stops waiting
 		}
-		if !t.cfg.budget.Withdraw() {
+		if !cp.budget.Withdraw() {
 			return resp, err
 		}
 		if resp != nil {

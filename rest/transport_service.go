@@ -13,6 +13,7 @@ import (
 
 	"github.com/tianshu-go/tianshu/breaker"
 	"github.com/tianshu-go/tianshu/internal/backoff"
+	"github.com/tianshu-go/tianshu/internal/rulespolicy"
 	"github.com/tianshu-go/tianshu/loadbalance/pick"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/rpc"
@@ -25,10 +26,13 @@ var schemes = [2]string{schemeHTTP, schemeHTTPS}
 // service is one service the Transport has been asked for: its watch, its breaker and the
 // latest snapshot of its instances.
 type service struct {
-	name   string
-	t      *Transport
-	brk    breaker.Breaker // nil without breakers
-	filter pick.Filter
+	name      string
+	t         *Transport
+	brk       breaker.Breaker // nil without breakers
+	filter    pick.Filter
+	budgets   rulespolicy.Cache[ruleBudget]  // the retry budgets of the rules (WithRules), by rule key
+	circuits  rulespolicy.Cache[ruleCircuit] // the breakers of the rules, by rule key
+	statsOpts []pick.Option                  // of its instances' figures: WithPickOptions, and the rules' outlier
 
 	ready     chan struct{} // closed once the first list (or a watch error) is in
 	readyOnce sync.Once
@@ -156,9 +160,9 @@ func (c *trackedConn) Close() error {
 
 // newInstance makes the transport of one instance endpoint: the template, dialling addr
 // whatever the request's host.
-func (t *Transport) newInstance(addr string) *instance {
+func (t *Transport) newInstance(addr string, opts []pick.Option) *instance {
 	tmpl := t.cfg.template
-	in := &instance{addr: addr, stats: pick.NewStats(t.cfg.pickOpts...), conns: map[*trackedConn]struct{}{}}
+	in := &instance{addr: addr, stats: pick.NewStats(opts...), conns: map[*trackedConn]struct{}{}}
 	rt := tmpl.Clone()
 	rt.Proxy = nil
 	if tmpl.Protocols == nil && tmpl.TLSNextProto == nil && tmpl.TLSClientConfig == nil &&
@@ -268,7 +272,7 @@ func (s *service) update(list []*registry.Instance) {
 			k := instKey{id: ri.ID, scheme: si, addr: e.Addr()}
 			in := s.insts[k]
 			if in == nil {
-				in = s.t.newInstance(k.addr)
+				in = s.t.newInstance(k.addr, s.statsOpts)
 			}
 			next[k] = in
 			l.insts[si] = append(l.insts[si], in)

@@ -115,11 +115,35 @@ func WithDialLogger(l *slog.Logger) DialOption { return func(o *dialOptions) { o
 
 // WithRules applies the governance rules of store to the connection's service: the
 // balancer follows its instance overrides and routes (see rules.Compile), building its
-// picker again on every change without reconnecting, and each unary call gets the timeout
-// of its method's policy (rules.PolicyFor) when the caller's deadline is later or absent.
-// Streams are left alone: a "*" timeout meant for unary calls would end every long-lived
-// stream. Retries and breaker thresholds of the policy are not applied here. Dial fails
-// with ErrNoRules when store is nil.
+// picker again on every change without reconnecting, and each unary call gets its
+// method's policy (rules.PolicyFor), read per call so that a change applies to the next
+// call:
+//
+//   - the timeout, when the caller's deadline is later or absent; it bounds the call with
+//     its retries;
+//
+//   - the retries: a call of a method whose policy has them is retried as package retry
+//     retries (retry.DefaultPolicy's backoff, only Unavailable, never a breaker's
+//     refusal, within the deadline) up to the rule's attempts, drawing on a budget of the
+//     rule's share of the method's calls (10% when unset) with 10 retries saved up. A
+//     retries rule declares its methods safe to send twice. It replaces the
+//     application's retries: an interceptor of package retry among
+//     WithUnaryClientInterceptors sends such a call's attempts once each (retry.Handled),
+//     and still retries the methods without a retries rule. Each attempt passes the
+//     application's interceptors (its breaker) again.
+//
+//   - the breaker: a method whose policy has one is guarded by a circuit
+//     (breaker.Circuit) with the rule's thresholds, judging each attempt; a refused call
+//     fails with Unavailable naming the method, wrapping breaker.ErrOpen. New thresholds
+//     start a closed circuit. It replaces the application's breaker: an interceptor of
+//     package breaker among WithUnaryClientInterceptors lets such a call through
+//     (breaker.Handled), and still guards the methods without a breaker rule.
+//
+// Streams are left alone by these: a "*" timeout meant for unary calls would end every
+// long-lived stream, and a stream cannot be replayed. The balancer ejects instances by the
+// outlier rule of the service's "*" policy (ejection is per instance, not per method),
+// read when a call fails at the transport, over the loadbalance config's thresholds.
+// Dial fails with ErrNoRules when store is nil.
 func WithRules(store *rules.Store) DialOption {
 	return func(o *dialOptions) { o.rules, o.rulesSet = store, true }
 }
@@ -159,8 +183,14 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientC
 		stream = append([]grpc.StreamClientInterceptor{s}, stream...)
 	}
 	if o.rules != nil {
-		// Inside telemetry, so that the span shows the deadline the call really had.
-		unary = append([]grpc.UnaryClientInterceptor{rulesTimeout(o.rules, service)}, unary...)
+		// Inside telemetry, so that the span shows the deadline the call really had; the
+		// timeout bounds the call with its retries, and each retry passes the
+		// application's interceptors (its breaker) again.
+		brk := &rulesBreakers{store: o.rules, service: service, log: func(method string, err error) {
+			o.log.Warn("rules: breaker rule not applied", "service", service, "method", method, "err", err)
+		}}
+		unary = append([]grpc.UnaryClientInterceptor{rulesTimeout(o.rules, service),
+			newRulesRetrier(o.rules, service).intercept, brk.intercept}, unary...)
 	}
 	schemes, err := endpointSchemes(o.creds, o.schemes) // the rules are in tls.go
 	if err != nil {

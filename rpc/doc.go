@@ -8,9 +8,9 @@
 // by default) picks among the instances.
 //
 // Governance rules (package rules) reach both sides: [WithRules] makes a consumer's
-// balancer follow a service's instance overrides and routes, and bounds unary calls by
-// their method's policy timeout; [WithServerRules] makes a provider refuse calls over its
-// methods' limits.
+// balancer follow a service's instance overrides and routes, and applies to each unary
+// call its method's policy: timeout, retries and breaker; [WithServerRules] makes a
+// provider refuse calls over its methods' limits.
 //
 // Provider:
 //

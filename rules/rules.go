@@ -200,6 +200,10 @@ func (s *Service) validate(at string, fail func(place, format string, args ...an
 		place := fmt.Sprintf("%s.methods[%q]", at, method)
 		if method == "" {
 			fail(place, "empty method: want /pkg.Service/Method, an HTTP route or \"*\"")
+		} else if method != "*" && !strings.HasPrefix(method, "/") {
+			if why := checkRoute(method); why != "" {
+				fail(place, "HTTP route %q: %s", method, why)
+			}
 		}
 		if p.Timeout < 0 {
 			fail(place, "timeout %v: want 0 or more", p.Timeout)

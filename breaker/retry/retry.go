@@ -213,7 +213,7 @@ func UnaryClientInterceptor(opts ...Option) (grpc.UnaryClientInterceptor, error)
 		if !ok && cfg.def != nil {
 			p, ok = *cfg.def, true
 		}
-		if !ok || !p.Idempotent || p.MaxAttempts <= 1 {
+		if !ok || !p.Idempotent || p.MaxAttempts <= 1 || ctx.Value(handledKey{}) != nil {
 			return invoker(ctx, method, req, reply, cc, callOpts...)
 		}
 		cfg.budget.deposit()
@@ -236,6 +236,15 @@ func UnaryClientInterceptor(opts ...Option) (grpc.UnaryClientInterceptor, error)
 			}
 		}
 	}, nil
+}
+
+type handledKey struct{}
+
+// Handled returns ctx marked as one attempt of a call that an outer layer retries (rpc's
+// retries from the governance rules): UnaryClientInterceptor sends a marked call once, so
+// that the application's policy and the outer one do not multiply each other's attempts.
+func Handled(ctx context.Context) context.Context {
+	return context.WithValue(ctx, handledKey{}, true)
 }
 
 func attemptOnce(ctx context.Context, timeout time.Duration, f func(context.Context) error) error {

@@ -232,3 +232,27 @@ func TestBadPoliciesAreRefused(t *testing.T) {
 		t.Fatalf("NewBudget(1.5, 1) err = %v, want ErrInvalidPolicy", err)
 	}
 }
+
+// A call marked Handled is sent once: an outer layer does its retries.
+func TestHandledIsSentOnce(t *testing.T) {
+	svc := &flaky{failFirst: 5, code: codes.Unavailable}
+	p := DefaultPolicy()
+	p.InitialBackoff, p.MaxBackoff = time.Millisecond, time.Millisecond
+	ic, err := UnaryClientInterceptor(WithDefaultPolicy(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := serve(t, svc, ic)
+	if _, err := c.Check(Handled(context.Background()), &healthpb.HealthCheckRequest{}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("got %v, want Unavailable", err)
+	}
+	if n := svc.calls.Load(); n != 1 {
+		t.Fatalf("%d attempts of a Handled call, want 1", n)
+	}
+	if _, err := c.Check(context.Background(), &healthpb.HealthCheckRequest{}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("got %v, want Unavailable", err)
+	}
+	if n := svc.calls.Load(); n != 1+3 {
+		t.Fatalf("%d attempts in all, want 1 then 3", n)
+	}
+}

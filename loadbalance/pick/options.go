@@ -36,6 +36,7 @@ type options struct {
 	ejectAfter   int
 	ejectBase    time.Duration
 	ejectMax     time.Duration
+	ejectFrom    func() (failures int, base, maximum time.Duration, ok bool)
 }
 
 // Option tunes an algorithm or a Stats.
@@ -125,4 +126,34 @@ func WithEjection(failures int, base, maximum time.Duration) Option {
 			o.ejectMax = maximum
 		}
 	}
+}
+
+// WithEjectionFrom makes a Stats read its ejection thresholds from f each time an endpoint
+// fails at the transport or is ejected, so that they can change while the Stats live (the
+// governance rules' outlier policy does). When f's ok is false, WithEjection's (or the
+// default) thresholds apply; otherwise failures of 0 turns ejection off, and a base or
+// maximum of 0 keeps WithEjection's. f must be fast and safe for concurrent use; it is not
+// called on the path of a call that succeeds.
+func WithEjectionFrom(f func() (failures int, base, maximum time.Duration, ok bool)) Option {
+	return func(o *options) { o.ejectFrom = f }
+}
+
+// ejection returns the thresholds in force: failures in a row (0: never eject), the
+// first back-off and the longest.
+func (o *options) ejection() (after int, base, maximum time.Duration) {
+	after, base, maximum = o.ejectAfter, o.ejectBase, o.ejectMax
+	if o.ejectFrom == nil {
+		return after, base, maximum
+	}
+	f, b, m, ok := o.ejectFrom()
+	if !ok {
+		return after, base, maximum
+	}
+	if b > 0 {
+		base = b
+	}
+	if m > 0 {
+		maximum = m
+	}
+	return f, base, max(maximum, base)
 }

@@ -135,8 +135,18 @@ func (s *Stats) record(o Outcome) {
 	case Unreachable:
 		s.addSuccess(0)
 		// A failed probe ejects again at once, for a longer back-off.
-		if int(s.failures.Add(1)) >= s.o.ejectAfter || s.ejected.Load() {
-			s.eject()
+		after, base, maximum := s.o.ejection()
+		if after <= 0 {
+			// Ejection is off (WithEjectionFrom): an ejected endpoint comes back.
+			s.failures.Store(0)
+			if s.ejected.Load() {
+				s.ejected.Store(false)
+				s.ejections.Store(0)
+			}
+			return
+		}
+		if int(s.failures.Add(1)) >= after || s.ejected.Load() {
+			s.eject(base, maximum)
 		}
 	}
 }
@@ -151,16 +161,16 @@ func (s *Stats) addSuccess(x float64) {
 	}
 }
 
-func (s *Stats) eject() {
+func (s *Stats) eject(base, maximum time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures.Store(0)
 	n := min(s.ejections.Add(1), 31)
-	backoff := s.o.ejectBase
-	for i := int32(1); i < n && backoff < s.o.ejectMax; i++ {
+	backoff := base
+	for i := int32(1); i < n && backoff < maximum; i++ {
 		backoff *= 2
 	}
-	backoff = min(backoff, s.o.ejectMax)
+	backoff = min(backoff, maximum)
 	s.ejectedUntil.Store(int64(s.o.clock() + backoff))
 	s.ejected.Store(true)
 }
@@ -173,12 +183,16 @@ func (s *Stats) usable() (ok, probe bool) {
 	if !s.ejected.Load() {
 		return true, false
 	}
+	after, base, maximum := s.o.ejection()
+	if after <= 0 {
+		return true, false // ejection turned off while the endpoint was out
+	}
 	until := s.ejectedUntil.Load()
 	now := int64(s.o.clock())
 	if now < until {
 		return false, false
 	}
-	backoff := min(s.o.ejectBase<<min(s.ejections.Load(), 20), s.o.ejectMax)
+	backoff := min(base<<min(s.ejections.Load(), 20), maximum)
 	if s.ejectedUntil.CompareAndSwap(until, now+int64(backoff)) {
 		return true, true
 	}
