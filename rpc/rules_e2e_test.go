@@ -208,16 +208,15 @@ func TestRulesFromAFileReachTheBalancer(t *testing.T) {
 	want := map[string]float64{"a": 0.6, "b": 0.3, "c": 0.1}
 	checkShares(t, served(t, context.Background(), c, 2000), want)
 
-	// A document that does not parse, written twice: the 6/3/1 rules stay, and the
-	// error is reported once.
-	bad := "rules:\n  services:\n    echo: [unclosed\n"
-	writeRules(t, path, bad)
+	// A document that does not parse, then the same mistake again (other bytes, the same
+	// error): the 6/3/1 rules stay, and the error is reported once.
+	writeRules(t, path, "rules:\n  services:\n    echo: [unclosed\n")
 	deadline := time.Now().Add(10 * time.Second)
 	for len(reported.list()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	checkShares(t, served(t, context.Background(), c, 2000), want)
-	writeRules(t, path, bad)
+	writeRules(t, path, "rules:\n  services:\n    echo: [unclosee\n")
 	time.Sleep(200 * time.Millisecond) // 10 of the file watcher's debounce intervals
 	checkShares(t, served(t, context.Background(), c, 2000), want)
 	if got := reported.list(); len(got) != 1 {
