@@ -152,6 +152,16 @@ var benchCases = []struct {
 	{"header_routes_ten_names_unmatched", func(i int) rules.Match {
 		return rules.Match{Header: fmt.Sprintf("x-route-%d", i), Value: "on"}
 	}, "", http.Header{"Accept": {"*/*"}, "User-Agent": {"bench"}, "Traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}},
+	// A browser's request through a gateway: more headers than there are names.
+	{"header_routes_ten_names_12_headers", func(i int) rules.Match {
+		return rules.Match{Header: fmt.Sprintf("x-route-%d", i), Value: "on"}
+	}, "", http.Header{
+		"Accept": {"text/html"}, "Accept-Encoding": {"gzip, br"}, "Accept-Language": {"en"},
+		"Cache-Control": {"no-cache"}, "Connection": {"keep-alive"}, "Cookie": {"s=1"},
+		"Referer": {"https://example.com/"}, "User-Agent": {"bench"}, "X-Forwarded-For": {"127.0.0.1"},
+		"X-Request-Id": {"42"}, "Traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		"X-Route-9": {"on"},
+	}},
 }
 
 // benchPicker compiles 100 rules over 1,000 endpoints: 90 instance overrides (45 out, 45
