@@ -52,6 +52,9 @@ type Picker struct {
 	byTag    map[string]int // the first route matching each tag
 	names    []headerRoutes // one per header name routes match on
 	byHeader map[string]int // index in names, by canonical header name
+	// nameLens holds the lengths of the names as a bit set (lenBit), so that most of an
+	// http.Header's entries no route matches on are turned away without hashing them.
+	nameLens uint64
 	// catchAll is the route of an empty match, which takes every call no earlier route
 	// takes (Validate keeps it last); len(routes) when there is none.
 	catchAll int
@@ -62,8 +65,11 @@ type headerRoutes struct {
 	header  string         // canonical, for an http.Header
 	lower   string         // lower case, for any other Header
 	byValue map[string]int // the first route wanting each value
-	any     int            // the first route accepting any value; len(routes) if none
-	first   int            // the lowest of them all: no lookup when a better one is found
+	// With a single value wanted, it and its route, compared without a map lookup.
+	oneValue string
+	oneRoute int // len(routes) when byValue holds more than one value, or none
+	any      int // the first route accepting any value; len(routes) if none
+	first    int // the lowest of them all: no lookup when a better one is found
 }
 
 // match returns the lower of first and the first route taking value v.
@@ -71,7 +77,11 @@ func (hr *headerRoutes) match(v string, first int) int {
 	if v == "" || hr.first >= first {
 		return first
 	}
-	if i, ok := hr.byValue[v]; ok && i < first {
+	if len(hr.byValue) == 1 {
+		if v == hr.oneValue {
+			first = min(first, hr.oneRoute)
+		}
+	} else if i, ok := hr.byValue[v]; ok && i < first {
 		first = i
 	}
 	return min(first, hr.any)
@@ -202,11 +212,29 @@ func Compile(alg pick.Algorithm, eps []Endpoint, s Service, f pick.Filter, opts 
 			hr.any = len(p.routes)
 		}
 		hr.first = hr.any
-		for _, i := range hr.byValue {
+		hr.oneRoute = len(p.routes)
+		for v, i := range hr.byValue {
 			hr.first = min(hr.first, i)
+			hr.oneValue, hr.oneRoute = v, i // used only when it is the one
 		}
 	}
 	return p, nil
+}
+
+// lenBit is the bit of nameLens for a name of this length; names of 63 bytes or more
+// share the last.
+func lenBit(name string) uint64 { return 1 << min(len(name), 63) }
+
+// findName returns the index in names of the canonical header name, -1 when no route
+// matches on it.
+func (p *Picker) findName(name string) int {
+	if p.nameLens&lenBit(name) == 0 {
+		return -1
+	}
+	if k, ok := p.byHeader[name]; ok {
+		return k
+	}
+	return -1
 }
 
 // index records that route i matches on m, unless an earlier route already takes the
@@ -236,6 +264,7 @@ func (p *Picker) index(m Match, i int) {
 		}
 		k = len(p.names)
 		p.byHeader[name] = k
+		p.nameLens |= lenBit(name)
 		p.names = append(p.names, headerRoutes{header: name, lower: strings.ToLower(m.Header),
 			byValue: map[string]int{}, any: -1})
 	}
@@ -304,13 +333,16 @@ func (p *Picker) Pick(tag string, h Header, key uint64, now time.Duration) int {
 // matchHeaders returns the lower of first and the first header route h matches. An
 // http.Header is read as the map it is (its Get puts the name in canonical form first,
 // which costs more than the lookup), by its own entries when it has fewer than there are
-// names.
+// names: a step of the map's iterator costs about a lookup, so with more entries than
+// names the lookups by name are the cheaper (docs/benchmarks.md has the figures).
 func (p *Picker) matchHeaders(h Header, first int) int {
 	hh, isHTTP := h.(http.Header)
 	if isHTTP && len(hh) < len(p.names) {
 		for name, vs := range hh {
-			if k, ok := p.byHeader[name]; ok && len(vs) > 0 {
-				first = p.names[k].match(vs[0], first)
+			if len(vs) > 0 {
+				if k := p.findName(name); k >= 0 {
+					first = p.names[k].match(vs[0], first)
+				}
 			}
 		}
 		return first

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/tianshu-go/tianshu/loadbalance/pick"
@@ -151,6 +152,16 @@ var benchCases = []struct {
 	{"header_routes_ten_names_unmatched", func(i int) rules.Match {
 		return rules.Match{Header: fmt.Sprintf("x-route-%d", i), Value: "on"}
 	}, "", http.Header{"Accept": {"*/*"}, "User-Agent": {"bench"}, "Traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}},
+	// A browser's request through a gateway: more headers than there are names.
+	{"header_routes_ten_names_12_headers", func(i int) rules.Match {
+		return rules.Match{Header: fmt.Sprintf("x-route-%d", i), Value: "on"}
+	}, "", http.Header{
+		"Accept": {"text/html"}, "Accept-Encoding": {"gzip, br"}, "Accept-Language": {"en"},
+		"Cache-Control": {"no-cache"}, "Connection": {"keep-alive"}, "Cookie": {"s=1"},
+		"Referer": {"https://example.com/"}, "User-Agent": {"bench"}, "X-Forwarded-For": {"127.0.0.1"},
+		"X-Request-Id": {"42"}, "Traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		"X-Route-9": {"on"},
+	}},
 }
 
 // benchPicker compiles 100 rules over 1,000 endpoints: 90 instance overrides (45 out, 45
@@ -252,4 +263,65 @@ func TestACatchAllRouteHoldsTheCanaryToItsShare(t *testing.T) {
 	if got := v2(shares(p, "other-tag", nil, 20000)); math.Abs(got-0.10) > 0.015 {
 		t.Errorf("a tagged call: v2 took %.3f of the calls, want 0.10", got)
 	}
+}
+
+// Routes on many header names, many alike but for one inner byte and one longer than 63
+// bytes, each reach their own destination whether the call carries few headers (read entry
+// by entry) or more than there are names (read name by name); a name of the same length
+// and bytes at the ends, or a value not wanted, reaches none.
+func TestHeaderRoutesAmongManyNames(t *testing.T) {
+	var names []string
+	for i := range 40 {
+		names = append(names, fmt.Sprintf("x-route-%c%c", 'a'+i/10, 'a'+i%10))
+	}
+	names = append(names, "x-"+strings.Repeat("long-", 14)+"name")
+	versions := map[int]string{}
+	var s rules.Service
+	for i, name := range names {
+		versions[i] = fmt.Sprintf("v%d", i+2)
+		s.Routes = append(s.Routes, rules.Route{
+			Match: rules.Match{Header: name, Value: "on"},
+			To:    []rules.Destination{{Version: versions[i], Weight: 1}},
+		})
+	}
+	// A second value on the first name, to another destination: two values on one name.
+	s.Routes = append(s.Routes, rules.Route{
+		Match: rules.Match{Header: names[0], Value: "also"},
+		To:    []rules.Destination{{Version: versions[1], Weight: 1}},
+	})
+	// The calls no route takes go to the one v1 endpoint.
+	s.Routes = append(s.Routes, rules.Route{To: []rules.Destination{{Version: "v1", Weight: 1}}})
+	unrouted := len(names)
+	p, err := rules.Compile(pick.AlgRandom, fleet(len(names)+1, versions), s, pick.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filler := http.Header{}
+	for i := range len(names) {
+		filler.Set(fmt.Sprintf("x-filler-%d", i), "on")
+	}
+	check := func(h http.Header, want int) {
+		t.Helper()
+		few := http.Header{}
+		for k, vs := range h {
+			few[k] = vs
+		}
+		many := filler.Clone()
+		for k, vs := range h {
+			many[k] = vs
+		}
+		for _, hh := range []http.Header{few, many} {
+			if got := p.Pick("", hh, 0, 0); got != want {
+				t.Errorf("%d headers with %v: picked endpoint %d, want %d", len(hh), h, got, want)
+			}
+		}
+	}
+	for i, name := range names {
+		check(http.Header{http.CanonicalHeaderKey(name): {"on"}}, i)
+		check(http.Header{http.CanonicalHeaderKey(name): {"off"}}, unrouted)
+	}
+	check(http.Header{"X-Route-Aa": {"also"}}, 1)
+	check(http.Header{"X-Route-Zz": {"on"}, "X-Route-Za": {"on"}}, unrouted)
+	// Two matching headers: the earlier route wins.
+	check(http.Header{"X-Route-Dd": {"on"}, "X-Route-Bc": {"on"}}, 12)
 }
