@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 
 	"github.com/tianshu-go/tianshu/config"
 )
@@ -21,6 +20,7 @@ type WatchOption func(*watchOptions) error
 type watchOptions struct {
 	logger  *slog.Logger
 	onError func(error)
+	cache   string // WithCache's path
 }
 
 // WithErrorHandler has fn receive every rejected rules document and every failure to
@@ -58,7 +58,7 @@ func WithLogger(l *slog.Logger) WatchOption {
 // the last good rules in force too; its watcher resumes when the source comes back.
 //
 // Watch fails when the rules cannot be read or are invalid at the start: there are no last
-// good rules yet. A source without a rules document gives an empty Store (no rules).
+// good rules yet, unless WithCache keeps them from an earlier run. A source without a rules document gives an empty Store (no rules).
 // ctx bounds the first read and the watchers' set-up only. Close the Store to stop
 // watching (tianshu.WithCloser(store) does it when an App stops).
 func Watch(ctx context.Context, sources []config.Source, opts ...WatchOption) (*Store, error) {
@@ -77,35 +77,21 @@ func Watch(ctx context.Context, sources []config.Source, opts ...WatchOption) (*
 	}
 	cfg, err := config.New(ctx, sources, copts...)
 	if err != nil {
+		if o.cache != "" && unreachable(err) {
+			return startFromCache(sources, o, copts, err)
+		}
 		return nil, fmt.Errorf("rules: %w", err)
 	}
-	v, err := bind(cfg)
+	s, err := NewStore(nil)
 	if err != nil {
-		_ = cfg.Close()
-		return nil, fmt.Errorf("rules: %w", err)
-	}
-	s, err := NewStore(v.Load())
-	if err != nil { // config ran the same Validate; kept so that a store never holds bad rules
 		_ = cfg.Close()
 		return nil, err
 	}
-	// follow puts the value's latest rules in force unless they already are. Reading the
-	// value rather than the observer's argument, under one lock, keeps the catch-up below
-	// and the observer from installing an older document after a newer one.
-	var mu sync.Mutex
-	follow := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if r := v.Load(); r != s.Load() {
-			_ = s.Set(r) // already validated by config
-		}
+	stop, err := follow(cfg, s, o)
+	if err != nil {
+		return nil, err
 	}
-	cancel := v.OnChange(func(_, _ *Rules) { follow() })
-	follow() // a change applied between Bind and OnChange
-	s.closer = func() error {
-		cancel()
-		return cfg.Close()
-	}
+	s.closer = stop
 	return s, nil
 }
 
