@@ -42,9 +42,12 @@ const maxHTTPTargets = 1024
 // built once per method, host and port, and once per status code of each.
 //
 // Of the options, WithTracerProvider, WithMeterProvider and WithTextMapPropagator apply;
-// WithFilter and WithoutActiveCalls are about gRPC methods and have no effect here.
+// WithFilter is given the request's host (the service name for rest's client, "orders"),
+// and a request it refuses is sent with the caller's context propagated but no span or
+// duration of its own; WithoutActiveCalls is implied (there is no in-flight gauge).
 type HTTPClient struct {
 	providers
+	filter    func(string) bool
 	dur       *durations
 	startOpts []trace.SpanStartOption
 
@@ -59,7 +62,7 @@ func NewHTTPClient(opts ...Option) *HTTPClient {
 	for _, o := range opts {
 		o(&c)
 	}
-	h := &HTTPClient{startOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}}
+	h := &HTTPClient{filter: c.filter, startOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}}
 	h.init(&c)
 	var d httpconv.ClientRequestDuration
 	h.dur = newDurations(c.mp, callhist.Desc{Name: d.Name(), Unit: d.Unit(), Description: d.Description()},
@@ -104,6 +107,9 @@ func (h *HTTPClient) Start(req *http.Request, resend int) (*http.Request, HTTPCl
 	head, off := h.head()
 	prop, _ := h.propagator()
 	metering := h.dur.on(ctx)
+	if h.filter != nil && !h.filter(req.URL.Host) {
+		off, metering = true, false // propagate the caller's context, record nothing
+	}
 	if off && prop == nil && !metering {
 		return req, r
 	}

@@ -123,3 +123,38 @@ func TestHTTPClientRecordsErrorsAsTheConventionsSay(t *testing.T) {
 		}
 	}
 }
+
+// WithFilter is given the request's host: a refused request records no span, and still
+// carries the caller's trace context.
+func TestHTTPClientFilterByHost(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	h := telemetry.NewHTTPClient(telemetry.WithTracerProvider(tp),
+		telemetry.WithTextMapPropagator(propagation.TraceContext{}),
+		telemetry.WithFilter(func(host string) bool { return host != "health" }))
+	var got string
+	rt := h.RoundTripper(roundTrip(func(r *http.Request) (*http.Response, error) {
+		got = r.Header.Get("traceparent")
+		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+	}))
+	ctx, parent := tp.Tracer("test").Start(context.Background(), "caller")
+	defer parent.End()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://health/ping", nil)
+	if _, err := rt.RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.Ended()); n != 0 {
+		t.Errorf("%d spans for a filtered request, want none", n)
+	}
+	if want := parent.SpanContext().SpanID().String(); !strings.Contains(got, want) {
+		t.Errorf("traceparent %q of a filtered request, want the caller's span %s", got, want)
+	}
+	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, "http://orders/items", nil)
+	if _, err := rt.RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.Ended()); n != 1 {
+		t.Errorf("%d spans for a kept request, want 1", n)
+	}
+}

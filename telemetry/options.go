@@ -42,8 +42,10 @@ func WithTextMapPropagator(p propagation.TextMapPropagator) Option {
 	return func(c *config) { c.prop = p }
 }
 
-// WithFilter records spans and metrics only for the calls whose full method name
-// (/pkg.Service/Method) keep accepts; the others still propagate the caller's context.
+// WithFilter records spans and metrics only for the calls keep accepts; the others still
+// propagate the caller's context. The gRPC handlers give keep the full method name
+// (/pkg.Service/Method), HTTPServer the ServeMux pattern ("GET /orders/{id}", "" when none
+// matched), HTTPClient the request's host ("orders").
 func WithFilter(keep func(fullMethod string) bool) Option {
 	return func(c *config) { c.filter = keep }
 }
