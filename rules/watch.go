@@ -58,9 +58,10 @@ func WithLogger(l *slog.Logger) WatchOption {
 // the last good rules in force too; its watcher resumes when the source comes back.
 //
 // Watch fails when the rules cannot be read or are invalid at the start: there are no last
-// good rules yet, unless WithCache keeps them from an earlier run. A source without a rules document gives an empty Store (no rules).
-// ctx bounds the first read and the watchers' set-up only. Close the Store to stop
-// watching (tianshu.WithCloser(store) does it when an App stops).
+// good rules yet, unless WithCache keeps them from an earlier run. A source without a
+// rules document gives an empty Store (no rules). ctx bounds the first read and the
+// watchers' set-up only. Close the Store to stop watching (tianshu.WithCloser(store) does
+// it when an App stops).
 func Watch(ctx context.Context, sources []config.Source, opts ...WatchOption) (*Store, error) {
 	o := watchOptions{logger: slog.Default()}
 	for _, opt := range opts {
