@@ -66,7 +66,9 @@ public final class Main {
     private static ApplicationConfig application(String name) {
         ApplicationConfig app = new ApplicationConfig(name);
         app.setQosEnable(false);
-        app.setRegisterMode("interface");
+        // Interface-level only unless a test asks for Dubbo's default, "all", to see the
+        // application-level records (/services/<app>, MetadataServiceV2) a Java provider writes.
+        app.setRegisterMode(System.getProperty("peer.register-mode", "interface"));
         app.setLogger("slf4j");
         return app;
     }
