@@ -51,7 +51,8 @@ func TestFetchJavaProviderMetadata(t *testing.T) {
 		t.Fatalf("%s announces meta-v %q, storage-type %q; want %s, local or none",
 			node, md["meta-v"], md["dubbo.metadata.storage-type"], metadataservice.ServiceVersion)
 	}
-	// Where a Dubbo consumer calls MetadataServiceV2: the instance's host, the port of url-params.
+	// Where a Dubbo consumer calls MetadataServiceV2: the instance's host and the port of
+	// url-params.
 	var params struct{ Port, Protocol string }
 	if err := json.Unmarshal([]byte(md["dubbo.metadata-service.url-params"]), &params); err != nil {
 		t.Fatalf("%s: dubbo.metadata-service.url-params: %v", node, err)

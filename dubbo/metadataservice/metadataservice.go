@@ -34,8 +34,8 @@ const ServiceVersion = "2.0.0"
 const DefaultTimeout = 5 * time.Second
 
 var (
-	// ErrInvalidRevision is returned by Fetch for an empty revision, and by Store.Put for
-	// metadata without one or without an application name.
+	// ErrInvalidRevision is returned by Fetch for an empty revision or "0", and by Store.Put
+	// for metadata without a revision or without an application name.
 	ErrInvalidRevision = errors.New("metadataservice: invalid revision")
 	// ErrUnknownRevision is returned by Fetch when the provider does not announce the
 	// revision (any more): a Tianshu provider answers NotFound. A Java provider answers
@@ -132,8 +132,10 @@ func (s *Store) Metadata(revision string) (*metadatapb.MetadataInfoV2, bool) {
 // Fetch asks the provider behind conn for the metadata of application app at revision, as a
 // Dubbo consumer does (with the tri-service-group and tri-service-version headers a Java
 // Triple server routes on). Without a deadline on ctx it waits at most DefaultTimeout. It
-// fails with ErrInvalidRevision for an empty revision, ErrUnknownRevision when a Tianshu
+// fails with ErrInvalidRevision for an empty revision or "0" (Dubbo's revision of an instance
+// without services, which a Dubbo consumer never fetches), ErrUnknownRevision when a Tianshu
 // provider does not announce the revision, and ErrFetch otherwise, naming app and revision.
+// A Dubbo consumer retries a failed fetch; Fetch leaves that to its caller.
 func Fetch(ctx context.Context, conn grpc.ClientConnInterface, app, revision string) (*metadatapb.MetadataInfoV2, error) {
 	if revision == "" || revision == "0" {
 		// "0" is what Dubbo announces for an instance without services; it has no metadata.

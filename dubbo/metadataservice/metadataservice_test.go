@@ -36,7 +36,7 @@ func info(revision string) *metadatapb.MetadataInfoV2 {
 
 // serve runs a gRPC server with src registered over an in-memory listener and returns a
 // connection to it.
-func serve(t *testing.T, src metadataservice.Source) *grpc.ClientConn {
+func serve(t testing.TB, src metadataservice.Source) *grpc.ClientConn {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	s := grpc.NewServer()
@@ -150,3 +150,20 @@ func TestStorePutNeedsAppAndRevision(t *testing.T) {
 type sourceFunc func(string) (*metadatapb.MetadataInfoV2, bool)
 
 func (f sourceFunc) Metadata(rev string) (*metadatapb.MetadataInfoV2, bool) { return f(rev) }
+
+// BenchmarkFetch is one metadata fetch over an in-memory connection: what a consumer pays per
+// new revision it meets, less the network.
+func BenchmarkFetch(b *testing.B) {
+	var st metadataservice.Store
+	if err := st.Put(info("aaaa")); err != nil {
+		b.Fatal(err)
+	}
+	conn := serve(b, &st)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := metadataservice.Fetch(ctx, conn, app, "aaaa"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

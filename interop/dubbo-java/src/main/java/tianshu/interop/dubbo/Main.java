@@ -30,6 +30,9 @@ import tianshu.interop.v1.Greeter;
  *                                           "ANSWER message|served_by|group|version", then "DONE"
  * </pre>
  *
+ * The provider registers at interface level only; -Dpeer.register-mode=all (Dubbo's default)
+ * adds the application-level records, /services/APP/HOST:PORT and MetadataServiceV2.
+ *
  * Errors end the process with status 1 after a line starting "ERROR".
  */
 public final class Main {
