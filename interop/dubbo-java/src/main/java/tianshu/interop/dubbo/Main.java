@@ -30,6 +30,9 @@ import tianshu.interop.v1.Greeter;
  *                                           "ANSWER message|served_by|group|version", then "DONE"
  * </pre>
  *
+ * The provider registers at interface level only; -Dpeer.register-mode=all (Dubbo's default)
+ * adds the application-level records, /services/APP/HOST:PORT and MetadataServiceV2.
+ *
  * Errors end the process with status 1 after a line starting "ERROR".
  */
 public final class Main {
@@ -66,7 +69,9 @@ public final class Main {
     private static ApplicationConfig application(String name) {
         ApplicationConfig app = new ApplicationConfig(name);
         app.setQosEnable(false);
-        app.setRegisterMode("interface");
+        // Interface-level only unless a test asks for Dubbo's default, "all", to see the
+        // application-level records (/services/<app>, MetadataServiceV2) a Java provider writes.
+        app.setRegisterMode(System.getProperty("peer.register-mode", "interface"));
         app.setLogger("slf4j");
         return app;
     }
