@@ -68,7 +68,9 @@ type AppInstance struct {
 
 // Endpoint is the port of one protocol of an instance, an entry of MetaEndpoints.
 type Endpoint struct {
-	Port     int    `json:"port"`
+	// Port is the port the protocol is served on.
+	Port int `json:"port"`
+	// Protocol is Dubbo's protocol name, "tri" for Triple.
 	Protocol string `json:"protocol"`
 }
 

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // ServiceInfo is one service of a provider application's metadata, as Dubbo's
@@ -168,6 +168,36 @@ func sortedJava[V any](m map[string]V) []string {
 }
 
 func compareJava(a, b string) int {
-	ua, ub := utf16.Encode([]rune(a)), utf16.Encode([]rune(b))
-	return slices.Compare(ua, ub)
+	for a != "" && b != "" {
+		ra, na := utf8.DecodeRuneInString(a)
+		rb, nb := utf8.DecodeRuneInString(b)
+		if ra != rb {
+			// A character above U+FFFF is a surrogate pair in Java, whose first unit
+			// (0xD800..0xDBFF) sorts below U+E000..U+FFFF; two such characters whose
+			// first units agree compare as their code points do.
+			if ua, ub := firstUnit(ra), firstUnit(rb); ua != ub {
+				return cmpInt(ua, ub)
+			}
+			return cmpInt(ra, rb)
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return cmpInt(len(a), len(b))
+}
+
+func firstUnit(r rune) rune {
+	if r > 0xFFFF {
+		return 0xD800 + (r-0x10000)>>10
+	}
+	return r
+}
+
+func cmpInt[T int | rune](a, b T) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
