@@ -201,3 +201,17 @@ func ExampleParseAppInstance() {
 	fmt.Println(in.App, in.ID, in.Revision(), p["protocol"], p["port"])
 	// Output: tianshu-interop-java-provider 127.0.0.1:25001 dcc7a4579b568a0d538bd134170f53ec tri 25001
 }
+
+func ExampleNewAppInstance() {
+	m := dubbo.NewMetadataInfo("greeter", dubbo.ServiceInfo{Name: "org.example.Greeter", Protocol: "tri",
+		Port: 50051, Path: "org.example.Greeter", Params: map[string]string{"side": "provider"}})
+	in, err := dubbo.NewAppInstance("greeter", "127.0.0.1", 50051, m.Revision(), time.UnixMilli(1700000000000))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	in.Registered = time.UnixMilli(1700000000123)
+	data, _ := in.MarshalCurator() // the data of /services/greeter/127.0.0.1:50051
+	fmt.Println(string(data))
+	// Output: {"name":"greeter","id":"127.0.0.1:50051","address":"127.0.0.1","port":50051,"sslPort":null,"payload":{"@class":"org.apache.dubbo.registry.zookeeper.ZookeeperInstance","id":"127.0.0.1:50051","name":"greeter","metadata":{"dubbo.endpoints":"[{\"port\":50051,\"protocol\":\"tri\"}]","dubbo.metadata-service.url-params":"{\"dubbo\":\"2.0.2\",\"port\":\"50051\",\"protocol\":\"tri\",\"release\":\"3.2.0\",\"side\":\"provider\",\"version\":\"2.0.0\"}","dubbo.metadata.revision":"9771c84e2b8c24a6ecf8dfb7c5a53d6d","dubbo.metadata.storage-type":"local","meta-v":"2.0.0","timestamp":"1700000000000"}},"registrationTimeUTC":1700000000123,"serviceType":"DYNAMIC","uriSpec":null}
+}

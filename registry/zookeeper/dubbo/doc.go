@@ -3,5 +3,5 @@
 // instances, metadata and revisions, the interface-to-application mapping).
 //
 // Deprecated: import github.com/tianshu-go/tianshu/dubbo. The names here are aliases of
-// its names and will be removed in the release after next.
+// its names, kept for one release.
 package dubbo
