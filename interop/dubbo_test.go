@@ -11,13 +11,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/tianshu-go/tianshu/dubbo"
 	"github.com/tianshu-go/tianshu/internal/echotest"
 	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/interop/interoppb"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/nacos"
 	"github.com/tianshu-go/tianshu/registry/zookeeper"
-	"github.com/tianshu-go/tianshu/registry/zookeeper/dubbo"
 	"github.com/tianshu-go/tianshu/rpc"
 )
 

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/tianshu-go/tianshu/dubbo"
 	"github.com/tianshu-go/tianshu/registry"
-	"github.com/tianshu-go/tianshu/registry/zookeeper/dubbo"
 )
 
 // Layout selects how instances are stored in ZooKeeper.

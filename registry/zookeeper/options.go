@@ -8,10 +8,10 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/tianshu-go/tianshu/dubbo"
 	"github.com/tianshu-go/tianshu/internal/backoff"
 	"github.com/tianshu-go/tianshu/internal/zkconn"
 	"github.com/tianshu-go/tianshu/registry"
-	"github.com/tianshu-go/tianshu/registry/zookeeper/dubbo"
 )
 
 // DefaultSessionTimeout is the session timeout unless WithSessionTimeout says otherwise. A

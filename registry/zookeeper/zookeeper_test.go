@@ -10,10 +10,10 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/tianshu-go/tianshu/dubbo"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/registrytest"
 	"github.com/tianshu-go/tianshu/registry/zookeeper"
-	"github.com/tianshu-go/tianshu/registry/zookeeper/dubbo"
 )
 
 func TestNewRejectsConfigurationThatCannotWork(t *testing.T) {

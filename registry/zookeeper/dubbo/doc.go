@@ -1,15 +1,7 @@
-// Package dubbo reads and writes the Dubbo URLs under which Dubbo providers announce
-// themselves (protocol://host:port/<interface>?application=...&methods=...&side=provider...),
-// and converts them to and from registry instances. registry/zookeeper uses it for Dubbo's
-// interface-level ZooKeeper layout, /dubbo/<interface>/providers/<URL-encoded URL>.
+// Package dubbo is the old home of the Dubbo URL model, which moved to package
+// github.com/tianshu-go/tianshu/dubbo with the rest of the Dubbo model (application-level
+// instances, metadata and revisions, the interface-to-application mapping).
 //
-//	u, err := dubbo.ParseNodeName(name) // a child of /dubbo/<interface>/providers
-//	in, err := u.Instance("org.example.Greeter")
-//
-//	u, err := dubbo.FromInstance(in, dubbo.Publish{Application: "greeter"})
-//	name := u.NodeName()
-//
-// A URL written by FromInstance reads back as the same instance: the tianshu.id,
-// tianshu.endpoints and tianshu.defaults parameters carry what Dubbo URLs have no place for,
-// and Dubbo ignores parameters it does not know.
+// Deprecated: import github.com/tianshu-go/tianshu/dubbo. The names here are aliases of
+// its names, kept for one release.
 package dubbo

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tianshu-go/tianshu/dubbo"
 	"github.com/tianshu-go/tianshu/registry"
-	"github.com/tianshu-go/tianshu/registry/zookeeper/dubbo"
 )
 
 // javaNodeName is a provider node name as Dubbo 3's ZooKeeper registry writes it (Java's
