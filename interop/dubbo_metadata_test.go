@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/tianshu-go/tianshu/dubbo"
 	"github.com/tianshu-go/tianshu/dubbo/metadataservice"
 	"github.com/tianshu-go/tianshu/internal/testenv"
 )
@@ -85,6 +86,17 @@ func TestFetchJavaProviderMetadata(t *testing.T) {
 	if !found {
 		t.Errorf("the metadata of revision %s lists no %s over tri on port %d in group interop, version 1.0.0: %v",
 			rev, greeterService, port, info)
+	}
+
+	// The revision Go computes from the metadata Java serves is the one Java announced: a
+	// consumer that recomputes it differently drops the metadata it cached.
+	var services []dubbo.ServiceInfo
+	for _, s := range info.GetServices() {
+		services = append(services, dubbo.ServiceInfo{Name: s.GetName(), Group: s.GetGroup(), Version: s.GetVersion(),
+			Protocol: s.GetProtocol(), Port: int(s.GetPort()), Path: s.GetPath(), Params: s.GetParams()})
+	}
+	if got := dubbo.NewMetadataInfo(info.GetApp(), services...).Revision(); got != rev {
+		t.Errorf("Go computes revision %s from the metadata Java serves; Java announced %s", got, rev)
 	}
 
 	// Java answers a revision it does not announce with Unknown "Internal Server Error",
