@@ -75,7 +75,12 @@ func ExampleRemote() {
 	go func() { _ = srv.Serve(lis) }()
 	defer func() { _ = srv.Shutdown(ctx) }()
 
-	conn, err := rpc.Dial(ctx, "tianshu:///bookstore", rpc.WithDiscovery(reg), rpc.WithDialLogger(quiet))
+	// The server registers in the background once it serves: wait until the registry lists
+	// it, or the first request may find no instance yet (503 UNAVAILABLE).
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := rpc.Dial(dctx, "tianshu:///bookstore", rpc.WithDiscovery(reg), rpc.WithDialLogger(quiet),
+		rpc.WithWaitReady())
 	if err != nil {
 		fmt.Println(err)
 		return
