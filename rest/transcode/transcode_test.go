@@ -122,7 +122,9 @@ func TestRoundTripsEqualGRPCGateway(t *testing.T) {
 						why = gatewayDiffers[tt.name][mode+" sparse"]
 					}
 					if why != "" {
-						t.Skip(why)
+						// Our answer is checked above; grpc-gateway's differs on purpose here.
+						t.Logf("not compared with grpc-gateway: %s", why)
+						return
 					}
 					ref := serve(be.gateway, tt.method, tt.target, tt.body)
 					if ref.code != 200 {
