@@ -135,6 +135,21 @@ func (in *Instance) EffectiveWeight() int {
 	return in.Weight
 }
 
+// ServesOnly reports whether the instance has endpoints and every one is of a scheme in
+// schemes: a client that speaks none of them tells such an instance (the other half of a
+// service answering both gRPC and HTTP under one name) from a misconfigured one.
+func (in *Instance) ServesOnly(schemes ...string) bool {
+	if len(in.Endpoints) == 0 {
+		return false
+	}
+	for _, e := range in.Endpoints {
+		if !slices.Contains(schemes, e.Scheme) {
+			return false
+		}
+	}
+	return true
+}
+
 // Endpoint returns the endpoint of the first scheme, in the order given, that the instance
 // serves: schemes are the caller's preferences, so Endpoint("grpcs", "grpc") takes TLS when
 // the instance offers both.

@@ -304,15 +304,10 @@ func (s *service) update(list []*registry.Instance) {
 // instance that serves only gRPC, the other side of a service answering both gRPC and HTTP
 // under one name (tianshu new writes one), which no HTTP client is meant to call.
 func skipLevel(in *registry.Instance) slog.Level {
-	if len(in.Endpoints) == 0 {
-		return slog.LevelWarn
+	if in.ServesOnly(rpc.SchemePlaintext, rpc.SchemeTLS) {
+		return slog.LevelDebug
 	}
-	for _, e := range in.Endpoints {
-		if e.Scheme != rpc.SchemePlaintext && e.Scheme != rpc.SchemeTLS {
-			return slog.LevelWarn
-		}
-	}
-	return slog.LevelDebug
+	return slog.LevelWarn
 }
 
 // rulesChanged builds the snapshot again from the last list with the rules now in force:

@@ -154,13 +154,8 @@ func (r *discoveryResolver) update(list []*registry.Instance) {
 // service answering both gRPC and HTTP under one name (tianshu new writes one), which no
 // gRPC client is meant to call.
 func skipLevel(in *registry.Instance) slog.Level {
-	if len(in.Endpoints) == 0 {
-		return slog.LevelWarn
+	if in.ServesOnly("http", "https") {
+		return slog.LevelDebug
 	}
-	for _, e := range in.Endpoints {
-		if e.Scheme != "http" && e.Scheme != "https" {
-			return slog.LevelWarn
-		}
-	}
-	return slog.LevelDebug
+	return slog.LevelWarn
 }
