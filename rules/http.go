@@ -28,9 +28,12 @@ func (r *Rules) HTTPPolicyFor(service, method, path string) (key string, p Polic
 		if len(m) == 0 {
 			continue
 		}
-		exact := method + " " + path
-		if p, ok := m[exact]; ok {
-			return exact, p, true
+		// The exact key, looked up through a byte slice: the compiler does not allocate a
+		// string for a map index of string(bytes), and this runs on every request.
+		var buf [128]byte
+		exact := append(append(append(buf[:0], method...), ' '), path...)
+		if p, ok := m[string(exact)]; ok {
+			return method + " " + path, p, true
 		}
 		best, bestLit := "", -1
 		for key := range m {

@@ -88,3 +88,16 @@ func TestValidateHTTPRoutes(t *testing.T) {
 		}
 	}
 }
+
+// The policy lookup runs on every HTTP request: a miss, a route match and "*" allocate
+// nothing.
+func TestHTTPPolicyForAllocatesNothingOnAMiss(t *testing.T) {
+	r := &Rules{Services: map[string]Service{"orders": {Methods: map[string]Policy{
+		"GET /orders/{id}": {Timeout: time.Second}, "*": {Timeout: 2 * time.Second},
+	}}}}
+	for _, path := range []string{"/orders/42", "/other"} {
+		if n := testing.AllocsPerRun(100, func() { r.HTTPPolicyFor("orders", "GET", path) }); n != 0 {
+			t.Errorf("HTTPPolicyFor(GET %s) allocated %v times, want 0", path, n)
+		}
+	}
+}
