@@ -31,7 +31,20 @@ import tianshu.interop.v1.Greeter;
  * </pre>
  *
  * The provider registers at interface level only; -Dpeer.register-mode=all (Dubbo's default)
- * adds the application-level records, /services/APP/HOST:PORT and MetadataServiceV2.
+ * adds the application-level records, /services/APP/HOST:PORT and MetadataServiceV2, and
+ * "instance" writes those alone. Other system properties a test may set:
+ * <pre>
+ * peer.migration     the consumer's migration step: FORCE_INTERFACE (the default here),
+ *                    APPLICATION_FIRST (Dubbo's default) or FORCE_APPLICATION
+ * peer.warmup        the provider's warm-up in milliseconds (Dubbo's default is 10 minutes,
+ *                    during which a new provider gets a share of calls that grows from 0)
+ * peer.app           the application name (default tianshu-interop-java-provider or -consumer)
+ * peer.interval-ms   the consumer's pause between calls (default 0)
+ * peer.keep-going    "true": the consumer prints "FAIL error" for a failed call after the first
+ *                    answer and goes on, and its last line is "DONE ok=N failed=M"
+ * </pre>
+ * Dubbo's caches of mappings and metadata go under the working directory (user.home is set to
+ * it), so no run reads what an earlier one left.
  *
  * Errors end the process with status 1 after a line starting "ERROR".
  */
@@ -43,7 +56,9 @@ public final class Main {
     public static void main(String[] args) throws Exception {
         // Interface-level discovery only: Tianshu publishes no application-level metadata, and
         // APPLICATION_FIRST would wait for it before falling back.
-        System.setProperty("dubbo.application.service-discovery.migration", "FORCE_INTERFACE");
+        System.setProperty("dubbo.application.service-discovery.migration",
+                System.getProperty("peer.migration", "FORCE_INTERFACE"));
+        System.setProperty("user.home", System.getProperty("user.dir"));
         // Dubbo refuses to announce a 127.x address it is given (NetUtils.isInvalidLocalHost)
         // and looks for a non-loopback interface instead; with every interface ignored it falls
         // back to 127.0.0.1, so the tests stay on loopback.
@@ -67,7 +82,7 @@ public final class Main {
     }
 
     private static ApplicationConfig application(String name) {
-        ApplicationConfig app = new ApplicationConfig(name);
+        ApplicationConfig app = new ApplicationConfig(System.getProperty("peer.app", name));
         app.setQosEnable(false);
         // Interface-level only unless a test asks for Dubbo's default, "all", to see the
         // application-level records (/services/<app>, MetadataServiceV2) a Java provider writes.
@@ -104,6 +119,10 @@ public final class Main {
             if (!version.isEmpty()) {
                 svc.setVersion(version);
             }
+            String warmup = System.getProperty("peer.warmup");
+            if (warmup != null) {
+                svc.setWarmup(Integer.parseInt(warmup));
+            }
             services.add(svc);
         }
         DubboBootstrap boot = DubboBootstrap.getInstance()
@@ -136,15 +155,22 @@ public final class Main {
                 .reference(ref);
         boot.start();
         Greeter greeter = ref.get();
+        long interval = Long.parseLong(System.getProperty("peer.interval-ms", "0"));
+        boolean keepGoing = Boolean.parseBoolean(System.getProperty("peer.keep-going", "false"));
         long deadline = System.currentTimeMillis() + FIRST_CALL_DEADLINE_MS;
+        int ok = 0, failed = 0;
         for (int i = 0; i < count; i++) {
             GreetRequest req = GreetRequest.newBuilder().setName("java-" + i).build();
-            GreetReply r;
-            while (true) {
+            GreetReply r = null;
+            while (r == null) {
                 try {
                     r = greeter.greet(req);
-                    break;
                 } catch (RuntimeException e) {
+                    if (i > 0 && keepGoing) {
+                        System.out.println("FAIL " + e.getClass().getSimpleName() + ": " + firstLine(e.getMessage()));
+                        failed++;
+                        break;
+                    }
                     if (i > 0 || System.currentTimeMillis() > deadline) {
                         throw e;
                     }
@@ -152,9 +178,15 @@ public final class Main {
                     sleep(300);
                 }
             }
-            System.out.println("ANSWER " + r.getMessage() + "|" + r.getServedBy() + "|" + r.getGroup() + "|" + r.getVersion());
+            if (r != null) {
+                ok++;
+                System.out.println("ANSWER " + r.getMessage() + "|" + r.getServedBy() + "|" + r.getGroup() + "|" + r.getVersion());
+            }
+            if (interval > 0) {
+                sleep(interval);
+            }
         }
-        System.out.println("DONE");
+        System.out.println(keepGoing ? "DONE ok=" + ok + " failed=" + failed : "DONE");
         System.out.flush();
         boot.stop();
         Runtime.getRuntime().halt(0); // skip the slow shutdown of registry clients
