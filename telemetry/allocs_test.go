@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
@@ -15,6 +16,8 @@ import (
 
 // A server call that is not sampled allocates its own state and nothing else: the request's
 // headers are read where grpc-go keeps them, not copied out header by header.
+// That holds for a handler given its providers and for one on the globals, as tracing.Setup
+// leaves them.
 func TestUnsampledServerCallAllocatesOnlyItsState(t *testing.T) {
 	tp, err := tracing.NewTracerProvider(context.Background(), tracing.WithSampleRatio(0),
 		tracing.WithExporter(tracetest.NewNoopExporter()), tracing.WithServiceName("allocs"))
@@ -22,8 +25,25 @@ func TestUnsampledServerCallAllocatesOnlyItsState(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	h := telemetry.NewServerHandler(telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(noop.NewMeterProvider()),
-		telemetry.WithTextMapPropagator(telemetry.Propagator()), telemetry.WithoutActiveCalls())
+	t.Run("given", func(t *testing.T) {
+		serverCallAllocs(t, telemetry.NewServerHandler(telemetry.WithTracerProvider(tp),
+			telemetry.WithMeterProvider(noop.NewMeterProvider()), telemetry.WithTextMapPropagator(telemetry.Propagator()),
+			telemetry.WithoutActiveCalls()))
+	})
+	t.Run("global", func(t *testing.T) {
+		prevTP, prevProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+		otel.SetTracerProvider(tp)
+		otel.SetTextMapPropagator(telemetry.Propagator())
+		t.Cleanup(func() {
+			otel.SetTracerProvider(prevTP)
+			otel.SetTextMapPropagator(prevProp)
+		})
+		serverCallAllocs(t, telemetry.NewServerHandler(telemetry.WithMeterProvider(noop.NewMeterProvider()),
+			telemetry.WithoutActiveCalls()))
+	})
+}
+
+func serverCallAllocs(t *testing.T, h *telemetry.Handler) {
 	si := h.UnaryServerInterceptor()
 	info := &grpc.UnaryServerInfo{FullMethod: "/tianshu.test.Echo/Echo"}
 	// What grpc-go's transport hands a server: lower-case names, pseudo-headers included.

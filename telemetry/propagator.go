@@ -67,7 +67,9 @@ type multiFormat struct {
 // asked for. A request is parsed once rather than once per format, and all span headers
 // written come from a single allocation.
 func Propagator(always ...Format) propagation.TextMapPropagator {
-	p := multiFormat{b3: b3prop.New()}
+	// A pointer, so that a recorder that finds it behind the global propagator reaches it
+	// without copying it out of the interface to the heap on every call.
+	p := &multiFormat{b3: b3prop.New()}
 	for _, f := range always {
 		p.always |= f
 	}
@@ -75,13 +77,13 @@ func Propagator(always ...Format) propagation.TextMapPropagator {
 }
 
 // Fields returns the headers Inject may set.
-func (multiFormat) Fields() []string {
+func (*multiFormat) Fields() []string {
 	return []string{headerTraceparent, headerTracestate, headerBaggage, headerB3, headerB3TraceID,
 		headerB3SpanID, headerB3Sampled, headerUberTraceID}
 }
 
 // Extract returns ctx with the remote span context and baggage found in carrier.
-func (p multiFormat) Extract(ctx context.Context, carrier propagation.TextMapCarrier) context.Context {
+func (p *multiFormat) Extract(ctx context.Context, carrier propagation.TextMapCarrier) context.Context {
 	ctx = p.bag.Extract(ctx, carrier)
 	if carrier.Get(headerTraceparent) != "" {
 		if out := p.tc.Extract(ctx, carrier); trace.SpanContextFromContext(out).IsRemote() {
@@ -113,7 +115,7 @@ const (
 )
 
 // Inject writes the span context and baggage of ctx into carrier.
-func (p multiFormat) Inject(ctx context.Context, carrier propagation.TextMapCarrier) {
+func (p *multiFormat) Inject(ctx context.Context, carrier propagation.TextMapCarrier) {
 	p.bag.Inject(ctx, carrier)
 	sc := trace.SpanContextFromContext(ctx)
 	if !sc.IsValid() {
@@ -166,7 +168,7 @@ func (p multiFormat) Inject(ctx context.Context, carrier propagation.TextMapCarr
 // and no tracestate, or no span headers at all: it returns ctx with the request's baggage,
 // and the caller's span context (remote; invalid when there is none) without putting it in
 // the context. ok is false for any other request, which Extract must read.
-func (p multiFormat) quickExtract(ctx context.Context, carrier propagation.TextMapCarrier) (_ context.Context, parent trace.SpanContext, ok bool) {
+func (p *multiFormat) quickExtract(ctx context.Context, carrier propagation.TextMapCarrier) (_ context.Context, parent trace.SpanContext, ok bool) {
 	if tp := carrier.Get(headerTraceparent); tp != "" {
 		if parent, ok = parseTraceparent(tp); !ok || carrier.Get(headerTracestate) != "" {
 			return ctx, trace.SpanContext{}, false

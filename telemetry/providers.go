@@ -69,9 +69,7 @@ func (p *providers) init(c *config) {
 			p.unsetProp = p.prop
 		}
 	}
-	if mf, ok := p.prop.(multiFormat); ok {
-		p.quick = &mf
-	}
+	p.quick, _ = p.prop.(*multiFormat)
 }
 
 // head returns the sampling rule of the tracer provider, or nil when it is not a
@@ -119,10 +117,8 @@ func (p *providers) propagator() (propagation.TextMapPropagator, *multiFormat) {
 		// put it back (as tests restoring the globals do).
 		p.propSet.Store(true)
 	}
-	if mf, ok := prop.(multiFormat); ok {
-		return prop, &mf
-	}
-	return prop, nil
+	mf, _ := prop.(*multiFormat)
+	return prop, mf
 }
 
 // isUnsetGlobal says whether p is OpenTelemetry's global propagator as it starts, before
