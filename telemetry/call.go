@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -27,7 +28,8 @@ type call struct {
 	// incoming: the request's metadata, read once (see incoming.headers)
 	md        metadata.MD
 	mdRead    bool
-	mixed     bool // md has a name with an upper-case or non-ASCII letter
+	wire      bool // the call came through a grpc-go server transport, and md with it
+	mixed     bool // md may have a name with an upper-case or non-ASCII letter
 	mixedRead bool
 }
 
@@ -61,14 +63,15 @@ func (c *incoming) Get(key string) string {
 	if vs, ok := md[key]; ok {
 		return first(vs)
 	}
-	// grpc-go's transport stores lower-case names, but a context made with
-	// metadata.NewIncomingContext may hold any case, which grpc-go's lookup matches. Most
-	// lookups miss (tracestate, baggage, the legacy formats), and a scan of the map for
-	// each cost more than the rest of the call's telemetry. Two names that hold no
-	// upper-case or non-ASCII letter match in any case only if equal, so the map is checked
-	// once for such a name, and scanned only if it has one or the key does.
+	// A context made with metadata.NewIncomingContext may hold names in any case, which
+	// grpc-go's lookup matches; its transports hand a server lower-case names only (HTTP/2
+	// refuses others, and its net/http handler lowers them). Most lookups miss (tracestate,
+	// baggage, the legacy formats), and a scan of the map for each cost more than the rest
+	// of the call's telemetry. So a call that came through a transport is not scanned at all,
+	// and another is checked once for a name with an upper-case or non-ASCII letter: two
+	// names without one match in any case only if equal.
 	if !c.mixedRead {
-		c.mixed = hasUpperKey(md)
+		c.mixed = !c.wire && hasUpperKey(md)
 		c.mixedRead = true
 	}
 	if c.mixed || hasUpper(key) {
@@ -117,6 +120,9 @@ func (c *incoming) headers() metadata.MD {
 		} else {
 			c.md, _ = metadata.FromIncomingContext(c.Context)
 		}
+		// grpc-go's server puts the stream beside the metadata its transport read; an
+		// interceptor called by hand, as in tests, has none.
+		c.wire = grpc.ServerTransportStreamFromContext(c.Context) != nil
 		c.mdRead = true
 	}
 	return c.md

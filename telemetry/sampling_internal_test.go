@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -94,3 +95,21 @@ func TestIncomingCarrierMatchesGRPCLookup(t *testing.T) {
 		t.Errorf("without metadata, Get = %q", got)
 	}
 }
+
+// A call that came through grpc-go's server transport has lower-case names only, so the
+// carrier looks a name up exactly and scans for no other case: a hand-made name in another
+// case beside a stream is not found (no transport delivers one).
+func TestIncomingCarrierDoesNotScanWhatATransportDelivered(t *testing.T) {
+	md := metadata.MD{"traceparent": {"lower"}, "Tracestate": {"folded"}}
+	ctx := grpc.NewContextWithServerTransportStream(metadata.NewIncomingContext(context.Background(), md), fakeStream{})
+	c := (*incoming)(&call{Context: ctx})
+	if got := c.Get("traceparent"); got != "lower" {
+		t.Errorf("Get(traceparent) = %q, want lower", got)
+	}
+	if got := c.Get("tracestate"); got != "" {
+		t.Errorf("Get(tracestate) = %q: the carrier scanned a transport's metadata for another case", got)
+	}
+}
+
+// fakeStream stands for the stream grpc-go's server puts in a call's context.
+type fakeStream struct{ grpc.ServerTransportStream }
