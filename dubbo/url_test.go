@@ -170,8 +170,9 @@ func FuzzParseURL(f *testing.F) {
 }
 
 // javaProviderURL is the provider entry a Java Dubbo 3.3.5 provider of the interop Greeter
-// (group interop, version 1.0.0, Triple) wrote under /dubbo/tianshu.interop.v1.Greeter/providers,
-// decoded: no pid (Dubbo 3.3 drops it from provider URLs), no category (the path says it).
+// (group interop, version 1.0.0, Triple) wrote under
+// /dubbo/tianshu.interop.v1.Greeter/providers, decoded: no pid (Dubbo 3.3 drops it from
+// provider URLs), no category (the path says it).
 const javaProviderURL = "tri://127.0.0.1:39833/tianshu.interop.v1.Greeter?application=tianshu-interop-java-provider" +
 	"&deprecated=false&dubbo=2.0.2&dynamic=true&generic=false&group=interop&interface=tianshu.interop.v1.Greeter" +
 	"&logger=slf4j&methods=greet,greetAsync&prefer.serialization=hessian2,fastjson2&proxy=nativestub" +
