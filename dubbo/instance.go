@@ -74,7 +74,7 @@ type Publish struct {
 	// Methods lists the service's methods, written comma-separated, when the instance has
 	// no "methods" metadata (rpc.Server gives it the methods of its gRPC service).
 	Methods []string
-	// Release is the Dubbo release to announce; Release when empty.
+	// Release is the release parameter to write; Release (Tianshu's version) when empty.
 	Release string
 	// Timestamp is the registration time; now when zero. Dubbo consumers warm a provider
 	// up from it: its share of calls grows from almost nothing to its weight over the
