@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tianshu-go/tianshu/dubbo"
+	"github.com/tianshu-go/tianshu/internal/echotest"
+	"github.com/tianshu-go/tianshu/internal/testpb"
 	"github.com/tianshu-go/tianshu/registry/registrytest"
 	"github.com/tianshu-go/tianshu/registry/zookeeper"
 	"github.com/tianshu-go/tianshu/rpc"
@@ -28,19 +30,25 @@ func consumerNodes(t *testing.T, addr, svc string) map[string]map[string]string 
 	}
 	out := map[string]map[string]string{}
 	for _, c := range children {
-		s, err := url.QueryUnescape(c)
-		if err != nil {
-			t.Fatalf("node %s is not URL-encoded: %v", c, err)
-		}
-		_, q, _ := strings.Cut(s, "?")
-		params := map[string]string{}
-		for pair := range strings.SplitSeq(q, "&") {
-			k, v, _ := strings.Cut(pair, "=")
-			params[k] = v
-		}
-		out[c] = params
+		out[c] = nodeParams(t, c)
 	}
 	return out
+}
+
+// nodeParams returns the parameters of the URL a Dubbo node is named by.
+func nodeParams(t *testing.T, name string) map[string]string {
+	t.Helper()
+	s, err := url.QueryUnescape(name)
+	if err != nil {
+		t.Fatalf("node %s is not URL-encoded: %v", name, err)
+	}
+	_, q, _ := strings.Cut(s, "?")
+	params := map[string]string{}
+	for pair := range strings.SplitSeq(q, "&") {
+		k, v, _ := strings.Cut(pair, "=")
+		params[k] = v
+	}
+	return params
 }
 
 func dialDubbo(t *testing.T, r *zookeeper.Registry, svc, group, version string) *grpc.ClientConn {
@@ -168,5 +176,26 @@ func TestTwoConsumersWithOneURLShareTheNodeUntilTheLastGoes(t *testing.T) {
 	drops[1]()
 	if n := len(consumerNodes(t, srv.Addr, svc)); n != 0 {
 		t.Fatalf("%d consumer nodes after both deregistered, want 0", n)
+	}
+}
+
+func TestAProviderNodeListsTheMethodsOfItsGRPCService(t *testing.T) {
+	srv := zkServer.Get(t)
+	r := open(t, srv.Addr, zookeeper.WithLayout(zookeeper.LayoutDubbo))
+	svc := testpb.Echo_ServiceDesc.ServiceName
+	echotest.Serve(t, r, svc, "a", testLogger(t))
+	var params map[string]string
+	eventually(t, 10*time.Second, "the provider node", func() bool {
+		children, _, err := rawConn(t, srv.Addr).Children("/dubbo/" + svc + "/providers")
+		if err != nil || len(children) == 0 {
+			return false
+		}
+		params = nodeParams(t, children[0])
+		return true
+	})
+	for k, v := range map[string]string{"methods": "Echo", "dynamic": "true", "release": dubbo.Release, "side": "provider"} {
+		if params[k] != v {
+			t.Errorf("provider parameter %s = %q, want %q", k, params[k], v)
+		}
 	}
 }
