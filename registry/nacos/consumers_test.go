@@ -3,6 +3,7 @@ package nacos_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -157,5 +158,35 @@ func TestRegisterConsumerWithoutDubboNamingDoesNothing(t *testing.T) {
 	deregister()
 	if n := len(serverHosts(t, srv, dubbo.NacosConsumerService("org.Foo", "", ""))); n != 0 {
 		t.Fatalf("%d consumer instances without Dubbo naming, want 0", n)
+	}
+}
+
+func TestTheURLTurnsDubboConsumersOn(t *testing.T) {
+	parse := func(raw string) (int, error) {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, opts, err := nacos.ParseURL(u)
+		return len(opts), err
+	}
+	without, err := parse("nacos://127.0.0.1:8848?naming=dubbo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	with, err := parse("nacos://127.0.0.1:8848?naming=dubbo&dubbo_consumers=true")
+	if err != nil || with != without+1 {
+		t.Fatalf("dubbo_consumers=true gave %d options (%v), want %d", with, err, without+1)
+	}
+	if n, err := parse("nacos://127.0.0.1:8848?naming=dubbo&dubbo_consumers=false"); err != nil || n != without {
+		t.Fatalf("dubbo_consumers=false gave %d options (%v), want %d", n, err, without)
+	}
+	for _, raw := range []string{
+		"nacos://127.0.0.1:8848?dubbo_consumers=true",
+		"nacos://127.0.0.1:8848?naming=dubbo&dubbo_consumers=maybe",
+	} {
+		if _, err := parse(raw); !errors.Is(err, nacos.ErrInvalidConfig) {
+			t.Errorf("%s: %v, want ErrInvalidConfig", raw, err)
+		}
 	}
 }
