@@ -183,6 +183,7 @@ func TestAProviderNodeListsTheMethodsOfItsGRPCService(t *testing.T) {
 	srv := zkServer.Get(t)
 	r := open(t, srv.Addr, zookeeper.WithLayout(zookeeper.LayoutDubbo))
 	svc := testpb.Echo_ServiceDesc.ServiceName
+	before := time.Now().UnixMilli()
 	echotest.Serve(t, r, svc, "a", testLogger(t))
 	var params map[string]string
 	eventually(t, 10*time.Second, "the provider node", func() bool {
@@ -196,6 +197,14 @@ func TestAProviderNodeListsTheMethodsOfItsGRPCService(t *testing.T) {
 	for k, v := range map[string]string{"methods": "Echo", "dynamic": "true", "release": dubbo.Release, "side": "provider"} {
 		if params[k] != v {
 			t.Errorf("provider parameter %s = %q, want %q", k, params[k], v)
+		}
+	}
+	if ts, err := strconv.ParseInt(params["timestamp"], 10, 64); err != nil || ts < before || ts > time.Now().UnixMilli() {
+		t.Errorf("timestamp = %q, want the registration time", params["timestamp"])
+	}
+	for _, k := range []string{"pid", "category"} {
+		if v, ok := params[k]; ok {
+			t.Errorf("provider parameter %s = %q; a Java Dubbo 3.3 provider node has none", k, v)
 		}
 	}
 }
