@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tianshu-go/tianshu/internal/version"
 	"github.com/tianshu-go/tianshu/registry"
 )
 
@@ -25,6 +26,19 @@ const (
 	KeyGroup       = "group"
 	KeyWeight      = "weight"
 	KeyZone        = "zone"
+	// KeyDynamic is "true" when the registry entry lives only as long as its writer's
+	// session (an ephemeral node); Dubbo writes it on every provider.
+	KeyDynamic = "dynamic"
+	// KeyCategory names the registry list an entry belongs to: providers, consumers.
+	// ZooKeeper's path says it for providers, so Dubbo writes it there only on consumers.
+	KeyCategory = "category"
+	// KeyPID is the writing process's ID; Dubbo 3 writes it on consumers only.
+	KeyPID = "pid"
+	// KeyURLProtocol repeats the URL's protocol as a parameter (Nacos metadata has no
+	// scheme, and consumer URLs name the protocol they call with it).
+	KeyURLProtocol = "protocol"
+	// KeyPath repeats the URL's path as a parameter, for Nacos metadata.
+	KeyPath = "path"
 
 	// KeyID carries the instance ID; Dubbo has none.
 	KeyID = "tianshu.id"
@@ -36,9 +50,18 @@ const (
 	KeyDefaults = "tianshu.defaults"
 )
 
-// Release is the Dubbo release whose URL layout Tianshu writes, the default of the release
-// parameter.
-const Release = "3.2.0"
+// Release is the default of the release parameter: Tianshu's own version, prefixed so that
+// nobody reads it as a Dubbo release.
+//
+// Java reads release for no decision on Triple. Dubbo 3.3 only lets a provider's value win
+// over a consumer's when merging URLs (DefaultProviderFirstParams); the code that parses it,
+// Version.isRelease270OrHigher, is in Dubbo 2.7's rmi and http protocols, where it picks
+// the invocation class a provider understands. Version.getIntVersion reads this value as a
+// version below 2.7.0 without an error, which could only matter to those two protocols,
+// never to a Triple consumer. The version Java does compare on the wire is the dubbo
+// parameter (isSupportResponseAttachment on the dubbo protocol), which stays
+// ProtocolVersion.
+const Release = "tianshu-" + version.Version
 
 // ProtocolVersion is the default of the dubbo parameter, the wire protocol version Dubbo 3
 // providers announce.
@@ -48,13 +71,41 @@ const ProtocolVersion = "2.0.2"
 type Publish struct {
 	// Application is the application name; the service name when empty.
 	Application string
-	// Methods lists the service's methods, written comma-separated; taken from the
-	// instance's "methods" metadata when nil.
+	// Methods lists the service's methods, written comma-separated, when the instance has
+	// no "methods" metadata (rpc.Server gives it the methods of its gRPC service).
 	Methods []string
-	// Release is the Dubbo release to announce; Release when empty.
+	// Release is the release parameter to write; Release (Tianshu's version) when empty.
 	Release string
-	// Timestamp is the registration time; now when zero.
+	// Timestamp is the registration time; now when zero. Dubbo consumers warm a provider
+	// up from it: its share of calls grows from almost nothing to its weight over the
+	// provider's warmup parameter (10 minutes by default).
 	Timestamp time.Time
+}
+
+// Params returns the parameters a Dubbo provider's URL carries beyond the instance's
+// metadata, version, weight and zone, as Dubbo 3.3 writes them: application (the service
+// name when Application is empty), interface, methods (left out when unknown), side,
+// release, dubbo, timestamp and dynamic. Dubbo 3.3 writes no pid on providers
+// (DefaultServiceURLCustomizer drops it, so that a restart does not change the URL), and no
+// category in ZooKeeper, whose path says it.
+func (p Publish) Params(in *registry.Instance) map[string]string {
+	ts := p.Timestamp
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	params := map[string]string{
+		KeyInterface:   in.Service,
+		KeyApplication: cmp(p.Application, in.Service),
+		KeySide:        "provider",
+		KeyRelease:     cmp(p.Release, Release),
+		KeyProtocol:    ProtocolVersion,
+		KeyTimestamp:   strconv.FormatInt(ts.UnixMilli(), 10),
+		KeyDynamic:     "true",
+	}
+	if len(p.Methods) > 0 {
+		params[KeyMethods] = strings.Join(p.Methods, ",")
+	}
+	return params
 }
 
 // publishSchemes are the endpoint schemes a Dubbo Triple consumer can call, in order of
@@ -92,17 +143,9 @@ func FromInstance(in *registry.Instance, p Publish) (URL, error) {
 			defaulted = append(defaulted, k)
 		}
 	}
-	def(KeyInterface, in.Service)
-	def(KeyApplication, cmp(p.Application, in.Service))
-	def(KeyMethods, strings.Join(p.Methods, ","))
-	def(KeySide, "provider")
-	def(KeyRelease, cmp(p.Release, Release))
-	def(KeyProtocol, ProtocolVersion)
-	ts := p.Timestamp
-	if ts.IsZero() {
-		ts = time.Now()
+	for k, v := range p.Params(in) {
+		def(k, v)
 	}
-	def(KeyTimestamp, strconv.FormatInt(ts.UnixMilli(), 10))
 	for _, k := range []string{KeyApplication, KeyMethods, KeySide, KeyRelease} {
 		if err := checkParam(k, params[k]); params[k] != "" && err != nil {
 			return URL{}, fmt.Errorf("%w: instance %q of %q: %w", registry.ErrInvalidInstance, in.ID, in.Service, err)

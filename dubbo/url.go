@@ -23,7 +23,7 @@ type URL struct {
 	Protocol string
 	// Host is an IP address or host name, without brackets for IPv6.
 	Host string
-	// Port is the TCP port, 1 to 65535.
+	// Port is the TCP port, 1 to 65535; 0 in a consumer's URL, which has none.
 	Port int
 	// Path is the service path, usually the interface name, without the leading slash.
 	Path string
@@ -138,12 +138,20 @@ func checkParam(k, v string) error {
 	return nil
 }
 
-// String writes the URL with its parameters sorted by key, the form ParseURL reads back.
+// String writes the URL with its parameters sorted by key, the form ParseURL reads back. A
+// URL without a port (a consumer's) is written without one, as Dubbo does.
 func (u URL) String() string {
 	var b strings.Builder
 	b.WriteString(u.Protocol)
 	b.WriteString("://")
-	b.WriteString(net.JoinHostPort(u.Host, strconv.Itoa(u.Port)))
+	switch {
+	case u.Port != 0:
+		b.WriteString(net.JoinHostPort(u.Host, strconv.Itoa(u.Port)))
+	case strings.Contains(u.Host, ":"):
+		b.WriteString("[" + u.Host + "]")
+	default:
+		b.WriteString(u.Host)
+	}
 	b.WriteByte('/')
 	b.WriteString(u.Path)
 	for i, k := range slices.Sorted(maps.Keys(u.Params)) {

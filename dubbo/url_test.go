@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tianshu-go/tianshu/dubbo"
 	"github.com/tianshu-go/tianshu/registry"
@@ -166,4 +167,59 @@ func FuzzParseURL(f *testing.F) {
 			t.Fatalf("Instance of %q is invalid: %v", s, err)
 		}
 	})
+}
+
+// javaProviderURL is the provider entry a Java Dubbo 3.3.5 provider of the interop Greeter
+// (group interop, version 1.0.0, Triple) wrote under
+// /dubbo/tianshu.interop.v1.Greeter/providers, decoded: no pid (Dubbo 3.3 drops it from
+// provider URLs), no category (the path says it).
+const javaProviderURL = "tri://127.0.0.1:39833/tianshu.interop.v1.Greeter?application=tianshu-interop-java-provider" +
+	"&deprecated=false&dubbo=2.0.2&dynamic=true&generic=false&group=interop&interface=tianshu.interop.v1.Greeter" +
+	"&logger=slf4j&methods=greet,greetAsync&prefer.serialization=hessian2,fastjson2&proxy=nativestub" +
+	"&release=3.3.5&revision=interop&side=provider&timestamp=1796662349836&version=1.0.0"
+
+func TestFromInstanceWritesWhatJavaProvidersWrite(t *testing.T) {
+	in := &registry.Instance{
+		ID: "greeter-1", Service: "tianshu.interop.v1.Greeter", Version: "1.0.0",
+		Endpoints: []registry.Endpoint{{Scheme: "grpc", Host: "127.0.0.1", Port: 39833}},
+		Metadata:  map[string]string{"group": "interop", "methods": "Greet"},
+	}
+	at := time.UnixMilli(1796662349836)
+	u, err := dubbo.FromInstance(in, dubbo.Publish{Application: "greeter", Methods: []string{"Ignored"}, Timestamp: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"application": "greeter", "dubbo": "2.0.2", "dynamic": "true", "group": "interop",
+		"interface": "tianshu.interop.v1.Greeter", "methods": "Greet", "release": dubbo.Release,
+		"side": "provider", "timestamp": "1796662349836", "version": "1.0.0",
+	}
+	java := queryKeys(t, javaProviderURL)
+	for k, v := range want {
+		if u.Params[k] != v {
+			t.Errorf("parameter %s = %q, want %q", k, u.Params[k], v)
+		}
+		if !java[k] {
+			t.Errorf("parameter %s is not one a Java provider writes", k)
+		}
+	}
+	for k := range u.Params {
+		if _, ok := want[k]; !ok && !strings.HasPrefix(k, "tianshu.") {
+			t.Errorf("unexpected parameter %s=%q", k, u.Params[k])
+		}
+	}
+	if !strings.HasPrefix(dubbo.Release, "tianshu-") || strings.HasPrefix(dubbo.Release, "tianshu-3.") {
+		t.Errorf("Release = %q, want Tianshu's own version", dubbo.Release)
+	}
+}
+
+func TestPublishParamsLeaveMethodsOutWhenUnknown(t *testing.T) {
+	in := &registry.Instance{ID: "a", Service: "org.Foo", Endpoints: []registry.Endpoint{{Scheme: "grpc", Host: "h", Port: 1}}}
+	p := dubbo.Publish{}.Params(in)
+	if _, ok := p["methods"]; ok {
+		t.Errorf("methods = %q, want none", p["methods"])
+	}
+	if p["application"] != "org.Foo" || p["dynamic"] != "true" || p["timestamp"] == "" {
+		t.Errorf("Params = %v", p)
+	}
 }

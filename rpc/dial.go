@@ -230,6 +230,9 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientC
 	if err != nil {
 		return nil, fmt.Errorf("rpc: dial %q: %w", target, err)
 	}
+	if o.dubbo != nil {
+		o.dubbo.registerConsumer(ctx, conn, o.discovery, service, o.log)
+	}
 	if o.waitReady {
 		conn.Connect()
 		for s := conn.GetState(); s != connectivity.Ready; s = conn.GetState() {

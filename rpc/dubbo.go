@@ -28,6 +28,10 @@ const (
 // replaces an earlier one), and every interceptor the application adds sees the headers.
 // When the filter keeps no instance, calls fail Unavailable with an error naming the group,
 // the version and how many instances they removed.
+//
+// When the registry is a dubbo.ConsumerRegistrar (registry/zookeeper in Dubbo's layout,
+// registry/nacos with WithDubboConsumers), the connection is listed among the service's
+// consumers, as Java Dubbo consumers are, until it closes.
 func WithDubbo(group, version string) DialOption {
 	return func(o *dialOptions) { o.dubbo = &dubboService{group: group, version: version} }
 }

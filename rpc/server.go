@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -255,10 +256,12 @@ func (s *Server) Instance() *registry.Instance {
 	return s.instance.Clone()
 }
 
-// Serve accepts connections on lis, reports SERVING, and registers the instance. If the
-// registry cannot be reached, registration is retried in the background with capped
-// backoff while the server serves. Serve blocks until the server stops; it returns nil
-// after Shutdown, GracefulStop or Stop.
+// Serve accepts connections on lis, reports SERVING, and registers the instance: when the
+// gRPC service named by WithService is registered on the server, the instance's "methods"
+// metadata lists its methods, comma-separated, as Dubbo's registries publish them (unless
+// WithMetadata set it). If the registry cannot be reached, registration is retried in the
+// background with capped backoff while the server serves. Serve blocks until the server
+// stops; it returns nil after Shutdown, GracefulStop or Stop.
 func (s *Server) Serve(lis net.Listener) error {
 	in, err := s.buildInstance(lis.Addr())
 	if err != nil {
@@ -308,6 +311,18 @@ func (s *Server) buildInstance(addr net.Addr) (*registry.Instance, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rpc: instance to register (set rpc.WithService): %w", err)
+	}
+	// Dubbo's registries list what a provider exports; the backends that write Dubbo URLs
+	// take the methods parameter from this metadata.
+	if info, ok := s.Server.GetServiceInfo()[in.Service]; ok && len(info.Methods) > 0 && in.Metadata["methods"] == "" {
+		names := make([]string, len(info.Methods))
+		for i, m := range info.Methods {
+			names[i] = m.Name
+		}
+		if in.Metadata == nil {
+			in.Metadata = map[string]string{}
+		}
+		in.Metadata["methods"] = strings.Join(names, ",")
 	}
 	return in, nil
 }

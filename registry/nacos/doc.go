@@ -28,7 +28,7 @@
 // Instance fields Nacos has no place for travel as metadata under MetaID, MetaVersion,
 // MetaZone and MetaEndpoints. Consumers also read Spring Cloud Alibaba registrations (plain
 // names) and, with WithDubboNaming or a full providers:<interface>:<version>:<group> name,
-// Dubbo providers.
+// Dubbo providers. WithDubboConsumers lists rpc.WithDubbo connections as Dubbo consumers.
 //
 // Clusters: WithCluster names the cluster this process registers in; consumers list every
 // cluster unless WithClusters names the ones they call (for example their own data centre).

@@ -1,10 +1,9 @@
 package nacos
 
 import (
-	"strconv"
 	"strings"
-	"time"
 
+	"github.com/tianshu-go/tianshu/dubbo"
 	"github.com/tianshu-go/tianshu/registry"
 )
 
@@ -36,7 +35,9 @@ func (o *options) nacosName(service string) string {
 }
 
 // dubboParams are the URL parameters a Dubbo provider publishes, for Java consumers; the
-// instance's own metadata wins over them.
+// instance's own metadata wins over them. They are package dubbo's (as registry/zookeeper
+// writes them) plus what Dubbo's Nacos registry adds because metadata has no URL: category,
+// protocol and path.
 func (o *options) dubboParams(in *registry.Instance) map[string]string {
 	if o.dubbo == nil {
 		return nil
@@ -45,27 +46,15 @@ func (o *options) dubboParams(in *registry.Instance) map[string]string {
 	if protocol == "grpc" || protocol == "grpcs" {
 		protocol = "tri" // Dubbo 3's Triple speaks gRPC; its consumers select it by this name
 	}
-	app := o.appName
-	if app == "" {
-		app = in.Service
-	}
-	p := map[string]string{
-		"side":        "provider",
-		"interface":   in.Service,
-		"path":        in.Service,
-		"protocol":    protocol,
-		"application": app,
-		"release":     "tianshu",
-		"dubbo":       "2.0.2",
-		"category":    "providers",
-		"anyhost":     "false",
-		"timestamp":   strconv.FormatInt(time.Now().UnixMilli(), 10),
-	}
+	p := dubbo.Publish{Application: o.appName}.Params(in)
+	p[dubbo.KeyPath] = in.Service
+	p[dubbo.KeyURLProtocol] = protocol
+	p[dubbo.KeyCategory] = "providers"
 	if o.dubbo.version != "" {
-		p["version"] = o.dubbo.version
+		p[dubbo.KeyVersion] = o.dubbo.version
 	}
 	if o.dubbo.group != "" {
-		p["group"] = o.dubbo.group
+		p[dubbo.KeyGroup] = o.dubbo.group
 	}
 	return p
 }

@@ -25,6 +25,8 @@ type Registry struct {
 	mu       sync.Mutex
 	closed   bool
 	watchers map[*watcher]struct{}
+
+	consumers consumerSet // Dubbo consumer entries (consumers.go)
 }
 
 var (

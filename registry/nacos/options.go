@@ -42,6 +42,8 @@ type options struct {
 	appName    string
 	dirDefault bool
 	poll       time.Duration
+
+	dubboConsumers bool // list rpc.WithDubbo connections as Dubbo consumers (consumers.go)
 }
 
 func defaults() options {

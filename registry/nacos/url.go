@@ -24,7 +24,7 @@ func openURL(ctx context.Context, u *url.URL) (registry.Registry, error) {
 const DefaultPort = 8848
 
 // urlParams are the query parameters ParseURL reads.
-var urlParams = []string{"app", "cache_dir", "cluster", "clusters", "dubbo_group", "dubbo_version", "group", "naming", "password", "timeout", "username"}
+var urlParams = []string{"app", "cache_dir", "cluster", "clusters", "dubbo_consumers", "dubbo_group", "dubbo_version", "group", "naming", "password", "timeout", "username"}
 
 // ParseURL reads a nacos:// URL into server addresses and options:
 //
@@ -36,7 +36,7 @@ var urlParams = []string{"app", "cache_dir", "cluster", "clusters", "dubbo_group
 // (comma-separated: the only clusters consumers list, WithClusters), username and password
 // (or user:password@ before the hosts), cache_dir (WithDir), timeout (a positive Go
 // duration), app (WithApplication), and naming=dubbo with dubbo_version and dubbo_group for
-// WithDubboNaming.
+// WithDubboNaming and dubbo_consumers=true for WithDubboConsumers.
 // The rules every backend shares are registry.URLParser's: an unknown, repeated or empty
 // parameter is an error. Errors wrap ErrInvalidConfig and registry.ErrInvalidURL; messages
 // show the URL with its password hidden.
@@ -92,11 +92,16 @@ func ParseURL(u *url.URL) ([]string, []Option, error) {
 	}
 	switch v := p.String("naming"); v {
 	case "", "tianshu":
-		if p.Has("dubbo_version") || p.Has("dubbo_group") {
-			return nil, nil, p.Errorf("dubbo_version and dubbo_group need naming=dubbo")
+		if p.Has("dubbo_version") || p.Has("dubbo_group") || p.Has("dubbo_consumers") {
+			return nil, nil, p.Errorf("dubbo_version, dubbo_group and dubbo_consumers need naming=dubbo")
 		}
 	case "dubbo":
 		opts = append(opts, WithDubboNaming(p.String("dubbo_version"), p.String("dubbo_group")))
+		if on, _, err := p.Bool("dubbo_consumers"); err != nil {
+			return nil, nil, err
+		} else if on {
+			opts = append(opts, WithDubboConsumers())
+		}
 	default:
 		return nil, nil, p.Errorf("parameter naming=%q: want tianshu or dubbo", v)
 	}

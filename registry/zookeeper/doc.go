@@ -46,7 +46,8 @@
 //
 // The service name is the interface name. Package dubbo converts between URLs and
 // instances; a Java consumer using Triple calls /<proto package.Service>/<Method>, which
-// grpc-go serves as is.
+// grpc-go serves as is. Connections dialled with rpc.WithDubbo are listed under
+// /dubbo/<interface>/consumers, as Java consumers are (RegisterConsumer).
 //
 // # Sessions
 //
