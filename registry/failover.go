@@ -69,6 +69,10 @@ func NewFailover(r Registry, opts ...FailoverOption) *Failover {
 	return f
 }
 
+// Unwrap returns the wrapped backend, so that Find reaches the abilities a backend has
+// beyond Registry (as rpc looks for Dubbo's consumer entries) through the failover cache.
+func (f *Failover) Unwrap() Registry { return f.Registry }
+
 // Healthy reports the wrapped backend's health; a backend that does not report it is
 // taken as healthy.
 func (f *Failover) Healthy() bool {

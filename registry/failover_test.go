@@ -313,3 +313,21 @@ func TestFailoverWarnsOnceWhileItCannotReestablishAWatch(t *testing.T) {
 		t.Errorf("%d warnings about the watch in 500 ms of retries, want 1; logs:\n%s", n, logs.String())
 	}
 }
+
+// An ability a backend has beyond Registry is found through the failover cache.
+func TestFindReachesTheBackendThroughFailover(t *testing.T) {
+	type sharer interface{ Share() *memory.Registry }
+	back := memory.New()
+	defer back.Close()
+	f := registry.NewFailover(back)
+	if _, ok := registry.Registry(f).(sharer); ok {
+		t.Fatal("Failover itself has the backend's ability: the test proves nothing")
+	}
+	got, ok := registry.Find[sharer](f)
+	if !ok || got != sharer(back) {
+		t.Fatalf("Find through Failover = %v, %v; want the backend", got, ok)
+	}
+	if _, ok := registry.Find[interface{ Nope() }](f); ok {
+		t.Fatal("Find found an ability nothing in the chain has")
+	}
+}

@@ -82,6 +82,20 @@ func TestADubboConnectionIsListedAsAConsumerUntilItCloses(t *testing.T) {
 	}
 }
 
+// The failover cache in front of a backend does not hide the backend's consumer entries.
+func TestADubboConnectionThroughFailoverIsListed(t *testing.T) {
+	reg := &consumerRegistry{Registry: newRegistry(t)}
+	conn, err := rpc.Dial(context.Background(), "tianshu:///echo", rpc.WithDiscovery(registry.NewFailover(reg)),
+		rpc.WithDubbo("", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if n, _ := reg.counts(); n != 1 {
+		t.Fatalf("listed %d times through registry.NewFailover, want 1", n)
+	}
+}
+
 func TestAConsumerEntryTheRegistryRefusesDoesNotFailDial(t *testing.T) {
 	reg := &consumerRegistry{Registry: newRegistry(t), fail: errors.New("refused")}
 	var logs testenv.Buffer
