@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/tianshu-go/tianshu/config"
+	"github.com/tianshu-go/tianshu/config/file"
 	nacosconfig "github.com/tianshu-go/tianshu/config/nacos"
 	zkconfig "github.com/tianshu-go/tianshu/config/zookeeper"
 	"github.com/tianshu-go/tianshu/dubbo"
@@ -21,7 +23,8 @@ import (
 // ErrOption is wrapped by Watch's error for an option or a consumer that cannot work.
 var ErrOption = errors.New("dubbo/admin: bad option")
 
-// Backend is the config centre Dubbo Admin writes its rules to: ZooKeeper or Nacos.
+// Backend is where the rules are kept: the config centre Dubbo Admin writes them to
+// (ZooKeeper or Nacos), or a directory (Dir).
 type Backend struct {
 	name string
 	// open returns sources covering keys, and what closes them.
@@ -60,6 +63,19 @@ func Nacos(servers []string, opts ...nacosconfig.Option) Backend {
 			return nil, nil, err
 		}
 		return []config.Source{src}, src.Close, nil
+	}}
+}
+
+// Dir reads the rules from files named <key> in dir (the node and dataId names, such as
+// org.example.Greeter:1.0.0:g.configurators), followed as they change: rules kept with the
+// application, or copied out of Dubbo Admin, for a consumer without a config centre.
+func Dir(dir string) Backend {
+	return Backend{name: "dir " + dir, open: func(_ context.Context, keys []string) ([]config.Source, func() error, error) {
+		srcs := make([]config.Source, len(keys))
+		for i, k := range keys {
+			srcs[i] = file.New(filepath.Join(dir, k), file.Optional())
+		}
+		return srcs, func() error { return nil }, nil
 	}}
 }
 

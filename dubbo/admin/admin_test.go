@@ -94,18 +94,8 @@ var backends = []struct {
 func startZooKeeper(t *testing.T) fixture {
 	srv := zkServer.Get(t)
 	log, _ := newLog(t)
-	open := func(t *testing.T) registry.Registry {
-		r, err := zookeeper.New(context.Background(), []string{srv.Addr},
-			zookeeper.WithLayout(zookeeper.LayoutDubbo),
-			zookeeper.WithDubboPublish(dubbo.Publish{Application: providerApp}),
-			zookeeper.WithLogger(log))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = r.Close() })
-		return r
-	}
-	writer := open(t).(*zookeeper.Registry)
+	open := func(t *testing.T) registry.Registry { return openZK(t, srv.Addr, zookeeper.WithLogger(log)) }
+	writer := openZK(t, srv.Addr, zookeeper.WithLogger(log))
 	return fixture{
 		open: open,
 		backend: func(t *testing.T, reg registry.Registry) admin.Backend {
@@ -127,6 +117,20 @@ func startZooKeeper(t *testing.T) fixture {
 			}
 		},
 	}
+}
+
+// openZK returns a Registry of the Dubbo layout on addr, closed when the test ends.
+func openZK(t testing.TB, addr string, opts ...zookeeper.Option) *zookeeper.Registry {
+	t.Helper()
+	r, err := zookeeper.New(context.Background(), []string{addr}, append([]zookeeper.Option{
+		zookeeper.WithLayout(zookeeper.LayoutDubbo),
+		zookeeper.WithDubboPublish(dubbo.Publish{Application: providerApp}),
+		zookeeper.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r
 }
 
 func startNacos(t *testing.T) fixture {
