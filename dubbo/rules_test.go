@@ -2,12 +2,14 @@ package dubbo_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tianshu-go/tianshu/dubbo"
+	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/rules"
 )
 
@@ -216,4 +218,59 @@ func FuzzParseRule(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A Tianshu provider carries a Dubbo tag in its metadata; its URL has it as the dubbo.tag
+// parameter Dubbo's tag routers read, and a consumer reads it back.
+func TestProviderTagIsAURLParameter(t *testing.T) {
+	in := &registry.Instance{Service: "org.x.Svc", ID: "a", Version: "1.0.0",
+		Endpoints: []registry.Endpoint{{Scheme: "grpc", Host: "127.0.0.1", Port: 25001}},
+		Metadata:  map[string]string{dubbo.KeyTag: "gray"}}
+	u, err := dubbo.FromInstance(in, dubbo.Publish{Application: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Params[dubbo.KeyTag] != "gray" {
+		t.Fatalf("URL %s: want dubbo.tag=gray", u)
+	}
+	back, err := u.Instance("org.x.Svc")
+	if err != nil || back.Metadata[dubbo.KeyTag] != "gray" {
+		t.Fatalf("read back %+v, %v: want the dubbo.tag metadata", back, err)
+	}
+}
+
+func ExampleConsumer_Translate() {
+	c := dubbo.Consumer{Application: "shop", Services: []dubbo.Reference{
+		{Interface: "org.example.Greeter", Providers: []string{"greeter"}},
+	}}
+	tags, err := dubbo.ParseRule("greeter.tag-router", []byte(`
+key: greeter
+force: false
+tags:
+  - name: gray
+    addresses: ["10.0.0.7:20880"]
+`))
+	if err != nil {
+		panic(err)
+	}
+	weight, err := dubbo.ParseRule("org.example.Greeter::.configurators", []byte(`
+scope: service
+key: org.example.Greeter
+configs:
+  - side: provider
+    addresses: ["10.0.0.8"]
+    parameters: {weight: 300, timeout: 2000}
+`))
+	if err != nil {
+		panic(err)
+	}
+	r, notes := c.Translate(map[string]*dubbo.Rule{"greeter.tag-router": tags, "org.example.Greeter::.configurators": weight})
+	for _, in := range r.For("org.example.Greeter").Instances {
+		fmt.Printf("%s weight %d out %v tag %q\n", in.Address, in.Weight, in.Out, in.Tag)
+	}
+	fmt.Println(notes)
+	// Output:
+	// 10.0.0.8 weight 300 out false tag ""
+	// 10.0.0.7:20880 weight 0 out false tag "gray"
+	// [org.example.Greeter::.configurators: configs[0]: parameter "timeout" is not applied by Tianshu (weight and disabled are)]
 }

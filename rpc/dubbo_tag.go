@@ -11,7 +11,10 @@ import (
 // DubboTag is Dubbo's tag (CommonConstants.TAG_KEY): the Triple header, or attachment,
 // naming the tag of a call, and the instance metadata (a provider URL parameter in Dubbo)
 // naming a provider's tag. A WithDubbo connection reads providers' tags from it unless
-// WithRouting names another key.
+// WithRouting names another key. A Tianshu provider carries a tag as Dubbo providers do
+// with rpc.WithMetadata(map[string]string{rpc.DubboTag: "gray"}): the Dubbo layouts of
+// registry/zookeeper and registry/nacos write it as the dubbo.tag parameter of its URL,
+// which Dubbo consumers' tag routers read.
 const DubboTag = "dubbo.tag"
 
 // WithDubboTag returns a context whose calls carry the Dubbo tag tag, as a Dubbo consumer's
