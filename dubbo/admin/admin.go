@@ -28,24 +28,30 @@ var ErrOption = errors.New("dubbo/admin: bad option")
 type Backend struct {
 	name string
 	// open returns sources covering keys, and what closes them.
-	open func(ctx context.Context, keys []string) ([]config.Source, func() error, error)
+	open func(ctx context.Context, keys []string) ([]watched, func() error, error)
+}
+
+// watched is a source and the keys its documents are.
+type watched struct {
+	src  config.Source
+	keys []string
 }
 
 // ZooKeeper reads the rules from the nodes dubbo.ConfigRoot/<key> (/dubbo/config/dubbo/...)
 // through the session of s, a *zookeeper.Registry of package registry/zookeeper: the one
 // the consumer discovers its providers with.
 func ZooKeeper(s zkconfig.Session) Backend {
-	return Backend{name: "zookeeper", open: func(_ context.Context, keys []string) ([]config.Source, func() error, error) {
+	return Backend{name: "zookeeper", open: func(_ context.Context, keys []string) ([]watched, func() error, error) {
 		if s == nil {
 			return nil, nil, fmt.Errorf("%w: ZooKeeper(nil): pass the *zookeeper.Registry", ErrOption)
 		}
-		srcs := make([]config.Source, len(keys))
+		srcs := make([]watched, len(keys))
 		for i, k := range keys {
 			src, err := zkconfig.Node(s, dubbo.ConfigRoot+"/"+k, zkconfig.WithFormat(config.YAML))
 			if err != nil {
 				return nil, nil, err
 			}
-			srcs[i] = src
+			srcs[i] = watched{src, keys[i : i+1]}
 		}
 		return srcs, func() error { return nil }, nil
 	}}
@@ -57,12 +63,12 @@ func ZooKeeper(s zkconfig.Session) Backend {
 // often deletes are looked for when the server does not notify them (a removed rule takes
 // up to that long to lift); a WithGroup among them is overridden.
 func Nacos(servers []string, opts ...nacosconfig.Option) Backend {
-	return Backend{name: "nacos", open: func(ctx context.Context, keys []string) ([]config.Source, func() error, error) {
+	return Backend{name: "nacos", open: func(ctx context.Context, keys []string) ([]watched, func() error, error) {
 		src, err := nacosconfig.New(ctx, servers, keys, append(slices.Clip(opts), nacosconfig.WithGroup(dubbo.ConfigGroup))...)
 		if err != nil {
 			return nil, nil, err
 		}
-		return []config.Source{src}, src.Close, nil
+		return []watched{{src, keys}}, src.Close, nil
 	}}
 }
 
@@ -70,10 +76,10 @@ func Nacos(servers []string, opts ...nacosconfig.Option) Backend {
 // org.example.Greeter:1.0.0:g.configurators), followed as they change: rules kept with the
 // application, or copied out of Dubbo Admin, for a consumer without a config centre.
 func Dir(dir string) Backend {
-	return Backend{name: "dir " + dir, open: func(_ context.Context, keys []string) ([]config.Source, func() error, error) {
-		srcs := make([]config.Source, len(keys))
+	return Backend{name: "dir " + dir, open: func(_ context.Context, keys []string) ([]watched, func() error, error) {
+		srcs := make([]watched, len(keys))
 		for i, k := range keys {
-			srcs[i] = file.New(filepath.Join(dir, k), file.Optional())
+			srcs[i] = watched{file.New(filepath.Join(dir, k), file.Optional()), keys[i : i+1]}
 		}
 		return srcs, func() error { return nil }, nil
 	}}
@@ -177,31 +183,26 @@ func Watch(ctx context.Context, b Backend, c dubbo.Consumer, opts ...Option) (*W
 	w.closeSrc = closeSrc
 	var runCtx context.Context
 	runCtx, w.cancel = context.WithCancel(context.Background())
-	covers := make([][]string, len(srcs))
-	for i, src := range srcs {
-		covers[i] = keys
-		if len(srcs) == len(keys) && len(srcs) > 1 {
-			covers[i] = keys[i : i+1] // one source per key
-		}
-		cw, err := src.Watch(ctx)
+	for _, ws := range srcs {
+		cw, err := ws.src.Watch(ctx)
 		if err == nil {
 			var docs []config.Document
 			if docs, err = cw.Next(ctx); err == nil { // the current snapshot, at once
-				w.update(covers[i], docs)
+				w.update(ws.keys, docs)
 			} else {
 				_ = cw.Stop()
 			}
 		}
 		if err != nil {
 			_ = w.Close()
-			return nil, fmt.Errorf("dubbo/admin: watch %v: %w", src, err)
+			return nil, fmt.Errorf("dubbo/admin: watch %v: %w", ws.src, err)
 		}
 		w.watchers = append(w.watchers, cw)
 	}
 	w.apply()
 	for i, cw := range w.watchers {
 		w.wg.Add(1)
-		go w.follow(runCtx, cw, covers[i], fmt.Sprint(srcs[i]))
+		go w.follow(runCtx, cw, srcs[i].keys, fmt.Sprint(srcs[i].src))
 	}
 	return w, nil
 }
