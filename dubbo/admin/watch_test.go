@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-zookeeper/zk"
-
+	nacosconfig "github.com/tianshu-go/tianshu/config/nacos"
 	zkconfig "github.com/tianshu-go/tianshu/config/zookeeper"
 	"github.com/tianshu-go/tianshu/dubbo"
 	"github.com/tianshu-go/tianshu/dubbo/admin"
+	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/rules"
 )
 
@@ -109,22 +109,47 @@ func TestWatchKeepsTheLastGoodRuleAndReportsOnce(t *testing.T) {
 	waitFor(t, "the rule removed", func() bool { return len(instances()) == 0 })
 }
 
-// BenchmarkRuleWrittenToApplied measures, on the shared ZooKeeper, the time from writing a
-// weight rule to the Store holding its translation (the balancer rebuilds its picker on the
-// Store's change, without I/O).
+// BenchmarkRuleWrittenToApplied measures the time from writing a weight rule to the Store
+// holding its translation, on the shared ZooKeeper and on rnacos (the balancer rebuilds its
+// picker on the Store's change, without I/O).
 func BenchmarkRuleWrittenToApplied(b *testing.B) {
-	srv := zkServer.Get(b)
-	reg := openZK(b, srv.Addr)
-	p := dubbo.ConfigRoot + "/" + providerApp + dubbo.SuffixConfigurators
-	// The node of an earlier run would make the first weight written no change.
-	if err := reg.ConfigSession().Conn.Delete(p, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
-		b.Fatal(err)
-	}
-	w, err := admin.Watch(context.Background(), admin.ZooKeeper(reg), consumer, admin.WithLogger(slog.New(slog.DiscardHandler)))
+	key := providerApp + dubbo.SuffixConfigurators
+	b.Run("ZooKeeper", func(b *testing.B) {
+		reg := openZK(b, zkServer.Get(b).Addr)
+		p := dubbo.ConfigRoot + "/" + key
+		src, err := zkconfig.Node(reg, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchApply(b, admin.ZooKeeper(reg), func(data []byte) error { return src.Put(context.Background(), p, data) })
+	})
+	b.Run("Nacos", func(b *testing.B) {
+		srv := testenv.StartNacos(b)
+		dir := b.TempDir()
+		// The writer has a client of its own, as Dubbo Admin is another process.
+		writer, err := nacosconfig.New(context.Background(), []string{srv.Addr}, []string{key},
+			nacosconfig.WithGroup(dubbo.ConfigGroup), nacosconfig.WithDir(b.TempDir()), nacosconfig.WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer writer.Close()
+		benchApply(b, admin.Nacos([]string{srv.Addr}, nacosconfig.WithDir(dir), nacosconfig.WithLogger(slog.New(slog.DiscardHandler))),
+			func(data []byte) error { return writer.Put(context.Background(), key, data) })
+	})
+}
+
+// benchApply writes a new weight rule with put b.N times, each time waiting for the Store
+// of a Watch on backend to hold it.
+func benchApply(b *testing.B, backend admin.Backend, put func([]byte) error) {
+	w, err := admin.Watch(context.Background(), backend, consumer, admin.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer w.Close()
+	weight := 0 // the weight in force: the next one written must differ
+	if in := w.Store().Load().For(iface).Instances; len(in) == 1 {
+		weight = in[0].Weight
+	}
 	applied := make(chan int, 1) // the latest weight applied
 	cancel := w.Store().Subscribe(func(r *rules.Rules) {
 		if in := r.For(iface).Instances; len(in) == 1 {
@@ -136,15 +161,11 @@ func BenchmarkRuleWrittenToApplied(b *testing.B) {
 		}
 	})
 	defer cancel()
-	src, err := zkconfig.Node(reg, p)
-	if err != nil {
-		b.Fatal(err)
-	}
 	b.ResetTimer()
-	for i := range b.N {
-		weight := 1 + i%500
+	for range b.N {
+		weight = weight%500 + 1
 		rule := "scope: application\nkey: " + providerApp + "\nconfigs:\n  - {side: provider, addresses: [\"127.0.0.1:1\"], parameters: {weight: " + strconv.Itoa(weight) + "}}\n"
-		if err := src.Put(context.Background(), p, []byte(rule)); err != nil {
+		if err := put([]byte(rule)); err != nil {
 			b.Fatal(err)
 		}
 		for got := -1; got != weight; {
