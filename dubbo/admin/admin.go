@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path"
 	"path/filepath"
 	"slices"
@@ -91,6 +92,21 @@ type Option func(*options) error
 type options struct {
 	log     *slog.Logger
 	onError func(error)
+	base    *rules.Store
+}
+
+// WithBase puts Dubbo Admin's rules over the rules of base (a Store of rules.Watch following
+// the consumer's own rules document), so that one Store carries both: the translation's
+// instance overrides replace base's of the same address, and the rest of base (routes,
+// method policies, limits) stays. A change of either applies.
+func WithBase(base *rules.Store) Option {
+	return func(o *options) error {
+		if base == nil {
+			return fmt.Errorf("%w: WithBase(nil): pass the rules.Store, or leave the option out", ErrOption)
+		}
+		o.base = base
+		return nil
+	}
 }
 
 // WithLogger sets where rejected rules, what Tianshu leaves out of them and watch failures
@@ -131,6 +147,7 @@ type Watcher struct {
 	notes    map[string]bool        // the notes of the rules in force, each logged once
 
 	cancel   context.CancelFunc
+	unsub    func() // stops following the base Store
 	watchers []config.Watcher
 	closeSrc func() error
 	wg       sync.WaitGroup
@@ -200,6 +217,10 @@ func Watch(ctx context.Context, b Backend, c dubbo.Consumer, opts ...Option) (*W
 		w.watchers = append(w.watchers, cw)
 	}
 	w.apply()
+	if o.base != nil {
+		// apply takes w.mu, never the base Store's lock: no cycle with its Set.
+		w.unsub = o.base.Subscribe(func(*rules.Rules) { w.apply() })
+	}
 	for i, cw := range w.watchers {
 		w.wg.Add(1)
 		go w.follow(runCtx, cw, srcs[i].keys, fmt.Sprint(srcs[i].src))
@@ -214,6 +235,9 @@ func (w *Watcher) Store() *rules.Store { return w.store }
 // more than once.
 func (w *Watcher) Close() error {
 	w.once.Do(func() {
+		if w.unsub != nil {
+			w.unsub()
+		}
 		if w.cancel != nil {
 			w.cancel()
 		}
@@ -305,6 +329,9 @@ func (w *Watcher) apply() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	r, notes := w.consumer.Translate(w.good)
+	if w.o.base != nil {
+		r = merge(w.o.base.Load(), r)
+	}
 	fresh := map[string]bool{}
 	for _, n := range notes {
 		fresh[n] = true
@@ -336,4 +363,25 @@ func (w *Watcher) reportLocked(what string, err error, msg string) {
 	if w.o.onError != nil {
 		w.o.onError(err)
 	}
+}
+
+// merge returns base with the instance overrides of over in place of base's for the same
+// address; neither is changed.
+func merge(base, over *rules.Rules) *rules.Rules {
+	if base == nil {
+		return over
+	}
+	out := &rules.Rules{Defaults: base.Defaults, Services: maps.Clone(base.Services)}
+	for name, s := range over.Services {
+		if out.Services == nil {
+			out.Services = map[string]rules.Service{}
+		}
+		b := out.Services[name]
+		kept := slices.DeleteFunc(slices.Clone(b.Instances), func(in rules.Instance) bool {
+			return in.Address != "" && slices.ContainsFunc(s.Instances, func(o rules.Instance) bool { return o.Address == in.Address })
+		})
+		b.Instances = append(kept, s.Instances...)
+		out.Services[name] = b
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -175,5 +176,50 @@ func benchApply(b *testing.B, backend admin.Backend, put func([]byte) error) {
 				b.Fatalf("weight %d not applied within %v (last %d)", weight, applyBound, got)
 			}
 		}
+	}
+}
+
+func TestWithBaseMergesTheConsumersOwnRules(t *testing.T) {
+	dir := t.TempDir()
+	rule := "scope: application\nkey: " + consumerApp + "\nconfigs:\n  - {side: provider, addresses: [\"h:1\"], parameters: {weight: 9}}\n"
+	if err := os.WriteFile(filepath.Join(dir, consumerApp+dubbo.SuffixConfigurators), []byte(rule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	own := func(weight int) *rules.Rules {
+		return &rules.Rules{Services: map[string]rules.Service{iface: {
+			Instances: []rules.Instance{{Address: "h:1", Weight: weight}, {ID: "x", Out: true}},
+			Methods:   map[string]rules.Policy{"*": {Timeout: time.Second}},
+		}}}
+	}
+	base, err := rules.NewStore(own(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Watch(context.Background(), admin.Dir(dir), consumer, admin.WithBase(nil)); !errors.Is(err, admin.ErrOption) {
+		t.Errorf("WithBase(nil): %v, want ErrOption", err)
+	}
+	w, err := admin.Watch(context.Background(), admin.Dir(dir), consumer, admin.WithBase(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	check := func() {
+		t.Helper()
+		s := w.Store().Load().For(iface)
+		want := []rules.Instance{{ID: "x", Out: true}, {Address: "h:1", Weight: 9}}
+		if fmt.Sprint(s.Instances) != fmt.Sprint(want) || s.Methods["*"].Timeout != time.Second {
+			t.Errorf("merged service %+v: want the own rules with Dubbo's weight 9 for h:1", s)
+		}
+	}
+	check()
+	if err := base.Set(own(3)); err != nil {
+		t.Fatal(err)
+	}
+	check() // a change of the own rules applies at once, under Dubbo's override
+	if err := base.Set(&rules.Rules{}); err != nil {
+		t.Fatal(err)
+	}
+	if s := w.Store().Load().For(iface); len(s.Instances) != 1 || s.Methods != nil {
+		t.Errorf("after the own rules emptied: %+v, want Dubbo's override alone", s)
 	}
 }
