@@ -16,7 +16,11 @@
 //	conn, err := rpc.Dial(ctx, "tianshu:///org.example.Greeter", rpc.WithDiscovery(reg),
 //		rpc.WithDubbo("g", "1.0.0"), rpc.WithRules(w.Store()))
 //
-// A caller picks a tag for its calls with rpc.WithDubboTag. A rule that does not parse
+// A consumer that also follows its own rules document passes that Store with WithBase, and
+// the Watcher's Store carries both. The provider applications of a service (whose
+// configurators and tag router apply) are listed in the interface's mapping
+// (/dubbo/mapping/<interface>, dubbo.ParseMapping) or in its providers' application
+// parameter. A caller picks a tag for its calls with rpc.WithDubboTag. A rule that does not parse
 // is logged once and left out, the last good version of it staying in force; what Tianshu
 // cannot apply (condition routers, match conditions, force: true, parameters other than
 // weight and disabled) is logged once, at info level.
