@@ -20,8 +20,9 @@
 // the Watcher's Store carries both. The provider applications of a service (whose
 // configurators and tag router apply) are listed in the interface's mapping
 // (/dubbo/mapping/<interface>, dubbo.ParseMapping) or in its providers' application
-// parameter. A caller picks a tag for its calls with rpc.WithDubboTag. A rule that does not parse
-// is logged once and left out, the last good version of it staying in force; what Tianshu
-// cannot apply (condition routers, match conditions, force: true, parameters other than
-// weight and disabled) is logged once, at info level.
+// parameter. A caller picks a tag for its calls with rpc.WithDubboTag.
+//
+// A rule that does not parse is logged once and left out, the last good version of it
+// staying in force; what Tianshu cannot apply (condition routers, match conditions,
+// force: true, parameters other than weight and disabled) is logged once, at info level.
 package admin
