@@ -178,6 +178,9 @@ func Dial(ctx context.Context, target string, opts ...DialOption) (*grpc.ClientC
 		if o.schemes == nil {
 			o.schemes = []string{"tri", "grpc"}
 		}
+		if o.routing.TagKey == "" {
+			o.routing.TagKey = DubboTag // providers' tags, as Dubbo URLs carry them
+		}
 		u, s := o.dubbo.interceptors()
 		unary = append([]grpc.UnaryClientInterceptor{u}, unary...)
 		stream = append([]grpc.StreamClientInterceptor{s}, stream...)

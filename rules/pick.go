@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -124,8 +125,10 @@ func Compile(alg pick.Algorithm, eps []Endpoint, s Service, f pick.Filter, opts 
 	for _, in := range s.Instances {
 		if in.ID != "" {
 			byID[in.ID] = in
-		} else {
+		} else if _, _, err := net.SplitHostPort(in.Address); err == nil {
 			byAddr[in.Address] = in
+		} else {
+			byAddr[strings.Trim(in.Address, "[]")] = in // a host alone, as hostOf gives it
 		}
 	}
 	// live holds the endpoints in traffic with their overridden weights, sharing the
@@ -147,12 +150,18 @@ func Compile(alg pick.Algorithm, eps []Endpoint, s Service, f pick.Filter, opts 
 		if !ok {
 			in, ok = byAddr[e.Key]
 		}
+		if !ok && len(byAddr) > 0 {
+			in, ok = byAddr[hostOf(e.Key)]
+		}
 		if ok {
 			if in.Out {
 				continue
 			}
 			if in.Weight > 0 {
 				ep.Weight = in.Weight
+			}
+			if in.Tag != "" {
+				ep.Tag = in.Tag
 			}
 		}
 		live = append(live, ep)
@@ -219,6 +228,15 @@ func Compile(alg pick.Algorithm, eps []Endpoint, s Service, f pick.Filter, opts 
 		}
 	}
 	return p, nil
+}
+
+// hostOf is the host of a host:port key as overrides by host name it ("::1" without
+// brackets); the key itself when it has no port.
+func hostOf(key string) string {
+	if h, _, err := net.SplitHostPort(key); err == nil {
+		return h
+	}
+	return key
 }
 
 // lenBit is the bit of nameLens for a name of this length; names of 63 bytes or more

@@ -38,7 +38,9 @@ type Service struct {
 	Limits map[string]Limit `json:"limits" config:"limits"`
 }
 
-// Instance overrides one instance: by ID or by address (host:port), not both.
+// Instance overrides one instance: by ID or by address, not both. An address is host:port,
+// or a host alone for every instance on that host (Dubbo's rules name providers so); an
+// override by ID wins over one by host:port, which wins over one by host.
 type Instance struct {
 	ID      string `json:"id" config:"id"`
 	Address string `json:"address" config:"address"`
@@ -47,6 +49,9 @@ type Instance struct {
 	// Out takes the instance out of traffic: no new calls go to it, and calls in flight
 	// finish.
 	Out bool `json:"out" config:"out"`
+	// Tag, when set, replaces the instance's tag (the one its metadata announces), as
+	// Dubbo's tag router gives a tag to the providers it names by address.
+	Tag string `json:"tag" config:"tag"`
 }
 
 // Route sends the calls Match accepts to the destinations To, in proportion to their
@@ -151,8 +156,8 @@ func (s *Service) validate(at string, fail func(place, format string, args ...an
 			key = "id " + in.ID
 		case in.Address != "":
 			key = "address " + in.Address
-			if host, port, err := net.SplitHostPort(in.Address); err != nil || host == "" || !validPort(port) {
-				fail(place, "address %q: want host:port", in.Address)
+			if !validAddress(in.Address) {
+				fail(place, "address %q: want host:port, or a host alone", in.Address)
 			}
 		default:
 			fail(place, "neither id nor address")
@@ -245,6 +250,18 @@ func (s *Service) validate(at string, fail func(place, format string, args ...an
 			fail(place, "burst %d: want 0 or more", l.Burst)
 		}
 	}
+}
+
+// validAddress accepts host:port and a host alone: a name, an IPv4 address, or an IPv6
+// address with or without brackets.
+func validAddress(a string) bool {
+	if host, port, err := net.SplitHostPort(a); err == nil {
+		return host != "" && validPort(port)
+	}
+	if net.ParseIP(strings.Trim(a, "[]")) != nil {
+		return true
+	}
+	return a != "" && !strings.ContainsAny(a, ":[]/ ")
 }
 
 func validPort(p string) bool {
