@@ -248,9 +248,9 @@ func anyHost(a string) bool {
 
 func enabled(b *bool) bool { return b == nil || *b }
 
-// Consumer is what decides which of Dubbo Admin's rules apply to a Tianshu consumer: its
+// RuleScope is what decides which of Dubbo Admin's rules apply to a Tianshu consumer: its
 // own application and the services it calls.
-type Consumer struct {
+type RuleScope struct {
 	// Application is the consumer's application name, the key of application-scope
 	// configurators written for it; none when empty.
 	Application string
@@ -285,7 +285,7 @@ func (r Reference) colonKey() string { return r.Interface + ":" + r.Version + ":
 // its configurators and condition router, then per provider application its
 // configurators, tag router and condition router, then the consumer application's
 // configurators and condition router.
-func (c Consumer) Keys() []string {
+func (c RuleScope) Keys() []string {
 	var keys []string
 	add := func(k string) {
 		if !slices.Contains(keys, k) {
@@ -311,7 +311,7 @@ func (c Consumer) Keys() []string {
 }
 
 // Check reports a consumer whose keys would not be valid names.
-func (c Consumer) Check() error {
+func (c RuleScope) Check() error {
 	if len(c.Services) == 0 {
 		return fmt.Errorf("%w: a consumer with no service", ErrInvalidRule)
 	}
@@ -347,7 +347,7 @@ func (c Consumer) Check() error {
 // match conditions or wildcard addresses, consumer-side items, parameters other than
 // weight and disabled, force: true (applied as false), tags by match, condition routers.
 // A rule with enabled: false does nothing. The result is valid (rules.Validate).
-func (c Consumer) Translate(docs map[string]*Rule) (out *rules.Rules, notes []string) {
+func (c RuleScope) Translate(docs map[string]*Rule) (out *rules.Rules, notes []string) {
 	out = &rules.Rules{}
 	note := func(format string, args ...any) {
 		n := fmt.Sprintf(format, args...)

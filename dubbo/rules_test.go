@@ -66,7 +66,7 @@ conditions:
 `
 )
 
-var greeter = dubbo.Consumer{
+var greeter = dubbo.RuleScope{
 	Application: "shop",
 	Services: []dubbo.Reference{{Interface: "tianshu.interop.v1.Greeter", Group: "interop", Version: "1.0.0",
 		Providers: []string{"tianshu-interop-java-provider"}}},
@@ -94,7 +94,7 @@ func TestConsumerKeys(t *testing.T) {
 	if got := greeter.Keys(); !slices.Equal(got, want) {
 		t.Errorf("keys\n%q\nwant\n%q", got, want)
 	}
-	noGroup := dubbo.Consumer{Services: []dubbo.Reference{{Interface: "org.x.Svc"}}}
+	noGroup := dubbo.RuleScope{Services: []dubbo.Reference{{Interface: "org.x.Svc"}}}
 	if got := noGroup.Keys(); got[0] != "org.x.Svc::.configurators" {
 		t.Errorf("key without group and version %q: want org.x.Svc::.configurators, as Dubbo writes it", got[0])
 	}
@@ -239,8 +239,8 @@ func TestProviderTagIsAURLParameter(t *testing.T) {
 	}
 }
 
-func ExampleConsumer_Translate() {
-	c := dubbo.Consumer{Application: "shop", Services: []dubbo.Reference{
+func ExampleRuleScope_Translate() {
+	c := dubbo.RuleScope{Application: "shop", Services: []dubbo.Reference{
 		{Interface: "org.example.Greeter", Providers: []string{"greeter"}},
 	}}
 	tags, err := dubbo.ParseRule("greeter.tag-router", []byte(`

@@ -137,7 +137,7 @@ func WithErrorHandler(fn func(error)) Option {
 // rules.Store; pass Store to rpc.WithRules.
 type Watcher struct {
 	store    *rules.Store
-	consumer dubbo.Consumer
+	consumer dubbo.RuleScope
 	o        options
 
 	mu       sync.Mutex
@@ -156,7 +156,7 @@ type Watcher struct {
 }
 
 // Watch reads the rules Dubbo Admin keeps for consumer c in backend b (the keys of
-// c.Keys), translates them into Tianshu's governance rules (dubbo.Consumer.Translate) and
+// c.Keys), translates them into Tianshu's governance rules (dubbo.RuleScope.Translate) and
 // follows every change until Close: a rule written, changed or deleted applies to the
 // consumer's next calls, without reconnecting.
 //
@@ -168,12 +168,12 @@ type Watcher struct {
 // services (ErrOption). ctx bounds the start only.
 //
 //	reg, err := zookeeper.New(ctx, servers, zookeeper.WithLayout(zookeeper.LayoutDubbo))
-//	w, err := admin.Watch(ctx, admin.ZooKeeper(reg), dubbo.Consumer{Application: "shop",
+//	w, err := admin.Watch(ctx, admin.ZooKeeper(reg), dubbo.RuleScope{Application: "shop",
 //		Services: []dubbo.Reference{{Interface: "org.example.Greeter", Providers: []string{"greeter"}}}})
 //	defer w.Close()
 //	conn, err := rpc.Dial(ctx, "tianshu:///org.example.Greeter", rpc.WithDiscovery(reg),
 //		rpc.WithDubbo("", ""), rpc.WithRules(w.Store()))
-func Watch(ctx context.Context, b Backend, c dubbo.Consumer, opts ...Option) (*Watcher, error) {
+func Watch(ctx context.Context, b Backend, c dubbo.RuleScope, opts ...Option) (*Watcher, error) {
 	o := options{log: slog.Default()}
 	for _, opt := range opts {
 		if opt == nil {

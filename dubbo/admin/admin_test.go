@@ -36,7 +36,7 @@ const (
 	applyBound = 10 * time.Second
 )
 
-var consumer = dubbo.Consumer{Application: consumerApp, Services: []dubbo.Reference{
+var consumer = dubbo.RuleScope{Application: consumerApp, Services: []dubbo.Reference{
 	{Interface: iface, Group: group, Version: version, Providers: []string{providerApp}},
 }}
 

@@ -1,12 +1,12 @@
 // Package admin applies the governance rules Dubbo Admin writes to Tianshu consumers of
 // Dubbo services. It watches Dubbo's config centre (ZooKeeper nodes under
 // /dubbo/config/dubbo, or Nacos dataIds of group dubbo) for the keys that concern one
-// consumer, translates the rules with package dubbo (Consumer.Translate: weight and
+// consumer, translates the rules with package dubbo (RuleScope.Translate: weight and
 // disabled overrides of provider addresses, tags given by the tag router) and keeps the
 // result in a rules.Store, which rpc.WithRules applies like any other governance rules:
 // no second balancer, a change moves the next calls without reconnecting.
 //
-//	w, err := admin.Watch(ctx, admin.ZooKeeper(reg), dubbo.Consumer{
+//	w, err := admin.Watch(ctx, admin.ZooKeeper(reg), dubbo.RuleScope{
 //		Application: "shop",
 //		Services: []dubbo.Reference{{Interface: "org.example.Greeter", Group: "g",
 //			Version: "1.0.0", Providers: []string{"greeter-app"}}},

@@ -40,7 +40,7 @@ configs:
 	if err := os.WriteFile(filepath.Join(dir, key), []byte(rule), 0o600); err != nil {
 		panic(err)
 	}
-	w, err := admin.Watch(context.Background(), admin.Dir(dir), dubbo.Consumer{
+	w, err := admin.Watch(context.Background(), admin.Dir(dir), dubbo.RuleScope{
 		Application: "shop",
 		Services: []dubbo.Reference{{Interface: "tianshu.interop.v1.Greeter", Group: "interop", Version: "1.0.0",
 			Providers: []string{"tianshu-interop-java-provider"}}},

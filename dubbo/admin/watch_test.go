@@ -29,8 +29,8 @@ func TestWatchRejectsBadOptions(t *testing.T) {
 		"nil error handler": watchErr(admin.Watch(ctx, dir, consumer, admin.WithErrorHandler(nil))),
 		"nil option":        watchErr(admin.Watch(ctx, dir, consumer, nil)),
 		"zero backend":      watchErr(admin.Watch(ctx, admin.Backend{}, consumer)),
-		"no service":        watchErr(admin.Watch(ctx, dir, dubbo.Consumer{Application: "x"})),
-		"a bad interface":   watchErr(admin.Watch(ctx, dir, dubbo.Consumer{Services: []dubbo.Reference{{Interface: "a/b"}}})),
+		"no service":        watchErr(admin.Watch(ctx, dir, dubbo.RuleScope{Application: "x"})),
+		"a bad interface":   watchErr(admin.Watch(ctx, dir, dubbo.RuleScope{Services: []dubbo.Reference{{Interface: "a/b"}}})),
 		"nil ZooKeeper":     watchErr(admin.Watch(ctx, admin.ZooKeeper(nil), consumer)),
 	} {
 		if !errors.Is(err, admin.ErrOption) {
