@@ -12,10 +12,10 @@ import (
 )
 
 // registerConsumer lists conn as a Dubbo consumer of service in the registry, when the
-// registry can (dubbo.ConsumerRegistrar, found through wrappers such as registry.Failover), so that Dubbo Admin shows who calls the service,
-// and removes the entry when conn shuts down. The entry follows the connection, not its
-// resolver: grpc-go closes the resolver of an idle channel and builds a new one later, and
-// a consumer that is only idle has not gone.
+// registry can (dubbo.ConsumerRegistrar, found through wrappers such as registry.Failover),
+// so that Dubbo Admin shows who calls the service, and removes the entry when conn shuts
+// down. The entry follows the connection, not its resolver: grpc-go closes the resolver of
+// an idle channel and builds a new one later, and a consumer that is only idle has not gone.
 func (s *dubboService) registerConsumer(ctx context.Context, conn *grpc.ClientConn, d registry.Discovery, service string, log *slog.Logger) {
 	reg, ok := registry.Find[dubbo.ConsumerRegistrar](d)
 	if !ok {
