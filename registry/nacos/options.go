@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tianshu-go/tianshu/dubbo"
 	"github.com/tianshu-go/tianshu/internal/backoff"
 	"github.com/tianshu-go/tianshu/internal/nacosconn"
 )
@@ -42,6 +43,8 @@ type options struct {
 	appName    string
 	dirDefault bool
 	poll       time.Duration
+
+	discovery dubbo.DiscoveryMode // WithDubboDiscovery, appdiscover.go
 }
 
 func defaults() options {
@@ -157,5 +160,5 @@ func (o *options) validate() error {
 	if o.log == nil {
 		o.log = slog.Default()
 	}
-	return nil
+	return o.checkDiscovery()
 }
