@@ -9,6 +9,7 @@ import (
 	"github.com/tianshu-go/tianshu/dubbo"
 	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/registry/nacos"
 	"github.com/tianshu-go/tianshu/registry/zookeeper"
 )
 
@@ -21,6 +22,7 @@ type appLevelBackend struct {
 
 var appLevelBackends = []appLevelBackend{
 	{name: "ZooKeeper", start: startZooKeeperAppLevel},
+	{name: "Nacos", start: startNacosAppLevel},
 }
 
 func startZooKeeperAppLevel(t *testing.T) (string, func(*testing.T, dubbo.DiscoveryMode) registry.Registry) {
@@ -36,6 +38,24 @@ func startZooKeeperAppLevel(t *testing.T) (string, func(*testing.T, dubbo.Discov
 		return r
 	}
 	return "zookeeper://" + srv.Addr, open
+}
+
+func startNacosAppLevel(t *testing.T) (string, func(*testing.T, dubbo.DiscoveryMode) registry.Registry) {
+	srv := testenv.StartNacos(t)
+	open := func(t *testing.T, mode dubbo.DiscoveryMode) registry.Registry {
+		// The naming's group and version name the interface-level service only; the
+		// application level lists every group and version, which rpc.WithDubbo filters.
+		r, err := nacos.New(context.Background(), []string{srv.Addr},
+			nacos.WithDubboNaming("1.0.0", "interop"), nacos.WithDubboDiscovery(mode),
+			nacos.WithDir(t.TempDir()), nacos.WithLogger(testLogger(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Close() })
+		testenv.AwaitNacosSDKEvents(t)
+		return r
+	}
+	return "nacos://" + srv.Addr, open
 }
 
 // A Tianshu consumer calls a Java provider registered at application level only
