@@ -124,8 +124,8 @@ func (r *Registry) getInterface(ctx context.Context, service string) ([]*registr
 	return slices.Clone(sub.bc.Get()), nil
 }
 
-// watchInterface follows a service. The first Next returns the current list at once, even when it is
-// empty or equal to what the SDK has cached; an empty list is delivered when the last
+// watchInterface follows a service. The first Next returns the current list at once, even when
+// it is empty or equal to what the SDK has cached; an empty list is delivered when the last
 // instance leaves. While the server cannot be reached the watcher starts from an empty list,
 // and the SDK's subscription, renewed when it connects, delivers the service's list, as the
 // registry package's contract says.

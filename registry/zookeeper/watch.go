@@ -45,11 +45,11 @@ type serviceWatch struct {
 	held      int // instances kept, for the log
 }
 
-// watchInterface follows a service's providers node. The watch is shared by every watcher of the service on this
-// Registry. ctx (and the session timeout) bounds the first read: when ZooKeeper cannot be
-// reached meanwhile, the error wraps registry.ErrUnavailable. Without a session (Healthy
-// false) Watch does not wait: the watcher starts from the list last read, empty if none,
-// and the watch reads the service as soon as a session is back.
+// watchInterface follows a service's providers node. The watch is shared by every watcher of
+// the service on this Registry. ctx (and the session timeout) bounds the first read: when
+// ZooKeeper cannot be reached meanwhile, the error wraps registry.ErrUnavailable. Without a
+// session (Healthy false) Watch does not wait: the watcher starts from the list last read,
+// empty if none, and the watch reads the service as soon as a session is back.
 func (r *Registry) watchInterface(ctx context.Context, service string) (registry.Watcher, error) {
 	if err := registry.ValidateName("service", service); err != nil {
 		return nil, err

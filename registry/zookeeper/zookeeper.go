@@ -287,8 +287,8 @@ func (r *Registry) Deregister(ctx context.Context, in *registry.Instance) error 
 	return errors.Join(errs...)
 }
 
-// getInterface reads the instances of a service from its providers node, sorted by ID. Nodes that do not
-// hold a valid instance are skipped and logged once.
+// getInterface reads the instances of a service from its providers node, sorted by ID. Nodes
+// that do not hold a valid instance are skipped and logged once.
 func (r *Registry) getInterface(ctx context.Context, service string) ([]*registry.Instance, error) {
 	if err := registry.ValidateName("service", service); err != nil {
 		return nil, err
