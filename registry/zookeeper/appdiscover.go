@@ -45,6 +45,7 @@ type appDiscovery struct {
 
 	mu      sync.Mutex
 	follows map[string]*follow // by node path: a mapping, or an application's instances
+	session int64              // of the last resync
 }
 
 // follow is one node the application-level discovery reads and watches.
@@ -58,6 +59,11 @@ type follow struct {
 	dirty   map[string]bool               // children whose data changed
 	nodes   map[string]*dubbo.AppInstance // children as last read; nil for garbage
 	stopped bool
+	last    []dubbo.AppInstance // the instances last set
+	// For a while after a new session, the instances last set before it that the reads no
+	// longer find, and the end of that while (see serviceWatch.publish for why).
+	held      []dubbo.AppInstance
+	holdUntil time.Time
 }
 
 func (r *Registry) appLevel() bool {
@@ -69,6 +75,7 @@ func (a *appDiscovery) discoverer(r *Registry) *appdiscover.Discoverer {
 	a.once.Do(func() {
 		a.mu.Lock()
 		a.r, a.kick, a.follows = r, make(chan struct{}, 1), map[string]*follow{}
+		a.session = r.conn.SessionID()
 		a.mu.Unlock()
 		cache, err := metadataservice.NewCache(metadataservice.WithCacheLogger(r.log))
 		if err != nil {
@@ -174,11 +181,17 @@ func (a *appDiscovery) route(ev zk.Event) bool {
 }
 
 // resync makes every follow read everything again in a new session, whose watches are not
-// armed.
-func (a *appDiscovery) resync() {
+// armed; when the session is new rather than reconnected, the instances listed stay listed
+// for the hold window while the reads do not find them, as the interface level's do.
+func (a *appDiscovery) resync(sid int64) {
 	a.mu.Lock()
+	renewed := a.session != 0 && sid != a.session
+	a.session = sid
 	for _, f := range a.follows {
 		f.full, f.nodes = true, map[string]*dubbo.AppInstance{}
+		if renewed && !f.mapping && len(f.last) > 0 {
+			f.held, f.holdUntil = f.last, time.Now().Add(a.r.holdWindow())
+		}
 	}
 	n := len(a.follows)
 	a.mu.Unlock()
@@ -223,12 +236,19 @@ func (a *appDiscovery) run() {
 		}
 		var wake <-chan time.Time
 		var t *time.Timer
+		wait := time.Duration(-1)
 		if failed && r.connected.Load() {
-			t = time.NewTimer(backoff.Default.Delay(attempt))
-			wake = t.C
+			wait = backoff.Default.Delay(attempt)
 			attempt++
 		} else if !failed {
 			attempt = 0
+		}
+		if end := a.nextHoldEnd(); !end.IsZero() && (wait < 0 || time.Until(end) < wait) {
+			wait = max(time.Until(end), 0)
+		}
+		if wait >= 0 {
+			t = time.NewTimer(wait)
+			wake = t.C
 		}
 		select {
 		case <-r.stop:
@@ -244,6 +264,26 @@ func (a *appDiscovery) run() {
 		default:
 		}
 	}
+}
+
+// nextHoldEnd returns the earliest end of a hold window, and marks the follows whose window
+// is over for a read, which publishes their list without the instances held.
+func (a *appDiscovery) nextHoldEnd() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var next time.Time
+	now := time.Now()
+	for _, f := range a.follows {
+		switch {
+		case f.holdUntil.IsZero():
+		case !now.Before(f.holdUntil):
+			f.full = true
+			next = now
+		case next.IsZero() || f.holdUntil.Before(next):
+			next = f.holdUntil
+		}
+	}
+	return next
 }
 
 // read reads one follow as its marks say, re-arming the watches the events consumed.
@@ -309,11 +349,34 @@ func (a *appDiscovery) read(f *follow) error {
 			list = append(list, *in)
 		}
 	}
+	list = a.withHeld(f, list)
 	slices.SortFunc(list, func(x, y dubbo.AppInstance) int { return strings.Compare(x.ID, y.ID) })
 	if !a.stopped(f) {
 		f.set(list)
 	}
 	return nil
+}
+
+// withHeld adds to list, within f's hold window, the instances held that it lacks; after
+// the window it forgets them.
+func (a *appDiscovery) withHeld(f *follow, list []dubbo.AppInstance) []dubbo.AppInstance {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !f.holdUntil.IsZero() && time.Now().Before(f.holdUntil) {
+		ids := make(map[string]bool, len(list))
+		for _, in := range list {
+			ids[in.ID] = true
+		}
+		for _, in := range f.held {
+			if !ids[in.ID] {
+				list = append(list, in)
+			}
+		}
+	} else if !f.holdUntil.IsZero() {
+		f.held, f.holdUntil = nil, time.Time{}
+	}
+	f.last = list
+	return list
 }
 
 func (a *appDiscovery) stopped(f *follow) bool {

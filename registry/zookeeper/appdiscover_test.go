@@ -312,3 +312,46 @@ func TestWithDubboDiscoveryRefusesAnUnknownMode(t *testing.T) {
 		t.Errorf("New = %v, want ErrInvalidConfig and ErrInvalidDiscoveryMode", err)
 	}
 }
+
+// After the consumer's session expires along with the provider's, the application-level
+// instance the consumer listed stays listed for the hold window although its node is gone
+// (the provider re-creates it once it has a session of its own), and leaves at the end of
+// the window when it does not come back.
+func TestAppLevelHoldsInstancesAfterANewSession(t *testing.T) {
+	srv := zkServer.Get(t)
+	raw := rawConn(t, srv.Addr)
+	root := "/dubbo-applevel-hold"
+	app := "fake-app-hold"
+	p := startFakeProvider(t, raw, app)
+	p.announce("g:1.0.0")
+	writeNode(t, raw, root+"/mapping/"+appIface, []byte(app), 0)
+	sniff := &sessionSniffer{}
+	cons := open(t, srv.Addr, zookeeper.WithLayout(zookeeper.LayoutDubbo), zookeeper.WithRoot(root), zookeeper.WithDialer(sniff.dial))
+	w, err := cons.Watch(ctxFor(t), appIface)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	want := fmt.Sprintf("127.0.0.1:%d@g:1.0.0", p.port)
+	if got := nextIDs(t, w); got != want {
+		t.Fatalf("first list %q, want %q", got, want)
+	}
+	old := expireAndKeepOut(t, srv.Addr, cons, sniff)
+	if err := raw.Delete(p.node, -1); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	sniff.setRefuse(false)
+	eventually(t, recoveryBound, "a new consumer session", func() bool {
+		sid := cons.SessionID()
+		return sid != 0 && sid != old && cons.Healthy()
+	})
+	time.Sleep(time.Second) // the watches have read the application again by now
+	if got, err := cons.GetService(ctxFor(t), appIface); err != nil || len(got) != 1 {
+		t.Fatalf("within the hold window the consumer lists %v, %v; want the instance kept", got, err)
+	}
+	waitIDs(t, w, "")
+	if held := time.Since(start); held < testSessionTimeout {
+		t.Errorf("the instance left %v after the consumer could reconnect, before the hold window of %v", held, testSessionTimeout)
+	}
+}
