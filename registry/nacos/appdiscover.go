@@ -100,7 +100,7 @@ func (a *appDiscovery) discoverer(ctx context.Context, r *Registry) (*appdiscove
 		a.r, a.cfg = r, cfg
 		a.kick, a.stop, a.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 		a.mappings = map[*mappingFollow]struct{}{}
-		a.d = appdiscover.New(a, r.o.discovery, cache, r.o.log, 2*r.o.timeout+metadataservice.DefaultTimeout)
+		a.d = appdiscover.New(a, r.o.discovery, cache, r.o.log, 2*r.o.timeout+metadataservice.DefaultTimeout, r.Healthy)
 		go a.run()
 	})
 	if a.err != nil {

@@ -81,7 +81,10 @@ func (a *appDiscovery) discoverer(r *Registry) *appdiscover.Discoverer {
 		if err != nil {
 			panic(err) // the defaults are valid
 		}
-		a.d = appdiscover.New(a, r.opts.discovery, cache, r.log, r.opts.sessionTimeout)
+		d := appdiscover.New(a, r.opts.discovery, cache, r.log, r.opts.sessionTimeout, r.Healthy)
+		a.mu.Lock()
+		a.d = d
+		a.mu.Unlock()
 		r.bg.Add(1)
 		go a.run()
 	})
@@ -201,8 +204,11 @@ func (a *appDiscovery) resync(sid int64) {
 }
 
 func (a *appDiscovery) close() {
-	if a.d != nil {
-		a.d.Close()
+	a.mu.Lock()
+	d := a.d
+	a.mu.Unlock()
+	if d != nil {
+		d.Close()
 	}
 }
 

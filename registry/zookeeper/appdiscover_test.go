@@ -1,6 +1,7 @@
 package zookeeper_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -353,5 +354,26 @@ func TestAppLevelHoldsInstancesAfterANewSession(t *testing.T) {
 	waitIDs(t, w, "")
 	if held := time.Since(start); held < testSessionTimeout {
 		t.Errorf("the instance left %v after the consumer could reconnect, before the hold window of %v", held, testSessionTimeout)
+	}
+}
+
+// With no server to read, Watch returns a watcher at once (the registry package's
+// contract), for the application level as for the interface level.
+func TestAppLevelWatchWithoutAServerReturnsAtOnce(t *testing.T) {
+	r, err := zookeeper.New(ctxFor(t), []string{"127.0.0.1:1"}, zookeeper.WithLayout(zookeeper.LayoutDubbo),
+		zookeeper.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	w, err := r.Watch(ctx, appIface)
+	if err != nil {
+		t.Fatalf("Watch without a server = %v, want a watcher", err)
+	}
+	defer w.Stop()
+	if list, err := w.Next(); err != nil || len(list) != 0 {
+		t.Errorf("first list %v, %v; want an empty list", list, err)
 	}
 }

@@ -45,6 +45,7 @@ type Discoverer struct {
 	cache    *metadataservice.Cache
 	log      *slog.Logger
 	maxReady time.Duration
+	healthy  func() bool
 
 	kick chan struct{}
 	stop chan struct{}
@@ -95,10 +96,12 @@ type appState struct {
 
 // New returns a Discoverer over b in mode (DiscoverAll or DiscoverApplication), fetching
 // metadata through cache, which it closes with Close. maxReady bounds how long Watch waits
-// for the applications' instances and metadata before it returns a watcher anyway.
-func New(b Backend, mode dubbo.DiscoveryMode, cache *metadataservice.Cache, log *slog.Logger, maxReady time.Duration) *Discoverer {
+// for the applications' instances and metadata before it returns a watcher anyway; while
+// healthy reports false (the backend's server cannot be reached), Watch does not wait at
+// all, as the registry package's contract asks.
+func New(b Backend, mode dubbo.DiscoveryMode, cache *metadataservice.Cache, log *slog.Logger, maxReady time.Duration, healthy func() bool) *Discoverer {
 	d := &Discoverer{
-		b: b, mode: mode, cache: cache, log: log, maxReady: maxReady,
+		b: b, mode: mode, cache: cache, log: log, maxReady: maxReady, healthy: healthy,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		ifaces: map[string]*ifaceWatch{}, apps: map[string]*appState{},
 	}
@@ -118,6 +121,8 @@ func (d *Discoverer) poke() {
 // or maxReady has passed, until the mapping, the instances of every application in it and a
 // first fetch of each of their revisions have been read, so that a consumer's first list
 // has the providers found; ctx ending first gives an error wrapping registry.ErrUnavailable.
+// While the backend is not healthy it returns at once, and the watcher's lists follow as
+// the backend reads them.
 func (d *Discoverer) Watch(ctx context.Context, iface string, openInner func() (registry.Watcher, error)) (registry.Watcher, error) {
 	d.mu.Lock()
 	if d.closed {
@@ -148,6 +153,10 @@ func (d *Discoverer) Watch(ctx context.Context, iface string, openInner func() (
 	d.mu.Unlock()
 	d.poke()
 
+	if !d.healthy() {
+		iw.once.Do(func() { close(iw.ready) }) // publish what there is from now on
+		return iw.bc.Watch(func() { d.release(iw) }), nil
+	}
 	t := time.NewTimer(d.maxReady)
 	defer t.Stop()
 	select {

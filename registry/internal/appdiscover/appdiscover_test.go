@@ -143,7 +143,7 @@ func newDiscoverer(t *testing.T, b appdiscover.Backend, f *fetcher, mode dubbo.D
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := appdiscover.New(b, mode, c, log, 10*time.Second)
+	d := appdiscover.New(b, mode, c, log, 10*time.Second, func() bool { return true })
 	t.Cleanup(d.Close)
 	return d
 }
