@@ -209,3 +209,18 @@ func TestWithDubboDiscoveryRefusesAnUnknownMode(t *testing.T) {
 		t.Errorf("New = %v, want ErrInvalidConfig and ErrInvalidDiscoveryMode", err)
 	}
 }
+
+func TestParseURLReadsTheDiscoveryMode(t *testing.T) {
+	for _, v := range []string{"all", "interface", "application"} {
+		u, _ := url.Parse("nacos://127.0.0.1:8848?naming=dubbo&dubbo_version=1&dubbo_discovery=" + v)
+		if _, _, err := nacos.ParseURL(u); err != nil {
+			t.Errorf("ParseURL(dubbo_discovery=%s) = %v", v, err)
+		}
+	}
+	for _, q := range []string{"naming=dubbo&dubbo_discovery=bogus", "dubbo_discovery=all"} {
+		u, _ := url.Parse("nacos://127.0.0.1:8848?" + q)
+		if _, _, err := nacos.ParseURL(u); !errors.Is(err, nacos.ErrInvalidConfig) || !errors.Is(err, registry.ErrInvalidURL) {
+			t.Errorf("ParseURL(%s) = %v, want ErrInvalidConfig and ErrInvalidURL", q, err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tianshu-go/tianshu/dubbo"
 	"github.com/tianshu-go/tianshu/registry"
 )
 
@@ -24,7 +25,7 @@ func openURL(ctx context.Context, u *url.URL) (registry.Registry, error) {
 const DefaultPort = 8848
 
 // urlParams are the query parameters ParseURL reads.
-var urlParams = []string{"app", "cache_dir", "cluster", "clusters", "dubbo_group", "dubbo_version", "group", "naming", "password", "timeout", "username"}
+var urlParams = []string{"app", "cache_dir", "cluster", "clusters", "dubbo_discovery", "dubbo_group", "dubbo_version", "group", "naming", "password", "timeout", "username"}
 
 // ParseURL reads a nacos:// URL into server addresses and options:
 //
@@ -36,7 +37,7 @@ var urlParams = []string{"app", "cache_dir", "cluster", "clusters", "dubbo_group
 // (comma-separated: the only clusters consumers list, WithClusters), username and password
 // (or user:password@ before the hosts), cache_dir (WithDir), timeout (a positive Go
 // duration), app (WithApplication), and naming=dubbo with dubbo_version and dubbo_group for
-// WithDubboNaming.
+// WithDubboNaming and dubbo_discovery (all, interface or application) for WithDubboDiscovery.
 // The rules every backend shares are registry.URLParser's: an unknown, repeated or empty
 // parameter is an error. Errors wrap ErrInvalidConfig and registry.ErrInvalidURL; messages
 // show the URL with its password hidden.
@@ -92,11 +93,18 @@ func ParseURL(u *url.URL) ([]string, []Option, error) {
 	}
 	switch v := p.String("naming"); v {
 	case "", "tianshu":
-		if p.Has("dubbo_version") || p.Has("dubbo_group") {
-			return nil, nil, p.Errorf("dubbo_version and dubbo_group need naming=dubbo")
+		if p.Has("dubbo_version") || p.Has("dubbo_group") || p.Has("dubbo_discovery") {
+			return nil, nil, p.Errorf("dubbo_version, dubbo_group and dubbo_discovery need naming=dubbo")
 		}
 	case "dubbo":
 		opts = append(opts, WithDubboNaming(p.String("dubbo_version"), p.String("dubbo_group")))
+		if v := p.String("dubbo_discovery"); v != "" {
+			m, err := dubbo.ParseDiscoveryMode(v)
+			if err != nil {
+				return nil, nil, p.Errorf("parameter dubbo_discovery=%q: want all, interface or application", v)
+			}
+			opts = append(opts, WithDubboDiscovery(m))
+		}
 	default:
 		return nil, nil, p.Errorf("parameter naming=%q: want tianshu or dubbo", v)
 	}

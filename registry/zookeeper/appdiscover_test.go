@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -375,5 +376,18 @@ func TestAppLevelWatchWithoutAServerReturnsAtOnce(t *testing.T) {
 	defer w.Stop()
 	if list, err := w.Next(); err != nil || len(list) != 0 {
 		t.Errorf("first list %v, %v; want an empty list", list, err)
+	}
+}
+
+func TestParseURLReadsTheDiscoveryMode(t *testing.T) {
+	for _, v := range []string{"all", "interface", "application"} {
+		u, _ := url.Parse("zookeeper://127.0.0.1:2181/dubbo?layout=dubbo&dubbo_discovery=" + v)
+		if _, _, err := zookeeper.ParseURL(u); err != nil {
+			t.Errorf("ParseURL(dubbo_discovery=%s) = %v", v, err)
+		}
+	}
+	u, _ := url.Parse("zookeeper://127.0.0.1:2181/dubbo?layout=dubbo&dubbo_discovery=APPLICATION_FIRST")
+	if _, _, err := zookeeper.ParseURL(u); !errors.Is(err, zookeeper.ErrInvalidConfig) || !errors.Is(err, registry.ErrInvalidURL) {
+		t.Errorf("ParseURL(dubbo_discovery=APPLICATION_FIRST) = %v, want ErrInvalidConfig and ErrInvalidURL", err)
 	}
 }
