@@ -262,3 +262,39 @@ func ExampleResolveInstances() {
 	}
 	// Output: 10.0.0.7:50051@blue:1.0.0 tri://10.0.0.7:50051 1.0.0 blue
 }
+
+// BenchmarkResolveAndMerge: one interface over 10 applications of 10 instances each, one
+// revision per application, merged with 50 interface-level instances of which half are the
+// same providers: the work a watch does on every change of any of them.
+func BenchmarkResolveAndMerge(b *testing.B) {
+	var ins []dubbo.AppInstance
+	var infos []dubbo.MetadataInfo
+	var ifaceLevel []*registry.Instance
+	for a := range 10 {
+		app := fmt.Sprintf("app-%d", a)
+		m := dubbo.NewMetadataInfo(app, dubbo.ServiceInfo{Name: "x.Svc", Group: "g", Version: "1", Protocol: "tri",
+			Port: 7000, Path: "x.Svc", Params: map[string]string{"application": app, "side": "provider", "methods": "A,B"}})
+		infos = append(infos, m)
+		for i := range 10 {
+			host := fmt.Sprintf("10.0.%d.%d", a, i)
+			ins = append(ins, dubbo.AppInstance{App: app, ID: host + ":7000", Host: host, Port: 7000,
+				Metadata: map[string]string{dubbo.MetaRevision: m.Revision(), dubbo.MetaTimestamp: "1700000000000"}})
+			if (a*10+i)%2 == 0 {
+				ifaceLevel = append(ifaceLevel, &registry.Instance{ID: host + ":7000@g:1", Service: "x.Svc", Version: "1",
+					Endpoints: []registry.Endpoint{{Scheme: "tri", Host: host, Port: 7000}}, Metadata: map[string]string{"group": "g"}})
+			}
+		}
+	}
+	byRev := map[string]dubbo.MetadataInfo{}
+	for _, m := range infos {
+		byRev[m.Revision()] = m
+	}
+	lookup := func(_, rev string) (dubbo.MetadataInfo, bool) { m, ok := byRev[rev]; return m, ok }
+	b.ReportAllocs()
+	for b.Loop() {
+		list, _ := dubbo.ResolveInstances("x.Svc", ins, lookup)
+		if n := len(dubbo.MergeInstances(ifaceLevel, list)); n != 100 {
+			b.Fatalf("%d instances, want 100", n)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
@@ -262,4 +263,31 @@ func TestCacheConcurrentResolve(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// A registry backend hands the cache an application's instances whenever they change, and
+// calls Resolve again when notified; here the fetch is a stand-in for a provider's
+// MetadataServiceV2.
+func ExampleCache() {
+	m := dubbo.NewMetadataInfo("greeter", dubbo.ServiceInfo{Name: "org.example.Greeter", Version: "1.0.0",
+		Protocol: "tri", Port: 50051, Path: "org.example.Greeter"})
+	fetch := func(_ context.Context, in dubbo.AppInstance) (dubbo.MetadataInfo, error) { return m, nil }
+	c, err := metadataservice.NewCache(metadataservice.WithFetchFunc(fetch))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	in := dubbo.AppInstance{App: "greeter", ID: "10.0.0.7:50051", Host: "10.0.0.7", Port: 50051,
+		Metadata: map[string]string{dubbo.MetaRevision: m.Revision()}}
+	fetched := make(chan struct{}, 1)
+	_, pending := c.Resolve("greeter", []dubbo.AppInstance{in}, func() { fetched <- struct{}{} })
+	fmt.Println("pending:", pending)
+	<-fetched
+	lookup, _ := c.Resolve("greeter", []dubbo.AppInstance{in}, func() {})
+	list, _ := dubbo.ResolveInstances("org.example.Greeter", []dubbo.AppInstance{in}, lookup)
+	fmt.Println(list[0].ID, list[0].Endpoints[0])
+	// Output:
+	// pending: true
+	// 10.0.0.7:50051@:1.0.0 tri://10.0.0.7:50051
 }

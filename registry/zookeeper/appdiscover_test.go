@@ -391,3 +391,17 @@ func TestParseURLReadsTheDiscoveryMode(t *testing.T) {
 		t.Errorf("ParseURL(dubbo_discovery=APPLICATION_FIRST) = %v, want ErrInvalidConfig and ErrInvalidURL", err)
 	}
 }
+
+// A consumer of a Dubbo interface that reads only the application level, as a Dubbo
+// consumer with FORCE_APPLICATION does; by default both levels are merged.
+func ExampleWithDubboDiscovery() {
+	ctx := context.Background()
+	reg, err := zookeeper.New(ctx, []string{"127.0.0.1:2181"},
+		zookeeper.WithLayout(zookeeper.LayoutDubbo), zookeeper.WithDubboDiscovery(dubbo.DiscoverApplication))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer reg.Close()
+	// rpc.Dial(ctx, "tianshu:///org.example.Greeter", rpc.WithDiscovery(reg), rpc.WithDubbo("blue", "1.0.0"))
+}
