@@ -259,10 +259,15 @@ func (a *appDiscovery) close() {
 	a.cfg.Release()
 }
 
-// Watch follows a service; see watchInterface. Under WithDubboNaming, unless
-// WithDubboDiscovery says dubbo.DiscoverInterface, the service is an interface and the list
-// also holds its application-level providers; the first list then waits, within ctx, for
-// their metadata.
+// Watch follows a service. The first Next returns the current list at once, even when it is
+// empty or equal to what the SDK has cached; an empty list is delivered when the last
+// instance leaves. While the server cannot be reached the watcher starts from an empty list,
+// and the SDK's subscription, renewed when it connects, delivers the service's list, as the
+// registry package's contract says.
+//
+// Under WithDubboNaming, unless WithDubboDiscovery says dubbo.DiscoverInterface, the service
+// is an interface and the list also holds its application-level providers; the first list
+// then waits, within ctx, for their metadata.
 func (r *Registry) Watch(ctx context.Context, service string) (registry.Watcher, error) {
 	if !r.o.appLevel() || strings.HasPrefix(service, "providers:") {
 		return r.watchInterface(ctx, service)
@@ -280,8 +285,11 @@ func (r *Registry) Watch(ctx context.Context, service string) (registry.Watcher,
 	return d.Watch(ctx, service, func() (registry.Watcher, error) { return r.watchInterface(ctx, service) })
 }
 
-// GetService returns the instances of a service, sorted by ID; see getInterface. Under
-// WithDubboNaming with application-level discovery it reads them as Watch's first list.
+// GetService returns the usable (enabled, healthy, positive weight) instances of a service,
+// sorted by ID. Entries that cannot be read as instances are skipped and logged once.
+// Reading a service subscribes to it for the life of the shared client, as the SDK does.
+// Under WithDubboNaming with application-level discovery (see WithDubboDiscovery) it returns
+// Watch's first list.
 func (r *Registry) GetService(ctx context.Context, service string) ([]*registry.Instance, error) {
 	if !r.o.appLevel() || strings.HasPrefix(service, "providers:") {
 		return r.getInterface(ctx, service)

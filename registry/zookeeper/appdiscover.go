@@ -91,10 +91,15 @@ func (a *appDiscovery) discoverer(r *Registry) *appdiscover.Discoverer {
 	return a.d
 }
 
-// Watch follows a service. In LayoutDubbo the service is an interface, and unless
-// WithDubboDiscovery says dubbo.DiscoverInterface the list also holds its application-level
-// providers (see WithDubboDiscovery); the first list then waits, within ctx and the session
-// timeout, for their metadata. Otherwise see watchInterface.
+// Watch follows a service. The watch is shared by every watcher of the service on this
+// Registry. ctx (and the session timeout) bounds the first read: when ZooKeeper cannot be
+// reached meanwhile, the error wraps registry.ErrUnavailable. Without a session (Healthy
+// false) Watch does not wait: the watcher starts from the list last read, empty if none,
+// and follows the service as soon as a session is back.
+//
+// In LayoutDubbo the service is an interface, and unless WithDubboDiscovery says
+// dubbo.DiscoverInterface the list also holds its application-level providers; the first
+// list then waits, within ctx and the session timeout, for their metadata.
 func (r *Registry) Watch(ctx context.Context, service string) (registry.Watcher, error) {
 	if !r.appLevel() {
 		return r.watchInterface(ctx, service)
@@ -108,9 +113,9 @@ func (r *Registry) Watch(ctx context.Context, service string) (registry.Watcher,
 	return r.apps.discoverer(r).Watch(ctx, service, func() (registry.Watcher, error) { return r.watchInterface(ctx, service) })
 }
 
-// GetService reads the instances of a service, sorted by ID; in LayoutDubbo with
-// application-level discovery it reads them as Watch's first list. Otherwise see
-// getInterface.
+// GetService reads the instances of a service from ZooKeeper, sorted by ID. Nodes that do
+// not hold a valid instance are skipped and logged once. In LayoutDubbo with
+// application-level discovery (see WithDubboDiscovery) it returns Watch's first list.
 func (r *Registry) GetService(ctx context.Context, service string) ([]*registry.Instance, error) {
 	if !r.appLevel() {
 		return r.getInterface(ctx, service)
