@@ -403,5 +403,6 @@ func ExampleWithDubboDiscovery() {
 		return
 	}
 	defer reg.Close()
-	// rpc.Dial(ctx, "tianshu:///org.example.Greeter", rpc.WithDiscovery(reg), rpc.WithDubbo("blue", "1.0.0"))
+	// Then: rpc.Dial(ctx, "tianshu:///org.example.Greeter", rpc.WithDiscovery(reg),
+	// rpc.WithDubbo("blue", "1.0.0")).
 }
