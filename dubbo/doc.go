@@ -24,4 +24,11 @@
 // names the revision of its MetadataInfo; consumers fetch the MetadataInfo of a revision
 // from the provider and find the application through the mapping of the interface
 // (/dubbo/mapping/<interface>, a comma-separated list of application names).
+//
+// A Tianshu consumer turns what it found at application level into the instances of an
+// interface with ResolveInstances (the same shape as interface-level URLs give, so that
+// rpc.WithDubbo filters both alike), and lists both levels together with MergeInstances;
+// DiscoveryMode chooses the levels a backend reads. MetadataServiceAddr says where an
+// instance serves MetadataServiceV2, and why Tianshu cannot fetch the metadata of an
+// instance that offers only the hessian2 MetadataService (ErrUnsupportedMetadata).
 package dubbo

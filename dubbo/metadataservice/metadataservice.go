@@ -6,7 +6,9 @@
 //
 // A Tianshu provider registers the service on its gRPC server with Register and keeps the
 // metadata it announces in a Store; a Tianshu consumer fetches a provider's metadata with
-// Fetch, Java provider or Tianshu one alike.
+// Fetch, Java provider or Tianshu one alike. A Cache does that for the registry backends: it
+// fetches each application revision once, shares it between the instances that announce it,
+// and retries a failed fetch with backoff, logging it once.
 package metadataservice
 
 import (

@@ -30,6 +30,13 @@
 // names) and, with WithDubboNaming or a full providers:<interface>:<version>:<group> name,
 // Dubbo providers. WithDubboConsumers lists rpc.WithDubbo connections as Dubbo consumers.
 //
+// Under WithDubboNaming, consumers also find Dubbo providers registered at application level
+// only: the mapping (config dataId <interface>, group DubboMappingGroup) names the
+// applications, the service <application> in DEFAULT_GROUP lists their instances, and each
+// instance's MetadataServiceV2 the services of its revision, fetched once per revision. The
+// application level lists every group and version of the interface (rpc.WithDubbo picks
+// one). By default both levels are merged; WithDubboDiscovery keeps one.
+//
 // Clusters: WithCluster names the cluster this process registers in; consumers list every
 // cluster unless WithClusters names the ones they call (for example their own data centre).
 //

@@ -26,7 +26,8 @@ type Registry struct {
 	closed   bool
 	watchers map[*watcher]struct{}
 
-	consumers consumerSet // Dubbo consumer entries (consumers.go)
+	consumers consumerSet  // Dubbo consumer entries (consumers.go)
+	apps      appDiscovery // Dubbo application-level discovery (appdiscover.go)
 }
 
 var (
@@ -50,7 +51,9 @@ func New(ctx context.Context, servers []string, opts ...Option) (*Registry, erro
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{o: o, n: n, watchers: map[*watcher]struct{}{}}, nil
+	r := &Registry{o: o, n: n, watchers: map[*watcher]struct{}{}}
+	r.apps.servers = slices.Clone(servers)
+	return r, nil
 }
 
 func (r *Registry) key(service string) svcKey {
@@ -105,10 +108,10 @@ func (r *Registry) Deregister(ctx context.Context, in *registry.Instance) error 
 	return err
 }
 
-// GetService returns the usable (enabled, healthy, positive weight) instances of a service,
+// getInterface returns the usable (enabled, healthy, positive weight) instances of a service,
 // sorted by ID. Entries that cannot be read as instances are skipped and logged once.
 // Reading a service subscribes to it for the life of the shared client, as the SDK does.
-func (r *Registry) GetService(ctx context.Context, service string) ([]*registry.Instance, error) {
+func (r *Registry) getInterface(ctx context.Context, service string) ([]*registry.Instance, error) {
 	if err := registry.ValidateName("service", service); err != nil {
 		return nil, err
 	}
@@ -122,12 +125,12 @@ func (r *Registry) GetService(ctx context.Context, service string) ([]*registry.
 	return slices.Clone(sub.bc.Get()), nil
 }
 
-// Watch follows a service. The first Next returns the current list at once, even when it is
-// empty or equal to what the SDK has cached; an empty list is delivered when the last
+// watchInterface follows a service. The first Next returns the current list at once, even when
+// it is empty or equal to what the SDK has cached; an empty list is delivered when the last
 // instance leaves. While the server cannot be reached the watcher starts from an empty list,
 // and the SDK's subscription, renewed when it connects, delivers the service's list, as the
 // registry package's contract says.
-func (r *Registry) Watch(ctx context.Context, service string) (registry.Watcher, error) {
+func (r *Registry) watchInterface(ctx context.Context, service string) (registry.Watcher, error) {
 	if err := registry.ValidateName("service", service); err != nil {
 		return nil, err
 	}
@@ -169,6 +172,7 @@ func (r *Registry) Close() error {
 	for _, w := range ws {
 		_ = w.Stop()
 	}
+	r.apps.close()
 	err := r.n.dropOwner(r)
 	r.n.release()
 	return err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tianshu-go/tianshu/dubbo"
 	"github.com/tianshu-go/tianshu/internal/backoff"
 	"github.com/tianshu-go/tianshu/internal/nacosconn"
 )
@@ -43,7 +44,8 @@ type options struct {
 	dirDefault bool
 	poll       time.Duration
 
-	dubboConsumers bool // list rpc.WithDubbo connections as Dubbo consumers (consumers.go)
+	dubboConsumers bool                // list rpc.WithDubbo connections as Dubbo consumers (consumers.go)
+	discovery      dubbo.DiscoveryMode // WithDubboDiscovery, appdiscover.go
 }
 
 func defaults() options {
@@ -159,5 +161,5 @@ func (o *options) validate() error {
 	if o.log == nil {
 		o.log = slog.Default()
 	}
-	return nil
+	return o.checkDiscovery()
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tianshu-go/tianshu/dubbo"
 	"github.com/tianshu-go/tianshu/registry"
 )
 
@@ -24,7 +25,8 @@ func openURL(ctx context.Context, u *url.URL) (registry.Registry, error) {
 const DefaultPort = 8848
 
 // urlParams are the query parameters ParseURL reads.
-var urlParams = []string{"app", "cache_dir", "cluster", "clusters", "dubbo_consumers", "dubbo_group", "dubbo_version", "group", "naming", "password", "timeout", "username"}
+var urlParams = []string{"app", "cache_dir", "cluster", "clusters", "dubbo_consumers", "dubbo_discovery", "dubbo_group",
+	"dubbo_version", "group", "naming", "password", "timeout", "username"}
 
 // ParseURL reads a nacos:// URL into server addresses and options:
 //
@@ -36,7 +38,8 @@ var urlParams = []string{"app", "cache_dir", "cluster", "clusters", "dubbo_consu
 // (comma-separated: the only clusters consumers list, WithClusters), username and password
 // (or user:password@ before the hosts), cache_dir (WithDir), timeout (a positive Go
 // duration), app (WithApplication), and naming=dubbo with dubbo_version and dubbo_group for
-// WithDubboNaming and dubbo_consumers=true for WithDubboConsumers.
+// WithDubboNaming, dubbo_consumers=true for WithDubboConsumers and dubbo_discovery (all,
+// interface or application) for WithDubboDiscovery.
 // The rules every backend shares are registry.URLParser's: an unknown, repeated or empty
 // parameter is an error. Errors wrap ErrInvalidConfig and registry.ErrInvalidURL; messages
 // show the URL with its password hidden.
@@ -92,8 +95,8 @@ func ParseURL(u *url.URL) ([]string, []Option, error) {
 	}
 	switch v := p.String("naming"); v {
 	case "", "tianshu":
-		if p.Has("dubbo_version") || p.Has("dubbo_group") || p.Has("dubbo_consumers") {
-			return nil, nil, p.Errorf("dubbo_version, dubbo_group and dubbo_consumers need naming=dubbo")
+		if p.Has("dubbo_version") || p.Has("dubbo_group") || p.Has("dubbo_consumers") || p.Has("dubbo_discovery") {
+			return nil, nil, p.Errorf("dubbo_version, dubbo_group, dubbo_consumers and dubbo_discovery need naming=dubbo")
 		}
 	case "dubbo":
 		opts = append(opts, WithDubboNaming(p.String("dubbo_version"), p.String("dubbo_group")))
@@ -101,6 +104,13 @@ func ParseURL(u *url.URL) ([]string, []Option, error) {
 			return nil, nil, err
 		} else if on {
 			opts = append(opts, WithDubboConsumers())
+		}
+		if v := p.String("dubbo_discovery"); v != "" {
+			m, err := dubbo.ParseDiscoveryMode(v)
+			if err != nil {
+				return nil, nil, p.Errorf("parameter dubbo_discovery=%q: want all, interface or application", v)
+			}
+			opts = append(opts, WithDubboDiscovery(m))
 		}
 	default:
 		return nil, nil, p.Errorf("parameter naming=%q: want tianshu or dubbo", v)

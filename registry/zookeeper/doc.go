@@ -49,6 +49,17 @@
 // grpc-go serves as is. Connections dialled with rpc.WithDubbo are listed under
 // /dubbo/<interface>/consumers, as Java consumers are (RegisterConsumer).
 //
+// Consumers in LayoutDubbo also find providers registered at application level only (Dubbo
+// 3's register-mode=instance): the interface's mapping /dubbo/mapping/<interface> names the
+// applications, /services/<application>/<host:port> their instances, and each instance's
+// MetadataServiceV2 the services of its revision (fetched once per revision and cached; a
+// failed fetch is logged once, retried with backoff, and its instances left out meanwhile).
+// The mapping and the instances are watched. By default (dubbo.DiscoverAll) both levels
+// are listed, a provider registered at both once, as its interface-level entry;
+// WithDubboDiscovery keeps one level (package dubbo explains why the union is the default).
+// Nodes that cannot be read keep the last lists; a malformed instance node is skipped and
+// logged once.
+//
 // # Sessions
 //
 // A provider's nodes are ephemeral: a provider that dies leaves consumers' lists when its

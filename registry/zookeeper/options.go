@@ -36,6 +36,8 @@ type options struct {
 	reconnect      backoff.Policy
 	publish        dubbo.Publish
 	dialer         zk.Dialer // tests observe the handshake through it
+
+	discovery dubbo.DiscoveryMode // WithDubboDiscovery, appdiscover.go
 }
 
 // WithRoot sets the node under which services are stored; the default is /tianshu, or
@@ -109,5 +111,5 @@ func (o *options) check(servers []string) error {
 	case o.reconnect.Base <= 0 || o.reconnect.Max < o.reconnect.Base:
 		return fmt.Errorf("%w: reconnect backoff %v..%v: want 0 < base <= max", ErrInvalidConfig, o.reconnect.Base, o.reconnect.Max)
 	}
-	return nil
+	return o.checkDiscovery()
 }

@@ -230,6 +230,7 @@ func (r *Registry) resync(sid int64) error {
 		sw.markFull()
 	}
 	r.mu.Unlock()
+	r.apps.resync(sid)
 	return errors.Join(errs...)
 }
 

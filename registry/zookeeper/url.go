@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 
+	"github.com/tianshu-go/tianshu/dubbo"
 	"github.com/tianshu-go/tianshu/registry"
 )
 
@@ -21,7 +22,7 @@ func openURL(ctx context.Context, u *url.URL) (registry.Registry, error) {
 const DefaultPort = 2181
 
 // urlParams are the query parameters ParseURL reads.
-var urlParams = []string{"application", "layout", "password", "reconnect_max", "session_timeout", "user"}
+var urlParams = []string{"application", "dubbo_discovery", "layout", "password", "reconnect_max", "session_timeout", "user"}
 
 // ParseURL reads a zookeeper:// URL into servers and options:
 //
@@ -30,7 +31,8 @@ var urlParams = []string{"application", "layout", "password", "reconnect_max", "
 // The host part lists the servers, comma-separated, each host[:port] (DefaultPort when
 // omitted); the path is the root (none: the layout's default). Parameters: session_timeout
 // and reconnect_max (positive Go durations), layout (tianshu or dubbo), user and password
-// (or user:password@ before the hosts) and application (the Dubbo application name).
+// (or user:password@ before the hosts), application (the Dubbo application name) and
+// dubbo_discovery (all, interface or application: WithDubboDiscovery).
 // The rules every backend shares are registry.URLParser's: an unknown, repeated or empty
 // parameter is an error. Errors wrap ErrInvalidConfig and registry.ErrInvalidURL; the URL in
 // messages has its password hidden.
@@ -76,6 +78,13 @@ func ParseURL(u *url.URL) ([]string, []Option, error) {
 	if p.Has("application") {
 		app := p.String("application")
 		opts = append(opts, func(o *options) { o.publish.Application = app })
+	}
+	if v := p.String("dubbo_discovery"); v != "" {
+		m, err := dubbo.ParseDiscoveryMode(v)
+		if err != nil {
+			return nil, nil, p.Errorf("parameter dubbo_discovery=%q: want all, interface or application", v)
+		}
+		opts = append(opts, WithDubboDiscovery(m))
 	}
 	return servers, opts, nil
 }

@@ -45,12 +45,12 @@ type serviceWatch struct {
 	held      int // instances kept, for the log
 }
 
-// Watch follows a service. The watch is shared by every watcher of the service on this
-// Registry. ctx (and the session timeout) bounds the first read: when ZooKeeper cannot be
-// reached meanwhile, the error wraps registry.ErrUnavailable. Without a session (Healthy
-// false) Watch does not wait: the watcher starts from the list last read, empty if none,
-// and the watch reads the service as soon as a session is back.
-func (r *Registry) Watch(ctx context.Context, service string) (registry.Watcher, error) {
+// watchInterface follows a service's providers node. The watch is shared by every watcher of
+// the service on this Registry. ctx (and the session timeout) bounds the first read: when
+// ZooKeeper cannot be reached meanwhile, the error wraps registry.ErrUnavailable. Without a
+// session (Healthy false) Watch does not wait: the watcher starts from the list last read,
+// empty if none, and the watch reads the service as soon as a session is back.
+func (r *Registry) watchInterface(ctx context.Context, service string) (registry.Watcher, error) {
 	if err := registry.ValidateName("service", service); err != nil {
 		return nil, err
 	}
@@ -121,6 +121,9 @@ func (r *Registry) release(sw *serviceWatch) {
 // route hands a node event to the watch it concerns: events on a providers node itself
 // change its list of children, events on a child its data.
 func (r *Registry) route(ev zk.Event) {
+	if r.apps.route(ev) {
+		return
+	}
 	r.routeMu.RLock()
 	sw, own := r.byPath[ev.Path]
 	var parent *serviceWatch

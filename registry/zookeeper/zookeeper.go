@@ -65,6 +65,8 @@ type Registry struct {
 
 	badMu sync.Mutex
 	bad   map[string]string // node path -> the problem logged for it
+
+	apps appDiscovery // Dubbo application-level discovery (appdiscover.go)
 }
 
 // ownNode is an instance this Registry registered, and the node that holds it.
@@ -285,9 +287,9 @@ func (r *Registry) Deregister(ctx context.Context, in *registry.Instance) error 
 	return errors.Join(errs...)
 }
 
-// GetService reads the instances of a service from ZooKeeper, sorted by ID. Nodes that do not
-// hold a valid instance are skipped and logged once.
-func (r *Registry) GetService(ctx context.Context, service string) ([]*registry.Instance, error) {
+// getInterface reads the instances of a service from its providers node, sorted by ID. Nodes
+// that do not hold a valid instance are skipped and logged once.
+func (r *Registry) getInterface(ctx context.Context, service string) ([]*registry.Instance, error) {
 	if err := registry.ValidateName("service", service); err != nil {
 		return nil, err
 	}
@@ -389,6 +391,7 @@ func (r *Registry) Close() error {
 	r.watches = map[string]*serviceWatch{}
 	r.mu.Unlock()
 
+	r.apps.close()
 	close(r.stop)
 	for _, sw := range watches {
 		sw.bc.Close()

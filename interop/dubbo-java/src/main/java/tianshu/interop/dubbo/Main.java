@@ -42,6 +42,8 @@ import tianshu.interop.v1.Greeter;
  * peer.interval-ms   the consumer's pause between calls (default 0)
  * peer.keep-going    "true": the consumer prints "FAIL error" for a failed call after the first
  *                    answer and goes on, and its last line is "DONE ok=N failed=M"
+ * peer.metadata-center "true": the registry is also the metadata centre (Dubbo's default), so
+ *                    a provider writes the interface's mapping to its application there
  * </pre>
  * Dubbo's caches of mappings and metadata go under the working directory (user.home is set to
  * it), so no run reads what an earlier one left.
@@ -93,9 +95,11 @@ public final class Main {
 
     private static RegistryConfig registry(String address) {
         RegistryConfig reg = new RegistryConfig(address);
-        // The registry is only a registry here: no config center, no metadata report.
+        // The registry is only a registry here: no config center, no metadata report, unless
+        // peer.metadata-center is "true": then it is also the metadata centre, as by default,
+        // and a provider writes the interface-to-application mapping there.
         reg.setUseAsConfigCenter(false);
-        reg.setUseAsMetadataCenter(false);
+        reg.setUseAsMetadataCenter(Boolean.getBoolean("peer.metadata-center"));
         reg.setTimeout(10_000);
         return reg;
     }
