@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/metadata"
 
@@ -47,6 +48,16 @@ func TestWithDubboTagRoutesByProvidersDubboTag(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	c := testpb.NewEchoClient(conn)
+	// WithWaitReady waits for one provider; until the plain one is connected too, an untagged
+	// call falls back to the gray one, which is the balancer's rule for no ready match.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if r, err := c.Echo(context.Background(), &testpb.EchoRequest{}); err == nil && strings.HasPrefix(r.ServedBy, "plain") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the plain provider served no untagged call within 10 s")
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		ctx  context.Context
