@@ -1,0 +1,276 @@
+package interop_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tianshu-go/tianshu/dubbo"
+	"github.com/tianshu-go/tianshu/interop/interoppb"
+	"github.com/tianshu-go/tianshu/internal/echotest"
+	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/registry/nacos"
+	"github.com/tianshu-go/tianshu/registry/zookeeper"
+	"github.com/tianshu-go/tianshu/rpc"
+)
+
+// These tests put Tianshu providers registered at application level (the default register
+// mode, all) beside Dubbo 3.3.5's Java peer, with Java consumers: the issue's mixed fleet.
+
+// metadataCenter makes the Java peer use the registry as its metadata centre, as Dubbo does by
+// default (the peer turns it off for the interface-level tests): the provider then writes
+// the interface-application mapping and the consumer reads it.
+const metadataCenter = "-Ddubbo.registry.use-as-metadata-center=true"
+
+// javaFlags sets the JVM system properties of the Java peers the test starts next, through
+// JAVA_TOOL_OPTIONS: startJava passes its arguments after -jar, to Main.
+func javaFlags(t *testing.T, flags ...string) {
+	t.Setenv("JAVA_TOOL_OPTIONS", strings.Join(flags, " "))
+}
+
+// appLevelBackend opens Tianshu registries in their Dubbo mode, registering at application
+// level as application app, on a backend the Java peer reaches at the returned URL.
+type appLevelBackend struct {
+	name string
+	// start returns the registry URL for Java, and the registry the Tianshu provider of
+	// application app registers with (as a child process's arguments too).
+	start func(t *testing.T) (javaURL, kind, addr string)
+}
+
+var appLevelBackends = []appLevelBackend{
+	{name: "ZooKeeper", start: func(t *testing.T) (string, string, string) {
+		zk := zkServer.Get(t)
+		return "zookeeper://" + zk.Addr, "zookeeper", zk.Addr
+	}},
+}
+
+// openAppLevel opens the registry a Tianshu provider of app registers with, in its Dubbo mode.
+func openAppLevel(ctx context.Context, kind, addr, app, dir string, t *testing.T) (registry.Registry, error) {
+	switch kind {
+	case "zookeeper":
+		opts := []zookeeper.Option{zookeeper.WithLayout(zookeeper.LayoutDubbo),
+			zookeeper.WithDubboPublish(dubbo.Publish{Application: app, Methods: []string{"Greet"}})}
+		if t != nil {
+			opts = append(opts, zookeeper.WithLogger(testLogger(t)))
+		}
+		return zookeeper.New(ctx, []string{addr}, opts...)
+	case "nacos":
+		opts := []nacos.Option{nacos.WithDubboNaming("1.0.0", "interop"), nacos.WithApplication(app), nacos.WithDir(dir)}
+		if t != nil {
+			opts = append(opts, nacos.WithLogger(testLogger(t)))
+		}
+		return nacos.New(ctx, []string{addr}, opts...)
+	}
+	return nil, fmt.Errorf("unknown registry %q", kind)
+}
+
+// appGreeterServer is a Tianshu Greeter provider of group interop, version 1.0.0, with
+// Dubbo's warm-up off (warmup=0 in its URL and metadata, design §8).
+func appGreeterServer(reg registry.Registrar, name string, opts ...rpc.ServerOption) *rpc.Server {
+	srv := rpc.NewServer(append([]rpc.ServerOption{
+		rpc.WithService(greeterService), rpc.WithInstanceID(name), rpc.WithRegistrar(reg),
+		rpc.WithVersion("1.0.0"), rpc.WithMetadata(map[string]string{"group": "interop", "warmup": "0"}),
+		rpc.WithDeregisterDelay(time.Second),
+	}, opts...)...)
+	interoppb.RegisterGreeterServer(srv, greeter{name: name})
+	return srv
+}
+
+// Issue item 3a: a Java consumer that only discovers at application level
+// (FORCE_APPLICATION) finds the Tianshu provider through the mapping, fetches its metadata
+// from the provider's MetadataServiceV2 and calls it.
+func TestJavaForceApplicationConsumerCallsTianshuProvider(t *testing.T) {
+	for _, b := range appLevelBackends {
+		t.Run("through "+b.name, func(t *testing.T) {
+			javaURL, kind, addr := b.start(t)
+			reg, err := openAppLevel(context.Background(), kind, addr, "tianshu-applevel-a", t.TempDir(), t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = reg.Close() })
+			echotest.Run(t, appGreeterServer(reg, "tianshu-applevel-a", rpc.WithServerLogger(testLogger(t))))
+
+			javaFlags(t, "-Dpeer.migration=FORCE_APPLICATION", metadataCenter)
+			const calls = 4
+			java := startJava(t, "java-consumer", "consumer", javaURL, "interop", "1.0.0", strconv.Itoa(calls))
+			got := answers(waitForLine(t, java, "DONE", javaStartTimeout))
+			if len(got) != calls {
+				t.Fatalf("the Java consumer printed %d answers, want %d:\n%s", len(got), calls, java.Output())
+			}
+			for i, a := range got {
+				want := answer{message: fmt.Sprintf("hello, java-%d", i), servedBy: "tianshu-applevel-a", group: "interop", version: "1.0.0"}
+				if a != want {
+					t.Errorf("answer %d = %+v, want %+v", i, a, want)
+				}
+			}
+		})
+	}
+}
+
+// Issue item 3b: a Java consumer in Dubbo's default migration step (APPLICATION_FIRST)
+// spreads its calls over a Java provider in Dubbo's default register mode and a Tianshu
+// provider, both with warm-up off: each gets half of 1,000 calls, within 15 points.
+func TestJavaDefaultConsumerSpreadsOverJavaAndTianshuProviders(t *testing.T) {
+	for _, b := range appLevelBackends {
+		t.Run("through "+b.name, func(t *testing.T) {
+			javaURL, kind, addr := b.start(t)
+			reg, err := openAppLevel(context.Background(), kind, addr, "tianshu-applevel-b", t.TempDir(), t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = reg.Close() })
+			echotest.Run(t, appGreeterServer(reg, "tianshu-applevel-b", rpc.WithServerLogger(testLogger(t))))
+
+			javaFlags(t, "-Dpeer.register-mode=all", "-Dpeer.warmup=0", "-Dpeer.app=java-applevel-b", metadataCenter)
+			port := freePort(t)
+			prov := startJava(t, "java-provider", "provider", javaURL, strconv.Itoa(port), "interop:1.0.0")
+			waitForLine(t, prov, "READY", javaStartTimeout)
+
+			javaFlags(t, "-Dpeer.migration=APPLICATION_FIRST", metadataCenter)
+			const calls = 1000
+			java := startJava(t, "java-consumer", "consumer", javaURL, "interop", "1.0.0", strconv.Itoa(calls))
+			// The consumer may start before it sees both applications: the count starts
+			// once both have answered.
+			got := answers(waitForLine(t, java, "DONE", 3*javaStartTimeout))
+			split := map[string]int{}
+			for _, a := range got {
+				split[a.servedBy]++
+			}
+			t.Logf("split of %d calls: %v", len(got), split)
+			tianshu, javaN := split["tianshu-applevel-b"], split["java:interop:1.0.0"]
+			if len(got) != calls || tianshu+javaN != calls {
+				t.Fatalf("%d answers, %v; want %d from the two providers", len(got), split, calls)
+			}
+			for name, n := range map[string]int{"Tianshu": tianshu, "Java": javaN} {
+				if n < calls*35/100 || n > calls*65/100 {
+					t.Errorf("the %s provider served %d of %d calls; want half within 15 points", name, n, calls)
+				}
+			}
+		})
+	}
+}
+
+// freePort returns a loopback port nobody listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	return lis.Addr().(*net.TCPAddr).Port
+}
+
+// Environment of the Tianshu provider child process (providerChild).
+const (
+	childRegistryEnv = "INTEROP_APPLEVEL_PROVIDER_REGISTRY" // kind:addr
+	childNameEnv     = "INTEROP_APPLEVEL_PROVIDER_NAME"
+	childDirEnv      = "INTEROP_APPLEVEL_PROVIDER_DIR"
+)
+
+// init turns the test binary into a Tianshu provider when a test re-executes it with
+// childRegistryEnv set: the SIGKILL scenario needs a provider in a process of its own.
+func init() {
+	if spec := os.Getenv(childRegistryEnv); spec != "" {
+		os.Exit(providerChild(spec, os.Getenv(childNameEnv), os.Getenv(childDirEnv)))
+	}
+}
+
+// providerChild serves the Greeter registered at application level until SIGTERM, then
+// shuts down gracefully (deregister, wait, drain); it prints "READY" once registered.
+func providerChild(spec, name, dir string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	kind, addr, _ := strings.Cut(spec, ":")
+	reg, err := openAppLevel(ctx, kind, addr, name, dir, nil)
+	if err != nil {
+		fmt.Println("ERROR", err)
+		return 1
+	}
+	defer reg.Close()
+	srv := appGreeterServer(reg, name)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("ERROR", err)
+		return 1
+	}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Shutdown(context.Background())
+	}()
+	go func() {
+		for srv.Instance() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		fmt.Println("READY")
+	}()
+	if err := srv.Serve(lis); err != nil {
+		fmt.Println("ERROR", err)
+		return 1
+	}
+	return 0
+}
+
+// childProvider is a Tianshu provider in a child process.
+type childProvider struct {
+	cmd    *exec.Cmd
+	ready  chan struct{}
+	exited chan struct{}
+}
+
+func startChildProvider(t *testing.T, kind, addr, name string) *childProvider {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childRegistryEnv+"="+kind+":"+addr, childNameEnv+"="+name, childDirEnv+"="+t.TempDir())
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &childProvider{cmd: cmd, ready: make(chan struct{}), exited: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "READY" {
+				close(c.ready)
+			}
+		}
+		_ = cmd.Wait()
+		close(c.exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-c.exited
+	})
+	select {
+	case <-c.ready:
+	case <-c.exited:
+		t.Fatalf("provider %s exited before it was ready", name)
+	case <-time.After(javaStartTimeout):
+		t.Fatalf("provider %s not ready within %v", name, javaStartTimeout)
+	}
+	return c
+}
+
+func (c *childProvider) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	_ = c.cmd.Process.Signal(sig)
+	select {
+	case <-c.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("provider did not exit within 30 s of %v", sig)
+	}
+}
