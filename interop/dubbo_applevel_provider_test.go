@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/tianshu-go/tianshu/dubbo"
-	"github.com/tianshu-go/tianshu/interop/interoppb"
 	"github.com/tianshu-go/tianshu/internal/echotest"
+	"github.com/tianshu-go/tianshu/interop/interoppb"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/nacos"
 	"github.com/tianshu-go/tianshu/registry/zookeeper"
