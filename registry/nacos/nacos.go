@@ -25,6 +25,8 @@ type Registry struct {
 	mu       sync.Mutex
 	closed   bool
 	watchers map[*watcher]struct{}
+
+	app *appLevel // nil unless WithDubboNaming registers at application level (applevel.go)
 }
 
 var (
@@ -48,7 +50,7 @@ func New(ctx context.Context, servers []string, opts ...Option) (*Registry, erro
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{o: o, n: n, watchers: map[*watcher]struct{}{}}, nil
+	return &Registry{o: o, n: n, watchers: map[*watcher]struct{}{}, app: newAppLevel(&o, servers)}, nil
 }
 
 func (r *Registry) key(service string) svcKey {
@@ -80,11 +82,16 @@ func (r *Registry) Register(ctx context.Context, in *registry.Instance) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	h, err := toNacos(in, r.o.cluster, r.o.dubboParams(in))
-	if err != nil {
-		return err
+	if r.o.dubbo == nil || r.o.registerMode.Interface() {
+		h, err := toNacos(in, r.o.cluster, r.o.dubboParams(in))
+		if err != nil {
+			return err
+		}
+		if err := r.n.put(r.key(in.Service), r, in.ID, h); err != nil {
+			return err
+		}
 	}
-	return r.n.put(r.key(in.Service), r, in.ID, h)
+	return r.registerApp(ctx, in)
 }
 
 // Deregister removes an instance this Registry registered; others are left alone and give
@@ -100,7 +107,7 @@ func (r *Registry) Deregister(ctx context.Context, in *registry.Instance) error 
 		return err
 	}
 	_, err := r.n.remove(r.key(in.Service), r, in.ID)
-	return err
+	return errors.Join(err, r.deregisterApp(in))
 }
 
 // GetService returns the usable (enabled, healthy, positive weight) instances of a service,
@@ -168,6 +175,7 @@ func (r *Registry) Close() error {
 		_ = w.Stop()
 	}
 	err := r.n.dropOwner(r)
+	r.app.close()
 	r.n.release()
 	return err
 }
