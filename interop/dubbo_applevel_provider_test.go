@@ -16,6 +16,7 @@ import (
 
 	"github.com/tianshu-go/tianshu/dubbo"
 	"github.com/tianshu-go/tianshu/internal/echotest"
+	"github.com/tianshu-go/tianshu/internal/testenv"
 	"github.com/tianshu-go/tianshu/interop/interoppb"
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/registry/nacos"
@@ -50,6 +51,10 @@ var appLevelBackends = []appLevelBackend{
 	{name: "ZooKeeper", start: func(t *testing.T) (string, string, string) {
 		zk := zkServer.Get(t)
 		return "zookeeper://" + zk.Addr, "zookeeper", zk.Addr
+	}},
+	{name: "Nacos", start: func(t *testing.T) (string, string, string) {
+		srv := testenv.StartNacos(t)
+		return "nacos://" + srv.Addr, "nacos", srv.Addr
 	}},
 }
 
