@@ -178,7 +178,7 @@ func freePort(t *testing.T) int {
 // Environment of the Tianshu provider child process (providerChild).
 const (
 	childRegistryEnv = "INTEROP_APPLEVEL_PROVIDER_REGISTRY" // kind:addr
-	childNameEnv     = "INTEROP_APPLEVEL_PROVIDER_NAME"
+	childNameEnv     = "INTEROP_APPLEVEL_PROVIDER_NAME"     // application/instance
 	childDirEnv      = "INTEROP_APPLEVEL_PROVIDER_DIR"
 )
 
@@ -192,11 +192,12 @@ func init() {
 
 // providerChild serves the Greeter registered at application level until SIGTERM, then
 // shuts down gracefully (deregister, wait, drain); it prints "READY" once registered.
-func providerChild(spec, name, dir string) int {
+func providerChild(spec, appName, dir string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	kind, addr, _ := strings.Cut(spec, ":")
-	reg, err := openAppLevel(ctx, kind, addr, name, dir, nil)
+	app, name, _ := strings.Cut(appName, "/")
+	reg, err := openAppLevel(ctx, kind, addr, app, dir, nil)
 	if err != nil {
 		fmt.Println("ERROR", err)
 		return 1
@@ -232,10 +233,12 @@ type childProvider struct {
 	exited chan struct{}
 }
 
-func startChildProvider(t *testing.T, kind, addr, name string) *childProvider {
+// startChildProvider starts a Tianshu provider of application app, instance name, in a
+// child process, and waits until it is registered.
+func startChildProvider(t *testing.T, kind, addr, app, name string) *childProvider {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childRegistryEnv+"="+kind+":"+addr, childNameEnv+"="+name, childDirEnv+"="+t.TempDir())
+	cmd.Env = append(os.Environ(), childRegistryEnv+"="+kind+":"+addr, childNameEnv+"="+app+"/"+name, childDirEnv+"="+t.TempDir())
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
@@ -277,5 +280,123 @@ func (c *childProvider) signal(t *testing.T, sig syscall.Signal) {
 	case <-c.exited:
 	case <-time.After(30 * time.Second):
 		t.Fatalf("provider did not exit within 30 s of %v", sig)
+	}
+}
+
+// startJavaProvider starts a Java provider of Greeter (interop:1.0.0) in Dubbo's default
+// register mode with warm-up off, and returns it with its process, which the test kills;
+// startJava does not give the process out.
+func startJavaProvider(t *testing.T, javaURL string) (*javaProcess, *os.Process) {
+	t.Helper()
+	needJavaPeer(t)
+	p := &javaProcess{Name: "java-provider", exited: make(chan struct{})}
+	cmd := exec.Command("java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-XX:-UsePerfData",
+		"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-Dpeer.register-mode=all", "-Dpeer.warmup=0",
+		"-Dpeer.app=java-applevel-c", metadataCenter,
+		"-jar", dubboJar(), "provider", javaURL, strconv.Itoa(freePort(t)), "interop:1.0.0")
+	cmd.Dir = t.TempDir()
+	cmd.Stdout, cmd.Stderr = p, p
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.exited
+	})
+	waitForLine(t, p, "READY", javaStartTimeout)
+	return p, cmd.Process
+}
+
+// consumerLog reads a looping Java consumer's output from a mark on.
+type consumerLog struct{ p *javaProcess }
+
+func (c consumerLog) mark() int { return len(c.p.Output()) }
+
+// fails counts the FAIL lines printed since mark.
+func (c consumerLog) fails(mark int) int {
+	return strings.Count(c.p.Output()[mark:], "\nFAIL ")
+}
+
+// waitServedBy waits until a call printed since mark was served by servedBy.
+func (c consumerLog) waitServedBy(t *testing.T, mark int, servedBy string) {
+	t.Helper()
+	deadline := time.Now().Add(javaStartTimeout)
+	for !strings.Contains(c.p.Output()[mark:], "|"+servedBy+"|") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no call served by %s within %v:\n%s", servedBy, javaStartTimeout, c.p.Output()[mark:])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// killWindow is how long the failures of a kill are counted: past the Tianshu provider's
+// session timeout (zookeeper.DefaultSessionTimeout), after which its instance is gone; a
+// Java provider's (Dubbo's 60 s) outlasts it, which only favours Java in the comparison.
+const killWindow = 15 * time.Second
+
+// Issue item 3c: under a Java consumer calling in a loop (default migration step, failures
+// counted and not retried), a Tianshu provider stopped with SIGTERM costs no call; one killed
+// with SIGKILL costs, over three kills, on average at most one call more than a Java provider
+// killed the same way. A Tianshu provider of the same application keeps serving throughout,
+// so that every failure is one the kill caused.
+func TestProviderStopsUnderALoopingJavaConsumer(t *testing.T) {
+	for _, b := range appLevelBackends {
+		t.Run("through "+b.name, func(t *testing.T) {
+			javaURL, kind, addr := b.start(t)
+			const app = "tianshu-applevel-c"
+			startChildProvider(t, kind, addr, app, "tianshu-base")
+
+			javaFlags(t, "-Dpeer.keep-going=true", "-Dpeer.interval-ms=10", metadataCenter)
+			java := startJava(t, "java-consumer", "consumer", javaURL, "interop", "1.0.0", "1000000")
+			log := consumerLog{java}
+			log.waitServedBy(t, 0, "tianshu-base")
+
+			// SIGTERM: deregister, wait, drain.
+			m := log.mark()
+			term := startChildProvider(t, kind, addr, app, "tianshu-term")
+			log.waitServedBy(t, m, "tianshu-term")
+			m = log.mark()
+			term.signal(t, syscall.SIGTERM)
+			time.Sleep(killWindow)
+			if n := log.fails(m); n != 0 {
+				t.Errorf("stopping a Tianshu provider with SIGTERM cost %d failed calls, want 0:\n%s", n, java.Output()[m:])
+			}
+
+			var tianshuFails, javaFails []int
+			for i := range 3 {
+				name := fmt.Sprintf("tianshu-kill-%d", i)
+				m := log.mark()
+				p := startChildProvider(t, kind, addr, app, name)
+				log.waitServedBy(t, m, name)
+				m = log.mark()
+				p.signal(t, syscall.SIGKILL)
+				time.Sleep(killWindow)
+				tianshuFails = append(tianshuFails, log.fails(m))
+			}
+			for range 3 {
+				m := log.mark()
+				jp, proc := startJavaProvider(t, javaURL)
+				log.waitServedBy(t, m, "java:interop:1.0.0")
+				m = log.mark()
+				_ = proc.Kill()
+				<-jp.exited
+				time.Sleep(killWindow)
+				javaFails = append(javaFails, log.fails(m))
+			}
+			sum := func(l []int) int {
+				n := 0
+				for _, v := range l {
+					n += v
+				}
+				return n
+			}
+			t.Logf("failed calls per SIGKILL: Tianshu %v, Java %v (window %v, a call every 10 ms)", tianshuFails, javaFails, killWindow)
+			if sum(tianshuFails) > sum(javaFails)+3 {
+				t.Errorf("a killed Tianshu provider cost %v failed calls, a killed Java one %v: want on average at most one more",
+					tianshuFails, javaFails)
+			}
+		})
 	}
 }
