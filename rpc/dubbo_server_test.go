@@ -17,6 +17,7 @@ import (
 	"github.com/tianshu-go/tianshu/dubbo/metadataservice"
 	"github.com/tianshu-go/tianshu/registry/memory"
 	"github.com/tianshu-go/tianshu/rpc"
+	"github.com/tianshu-go/tianshu/rpc/auth"
 )
 
 // appLevelRegistry stands for a backend in its Dubbo mode: a registrar that offers the
@@ -42,10 +43,13 @@ func refuseAll(context.Context, any, *grpc.UnaryServerInfo, grpc.UnaryHandler) (
 	return nil, status.Error(codes.Unauthenticated, "no token")
 }
 
-func serveAppLevel(t *testing.T, reg appLevelRegistry) *grpc.ClientConn {
+func serveAppLevel(t *testing.T, reg appLevelRegistry, interceptors ...grpc.UnaryServerInterceptor) *grpc.ClientConn {
 	t.Helper()
+	if interceptors == nil {
+		interceptors = []grpc.UnaryServerInterceptor{refuseAll}
+	}
 	srv := rpc.NewServer(rpc.WithService("tianshu.test.v1.Greeter"), rpc.WithRegistrar(reg), rpc.WithDeregisterDelay(0),
-		rpc.WithServerLogger(discardLogger()), rpc.WithUnaryServerInterceptors(refuseAll))
+		rpc.WithServerLogger(discardLogger()), rpc.WithUnaryServerInterceptors(interceptors...))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -94,5 +98,29 @@ func TestServerServesNoDubboMetadataWithoutApplicationLevel(t *testing.T) {
 	_, err := metadataservice.Fetch(ctx, conn, "greeter", md.Revision())
 	if status.Code(err) != codes.Unimplemented {
 		t.Errorf("Fetch = %v, want Unimplemented: no MetadataServiceV2 without application level", err)
+	}
+}
+
+// The same with Tianshu's own JWT authentication, closed by default: a Java consumer, which
+// has no token, still gets the metadata, and nothing else.
+func TestServerServesDubboMetadataPastJWTAuthentication(t *testing.T) {
+	v, err := auth.NewJWT([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.New(v, auth.WithDefaultDeny(), auth.WithoutPublicHealth(), auth.WithLogger(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := dubbo.NewMetadataInfo("greeter", dubbo.ServiceInfo{Name: "x.Y", Protocol: "tri", Port: 1, Path: "x.Y"})
+	conn := serveAppLevel(t, appLevelRegistry{Registry: newRegistry(t), on: true, md: md}, a.Unary())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := metadataservice.Fetch(ctx, conn, "greeter", md.Revision()); err != nil {
+		t.Errorf("Fetch without a token: %v", err)
+	}
+	_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Errorf("health check without a token = %v, want Unauthenticated", err)
 	}
 }
