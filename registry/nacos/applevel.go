@@ -150,9 +150,11 @@ func (r *Registry) syncAppInstance(ann *dubbo.Announcer, addr string) error {
 
 // mapApp adds app to the mapping of iface as Dubbo's NacosMetadataReport does: read the
 // config, append, and publish it with the MD5 of what was read as the compare-and-set
-// ticket, then read it back (see tryMap); on a conflict, wait a random time below dubbo.MappingRetryWait and start over, at
-// most dubbo.MappingRetries times, after which the error wraps dubbo.ErrMappingConflict.
-// The caller holds r.app.mu.
+// ticket, then read it back (see tryMap); on a conflict, wait a random time below
+// dubbo.MappingRetryWait and start over, at most dubbo.MappingRetries times, after which
+// the error wraps dubbo.ErrMappingConflict. A failed read costs no attempt, only time,
+// until ctx ends (the error then wraps registry.ErrUnavailable). The caller holds
+// r.app.mu.
 func (r *Registry) mapApp(ctx context.Context, iface, app string) error {
 	mk := app + "\x00" + iface
 	if r.app.mapped[mk] {
