@@ -79,15 +79,26 @@ func openAppLevel(ctx context.Context, kind, addr, app, dir string, t *testing.T
 }
 
 // appGreeterServer is a Tianshu Greeter provider of group interop, version 1.0.0, with
-// Dubbo's warm-up off (warmup=0 in its URL and metadata, design §8).
-func appGreeterServer(reg registry.Registrar, name string, opts ...rpc.ServerOption) *rpc.Server {
+// Dubbo's warm-up off (warmup=0 in its URL and metadata, design §8). Each call takes delay.
+func appGreeterServer(reg registry.Registrar, name string, delay time.Duration, opts ...rpc.ServerOption) *rpc.Server {
 	srv := rpc.NewServer(append([]rpc.ServerOption{
 		rpc.WithService(greeterService), rpc.WithInstanceID(name), rpc.WithRegistrar(reg),
 		rpc.WithVersion("1.0.0"), rpc.WithMetadata(map[string]string{"group": "interop", "warmup": "0"}),
 		rpc.WithDeregisterDelay(time.Second),
 	}, opts...)...)
-	interoppb.RegisterGreeterServer(srv, greeter{name: name})
+	interoppb.RegisterGreeterServer(srv, slowGreeter{greeter{name: name}, delay})
 	return srv
+}
+
+// slowGreeter answers after a delay, so that a call is in flight most of the time.
+type slowGreeter struct {
+	greeter
+	delay time.Duration
+}
+
+func (g slowGreeter) Greet(ctx context.Context, req *interoppb.GreetRequest) (*interoppb.GreetReply, error) {
+	time.Sleep(g.delay)
+	return g.greeter.Greet(ctx, req)
 }
 
 // Issue item 3a: a Java consumer that only discovers at application level
@@ -102,7 +113,7 @@ func TestJavaForceApplicationConsumerCallsTianshuProvider(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = reg.Close() })
-			echotest.Run(t, appGreeterServer(reg, "tianshu-applevel-a", rpc.WithServerLogger(testLogger(t))))
+			echotest.Run(t, appGreeterServer(reg, "tianshu-applevel-a", 0, rpc.WithServerLogger(testLogger(t))))
 
 			javaFlags(t, "-Dpeer.migration=FORCE_APPLICATION", metadataCenter)
 			const calls = 4
@@ -133,7 +144,7 @@ func TestJavaDefaultConsumerSpreadsOverJavaAndTianshuProviders(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = reg.Close() })
-			echotest.Run(t, appGreeterServer(reg, "tianshu-applevel-b", rpc.WithServerLogger(testLogger(t))))
+			echotest.Run(t, appGreeterServer(reg, "tianshu-applevel-b", 0, rpc.WithServerLogger(testLogger(t))))
 
 			javaFlags(t, "-Dpeer.register-mode=all", "-Dpeer.warmup=0", "-Dpeer.app=java-applevel-b", metadataCenter)
 			port := freePort(t)
@@ -180,6 +191,7 @@ const (
 	childRegistryEnv = "INTEROP_APPLEVEL_PROVIDER_REGISTRY" // kind:addr
 	childNameEnv     = "INTEROP_APPLEVEL_PROVIDER_NAME"     // application/instance
 	childDirEnv      = "INTEROP_APPLEVEL_PROVIDER_DIR"
+	childDelayEnv    = "INTEROP_APPLEVEL_PROVIDER_DELAY" // of each call, a Go duration
 )
 
 // init turns the test binary into a Tianshu provider when a test re-executes it with
@@ -203,7 +215,8 @@ func providerChild(spec, appName, dir string) int {
 		return 1
 	}
 	defer reg.Close()
-	srv := appGreeterServer(reg, name)
+	delay, _ := time.ParseDuration(os.Getenv(childDelayEnv))
+	srv := appGreeterServer(reg, name, delay)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Println("ERROR", err)
@@ -234,11 +247,12 @@ type childProvider struct {
 }
 
 // startChildProvider starts a Tianshu provider of application app, instance name, in a
-// child process, and waits until it is registered.
-func startChildProvider(t *testing.T, kind, addr, app, name string) *childProvider {
+// child process, and waits until it is registered. Each call takes delay.
+func startChildProvider(t *testing.T, kind, addr, app, name string, delay time.Duration) *childProvider {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childRegistryEnv+"="+kind+":"+addr, childNameEnv+"="+app+"/"+name, childDirEnv+"="+t.TempDir())
+	cmd.Env = append(os.Environ(), childRegistryEnv+"="+kind+":"+addr, childNameEnv+"="+app+"/"+name,
+		childDirEnv+"="+t.TempDir(), childDelayEnv+"="+delay.String())
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
@@ -346,16 +360,18 @@ func TestProviderStopsUnderALoopingJavaConsumer(t *testing.T) {
 		t.Run("through "+b.name, func(t *testing.T) {
 			javaURL, kind, addr := b.start(t)
 			const app = "tianshu-applevel-c"
-			startChildProvider(t, kind, addr, app, "tianshu-base")
+			startChildProvider(t, kind, addr, app, "tianshu-base", 0)
 
 			javaFlags(t, "-Dpeer.keep-going=true", "-Dpeer.interval-ms=10", metadataCenter)
 			java := startJava(t, "java-consumer", "consumer", javaURL, "interop", "1.0.0", "1000000")
 			log := consumerLog{java}
 			log.waitServedBy(t, 0, "tianshu-base")
 
-			// SIGTERM: deregister, wait, drain.
+			// SIGTERM: deregister, wait, drain. Its calls take 20 ms, at least as long as the
+			// consumer's pause between calls, so that a call is in flight when it stops
+			// whenever the consumer still calls it: a stop that does not drain loses it.
 			m := log.mark()
-			term := startChildProvider(t, kind, addr, app, "tianshu-term")
+			term := startChildProvider(t, kind, addr, app, "tianshu-term", 20*time.Millisecond)
 			log.waitServedBy(t, m, "tianshu-term")
 			m = log.mark()
 			term.signal(t, syscall.SIGTERM)
@@ -368,7 +384,7 @@ func TestProviderStopsUnderALoopingJavaConsumer(t *testing.T) {
 			for i := range 3 {
 				name := fmt.Sprintf("tianshu-kill-%d", i)
 				m := log.mark()
-				p := startChildProvider(t, kind, addr, app, name)
+				p := startChildProvider(t, kind, addr, app, name, 0)
 				log.waitServedBy(t, m, name)
 				m = log.mark()
 				p.signal(t, syscall.SIGKILL)
