@@ -18,6 +18,7 @@ import (
 	"github.com/tianshu-go/tianshu/registry/memory"
 	"github.com/tianshu-go/tianshu/rpc"
 	"github.com/tianshu-go/tianshu/rpc/auth"
+	"github.com/tianshu-go/tianshu/rules"
 )
 
 // appLevelRegistry stands for a backend in its Dubbo mode: a registrar that offers the
@@ -48,8 +49,13 @@ func serveAppLevel(t *testing.T, reg appLevelRegistry, interceptors ...grpc.Unar
 	if interceptors == nil {
 		interceptors = []grpc.UnaryServerInterceptor{refuseAll}
 	}
-	srv := rpc.NewServer(rpc.WithService("tianshu.test.v1.Greeter"), rpc.WithRegistrar(reg), rpc.WithDeregisterDelay(0),
-		rpc.WithServerLogger(discardLogger()), rpc.WithUnaryServerInterceptors(interceptors...))
+	return serveAppLevelWith(t, reg, rpc.WithUnaryServerInterceptors(interceptors...))
+}
+
+func serveAppLevelWith(t *testing.T, reg appLevelRegistry, opts ...rpc.ServerOption) *grpc.ClientConn {
+	t.Helper()
+	srv := rpc.NewServer(append([]rpc.ServerOption{rpc.WithService("tianshu.test.v1.Greeter"), rpc.WithRegistrar(reg),
+		rpc.WithDeregisterDelay(0), rpc.WithServerLogger(discardLogger())}, opts...)...)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -122,5 +128,33 @@ func TestServerServesDubboMetadataPastJWTAuthentication(t *testing.T) {
 	_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 	if status.Code(err) != codes.Unauthenticated {
 		t.Errorf("health check without a token = %v, want Unauthenticated", err)
+	}
+}
+
+// A server rule limiting every method ("*") limits the application's methods, not the
+// metadata calls of Dubbo consumers, which come once per consumer and revision.
+func TestServerRulesDoNotLimitDubboMetadata(t *testing.T) {
+	st, err := rules.NewStore(&rules.Rules{Services: map[string]rules.Service{
+		"tianshu.test.v1.Greeter": {Limits: map[string]rules.Limit{"*": {Rate: 0.001, Burst: 1}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := dubbo.NewMetadataInfo("greeter", dubbo.ServiceInfo{Name: "x.Y", Protocol: "tri", Port: 1, Path: "x.Y"})
+	conn := serveAppLevelWith(t, appLevelRegistry{Registry: newRegistry(t), on: true, md: md}, rpc.WithServerRules(st))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 3 {
+		if _, err := metadataservice.Fetch(ctx, conn, "greeter", md.Revision()); err != nil {
+			t.Fatalf("Fetch %d under a limit of one call: %v", i, err)
+		}
+	}
+	var codesSeen []codes.Code
+	for range 2 {
+		_, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		codesSeen = append(codesSeen, status.Code(err))
+	}
+	if codesSeen[1] != codes.ResourceExhausted {
+		t.Errorf("two health checks under a limit of one call gave %v, want the second refused", codesSeen)
 	}
 }
