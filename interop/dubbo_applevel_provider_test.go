@@ -38,12 +38,12 @@ func javaFlags(t *testing.T, flags ...string) {
 	t.Setenv("JAVA_TOOL_OPTIONS", strings.Join(flags, " "))
 }
 
-// appLevelBackend opens Tianshu registries in their Dubbo mode, registering at application
-// level as application app, on a backend the Java peer reaches at the returned URL.
+// appLevelBackend is a registry server the scenarios run on, ZooKeeper or Nacos.
 type appLevelBackend struct {
 	name string
-	// start returns the registry URL for Java, and the registry the Tianshu provider of
-	// application app registers with (as a child process's arguments too).
+	// start returns the registry URL the Java peer is given, and the kind and address by
+	// which openAppLevel opens a Tianshu registry on the same server (strings, so that a
+	// child process can be told them too).
 	start func(t *testing.T) (javaURL, kind, addr string)
 }
 
@@ -58,7 +58,8 @@ var appLevelBackends = []appLevelBackend{
 	}},
 }
 
-// openAppLevel opens the registry a Tianshu provider of app registers with, in its Dubbo mode.
+// openAppLevel opens the registry a Tianshu provider of app registers with, in its Dubbo mode
+// and the default register mode (all). t is nil in a child process, which logs nothing.
 func openAppLevel(ctx context.Context, kind, addr, app, dir string, t *testing.T) (registry.Registry, error) {
 	switch kind {
 	case "zookeeper":
