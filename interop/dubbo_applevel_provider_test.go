@@ -3,11 +3,15 @@ package interop_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -148,7 +152,7 @@ func TestJavaDefaultConsumerSpreadsOverJavaAndTianshuProviders(t *testing.T) {
 			echotest.Run(t, appGreeterServer(reg, "tianshu-applevel-b", 0, rpc.WithServerLogger(testLogger(t))))
 
 			javaFlags(t, "-Dpeer.register-mode=all", "-Dpeer.warmup=0", "-Dpeer.app=java-applevel-b", metadataCenter)
-			port := freePort(t)
+			port := testenv.FreePort(t)
 			prov := startJava(t, "java-provider", "provider", javaURL, strconv.Itoa(port), "interop:1.0.0")
 			waitForLine(t, prov, "READY", javaStartTimeout)
 
@@ -174,17 +178,6 @@ func TestJavaDefaultConsumerSpreadsOverJavaAndTianshuProviders(t *testing.T) {
 			}
 		})
 	}
-}
-
-// freePort returns a loopback port nobody listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lis.Close()
-	return lis.Addr().(*net.TCPAddr).Port
 }
 
 // Environment of the Tianshu provider child process (providerChild).
@@ -308,7 +301,7 @@ func startJavaProvider(t *testing.T, javaURL string) (*javaProcess, *os.Process)
 	cmd := exec.Command("java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-XX:-UsePerfData",
 		"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-Dpeer.register-mode=all", "-Dpeer.warmup=0",
 		"-Dpeer.app=java-applevel-c", metadataCenter,
-		"-jar", dubboJar(), "provider", javaURL, strconv.Itoa(freePort(t)), "interop:1.0.0")
+		"-jar", dubboJar(), "provider", javaURL, strconv.Itoa(testenv.FreePort(t)), "interop:1.0.0")
 	cmd.Dir = t.TempDir()
 	cmd.Stdout, cmd.Stderr = p, p
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -414,6 +407,137 @@ func TestProviderStopsUnderALoopingJavaConsumer(t *testing.T) {
 				t.Errorf("a killed Tianshu provider cost %v failed calls, a killed Java one %v: want on average at most one more",
 					tianshuFails, javaFails)
 			}
+		})
+	}
+}
+
+// revisionCheckJava asks a provider's MetadataServiceV2, as a Dubbo consumer does, for the
+// metadata of a revision, and prints the revision Dubbo's own MetadataInfo computes for
+// what it got. It runs as a single-file source program on the Java peer's classpath.
+const revisionCheckJava = `import java.util.HashMap;
+
+import org.apache.dubbo.config.ApplicationConfig;
+import org.apache.dubbo.config.ReferenceConfig;
+import org.apache.dubbo.config.bootstrap.DubboBootstrap;
+import org.apache.dubbo.metadata.MetadataInfo;
+import org.apache.dubbo.metadata.MetadataInfoV2;
+import org.apache.dubbo.metadata.MetadataRequest;
+import org.apache.dubbo.metadata.MetadataServiceV2;
+import org.apache.dubbo.metadata.util.MetadataServiceVersionUtils;
+
+// args: tri://HOST:PORT APPLICATION REVISION
+public class RevisionCheck {
+    public static void main(String[] args) {
+        try {
+            System.setProperty("user.home", System.getProperty("user.dir"));
+            System.setProperty("dubbo.network.interface.ignored", ".*");
+            ReferenceConfig<MetadataServiceV2> ref = new ReferenceConfig<>();
+            ref.setInterface(MetadataServiceV2.class);
+            ref.setUrl(args[0] + "/" + MetadataServiceV2.class.getName());
+            ref.setGroup(args[1]);
+            ref.setVersion("2.0.0");
+            ref.setProtocol("tri");
+            ref.setProxy("nativestub");
+            ApplicationConfig app = new ApplicationConfig("tianshu-revision-check");
+            app.setQosEnable(false);
+            DubboBootstrap.getInstance().application(app).reference(ref).start();
+            MetadataInfoV2 got = ref.get().getMetadataInfo(MetadataRequest.newBuilder().setRevision(args[2]).build());
+            MetadataInfo v1 = MetadataServiceVersionUtils.toV1(got);
+            MetadataInfo again = new MetadataInfo(v1.getApp(), null, new HashMap<>(v1.getServices()));
+            System.out.println("REVISION " + again.calRevision());
+        } catch (Throwable e) {
+            System.out.println("ERROR " + e);
+            e.printStackTrace(System.out);
+        }
+        System.out.flush();
+        Runtime.getRuntime().halt(0);
+    }
+}
+`
+
+// announcedRevision returns the revision the application instance of app at port announces
+// in the registry, waiting for it to appear.
+func announcedRevision(t *testing.T, kind, addr, app string, port int) string {
+	t.Helper()
+	if kind == "zookeeper" {
+		in := readInstance(t, addr, fmt.Sprintf("%s/%s/127.0.0.1:%d", zookeeper.ServicesRoot, app, port))
+		return in.Payload.Metadata[dubbo.MetaRevision]
+	}
+	q := url.Values{"serviceName": {app}, "groupName": {nacos.DefaultGroup}}
+	deadline := time.Now().Add(javaStartTimeout)
+	for {
+		var list struct {
+			Hosts []struct {
+				Port     int               `json:"port"`
+				Metadata map[string]string `json:"metadata"`
+			} `json:"hosts"`
+		}
+		resp, err := http.Get("http://" + addr + "/nacos/v1/ns/instance/list?" + q.Encode())
+		if err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&list)
+			resp.Body.Close()
+		}
+		for _, h := range list.Hosts {
+			if h.Port == port && h.Metadata[dubbo.MetaRevision] != "" {
+				return h.Metadata[dubbo.MetaRevision]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no instance of %s at port %d announces a revision within %v", app, port, javaStartTimeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Issue item 1: the revision a Tianshu provider announces is the one Dubbo computes, with its
+// own MetadataInfo, for the metadata the provider serves under it.
+func TestJavaComputesTheRevisionTianshuAnnounces(t *testing.T) {
+	needJavaPeer(t)
+	for _, b := range appLevelBackends {
+		t.Run("through "+b.name, func(t *testing.T) {
+			_, kind, addr := b.start(t)
+			const app = "tianshu-applevel-rev"
+			reg, err := openAppLevel(context.Background(), kind, addr, app, t.TempDir(), t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = reg.Close() })
+			srv := appGreeterServer(reg, "tianshu-applevel-rev", 0, rpc.WithServerLogger(testLogger(t)))
+			echotest.Run(t, srv)
+			for srv.Instance() == nil {
+				time.Sleep(10 * time.Millisecond)
+			}
+			port := srv.Instance().Endpoints[0].Port
+			rev := announcedRevision(t, kind, addr, app, port)
+
+			dir := t.TempDir()
+			src := filepath.Join(dir, "RevisionCheck.java")
+			if err := os.WriteFile(src, []byte(revisionCheckJava), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			lib := filepath.Join(filepath.Dir(dubboJar()), "lib", "*")
+			ctx, cancel := context.WithTimeout(context.Background(), 2*javaStartTimeout)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m",
+				"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+				"-cp", dubboJar()+string(os.PathListSeparator)+lib, src,
+				fmt.Sprintf("tri://127.0.0.1:%d", port), app, rev)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "JAVA_TOOL_OPTIONS=")
+			out, err := cmd.CombinedOutput()
+			var got string
+			for _, l := range strings.Split(string(out), "\n") {
+				if r, ok := strings.CutPrefix(l, "REVISION "); ok {
+					got = r
+				}
+			}
+			if err != nil || got == "" {
+				t.Fatalf("the Java check printed no revision (%v):\n%s", err, out)
+			}
+			if got != rev {
+				t.Errorf("Dubbo computes revision %s for the metadata Tianshu serves under %s", got, rev)
+			}
+			t.Logf("revision %s, computed by Dubbo as %s", rev, got)
 		})
 	}
 }
