@@ -25,6 +25,12 @@
 // from the provider and find the application through the mapping of the interface
 // (/dubbo/mapping/<interface>, a comma-separated list of application names).
 //
+// A provider's backend keeps an Announcer: it is told each provider URL registered and
+// unregistered, and gives the AppInstance to write at each address, whose revision changes
+// with the services there, and the MetadataInfo of a revision, to serve. RegisterMode is
+// Dubbo's register-mode (all, interface, instance); ErrMappingConflict ends a backend's
+// compare-and-set loop on the mapping after MappingRetries lost attempts, as Dubbo's does.
+//
 // A Tianshu consumer turns what it found at application level into the instances of an
 // interface with ResolveInstances (the same shape as interface-level URLs give, so that
 // rpc.WithDubbo filters both alike), and lists both levels together with MergeInstances;

@@ -12,6 +12,12 @@
 // call its method's policy: timeout, retries and breaker; [WithServerRules] makes a
 // provider refuse calls over its methods' limits.
 //
+// A Server whose registrar registers at Dubbo 3's application level (registry/zookeeper's
+// LayoutDubbo, registry/nacos's WithDubboNaming; see [DubboMetadataSource]) also serves
+// Dubbo's MetadataServiceV2 on its port, from which Java consumers read the services behind
+// an application instance. That one method skips the server rules' limits and the
+// application's interceptors, authentication included: Java sends no token with it.
+//
 // Provider:
 //
 //	srv := rpc.NewServer(rpc.WithService("greeter"), rpc.WithRegistrar(reg))

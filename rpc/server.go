@@ -225,6 +225,10 @@ func NewServer(opts ...ServerOption) *Server {
 	}
 	unary = append(unary, o.unary...)
 	stream = append(stream, o.stream...)
+	dubboSrc := dubboMetadataOf(o.registrar) // see dubbo_server.go
+	if dubboSrc != nil {
+		unary = exemptDubboMetadata(unary)
+	}
 	gopts := append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
@@ -236,6 +240,9 @@ func NewServer(opts ...ServerOption) *Server {
 	s.Server = grpc.NewServer(gopts...)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s.Server, s.health)
+	if dubboSrc != nil {
+		registerDubboMetadata(s.Server, dubboSrc)
+	}
 	if o.reflection {
 		reflection.Register(s.Server)
 	}

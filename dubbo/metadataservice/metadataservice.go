@@ -24,12 +24,19 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tianshu-go/tianshu/dubbo/metadatapb"
-	"github.com/tianshu-go/tianshu/rpc"
 )
 
 // ServiceVersion is the Dubbo version of MetadataServiceV2: a Dubbo consumer sends it in the
 // tri-service-version header, and its group header carries the provider's application name.
 const ServiceVersion = "2.0.0"
+
+// The Triple headers a Dubbo consumer routes a call by, rpc.TripleGroupHeader and
+// rpc.TripleVersionHeader: rpc serves this package's service on a provider's port, so this
+// package cannot import rpc.
+const (
+	groupHeader   = "tri-service-group"
+	versionHeader = "tri-service-version"
+)
 
 // DefaultTimeout bounds a Fetch whose context has no deadline; it is the timeout a Dubbo
 // consumer gives the same call by default (dubbo.application.metadata.proxy.delay).
@@ -83,10 +90,10 @@ func (s *server) GetMetadataInfo(ctx context.Context, req *metadatapb.MetadataRe
 		return nil, status.Errorf(codes.NotFound, "metadataservice: revision %q is not announced here", rev)
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	if g := md.Get(rpc.TripleGroupHeader); len(g) > 0 && g[0] != info.GetApp() {
+	if g := md.Get(groupHeader); len(g) > 0 && g[0] != info.GetApp() {
 		return nil, status.Errorf(codes.NotFound, "metadataservice: application %q asked for, this is %q", g[0], info.GetApp())
 	}
-	if v := md.Get(rpc.TripleVersionHeader); len(v) > 0 && v[0] != ServiceVersion {
+	if v := md.Get(versionHeader); len(v) > 0 && v[0] != ServiceVersion {
 		return nil, status.Errorf(codes.NotFound, "metadataservice: version %q of the service asked for, this is %s", v[0], ServiceVersion)
 	}
 	return info, nil
@@ -148,7 +155,7 @@ func Fetch(ctx context.Context, conn grpc.ClientConnInterface, app, revision str
 		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
 		defer cancel()
 	}
-	ctx = metadata.AppendToOutgoingContext(ctx, rpc.TripleGroupHeader, app, rpc.TripleVersionHeader, ServiceVersion)
+	ctx = metadata.AppendToOutgoingContext(ctx, groupHeader, app, versionHeader, ServiceVersion)
 	info, err := metadatapb.NewMetadataServiceV2Client(conn).GetMetadataInfo(ctx, &metadatapb.MetadataRequest{Revision: revision})
 	if status.Code(err) == codes.NotFound {
 		return nil, fmt.Errorf("%w: %q of application %q: %w", ErrUnknownRevision, revision, app, err)

@@ -37,6 +37,17 @@
 // application level lists every group and version of the interface (rpc.WithDubbo picks
 // one). By default both levels are merged; WithDubboDiscovery keeps one.
 //
+// With WithDubboNaming, in the default register mode (WithRegisterMode(dubbo.RegisterAll),
+// Dubbo 3's "all"), providers are registered at Dubbo's application level too, as a Java
+// Dubbo 3.3 provider is: an instance of the service <application> (WithApplication) in the
+// Registry's group, with Dubbo's instance metadata naming the revision of the services at
+// that address, updated when a service is registered there or leaves; and the application
+// appended to the mapping, config dataId <interface> in group MappingGroup. The append
+// publishes with Dubbo's compare-and-set ticket (casMd5, the MD5 of the content read) and
+// reads the content back after a pause, because rnacos 0.8 ignores the ticket. The metadata
+// is served by the provider: rpc.NewServer serves MetadataServiceV2 when its registrar is
+// the Registry (see DubboMetadata).
+//
 // Clusters: WithCluster names the cluster this process registers in; consumers list every
 // cluster unless WithClusters names the ones they call (for example their own data centre).
 //

@@ -28,6 +28,7 @@ type Registry struct {
 
 	consumers consumerSet  // Dubbo consumer entries (consumers.go)
 	apps      appDiscovery // Dubbo application-level discovery (appdiscover.go)
+	app       *appLevel    // nil unless WithDubboNaming registers at application level (applevel.go)
 }
 
 var (
@@ -51,7 +52,7 @@ func New(ctx context.Context, servers []string, opts ...Option) (*Registry, erro
 	if err != nil {
 		return nil, err
 	}
-	r := &Registry{o: o, n: n, watchers: map[*watcher]struct{}{}}
+	r := &Registry{o: o, n: n, watchers: map[*watcher]struct{}{}, app: newAppLevel(&o, servers)}
 	r.apps.servers = slices.Clone(servers)
 	return r, nil
 }
@@ -85,11 +86,16 @@ func (r *Registry) Register(ctx context.Context, in *registry.Instance) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	h, err := toNacos(in, r.o.cluster, r.o.dubboParams(in))
-	if err != nil {
-		return err
+	if r.o.dubbo == nil || r.o.registerMode.Interface() {
+		h, err := toNacos(in, r.o.cluster, r.o.dubboParams(in))
+		if err != nil {
+			return err
+		}
+		if err := r.n.put(r.key(in.Service), r, in.ID, h); err != nil {
+			return err
+		}
 	}
-	return r.n.put(r.key(in.Service), r, in.ID, h)
+	return r.registerApp(ctx, in)
 }
 
 // Deregister removes an instance this Registry registered; others are left alone and give
@@ -105,7 +111,7 @@ func (r *Registry) Deregister(ctx context.Context, in *registry.Instance) error 
 		return err
 	}
 	_, err := r.n.remove(r.key(in.Service), r, in.ID)
-	return err
+	return errors.Join(err, r.deregisterApp(in))
 }
 
 // getInterface returns the usable (enabled, healthy, positive weight) instances of a service,
@@ -174,6 +180,7 @@ func (r *Registry) Close() error {
 	}
 	r.apps.close()
 	err := r.n.dropOwner(r)
+	r.app.close()
 	r.n.release()
 	return err
 }

@@ -28,21 +28,22 @@ var (
 type Option func(*options)
 
 type options struct {
-	namespace  string
-	group      string
-	cluster    string
-	clusters   []string // the clusters consumers list; nil: all
-	username   string
-	password   string
-	dir        string
-	timeout    time.Duration
-	sdkLevel   string
-	log        *slog.Logger
-	retry      backoff.Policy
-	dubbo      *dubboNaming
-	appName    string
-	dirDefault bool
-	poll       time.Duration
+	namespace    string
+	group        string
+	cluster      string
+	clusters     []string // the clusters consumers list; nil: all
+	username     string
+	password     string
+	dir          string
+	timeout      time.Duration
+	sdkLevel     string
+	log          *slog.Logger
+	retry        backoff.Policy
+	dubbo        *dubboNaming
+	appName      string
+	registerMode dubbo.RegisterMode
+	dirDefault   bool
+	poll         time.Duration
 
 	dubboConsumers bool                // list rpc.WithDubbo connections as Dubbo consumers (consumers.go)
 	discovery      dubbo.DiscoveryMode // WithDubboDiscovery, appdiscover.go
@@ -136,6 +137,9 @@ func (o *options) validate() error {
 	}
 	if o.namespace == "" {
 		o.namespace = DefaultNamespace
+	}
+	if err := o.registerMode.Check(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if o.timeout <= 0 {
 		return fmt.Errorf("%w: timeout %v must be positive", ErrInvalidConfig, o.timeout)

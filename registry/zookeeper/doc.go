@@ -60,6 +60,18 @@
 // Nodes that cannot be read keep the last lists; a malformed instance node is skipped and
 // logged once.
 //
+// Dubbo 3 also discovers at application level, and its consumers prefer that level as soon
+// as any provider of an interface offers it. So the Dubbo layout, in its default register
+// mode (WithRegisterMode(dubbo.RegisterAll), Dubbo's "all"), also writes what a Java Dubbo
+// 3.3 provider writes: the ephemeral node /services/<application>/<host:port> in the JSON
+// Dubbo's Curator writes (dubbo.AppInstance), whose metadata names the revision of the
+// services served at that address and is rewritten in place when a service is registered
+// there or leaves; and the application in /dubbo/mapping/<interface>, appended with a
+// compare-and-set on the node's version, as Dubbo does, so that applications sharing an
+// interface all stay listed. Consumers fetch the metadata of the revision from the provider
+// itself: rpc.NewServer serves it (MetadataServiceV2) when its registrar is the Registry
+// (see DubboMetadata). dubbo.RegisterInterface writes the interface level alone, as before.
+//
 // # Sessions
 //
 // A provider's nodes are ephemeral: a provider that dies leaves consumers' lists when its

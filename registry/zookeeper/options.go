@@ -35,6 +35,7 @@ type options struct {
 	log            *slog.Logger
 	reconnect      backoff.Policy
 	publish        dubbo.Publish
+	registerMode   dubbo.RegisterMode
 	dialer         zk.Dialer // tests observe the handshake through it
 
 	discovery dubbo.DiscoveryMode // WithDubboDiscovery, appdiscover.go
@@ -104,6 +105,8 @@ func (o *options) check(servers []string) error {
 		return fmt.Errorf("%w: session timeout %v must be positive", ErrInvalidConfig, o.sessionTimeout)
 	case o.layout != LayoutTianshu && o.layout != LayoutDubbo:
 		return fmt.Errorf("%w: unknown layout %v", ErrInvalidConfig, o.layout)
+	case o.registerMode.Check() != nil:
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, o.registerMode.Check())
 	case o.user == "" && o.password != "":
 		return fmt.Errorf("%w: a password without a user", ErrInvalidConfig)
 	case strings.Contains(o.user, ":"):

@@ -67,6 +67,7 @@ type Registry struct {
 	bad   map[string]string // node path -> the problem logged for it
 
 	apps appDiscovery // Dubbo application-level discovery (appdiscover.go)
+	app  *appLevel    // nil unless the Dubbo layout registers at application level (applevel.go)
 }
 
 // ownNode is an instance this Registry registered, and the node that holds it.
@@ -128,6 +129,7 @@ func New(ctx context.Context, servers []string, opts ...Option) (*Registry, erro
 		watches:  map[string]*serviceWatch{},
 		byPath:   map[string]*serviceWatch{},
 		bad:      map[string]string{},
+		app:      newAppLevel(&o),
 	}
 	r.hosts = &hostProvider{policy: o.reconnect, stop: r.stop}
 	dialer := o.dialer
@@ -195,6 +197,9 @@ func (r *Registry) Register(ctx context.Context, in *registry.Instance) error {
 	if r.isClosed() {
 		return fmt.Errorf("zookeeper: register %q of %q: %w", in.ID, in.Service, registry.ErrClosed)
 	}
+	if r.opts.layout == LayoutDubbo && !r.opts.registerMode.Interface() {
+		return r.registerAppOnly(ctx, in)
+	}
 	prev := r.own[key]
 	name, data, err := r.opts.layout.encodeNode(in, prev, r.opts.publish)
 	if err != nil {
@@ -211,6 +216,8 @@ func (r *Registry) Register(ctx context.Context, in *registry.Instance) error {
 	if err := r.waitReady(ctx); err != nil {
 		if errors.Is(err, registry.ErrClosed) {
 			delete(r.own, key)
+		} else if aerr := r.registerApp(in, false); aerr != nil {
+			return aerr
 		}
 		return fmt.Errorf("zookeeper: register %q of %q (kept, to be created once connected): %w", in.ID, in.Service, err)
 	}
@@ -229,7 +236,7 @@ func (r *Registry) Register(ctx context.Context, in *registry.Instance) error {
 			delete(r.gone, prev.path)
 		}
 	}
-	return nil
+	return r.registerApp(in, true)
 }
 
 // Deregister deletes the instance's node, wherever it was registered from, and stops
@@ -252,7 +259,9 @@ func (r *Registry) Deregister(ctx context.Context, in *registry.Instance) error 
 		paths = append(paths, n.path)
 		r.gone[n.path] = true
 	}
-	if err := r.waitReady(ctx); err != nil {
+	ready := r.waitReady(ctx)
+	appErr := r.deregisterApp(in, ready == nil)
+	if err := ready; err != nil {
 		return fmt.Errorf("zookeeper: deregister %q of %q (to be deleted once connected): %w", in.ID, in.Service, err)
 	}
 	// Nodes of the instance registered elsewhere: in the Tianshu layout the name is the ID;
@@ -284,7 +293,7 @@ func (r *Registry) Deregister(ctx context.Context, in *registry.Instance) error 
 		}
 		delete(r.gone, p)
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, appErr)...)
 }
 
 // getInterface reads the instances of a service from its providers node, sorted by ID. Nodes
