@@ -82,12 +82,5 @@ func (p pbSource) Metadata(revision string) (*metadatapb.MetadataInfoV2, bool) {
 	if !ok {
 		return nil, false
 	}
-	out := &metadatapb.MetadataInfoV2{App: md.App, Version: revision, Services: make(map[string]*metadatapb.ServiceInfoV2, len(md.Services))}
-	for k, s := range md.Services {
-		out.Services[k] = &metadatapb.ServiceInfoV2{
-			Name: s.Name, Group: s.Group, Version: s.Version, Protocol: s.Protocol,
-			Port: int32(s.Port), Path: s.Path, Params: s.Params,
-		}
-	}
-	return out, true
+	return metadataservice.ToProto(md, revision), true
 }

@@ -282,3 +282,16 @@ func FromProto(pb *metadatapb.MetadataInfoV2) dubbo.MetadataInfo {
 	}
 	return dubbo.NewMetadataInfo(pb.GetApp(), services...)
 }
+
+// ToProto returns the MetadataServiceV2 answer that describes md as revision, the revision
+// the provider announces for it; FromProto reads it back.
+func ToProto(md dubbo.MetadataInfo, revision string) *metadatapb.MetadataInfoV2 {
+	out := &metadatapb.MetadataInfoV2{App: md.App, Version: revision, Services: make(map[string]*metadatapb.ServiceInfoV2, len(md.Services))}
+	for k, s := range md.Services {
+		out.Services[k] = &metadatapb.ServiceInfoV2{
+			Name: s.Name, Group: s.Group, Version: s.Version, Protocol: s.Protocol,
+			Port: int32(s.Port), Path: s.Path, Params: s.Params,
+		}
+	}
+	return out
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -290,4 +291,19 @@ func ExampleCache() {
 	// Output:
 	// pending: true
 	// 10.0.0.7:50051@:1.0.0 tri://10.0.0.7:50051
+}
+
+// ToProto and FromProto carry every field of every service, and the revision survives.
+func TestToProtoRoundTrips(t *testing.T) {
+	md := dubbo.NewMetadataInfo("greeter",
+		dubbo.ServiceInfo{Name: "a.B", Group: "g", Version: "1", Protocol: "tri", Port: 50051, Path: "a.B", Params: map[string]string{"warmup": "0"}},
+		dubbo.ServiceInfo{Name: "c.D", Protocol: "tri", Port: 50051, Path: "c.D"})
+	pb := metadataservice.ToProto(md, md.Revision())
+	if pb.GetVersion() != md.Revision() {
+		t.Errorf("version %q, want the revision %q", pb.GetVersion(), md.Revision())
+	}
+	back := metadataservice.FromProto(pb)
+	if !reflect.DeepEqual(back, md) || back.Revision() != md.Revision() {
+		t.Errorf("round trip:\n got %+v\nwant %+v", back, md)
+	}
 }
