@@ -42,8 +42,8 @@ func javaFlags(t *testing.T, flags ...string) {
 	t.Setenv("JAVA_TOOL_OPTIONS", strings.Join(flags, " "))
 }
 
-// appLevelBackend is a registry server the scenarios run on, ZooKeeper or Nacos.
-type appLevelBackend struct {
+// providerBackend is a registry server the scenarios run on, ZooKeeper or Nacos.
+type providerBackend struct {
 	name string
 	// start returns the registry URL the Java peer is given, and the kind and address by
 	// which openAppLevel opens a Tianshu registry on the same server (strings, so that a
@@ -51,7 +51,7 @@ type appLevelBackend struct {
 	start func(t *testing.T) (javaURL, kind, addr string)
 }
 
-var appLevelBackends = []appLevelBackend{
+var providerBackends = []providerBackend{
 	{name: "ZooKeeper", start: func(t *testing.T) (string, string, string) {
 		zk := zkServer.Get(t)
 		return "zookeeper://" + zk.Addr, "zookeeper", zk.Addr
@@ -110,7 +110,7 @@ func (g slowGreeter) Greet(ctx context.Context, req *interoppb.GreetRequest) (*i
 // (FORCE_APPLICATION) finds the Tianshu provider through the mapping, fetches its metadata
 // from the provider's MetadataServiceV2 and calls it.
 func TestJavaForceApplicationConsumerCallsTianshuProvider(t *testing.T) {
-	for _, b := range appLevelBackends {
+	for _, b := range providerBackends {
 		t.Run("through "+b.name, func(t *testing.T) {
 			javaURL, kind, addr := b.start(t)
 			reg, err := openAppLevel(context.Background(), kind, addr, "tianshu-applevel-a", t.TempDir(), t)
@@ -141,7 +141,7 @@ func TestJavaForceApplicationConsumerCallsTianshuProvider(t *testing.T) {
 // spreads its calls over a Java provider in Dubbo's default register mode and a Tianshu
 // provider, both with warm-up off: each gets half of 1,000 calls, within 15 points.
 func TestJavaDefaultConsumerSpreadsOverJavaAndTianshuProviders(t *testing.T) {
-	for _, b := range appLevelBackends {
+	for _, b := range providerBackends {
 		t.Run("through "+b.name, func(t *testing.T) {
 			javaURL, kind, addr := b.start(t)
 			reg, err := openAppLevel(context.Background(), kind, addr, "tianshu-applevel-b", t.TempDir(), t)
@@ -350,7 +350,7 @@ const killWindow = 15 * time.Second
 // killed the same way. A Tianshu provider of the same application keeps serving throughout,
 // so that every failure is one the kill caused.
 func TestProviderStopsUnderALoopingJavaConsumer(t *testing.T) {
-	for _, b := range appLevelBackends {
+	for _, b := range providerBackends {
 		t.Run("through "+b.name, func(t *testing.T) {
 			javaURL, kind, addr := b.start(t)
 			const app = "tianshu-applevel-c"
@@ -493,7 +493,7 @@ func announcedRevision(t *testing.T, kind, addr, app string, port int) string {
 // own MetadataInfo, for the metadata the provider serves under it.
 func TestJavaComputesTheRevisionTianshuAnnounces(t *testing.T) {
 	needJavaPeer(t)
-	for _, b := range appLevelBackends {
+	for _, b := range providerBackends {
 		t.Run("through "+b.name, func(t *testing.T) {
 			_, kind, addr := b.start(t)
 			const app = "tianshu-applevel-rev"
