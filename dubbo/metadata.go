@@ -168,6 +168,20 @@ func sortedJava[V any](m map[string]V) []string {
 }
 
 func compareJava(a, b string) int {
+	// Equal bytes decode alike, and an ASCII byte is a character of its own in any UTF-8,
+	// valid or not: a first difference between two ASCII bytes decides, as it does in
+	// UTF-16. Anything else is decoded from the last ASCII byte of the common prefix on.
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	if i < len(a) && i < len(b) && a[i] < utf8.RuneSelf && b[i] < utf8.RuneSelf {
+		return cmpInt(int(a[i]), int(b[i]))
+	}
+	for i > 0 && a[i-1] >= utf8.RuneSelf {
+		i--
+	}
+	a, b = a[i:], b[i:]
 	for a != "" && b != "" {
 		ra, na := utf8.DecodeRuneInString(a)
 		rb, nb := utf8.DecodeRuneInString(b)

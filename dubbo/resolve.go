@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"slices"
 	"strconv"
 
 	"github.com/tianshu-go/tianshu/registry"
@@ -136,11 +137,18 @@ func ResolveInstances(iface string, instances []AppInstance, meta MetadataLookup
 		if !ok {
 			continue
 		}
-		for _, k := range sortedJava(info.Services) {
-			s := info.Services[k]
-			if s.Name != iface || s.Protocol != "tri" {
-				continue
+		// An application may serve many interfaces: pick this one's out before ordering them,
+		// not after (a sort of every service per instance per interface was most of the cost
+		// of a consumer of many interfaces).
+		var keys []string
+		for k, s := range info.Services {
+			if s.Name == iface && s.Protocol == "tri" {
+				keys = append(keys, k)
 			}
+		}
+		slices.SortFunc(keys, compareJava)
+		for _, k := range keys {
+			s := info.Services[k]
 			ri, err := serviceInstance(iface, in, s)
 			if err != nil {
 				skipped = append(skipped, err)
