@@ -416,4 +416,3 @@ func (g *Gateway) HTTPServer(addr string) *http.Server {
 	s.Protocols.SetUnencryptedHTTP2(true)
 	return s
 }
-
