@@ -97,6 +97,9 @@ func (g *Gateway) compileRoute(i int, r *Route, inUse map[string]bool) (*route, 
 			return nil, fmt.Errorf("%w: %s.rewrite.path: %v", ErrInvalid, at, err)
 		}
 	}
+	if c := r.CORS; c != nil {
+		rt.cors = newCORS(c)
+	}
 	if rt.primary, err = g.forwardTo(rt, r, r.Target, inUse); err != nil {
 		return nil, fmt.Errorf("%s.target: %w", at, err)
 	}
@@ -147,9 +150,6 @@ func (g *Gateway) compileRoute(i int, r *Route, inUse map[string]bool) (*route, 
 			}
 			rt.keyHeader = textproto.CanonicalMIMEHeaderKey(rt.keyHeader)
 		}
-	}
-	if c := r.CORS; c != nil {
-		rt.cors = newCORS(c)
 	}
 	var h http.Handler = http.HandlerFunc(rt.send)
 	for i := len(g.opts.middleware) - 1; i >= 0; i-- {
