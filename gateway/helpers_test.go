@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -56,12 +58,25 @@ func startEcho(t testing.TB, name string) *echo {
 // startGateway serves g on a loopback port with its HTTPServer and returns the base URL.
 func startGateway(t testing.TB, g *gateway.Gateway) string {
 	t.Helper()
+	base, _ := startGatewayCounting(t, g)
+	return base
+}
+
+// startGatewayCounting is startGateway that also counts the connections closed.
+func startGatewayCounting(t testing.TB, g *gateway.Gateway) (string, *atomic.Int64) {
+	t.Helper()
+	closed := new(atomic.Int64)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := g.HTTPServer("")
 	srv.ReadHeaderTimeout = 2 * time.Second
+	srv.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed || s == http.StateHijacked {
+			closed.Add(1)
+		}
+	}
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -69,7 +84,7 @@ func startGateway(t testing.TB, g *gateway.Gateway) string {
 		_ = srv.Shutdown(ctx)
 		_ = g.Close()
 	})
-	return "http://" + lis.Addr().String()
+	return "http://" + lis.Addr().String(), closed
 }
 
 // newGateway returns a gateway with doc applied and its base URL.
@@ -137,3 +152,7 @@ func do(t testing.TB, c *http.Client, method, url string, hdr map[string]string,
 	}
 	return a
 }
+
+// quiet is a logger for tests that provoke errors on purpose.
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
