@@ -155,4 +155,3 @@ func do(t testing.TB, c *http.Client, method, url string, hdr map[string]string,
 
 // quiet is a logger for tests that provoke errors on purpose.
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-

@@ -245,4 +245,3 @@ var reloadClients = func() int {
 	}
 	return 64
 }()
-
