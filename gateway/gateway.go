@@ -170,8 +170,9 @@ func WithErrorHandler(fn func(error)) Option {
 // Every answer the gateway gives itself (no route, refused, upstream unavailable) is
 // rpc/httperr's JSON body, or for gRPC requests a gRPC status in the trailers:
 //
-//   - 400 INVALID_ARGUMENT: a path with an encoded slash or backslash (%2F, %5C), which
-//     would match one route and mean another path upstream, or a malformed chunked body;
+//   - 400 INVALID_ARGUMENT: a path with an encoded slash (%2F) or a backslash (%5C or
+//     literal), which would match one route here and mean another path to an upstream
+//     that decodes it or takes \ for /, or a malformed chunked body;
 //   - 404 NOT_FOUND: no route matches;
 //   - 401 UNAUTHENTICATED, 403 PERMISSION_DENIED (a CORS origin not allowed);
 //   - 413 RESOURCE_EXHAUSTED: the body is over the route's limit;
@@ -290,9 +291,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := g.table.Load()
 	var rt *route
 	var ri reqInfo
-	if raw := r.URL.RawPath; raw != "" && hasEncodedSlash(raw) {
+	if raw := r.URL.RawPath; raw != "" && hasEncodedSlash(raw) || strings.IndexByte(r.URL.Path, '\\') >= 0 {
 		g.answer(&rw, r, http.StatusBadRequest, codes.InvalidArgument,
-			"the path has an encoded slash or backslash (%2F, %5C): the gateway does not route such paths")
+			"the path has an encoded slash (%2F) or a backslash: the gateway does not route such paths")
 	} else if !strings.HasPrefix(r.URL.Path, "/") {
 		g.answer(&rw, r, http.StatusBadRequest, codes.InvalidArgument, "the request target is not a path")
 	} else {
