@@ -94,8 +94,10 @@ func WithAccessLog(l *slog.Logger, sample float64) Option {
 	}
 }
 
-// WithTelemetry records a server span and duration per request with s (named after the
-// route, so that metrics are per route) and a client span per attempt upstream with c.
+// WithTelemetry records a server span and duration per request with s (named and
+// labelled after the route's path, "GET /orders/{id}", as http.route, so that metrics are
+// per route) and a client span and duration per attempt upstream with c (labelled with the
+// upstream's service).
 // The default records through OpenTelemetry's global providers.
 func WithTelemetry(s *telemetry.HTTPServer, c *telemetry.HTTPClient) Option {
 	return func(o *options) error {
@@ -309,7 +311,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	orig := r.URL.Path
 	if g.opts.server != nil {
-		ctx, rec := g.opts.server.Start(r, rt.name)
+		ctx, rec := g.opts.server.Start(r, rt.pattern)
 		r = r.WithContext(ctx)
 		defer func() { g.opts.server.End(ctx, rec, rw.statusOr200()) }()
 	}

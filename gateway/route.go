@@ -54,6 +54,9 @@ type route struct {
 	keyHeader string
 	cors      *corsPolicy
 
+	// pattern is the route's path as http.route reports it in spans and metrics.
+	pattern string
+
 	// next is the user's middleware around the forwarding to the upstream.
 	next http.Handler
 }
@@ -79,6 +82,14 @@ func (g *Gateway) compileRoute(i int, r *Route, inUse map[string]bool) (*route, 
 		rt.host = ""
 	} else if strings.HasPrefix(r.Match.Host, "*.") {
 		rt.host = "*." + normHost(r.Match.Host[2:])
+	}
+	switch {
+	case r.Match.Path.Exact != "":
+		rt.pattern = r.Match.Path.Exact
+	case r.Match.Path.Prefix != "":
+		rt.pattern = strings.TrimSuffix(r.Match.Path.Prefix, "/") + "/"
+	default:
+		rt.pattern = r.Match.Path.Template
 	}
 	if rt.maxBody == 0 {
 		rt.maxBody = DefaultMaxBodyBytes
