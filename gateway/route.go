@@ -223,10 +223,15 @@ func (g *Gateway) forwardTo(rt *route, r *Route, target Target, inUse map[string
 	if rt.grpc {
 		f.proxy.FlushInterval = -1 // each gRPC message as it comes
 	}
-	if rt.cors != nil {
-		c := rt.cors
+	cors, grpc := rt.cors, rt.grpc
+	if cors != nil || grpc {
 		f.proxy.ModifyResponse = func(resp *http.Response) error {
-			c.mark(resp.Header, resp.Request.Header.Get("Origin"))
+			if cors != nil {
+				cors.mark(resp.Header, resp.Request.Header.Get("Origin"))
+			}
+			if grpc {
+				trailersOnly(resp)
+			}
 			return nil
 		}
 	}
@@ -385,4 +390,23 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, rt *rout
 		g.answer(w, r, http.StatusBadGateway, codes.Unavailable, "route "+rt.name+": upstream failed")
 		g.log.LogAttrs(r.Context(), levelWarn, "upstream failed", strAttr("route", rt.name), errAttr(err))
 	}
+}
+
+// trailersOnly turns a gRPC trailers-only answer (an error before any message: the status
+// and the trailer metadata in the one header block) into headers and trailers. Passed on
+// as it came, the status would be a header, and a client that has seen the headers flushed
+// before the stream ends (the proxy flushes gRPC answers at once) reads a stream without
+// trailers, which it must fail as Internal.
+func trailersOnly(resp *http.Response) {
+	if len(resp.Trailer) > 0 || resp.Header.Get("Grpc-Status") == "" {
+		return
+	}
+	tr := http.Header{}
+	for k, v := range resp.Header {
+		if k != "Content-Type" {
+			tr[k] = v
+			delete(resp.Header, k)
+		}
+	}
+	resp.Trailer = tr
 }
