@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"net/textproto"
 	"net/url"
 	"strconv"
@@ -446,14 +445,4 @@ func validHeaderName(name string) bool {
 		}
 	}
 	return textproto.CanonicalMIMEHeaderKey(name) != ""
-}
-
-// idempotent reports whether rest may retry a request of method without an
-// Idempotency-Key; kept beside the config so the docs and the check agree.
-func idempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
 }

@@ -251,8 +251,7 @@ func (g *Gateway) Apply(c *Config) error {
 	}
 	t.index()
 	g.gen++
-	prev := g.table.Swap(t)
-	_ = prev
+	g.table.Store(t)
 	g.pool.keep(inUse)
 	return nil
 }

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -91,4 +92,44 @@ func probeClient(t testing.TB) *http.Client {
 	c := &http.Client{Transport: &http.Transport{}}
 	t.Cleanup(c.CloseIdleConnections)
 	return c
+}
+
+// BenchmarkReloadWriteToLiveEtcd is BenchmarkReloadWriteToLive with the routes in etcd:
+// from the Put returning to a request seeing the change.
+func BenchmarkReloadWriteToLiveEtcd(b *testing.B) {
+	srv := testenv.StartEtcd(b)
+	admin := etcdClient(b, srv.Endpoint)
+	a, u := startEcho(b, "a"), startEcho(b, "b")
+	etcdPut(b, admin, reloadDoc(a.srv.URL, u.srv.URL, 0))
+	src, err := etcdconfig.New(etcdClient(b, srv.Endpoint), etcdKey, etcdconfig.WithLogger(quiet()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := gateway.New(gateway.WithoutTelemetry(), gateway.WithDrain(time.Second), gateway.WithLogger(quiet()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := g.Watch(b.Context(), []config.Source{src}); err != nil {
+		b.Fatal(err)
+	}
+	base := startGateway(b, g)
+	probe := probeClient(b)
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		i++
+		start := time.Now()
+		etcdPut(b, admin, reloadDoc(a.srv.URL, u.srv.URL, i))
+		for !markerLive(probe, base, i) {
+			if time.Since(start) > 10*time.Second {
+				b.Fatalf("change %d not live", i)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(0, "ns/op")
 }

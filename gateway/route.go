@@ -162,12 +162,17 @@ func (g *Gateway) compileRoute(i int, r *Route, inUse map[string]bool) (*route, 
 			rt.keyHeader = textproto.CanonicalMIMEHeaderKey(rt.keyHeader)
 		}
 	}
-	var h http.Handler = http.HandlerFunc(rt.send)
-	for i := len(g.opts.middleware) - 1; i >= 0; i-- {
-		h = g.opts.middleware[i](rt.name, h)
-	}
-	rt.next = h
+	rt.next = chain(rt.name, g.opts.middleware, http.HandlerFunc(rt.send))
 	return rt, nil
+}
+
+// chain wraps final in the middleware of a route, the first outermost.
+func chain(route string, mws []Middleware, final http.Handler) http.Handler {
+	h := final
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](route, h)
+	}
+	return h
 }
 
 func sortedKeys(m map[string]string) []string {
