@@ -141,8 +141,11 @@ type HeaderChange struct {
 	Remove []string          `json:"remove" config:"remove"`
 }
 
-// Retries resends idempotent requests (see rest.Transport): Attempts counts the first one;
-// Budget is the share of requests that may be retries (0.1 when 0).
+// Retries resends idempotent requests (see rest.Transport: GET, HEAD, OPTIONS, TRACE, PUT,
+// DELETE, or any carrying an Idempotency-Key header) that failed at the transport or got
+// 502, 503 or 504: Attempts counts the first one; Budget is the share of requests that may
+// be retries (0.1 when 0), with 10 retries saved up. A request with a body is streamed to
+// the upstream as it arrives, so it cannot be sent again and is never retried.
 type Retries struct {
 	Attempts int     `json:"attempts" config:"attempts"`
 	Budget   float64 `json:"budget" config:"budget"`
