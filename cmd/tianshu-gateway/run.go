@@ -16,7 +16,9 @@ import (
 
 	"github.com/tianshu-go/tianshu/config"
 	"github.com/tianshu-go/tianshu/gateway"
+	"github.com/tianshu-go/tianshu/metrics"
 	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/telemetry"
 )
 
 // errUsage is wrapped by the errors about flags.
@@ -72,7 +74,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onStart s
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	opts := []gateway.Option{gateway.WithLogger(log), gateway.WithDrain(o.drain)}
+	prom, err := metrics.NewPrometheus()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = prom.Shutdown(context.Background()) }()
+	mp := telemetry.WithMeterProvider(prom.MeterProvider())
+	opts := []gateway.Option{gateway.WithLogger(log), gateway.WithDrain(o.drain),
+		gateway.WithTelemetry(telemetry.NewHTTPServer(mp), telemetry.NewHTTPClient(mp))}
 	switch o.accessLog {
 	case "off":
 	case "stdout", "stderr", "":
@@ -136,6 +145,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onStart s
 		adminAddr = alis.Addr()
 		mux := http.NewServeMux()
 		mux.Handle("/", g.AdminHandler())
+		mux.Handle("GET /metrics", prom.Handler())
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 			if !ready.Load() {

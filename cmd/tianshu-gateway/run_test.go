@@ -88,6 +88,11 @@ func TestSIGTERMDrains(t *testing.T) {
 		t.Fatalf("/readyz before SIGTERM: %q", got)
 	}
 
+	get(t, base+"/fast")
+	if got := get(t, admin+"/metrics"); !strings.Contains(got, `http_server_request_duration_seconds_count{`) || !strings.Contains(got, `http_route="/"`) {
+		t.Errorf("/metrics has no request duration by route:\n%.2000s", got)
+	}
+
 	slow := make(chan string, 1)
 	go func() { slow <- get(t, base+"/slow") }()
 	time.Sleep(200 * time.Millisecond) // the slow request is in flight
