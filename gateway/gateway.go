@@ -244,7 +244,8 @@ func (g *Gateway) Apply(c *Config) error {
 	for i := range c.Routes {
 		rt, err := g.compileRoute(i, &c.Routes[i], inUse)
 		if err != nil {
-			g.pool.keep(g.inUse(g.table.Load(), inUse))
+			// Retire what this attempt made; the table in force keeps its own.
+			g.pool.keep(g.inUse(g.table.Load(), map[string]bool{}))
 			return err
 		}
 		t.routes = append(t.routes, rt)
@@ -256,7 +257,7 @@ func (g *Gateway) Apply(c *Config) error {
 	return nil
 }
 
-// inUse adds the upstreams of t to keys, so that a failed Apply retires only what it made.
+// inUse adds the upstreams of t to keys.
 func (g *Gateway) inUse(t *table, keys map[string]bool) map[string]bool {
 	for _, rt := range t.routes {
 		keys[rt.primary.up.key] = true
