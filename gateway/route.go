@@ -277,11 +277,6 @@ func (g *Gateway) serve(w *respWriter, r *http.Request, rt *route, p string, val
 		// reaches the upstream as an aborted request, as through any streaming proxy.
 		br := bufio.NewReaderSize(r.Body, 512)
 		if _, err := br.Peek(1); err != nil && err != io.EOF {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				g.answer(w, r, http.StatusRequestEntityTooLarge, codes.ResourceExhausted, "request body over the route's limit")
-				return
-			}
 			g.answer(w, r, http.StatusBadRequest, codes.InvalidArgument, "malformed request body: "+err.Error())
 			return
 		}

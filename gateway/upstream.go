@@ -213,13 +213,15 @@ func (p *pool) closeAll() {
 func (p *pool) snapshot(ctx context.Context) []UpstreamState {
 	p.mu.Lock()
 	ups := make([]*upstream, 0, len(p.ups))
+	retired := map[*upstream]bool{}
 	for _, u := range p.ups {
 		ups = append(ups, u)
+		retired[u] = u.retire != nil
 	}
 	p.mu.Unlock()
 	out := make([]UpstreamState, 0, len(ups))
 	for _, u := range ups {
-		st := UpstreamState{Key: u.key, Service: u.target.Service, URLs: u.target.URLs, Retired: u.retire != nil}
+		st := UpstreamState{Key: u.key, Service: u.target.Service, URLs: u.target.URLs, Retired: retired[u]}
 		if list, err := u.disc.GetService(ctx, u.service); err != nil {
 			st.Error = err.Error()
 		} else {
