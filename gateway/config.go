@@ -106,6 +106,20 @@ type Target struct {
 	// Protocol is "http" (the default) or "grpc": gRPC requests pass through over HTTP/2
 	// without TLS (h2c) to the service's grpc endpoints or the URLs, trailers intact.
 	Protocol string `json:"protocol" config:"protocol"`
+	// HealthCheck probes URLs and takes those failing out of the balance; for URLs only
+	// (a registry's instances are checked by the registry).
+	HealthCheck *HealthCheck `json:"healthCheck" config:"healthCheck"`
+}
+
+// HealthCheck is an active check of a target's URLs: every Interval, a GET of Path on
+// each, answered 2xx or 3xx within Timeout, passes. Failures checks failed in a row take a
+// URL out of the balance, one passed check puts it back. When every URL fails, all stay in
+// (failing open): the balancer's own ejection and the breaker then judge them by traffic.
+type HealthCheck struct {
+	Path     string        `json:"path" config:"path"`
+	Interval time.Duration `json:"interval" config:"interval"`
+	Timeout  time.Duration `json:"timeout" config:"timeout"`
+	Failures int           `json:"failures" config:"failures"`
 }
 
 // Canary sends a share of a route's requests, or those carrying a header or cookie,
@@ -400,6 +414,20 @@ func (t *Target) validate(at string, fail failFunc) {
 		}
 	default:
 		fail(at, "neither service nor urls")
+	}
+	if h := t.HealthCheck; h != nil {
+		switch {
+		case t.Service != "":
+			fail(at+".healthCheck", "for urls only: the registry checks a service's instances")
+		case !strings.HasPrefix(h.Path, "/"):
+			fail(at+".healthCheck.path", "%q: want a path starting with /", h.Path)
+		case h.Interval < 100*time.Millisecond:
+			fail(at+".healthCheck.interval", "%v: want 100ms or more", h.Interval)
+		case h.Timeout <= 0 || h.Timeout > h.Interval:
+			fail(at+".healthCheck.timeout", "%v: want more than 0, at most the interval %v", h.Timeout, h.Interval)
+		case h.Failures < 0:
+			fail(at+".healthCheck.failures", "%d: want 0 (the default, 2) or more", h.Failures)
+		}
 	}
 }
 

@@ -102,6 +102,8 @@ func TestValidateNamesEachPlace(t *testing.T) {
 		{"empty auth", `{name: a, match: {path: {exact: /}}, target: {service: a}, auth: {}}`, "routes[0].auth: neither jwt nor apiKeys"},
 		{"cors star with credentials", `{name: a, match: {path: {exact: /}}, target: {service: a}, cors: {origins: ["*"], credentials: true}}`, "routes[0].cors.origins[0]"},
 		{"body limit", `{name: a, match: {path: {exact: /}}, target: {service: a}, maxBodyBytes: -2}`, "routes[0].maxBodyBytes: -2"},
+		{"health check on a service", `{name: a, match: {path: {exact: /}}, target: {service: a, healthCheck: {path: /h, interval: 1s, timeout: 1s}}}`, "routes[0].target.healthCheck: for urls only"},
+		{"health check timeout", `{name: a, match: {path: {exact: /}}, target: {urls: ["http://x:1"], healthCheck: {path: /h, interval: 1s, timeout: 2s}}}`, "routes[0].target.healthCheck.timeout: 2s"},
 		{"bad host", `{name: a, match: {host: "a:80", path: {exact: /}}, target: {service: a}}`, "routes[0].match.host"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,12 +31,16 @@ type upstream struct {
 	tr      *rest.Transport
 	brk     *breaker.Group
 	retire  *time.Timer // set once no table uses it
+	checker *checker    // the active health check of URLs, if any
 }
 
 // upstreamKey names what makes two routes' upstreams the same.
 func upstreamKey(t Target, rt *Retries, b *Breaker) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%s|%s|%s", t.Protocol, t.Service, strings.Join(t.URLs, ","))
+	if h := t.HealthCheck; h != nil {
+		fmt.Fprintf(&sb, "|h%s/%v/%v/%d", h.Path, h.Interval, h.Timeout, h.Failures)
+	}
 	if rt != nil {
 		fmt.Fprintf(&sb, "|r%d/%g", rt.Attempts, rt.Budget)
 	}
@@ -113,7 +117,11 @@ func (p *pool) make(key string, t Target, rt *Retries, b *Breaker) (*upstream, e
 		if list[0].Endpoints[0].Scheme == "https" {
 			u.scheme = "https"
 		}
-		u.disc = &staticDiscovery{service: u.service, b: registry.NewBroadcast(list)}
+		sd := &staticDiscovery{service: u.service, b: registry.NewBroadcast(list)}
+		u.disc = sd
+		if t.HealthCheck != nil {
+			u.checker = startChecker(*t.HealthCheck, list, sd.b, base.Clone(), p.log)
+		}
 	}
 	opts := []rest.ClientOption{
 		rest.WithServices(u.service), rest.WithInstanceTransport(base), rest.WithClientLogger(p.log),
@@ -157,6 +165,9 @@ func (p *pool) make(key string, t Target, rt *Retries, b *Breaker) (*upstream, e
 	tr, err := rest.NewTransport(u.disc, opts...)
 	if err != nil {
 		_ = g.Close()
+		if u.checker != nil {
+			u.checker.stop()
+		}
 		return nil, err
 	}
 	u.tr = tr
@@ -188,6 +199,9 @@ func (p *pool) close(key string, u *upstream) {
 }
 
 func (u *upstream) close() {
+	if u.checker != nil {
+		u.checker.stop()
+	}
 	_ = u.tr.Close()
 	_ = u.brk.Close()
 	if s, ok := u.disc.(*staticDiscovery); ok {
