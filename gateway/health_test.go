@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,7 +32,7 @@ func TestHealthCheckTakesFailingURLsOutAndBack(t *testing.T) {
 	var aOK, bOK atomic.Bool
 	aOK.Store(true)
 	a, b := healthServer(t, "a", &aOK), healthServer(t, "b", &bOK)
-	_, base := newGateway(t, fmt.Sprintf(`
+	g, base := newGateway(t, fmt.Sprintf(`
 gateway:
   routes:
     - name: checked
@@ -40,20 +41,34 @@ gateway:
         urls: [%q, %q]
         healthCheck: {path: /healthz, interval: 100ms, timeout: 50ms, failures: 1}
 `, a.URL, b.URL), gateway.WithLogger(quiet()))
-	served := func(n int) map[string]int {
-		m := map[string]int{}
-		for i := 0; i < n; i++ {
-			got := do(t, nil, "GET", base+"/x", nil, "")
-			m[strings.TrimSpace(got.body)]++
+	// The URLs in the balance, as the admin API lists them.
+	listed := func() string {
+		var ports []string
+		for _, u := range g.Upstreams(context.Background()) {
+			for _, in := range u.Instances {
+				ports = append(ports, fmt.Sprint(in.Endpoints[0].Port))
+			}
 		}
-		return m
+		return strings.Join(ports, ",")
 	}
-	waitFor(t, "b leaves the balance", func() bool { return served(20)["b"] == 0 })
+	port := func(s *httptest.Server) string { return s.URL[strings.LastIndexByte(s.URL, ':')+1:] }
+	both := port(a) + "," + port(b)
+	waitFor(t, "b leaves the balance", func() bool { return listed() == port(a) })
+	for i := 0; i < 10; i++ {
+		if got := do(t, nil, "GET", base+"/x", nil, ""); got.body != "a" {
+			t.Fatalf("with b out of the balance, a request went to %q", got.body)
+		}
+	}
 	bOK.Store(true)
-	waitFor(t, "b comes back", func() bool { return served(40)["b"] > 0 })
+	waitFor(t, "b comes back", func() bool { return listed() == both })
 	aOK.Store(false)
-	waitFor(t, "a leaves the balance", func() bool { return served(20)["a"] == 0 })
+	waitFor(t, "a leaves the balance", func() bool { return listed() == port(b) })
+	for i := 0; i < 10; i++ {
+		if got := do(t, nil, "GET", base+"/x", nil, ""); got.body != "b" {
+			t.Fatalf("with a out of the balance, a request went to %q", got.body)
+		}
+	}
 	bOK.Store(false)
 	// Both fail: both stay in, rather than no upstream at all.
-	waitFor(t, "both serve when both fail their checks", func() bool { m := served(40); return m["a"] > 0 && m["b"] > 0 })
+	waitFor(t, "both stay when both fail their checks", func() bool { return listed() == both })
 }
