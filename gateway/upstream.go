@@ -104,15 +104,25 @@ func (p *pool) make(key string, t Target, rt *Retries, b *Breaker) (*upstream, e
 			u.disc = grpcView{p.disc}
 		}
 	default:
-		p.seq++
-		u.service = fmt.Sprintf("gateway-urls-%d", p.seq)
-		var list []*registry.Instance
-		for i, raw := range t.URLs {
+		var eps []registry.Endpoint
+		for _, raw := range t.URLs {
 			ep, err := parseStatic(raw)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 			}
-			list = append(list, &registry.Instance{ID: fmt.Sprintf("%s-%d", u.service, i), Service: u.service, Endpoints: []registry.Endpoint{ep}})
+			eps = append(eps, ep)
+		}
+		// The first URL's host:port names the upstream in the client's spans and metrics
+		// (server.address, server.port) and in outbound URLs; each upstream has a
+		// discovery of its own, so two with the same first URL do not mix.
+		u.service = eps[0].Addr()
+		if registry.ValidateName("service", u.service) != nil {
+			p.seq++
+			u.service = fmt.Sprintf("gateway-urls-%d", p.seq)
+		}
+		var list []*registry.Instance
+		for i, ep := range eps {
+			list = append(list, &registry.Instance{ID: fmt.Sprintf("url-%d", i), Service: u.service, Endpoints: []registry.Endpoint{ep}})
 		}
 		if list[0].Endpoints[0].Scheme == "https" {
 			u.scheme = "https"
