@@ -59,7 +59,8 @@ type Route struct {
 	Rewrite *Rewrite `json:"rewrite" config:"rewrite"`
 	// Headers adds and removes request headers sent upstream.
 	Headers *HeaderChange `json:"headers" config:"headers"`
-	// Timeout bounds the whole exchange with the upstream, retries included; zero is none.
+	// Timeout bounds the whole exchange with the upstream, retries included, and the life of
+	// an upgraded connection (WebSocket) too; zero is none.
 	Timeout time.Duration `json:"timeout" config:"timeout"`
 	// Retries resends idempotent requests under a budget; nil sends each request once.
 	Retries *Retries `json:"retries" config:"retries"`
