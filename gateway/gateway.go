@@ -331,6 +331,10 @@ func hasEncodedSlash(raw string) bool {
 // answer writes an answer of the gateway's own: the JSON error body, or for a gRPC
 // request a trailers-only gRPC status.
 func (g *Gateway) answer(w http.ResponseWriter, r *http.Request, httpStatus int, code codes.Code, msg string) {
+	if rw, ok := w.(*respWriter); ok && rw.cors != nil {
+		// So that a browser lets the page read why it was refused.
+		rw.cors.mark(w.Header(), r.Header.Get("Origin"))
+	}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 		h := w.Header()
 		h.Set("Content-Type", "application/grpc")
@@ -366,6 +370,7 @@ func errAttr(err error) slog.Attr { return slog.Any("err", err) }
 type respWriter struct {
 	http.ResponseWriter
 	gw     *Gateway
+	cors   *corsPolicy // the route's, once matched
 	status int
 	bytes  int64
 }

@@ -196,6 +196,7 @@ gateway:
       match: {path: {prefix: /}}
       target: {urls: [%q]}
       cors: {origins: ["https://shop.example.com"], methods: [GET, POST], headers: [Content-Type], maxAge: 10m}
+      maxBodyBytes: 10
 `, up.srv.URL))
 	pre := map[string]string{"Origin": "https://shop.example.com", "Access-Control-Request-Method": "POST"}
 	got := do(t, nil, "OPTIONS", base+"/x", pre, "")
@@ -211,8 +212,12 @@ gateway:
 		t.Errorf("preflights reached the upstream %d times", up.hits.Load())
 	}
 	got = do(t, nil, "GET", base+"/x", map[string]string{"Origin": "https://shop.example.com"}, "")
-	if got.status != 200 || got.header.Get("Access-Control-Allow-Origin") != "https://shop.example.com" {
+	if got.status != 200 || got.header.Values("Access-Control-Allow-Origin")[0] != "https://shop.example.com" || len(got.header.Values("Access-Control-Allow-Origin")) != 1 {
 		t.Errorf("a simple request: %d %v", got.status, got.header)
+	}
+	got = do(t, nil, "POST", base+"/x", map[string]string{"Origin": "https://shop.example.com"}, strings.Repeat("x", 100))
+	if got.status != 413 || got.header.Get("Access-Control-Allow-Origin") != "https://shop.example.com" {
+		t.Errorf("the gateway's own refusal of an allowed origin's request: %d %v, want 413 readable by the page", got.status, got.header)
 	}
 }
 

@@ -246,8 +246,11 @@ func (g *Gateway) forwardTo(rt *route, r *Route, target Target, inUse map[string
 // serve runs the route's middleware for a request matched to it; p is the cleaned path
 // and vals the template's values.
 func (g *Gateway) serve(w *respWriter, r *http.Request, rt *route, p string, vals []string) {
-	if rt.cors != nil && rt.cors.preflight(w, r) {
-		return
+	if rt.cors != nil {
+		if rt.cors.preflight(w, r) {
+			return
+		}
+		w.cors = rt.cors
 	}
 	if rt.maxBody > 0 && r.ContentLength > rt.maxBody {
 		g.answer(w, r, http.StatusRequestEntityTooLarge, codes.ResourceExhausted,
