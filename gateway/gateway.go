@@ -31,8 +31,6 @@ const (
 	DefaultMaxHeaderBytes    = 64 << 10
 )
 
-const levelWarn = slog.LevelWarn
-
 // Middleware wraps the forwarding of one route's requests to its upstream, after the
 // gateway's own middleware (CORS, body limit, authentication, rate limits, rewrite,
 // timeout). It is called once per route each time a route set is put in force, with the
@@ -81,8 +79,9 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithAccessLog logs a share sample (0 to 1) of requests to l, one record per request
-// with route, method, host, path, status, bytes and duration; answers of 500 and above are
-// always logged. Give l a JSON handler for log shippers: slog.New(slog.NewJSONHandler(w,
+// with route, method, host, path, status, bytes, duration and remote address; answers of
+// 500 and above are always logged, with the upstream's error under "err" when it did not
+// answer. Give l a JSON handler for log shippers: slog.New(slog.NewJSONHandler(w,
 // nil)).
 func WithAccessLog(l *slog.Logger, sample float64) Option {
 	return func(o *options) error {
@@ -356,21 +355,25 @@ func (g *Gateway) accessLog(r *http.Request, route, path string, w *respWriter, 
 	if st < 500 && (g.opts.sample == 0 || g.opts.sample < 1 && rand.Float64() >= g.opts.sample) {
 		return
 	}
-	l.LogAttrs(r.Context(), slog.LevelInfo, "access",
-		strAttr("route", route), strAttr("method", r.Method), strAttr("host", r.Host),
-		strAttr("path", path), slog.Int("status", st), slog.Int64("bytes", w.bytes),
-		slog.Duration("dur", time.Since(start)), strAttr("remote", r.RemoteAddr))
+	attrs := [9]slog.Attr{
+		slog.String("route", route), slog.String("method", r.Method), slog.String("host", r.Host),
+		slog.String("path", path), slog.Int("status", st), slog.Int64("bytes", w.bytes),
+		slog.Duration("dur", time.Since(start)), slog.String("remote", r.RemoteAddr),
+	}
+	n := 8
+	if w.err != nil {
+		attrs[n] = slog.Any("err", w.err)
+		n++
+	}
+	l.LogAttrs(r.Context(), slog.LevelInfo, "access", attrs[:n]...)
 }
-
-func strAttr(k, v string) slog.Attr { return slog.String(k, v) }
-
-func errAttr(err error) slog.Attr { return slog.Any("err", err) }
 
 // respWriter notes the status and size of an answer, for the access log and telemetry.
 type respWriter struct {
 	http.ResponseWriter
 	gw     *Gateway
 	cors   *corsPolicy // the route's, once matched
+	err    error       // why the upstream did not answer
 	status int
 	bytes  int64
 }

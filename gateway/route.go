@@ -376,6 +376,9 @@ func (g *Gateway) authenticate(w *respWriter, r *http.Request, rt *route) bool {
 
 // upstreamError answers a request the upstream did not answer.
 func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, rt *route, err error) {
+	if rw, ok := w.(*respWriter); ok {
+		rw.err = err // for the access log, which records every answer of 500 and above
+	}
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
@@ -391,7 +394,6 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, rt *rout
 		g.answer(w, r, http.StatusServiceUnavailable, codes.Unavailable, "route "+rt.name+": no upstream instance available")
 	default:
 		g.answer(w, r, http.StatusBadGateway, codes.Unavailable, "route "+rt.name+": upstream failed")
-		g.log.LogAttrs(r.Context(), levelWarn, "upstream failed", strAttr("route", rt.name), errAttr(err))
 	}
 }
 

@@ -148,6 +148,9 @@ gateway:
 				}
 			case "down":
 				downRecords++
+				if err, _ := rec["err"].(string); !strings.Contains(err, "connection refused") {
+					t.Errorf("the record of a failed upstream does not say why: %v", rec)
+				}
 			}
 		}
 		if okRecords != tc.want || downRecords != 1 {
