@@ -65,3 +65,48 @@ gateway:
 	// 200 upstream got /orders/42
 	// 404 {"code":"NOT_FOUND","message":"no route for GET /api/items","details":[]}
 }
+
+func ExampleWithMiddleware() {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "tenant %s", r.Header.Get("X-Tenant"))
+	}))
+	defer upstream.Close()
+
+	// Middleware is Go: here it derives a header from the route, once per route set.
+	tenant := func(route string, next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Header.Set("X-Tenant", route)
+			next.ServeHTTP(w, r)
+		})
+	}
+	g, err := gateway.New(gateway.WithoutTelemetry(), gateway.WithMiddleware(tenant))
+	if err != nil {
+		panic(err)
+	}
+	defer g.Close()
+	c, err := gateway.Parse([]byte(fmt.Sprintf(`
+gateway:
+  routes:
+    - {name: acme, match: {host: acme.example.com, path: {prefix: /}}, target: {urls: [%q]}}
+`, upstream.URL)))
+	if err != nil {
+		panic(err)
+	}
+	if err := g.Apply(c); err != nil {
+		panic(err)
+	}
+	front := httptest.NewServer(g)
+	defer front.Close()
+
+	req, _ := http.NewRequest("GET", front.URL+"/", nil)
+	req.Host = "acme.example.com"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		panic(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	http.DefaultClient.CloseIdleConnections()
+	fmt.Println(string(b))
+	// Output: tenant acme
+}
