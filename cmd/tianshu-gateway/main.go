@@ -4,6 +4,7 @@
 //
 //	go install ./cmd/tianshu-gateway   # from a checkout; Go 1.26+
 //	tianshu-gateway -config gateway.yaml -listen :8080 -admin 127.0.0.1:9901
+//	tianshu-gateway -config gateway.yaml -listen :8443 -tls-cert cert.pem -tls-key key.pem
 //	tianshu-gateway -config etcd://127.0.0.1:2379/config/gateway.yaml \
 //		-registry etcd://127.0.0.1:2379 -service gateway
 //

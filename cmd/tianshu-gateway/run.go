@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +28,7 @@ var errUsage = errors.New("usage")
 // options are the command's flags.
 type options struct {
 	config, listen, admin, registry, service string
+	tlsCert, tlsKey                          string
 	accessLog                                string
 	sample                                   float64
 	deregisterDelay, grace, drain            time.Duration
@@ -39,6 +41,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.config, "config", "", "the routes: a file path, or a config-center URL (etcd://, zookeeper://, nacos://)")
 	fs.StringVar(&o.listen, "listen", ":8080", "address the gateway serves on")
 	fs.StringVar(&o.admin, "admin", "127.0.0.1:9901", "address of the read-only admin API and /readyz; empty for none")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS (HTTP/1.1 and HTTP/2) with this PEM certificate file; needs -tls-key")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "the PEM private key of -tls-cert")
 	fs.StringVar(&o.registry, "registry", "", "registry URL (registry.Open) for targets naming a service, and for -service")
 	fs.StringVar(&o.service, "service", "", "register the gateway in -registry under this service name while it serves")
 	fs.StringVar(&o.accessLog, "access-log", "stdout", "where JSON access records go: stdout, stderr, a file path, or off")
@@ -54,6 +58,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	case o.config == "":
 		return nil, fmt.Errorf("%w: -config is required (a file or a config-center URL)", errUsage)
+	case (o.tlsCert == "") != (o.tlsKey == ""):
+		return nil, fmt.Errorf("%w: -tls-cert and -tls-key go together", errUsage)
 	case o.service != "" && o.registry == "":
 		return nil, fmt.Errorf("%w: -service needs -registry", errUsage)
 	case o.sample < 0 || o.sample > 1:
@@ -133,6 +139,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onStart s
 		return fmt.Errorf("-listen: %w", err)
 	}
 	srv := g.HTTPServer(o.listen)
+	scheme := "http"
+	if o.tlsCert != "" {
+		// Read now, so that a bad file fails the start rather than every handshake.
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			_ = lis.Close()
+			return fmt.Errorf("-tls-cert, -tls-key: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.Protocols.SetHTTP2(true)
+		scheme = "https"
+	}
 	var ready atomic.Bool
 	var adminSrv *http.Server
 	var adminAddr net.Addr
@@ -159,11 +177,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onStart s
 		go func() { _ = adminSrv.Serve(alis) }()
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
+	go func() {
+		if scheme == "https" {
+			served <- srv.ServeTLS(lis, "", "") // the certificate is in TLSConfig
+			return
+		}
+		served <- srv.Serve(lis)
+	}()
 	ready.Store(true)
 	var inst *registry.Instance
 	if o.service != "" {
-		inst, err = instance(o.service, lis.Addr())
+		inst, err = instance(o.service, scheme, lis.Addr())
 		if err != nil {
 			return err
 		}
@@ -208,8 +232,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onStart s
 	return nil
 }
 
-// instance is the gateway's own registry entry: an http endpoint on its listener.
-func instance(service string, addr net.Addr) (*registry.Instance, error) {
+// instance is the gateway's own registry entry: an http or https endpoint on its listener.
+func instance(service, scheme string, addr net.Addr) (*registry.Instance, error) {
 	tcp, ok := addr.(*net.TCPAddr)
 	if !ok {
 		return nil, fmt.Errorf("listener address %v is not TCP", addr)
@@ -224,7 +248,7 @@ func instance(service string, addr net.Addr) (*registry.Instance, error) {
 	hn, _ := os.Hostname()
 	in := &registry.Instance{
 		ID: service + "-" + hn + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.Itoa(tcp.Port), Service: service,
-		Endpoints: []registry.Endpoint{{Scheme: "http", Host: host, Port: tcp.Port}},
+		Endpoints: []registry.Endpoint{{Scheme: scheme, Host: host, Port: tcp.Port}},
 	}
 	if err := in.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: -service %q: %v", errUsage, service, err)
