@@ -1,0 +1,12 @@
+package main
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	// run stops its servers, watchers and registry before it returns.
+	goleak.VerifyTestMain(m)
+}
