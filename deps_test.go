@@ -11,7 +11,7 @@ import (
 // Core packages speak only to interfaces; a backend is chosen by the application. This test
 // keeps a backend, or a backend's SDK, from creeping into a core package's imports.
 func TestCorePackagesImportNoBackend(t *testing.T) {
-	core := []string{"", "/registry", "/config", "/rpc", "/loadbalance", "/breaker", "/tracing", "/telemetry"}
+	core := []string{"", "/registry", "/config", "/rpc", "/loadbalance", "/breaker", "/tracing", "/telemetry", "/rest", "/rules", "/gateway"}
 	forbidden := []string{
 		"github.com/tianshu-go/tianshu/registry/",
 		// config/file, config/env, config/flags and the remote sources (config/zookeeper,
