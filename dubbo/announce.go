@@ -107,8 +107,16 @@ const keptRevisions = 16
 type announced struct {
 	host     string
 	port     int
-	services map[string]URL // by service key
+	services map[string]exported // by service key
 	rev      string
+}
+
+// exported is a service as its address announces it, worked out once when it is exported:
+// every export at an address revises the revision of all its services, and a provider of
+// many services exports them one by one.
+type exported struct {
+	info ServiceInfo
+	desc string // info.descString()
 }
 
 // NewAnnouncer returns an Announcer for application app; started is the provider's start,
@@ -145,10 +153,11 @@ func (a *Announcer) Export(key string, u URL) ([]string, error) {
 	}
 	at := a.addrs[addr]
 	if at == nil {
-		at = &announced{host: u.Host, port: u.Port, services: map[string]URL{}}
+		at = &announced{host: u.Host, port: u.Port, services: map[string]exported{}}
 		a.addrs[addr] = at
 	}
-	at.services[key] = u
+	info := ServiceInfoOf(u)
+	at.services[key] = exported{info: info, desc: info.descString()}
 	a.where[key] = addr
 	a.reviseLocked(at)
 	return append(affected, addr), nil
@@ -181,12 +190,17 @@ func (a *Announcer) dropLocked(key, addr string) {
 
 // reviseLocked computes the revision of at's services and keeps its metadata.
 func (a *Announcer) reviseLocked(at *announced) {
-	infos := make([]ServiceInfo, 0, len(at.services))
+	// As NewMetadataInfo would build it (a later service with the same match key replaces an
+	// earlier one) and Revision compute it, from what each service's export worked out.
+	md := MetadataInfo{App: a.app, Services: make(map[string]ServiceInfo, len(at.services))}
+	descs := make(map[string]string, len(at.services))
 	for _, k := range sortedJava(at.services) {
-		infos = append(infos, ServiceInfoOf(at.services[k]))
+		e := at.services[k]
+		mk := e.info.MatchKey()
+		md.Services[mk] = e.info
+		descs[mk] = e.desc
 	}
-	md := NewMetadataInfo(a.app, infos...)
-	rev := md.Revision()
+	rev := revisionOf(a.app, descs)
 	if rev == at.rev {
 		return
 	}

@@ -127,12 +127,28 @@ func (m MetadataInfo) Revision() string {
 	if len(m.Services) == 0 {
 		return NoRevision
 	}
-	var b strings.Builder
-	b.WriteString(m.App)
-	for _, k := range sortedJava(m.Services) {
-		b.WriteString(m.Services[k].descString())
+	descs := make(map[string]string, len(m.Services))
+	for k, s := range m.Services {
+		descs[k] = s.descString()
 	}
-	sum := md5.Sum([]byte(b.String()))
+	return revisionOf(m.App, descs)
+}
+
+// revisionOf is Revision given each service's descString by match key.
+func revisionOf(app string, descs map[string]string) string {
+	if len(descs) == 0 {
+		return NoRevision
+	}
+	n := len(app)
+	for _, d := range descs {
+		n += len(d)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, app...)
+	for _, k := range sortedJava(descs) {
+		b = append(b, descs[k]...)
+	}
+	sum := md5.Sum(b)
 	return hex.EncodeToString(sum[:])
 }
 
