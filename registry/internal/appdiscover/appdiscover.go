@@ -55,7 +55,15 @@ type Discoverer struct {
 	closed bool
 	ifaces map[string]*ifaceWatch
 	apps   map[string]*appState
+
+	// byIface indexes each revision's services by interface, so that publishing one
+	// interface reads its own services rather than every service of every application at
+	// every sync; loop's own, keyed by application and revision (a revision's metadata never
+	// changes), pruned to the revisions still resolved.
+	byIface map[revKey]map[string]dubbo.MetadataInfo
 }
+
+type revKey struct{ app, rev string }
 
 // ifaceWatch is one interface followed for all its watchers.
 type ifaceWatch struct {
@@ -302,9 +310,50 @@ func (d *Discoverer) sync() {
 		lookup, pending := d.cache.Resolve(app, ins, d.poke)
 		a.resolved, a.lookup, a.settled = ins, lookup, seen && !pending
 	}
+	live := map[revKey]bool{}
+	for app, a := range d.apps {
+		for _, in := range a.resolved {
+			live[revKey{app, in.Revision()}] = true
+		}
+	}
+	for k := range d.byIface {
+		if !live[k] {
+			delete(d.byIface, k)
+		}
+	}
 	for _, iw := range ifaces {
 		d.publish(iw)
 	}
+}
+
+// servicesOf returns the part of app's metadata of revision rev (read with lookup) that
+// serves iface, and false when the metadata is not known.
+func (d *Discoverer) servicesOf(app, rev, iface string, lookup dubbo.MetadataLookup) (dubbo.MetadataInfo, bool) {
+	k := revKey{app, rev}
+	idx, ok := d.byIface[k]
+	if !ok {
+		md, found := lookup(app, rev)
+		if !found {
+			return dubbo.MetadataInfo{}, false
+		}
+		idx = map[string]dubbo.MetadataInfo{}
+		for key, s := range md.Services {
+			m, ok := idx[s.Name]
+			if !ok {
+				m = dubbo.MetadataInfo{App: md.App, Services: map[string]dubbo.ServiceInfo{}}
+				idx[s.Name] = m
+			}
+			m.Services[key] = s
+		}
+		if d.byIface == nil {
+			d.byIface = map[revKey]map[string]dubbo.MetadataInfo{}
+		}
+		d.byIface[k] = idx
+	}
+	if m, ok := idx[iface]; ok {
+		return m, true
+	}
+	return dubbo.MetadataInfo{App: app}, true
 }
 
 // publish computes one interface's list from what is known and hands it to its watchers.
@@ -327,7 +376,7 @@ func (d *Discoverer) publish(iw *ifaceWatch) {
 	}
 	appLevel, skipped := dubbo.ResolveInstances(iw.iface, all, func(app, rev string) (dubbo.MetadataInfo, bool) {
 		if l := lookups[app]; l != nil {
-			return l(app, rev)
+			return d.servicesOf(app, rev, iw.iface, l)
 		}
 		return dubbo.MetadataInfo{}, false
 	})
