@@ -45,4 +45,3 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
-
