@@ -101,8 +101,8 @@ func (r *Registry) Healthy() bool { return r.c.healthy.Load() }
 func agentKey(in *registry.Instance) string { return appName(in.Service) + "/" + in.ID }
 
 // dirtyTimestamp returns a lastDirtyTimestamp newer than every one given out before: Eureka
-// keeps the registration it holds when a new one is not dirtier, so an update registered
-// within the same millisecond would be lost.
+// keeps the registration it holds when that one's is newer than the new one's, so an update
+// sent after the clock stepped back would be lost.
 func (r *Registry) dirtyTimestamp() int64 {
 	ts := time.Now().UnixMilli()
 	if ts <= r.lastTS {
