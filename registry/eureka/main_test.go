@@ -75,6 +75,9 @@ func newLog(t testing.TB) (*slog.Logger, *testenv.Buffer) {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
 }
 
+// fetchInterval is the fast options' fetch interval.
+const fetchInterval = 200 * time.Millisecond
+
 // fastRetryMax caps the backoff of the fast options.
 const fastRetryMax = 500 * time.Millisecond
 
@@ -84,7 +87,7 @@ func fast(log *slog.Logger) []eureka.Option {
 	return []eureka.Option{
 		eureka.WithRenewalInterval(time.Second),
 		eureka.WithLeaseDuration(2 * time.Second),
-		eureka.WithFetchInterval(200 * time.Millisecond),
+		eureka.WithFetchInterval(fetchInterval),
 		eureka.WithRequestTimeout(2 * time.Second),
 		eureka.WithRetry(50*time.Millisecond, fastRetryMax),
 		eureka.WithLogger(log),
