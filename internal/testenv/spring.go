@@ -81,25 +81,27 @@ func springMissing(t testing.TB) {
 // StartSpringServers starts the Spring servers for one test, with an empty configuration
 // directory, and stops them when the test ends. It calls Missing without java or the jar.
 // The JVM takes 15-30 s to start: tests that need no fault of their own should share one
-// (SharedSpringServers).
-func StartSpringServers(t testing.TB) *SpringServers {
+// (SharedSpringServers). args are Spring properties for the command line, such as
+// --eureka.server.enable-self-preservation=true; they override application.properties
+// (give each key once: Spring joins repeated ones with commas).
+func StartSpringServers(t testing.TB, args ...string) *SpringServers {
 	t.Helper()
-	s := NewSpringServers(t)
+	s := NewSpringServers(t, args...)
 	s.Start(t)
 	return s
 }
 
 // NewSpringServers prepares the Spring servers as StartSpringServers does, on a port it
 // reserves now, but does not start them: clients pointed at EurekaURL find nothing until
-// Start. They are stopped when the test ends.
-func NewSpringServers(t testing.TB) *SpringServers {
+// Start. They are stopped when the test ends. args are as StartSpringServers takes them.
+func NewSpringServers(t testing.TB, args ...string) *SpringServers {
 	t.Helper()
 	jar, err := springServersInstalled()
 	if err != nil {
 		springMissing(t)
 	}
 	dir := t.TempDir()
-	s, err := prepareSpringServers(jar, dir, FreePort(t))
+	s, err := prepareSpringServers(jar, dir, FreePort(t), args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,7 @@ func NewSpringServers(t testing.TB) *SpringServers {
 	return s
 }
 
-func prepareSpringServers(jar, dir string, port int) (*SpringServers, error) {
+func prepareSpringServers(jar, dir string, port int, args ...string) (*SpringServers, error) {
 	cfg := filepath.Join(dir, "config")
 	if err := os.MkdirAll(cfg, 0o755); err != nil {
 		return nil, err
@@ -132,6 +134,7 @@ func prepareSpringServers(jar, dir string, port int) (*SpringServers, error) {
 		"--server.port=" + strconv.Itoa(port),
 		"--config.dir=" + cfg,
 	}
+	argv = append(argv, args...)
 	return &SpringServers{
 		Addr:      addr,
 		Port:      port,
