@@ -119,4 +119,18 @@
 // cache). The test server (internal/testenv/springserver) turns self-preservation and the
 // read-only cache off and evicts every second, and the tests renew every second with a 2 s
 // lease: a killed provider leaves in 3-5 s there.
+//
+// # Performance
+//
+// A change reaches a watcher within the fetch interval plus a delta round trip. On a 2-core
+// VM against the test server (Spring Cloud 2025.1.4, no read-only cache) with a 200 ms fetch
+// interval, Register to the consumer's watcher notified takes 137 ms at p50 and 508 ms at
+// p99. registrytest's scale row (1,000 services of 5 instances, one consumer watching them
+// all) gets every full list in 1.6 s, holding 19 MiB of heap, and notifies at 157 ms p50 and
+// 960 ms p99, with the server keeping 5 s of changes in its deltas. With Eureka's default
+// of 3 minutes, every delta fetched in the 3 minutes after the 5,000 registrations carries
+// all of them (about 6 MB of JSON, for Spring's clients too): p50 1.0 s and p99 3.1 s then.
+//
+//	go test -run '^$' -bench RegisterToNotified -benchtime=50x -count=1 ./registry/eureka/
+//	go test -run '^$' -bench Scale -benchtime=1x -count=1 ./registry/eureka/
 package eureka

@@ -3,7 +3,10 @@ package eureka_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +32,7 @@ func TestKilledProviderIsEvicted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	child := testenv.StartProcess(t, "provider", t.TempDir(), []string{childEnv + "=" + srv.EurekaURL + " " + svc + " doomed"}, exe)
+	child := testenv.StartProcess(t, "provider", t.TempDir(), []string{childEnv + "=" + srv.EurekaURL + " " + svc + " doomed fast"}, exe)
 	eventually(t, 30*time.Second, "the child registered", func() bool { return strings.Contains(child.Output(), "registered") })
 
 	cons := open(t, []string{srv.EurekaURL})
@@ -144,4 +147,72 @@ func TestServerDownAtStartConsumersUseTheFailoverCacheAndProvidersRetry(t *testi
 	up := time.Now()
 	f.Until(20*time.Second, "the registration retried, once the server is up", registrytest.HasIDs("new"))
 	t.Logf("the registration made while the server was down was listed %v after it came up", time.Since(up).Round(100*time.Millisecond))
+}
+
+// secondTierEnv, set to 1, runs the tests of the second tier: measurements under Eureka's
+// default settings that take minutes, not run in CI.
+const secondTierEnv = "TIANSHU_SECOND_TIER"
+
+// eurekaDefaults are the server settings application.properties shortens for the tests, back
+// at Eureka's defaults (Spring Cloud's EurekaServerConfigBean).
+var eurekaDefaults = []string{
+	"--eureka.server.use-read-only-response-cache=true",
+	"--eureka.server.response-cache-update-interval-ms=30000",
+	"--eureka.server.enable-self-preservation=true",
+	"--eureka.server.eviction-interval-timer-in-ms=60000",
+	"--eureka.server.renewal-percent-threshold=0.85",
+	"--eureka.server.renewal-threshold-update-interval-ms=900000",
+	"--eureka.server.expected-client-renewal-interval-seconds=30",
+}
+
+// TestKilledInstanceLingersUnderEurekaDefaults measures once how long a SIGKILLed provider
+// stays in a Tianshu watcher's list with every setting at its default (the package
+// documentation computes 150-280 s). Ten live instances renew beside it, so that
+// self-preservation (which would keep it forever in a registry this small) stays off.
+// Second tier only: it takes 3-5 minutes.
+func TestKilledInstanceLingersUnderEurekaDefaults(t *testing.T) {
+	if os.Getenv(secondTierEnv) != "1" {
+		t.Skipf("second tier: set %s=1 to run (it takes 3-5 minutes)", secondTierEnv)
+	}
+	srv := testenv.StartSpringServers(t, eurekaDefaults...)
+	svc := registrytest.ServiceName(t)
+	log, _ := newLog(t)
+	live, err := eureka.New(ctxFor(t), []string{srv.EurekaURL}, eureka.WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = live.Close() })
+	for i := range 10 {
+		if err := live.Register(ctxFor(t), registrytest.NewInstance(svc, fmt.Sprintf("live-%d", i), 7100+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := testenv.StartProcess(t, "provider", t.TempDir(), []string{childEnv + "=" + srv.EurekaURL + " " + svc + " doomed defaults"}, exe)
+	eventually(t, 30*time.Second, "the child registered", func() bool { return strings.Contains(child.Output(), "registered") })
+
+	cons, err := eureka.New(ctxFor(t), []string{srv.EurekaURL}, eureka.WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cons.Close() })
+	w, err := cons.Watch(ctxFor(t), svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := registrytest.NewFollow(t, w)
+	// The read-only cache shows the registrations up to 30 s late.
+	f.Until(2*time.Minute, "the child and the live instances", func(l []*registry.Instance) bool { return len(l) == 11 })
+	// Renewals for a while, so that the server's renewal counter (per minute) has seen
+	// them all and the kill lands at a random point of the child's renewal cycle.
+	time.Sleep(70*time.Second + time.Duration(rand.N(30))*time.Second)
+	child.Kill()
+	killed := time.Now()
+	f.Until(8*time.Minute, "the killed instance evicted", func(l []*registry.Instance) bool {
+		return len(l) == 10 && !slices.ContainsFunc(l, func(in *registry.Instance) bool { return in.ID == "doomed" })
+	})
+	t.Logf("under Eureka's defaults the killed provider left a Tianshu watcher's list %v after SIGKILL", time.Since(killed).Round(time.Second))
 }

@@ -38,17 +38,22 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// runChild registers one instance with the fast options and renews it until killed.
+// runChild registers one instance, with the fast options or (mode "defaults") Eureka's
+// default lease, and renews it until killed.
 func runChild(spec string) int {
-	var server, service, id string
-	if _, err := fmt.Sscanf(spec, "%s %s %s", &server, &service, &id); err != nil {
+	var server, service, id, mode string
+	if _, err := fmt.Sscanf(spec, "%s %s %s %s", &server, &service, &id, &mode); err != nil {
 		fmt.Fprintln(os.Stderr, "child: bad spec:", spec, err)
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := eureka.New(ctx, []string{server}, fast(log)...)
+	opts := fast(log)
+	if mode == "defaults" {
+		opts = []eureka.Option{eureka.WithLogger(log)}
+	}
+	r, err := eureka.New(ctx, []string{server}, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
