@@ -113,10 +113,15 @@
 // never while self-preservation holds (on by default): when fewer renewals arrive in a
 // minute than 85 % of those expected (renewal-percent-threshold), the server stops
 // evicting, so in a small registry one killed instance out of a handful can stay forever;
-// each eviction round also evicts at most about 15 % of the registry. A Deregister (Tianshu's
-// graceful shutdown) skips the lease and eviction: it takes only the cache and fetch
-// delays, up to about a minute with Spring's client (30 + 30 s, plus 35 s of load balancer
-// cache). The test server (internal/testenv/springserver) turns self-preservation and the
+// each eviction round also evicts at most about 15 % of the registry.
+//
+// A Deregister (Tianshu's graceful shutdown) skips the lease and the eviction: it takes the
+// response cache (30 s) and the consumers' fetch (30 s for Spring's client, 10 s here), a
+// minute in all for a Spring DiscoveryClient, and 35 s more behind Spring Cloud
+// LoadBalancer's cache. A server should keep serving that long after deregistering:
+// Registry.DeregisterDelay returns that wait (95 s unless WithDeregisterDelay) for the
+// servers' WithDeregisterDelay; shorten it together with the server's and consumers'
+// settings. The test server (internal/testenv/springserver) turns self-preservation and the
 // read-only cache off and evicts every second, and the tests renew every second with a 2 s
 // lease: a killed provider leaves in 3-5 s there.
 //

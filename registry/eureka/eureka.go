@@ -95,6 +95,12 @@ func (r *Registry) probe(ctx context.Context) error {
 	return statusError("GET /apps/delta", resp)
 }
 
+// DeregisterDelay is how long a server using this Registry should keep serving after
+// Deregister before it stops accepting calls (rpc.WithDeregisterDelay,
+// rest.WithDeregisterDelay): Eureka consumers learn of a deregistration only through the
+// server's response cache and their own fetches and caches. See WithDeregisterDelay.
+func (r *Registry) DeregisterDelay() time.Duration { return r.opts.deregDelay }
+
 // Healthy reports whether the last request reached a server.
 func (r *Registry) Healthy() bool { return r.c.healthy.Load() }
 

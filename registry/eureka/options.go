@@ -48,6 +48,13 @@ const (
 	DefaultFetchInterval = 10 * time.Second
 	// DefaultRequestTimeout bounds each HTTP request to one server.
 	DefaultRequestTimeout = 5 * time.Second
+	// DefaultDeregisterDelay is what DeregisterDelay returns unless WithDeregisterDelay:
+	// how long a Spring Cloud consumer with default settings may still call an instance
+	// after it deregistered. The server's read-only response cache answers from a copy
+	// refreshed every 30 s, the Spring client fetches every 30 s, and Spring Cloud
+	// LoadBalancer caches its list for 35 s: 95 s in all (60 s for a Spring client
+	// without the load balancer cache; 40 s for a Tianshu consumer fetching every 10 s).
+	DefaultDeregisterDelay = 95 * time.Second
 	// DefaultHealthCheckPath is the path of the health check URL registered for an
 	// instance that serves HTTP: Tianshu's REST server answers liveness there.
 	DefaultHealthCheckPath = "/healthz"
@@ -68,6 +75,7 @@ type options struct {
 	client     *http.Client
 	log        *slog.Logger
 	status     Status
+	deregDelay time.Duration
 }
 
 // WithRenewalInterval sets how often each registered instance's lease is renewed, in whole
@@ -117,6 +125,13 @@ func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client 
 // calls SetStatus(StatusUp) once ready; only StatusUp instances are discovered.
 func WithInitialStatus(s Status) Option { return func(o *options) { o.status = s } }
 
+// WithDeregisterDelay sets what DeregisterDelay returns: how long a server should keep
+// serving after it deregistered, until the consumers have stopped calling it; the default is
+// DefaultDeregisterDelay, for Eureka's and Spring's default settings. Set it from the
+// server's response cache and the consumers' fetch and cache intervals when they are
+// shorter. It must not be negative.
+func WithDeregisterDelay(d time.Duration) Option { return func(o *options) { o.deregDelay = d } }
+
 // WithLogger sets the logger for registrations retried, renewals refused, skipped instances
 // and failovers between servers; the default is slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
@@ -130,6 +145,7 @@ func newOptions(opts []Option) (options, error) {
 		retry:      backoff.Default,
 		healthPath: DefaultHealthCheckPath,
 		status:     StatusUp,
+		deregDelay: DefaultDeregisterDelay,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -153,6 +169,8 @@ func newOptions(opts []Option) (options, error) {
 		return o, fmt.Errorf("%w: a password without a user name", ErrInvalidConfig)
 	case !strings.HasPrefix(o.healthPath, "/"):
 		return o, fmt.Errorf("%w: health check path %q must start with /", ErrInvalidConfig, o.healthPath)
+	case o.deregDelay < 0:
+		return o, fmt.Errorf("%w: deregister delay %v must not be negative", ErrInvalidConfig, o.deregDelay)
 	case !o.status.valid():
 		return o, fmt.Errorf("%w: initial status %q: want UP, DOWN, STARTING or OUT_OF_SERVICE", ErrInvalidConfig, o.status)
 	}

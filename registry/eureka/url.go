@@ -27,7 +27,7 @@ const DefaultPort = 8761
 const DefaultPath = "/eureka"
 
 // urlParams are the query parameters ParseURL reads.
-var urlParams = []string{"fetch_interval", "health_path", "lease_duration", "password", "renewal_interval", "request_timeout", "status", "tls", "username"}
+var urlParams = []string{"deregister_delay", "fetch_interval", "health_path", "lease_duration", "password", "renewal_interval", "request_timeout", "status", "tls", "username"}
 
 // ParseURL reads a eureka:// URL into server URLs and options:
 //
@@ -37,8 +37,8 @@ var urlParams = []string{"fetch_interval", "health_path", "lease_duration", "pas
 // omitted); the path is their REST root (none: DefaultPath), so the URL above stands for
 // Spring's defaultZone http://10.0.0.1:8761/eureka/,http://10.0.0.2:8761/eureka/.
 // Parameters: tls=true for https; username and password (or user:password@ before the
-// hosts) for WithBasicAuth; renewal_interval, lease_duration, fetch_interval and
-// request_timeout as positive Go durations; status (UP, STARTING, DOWN, OUT_OF_SERVICE) for
+// hosts) for WithBasicAuth; renewal_interval, lease_duration, fetch_interval,
+// request_timeout and deregister_delay as positive Go durations; status (UP, STARTING, DOWN, OUT_OF_SERVICE) for
 // WithInitialStatus; health_path for WithHealthCheckPath. The rules every backend shares
 // are registry.URLParser's: an unknown, repeated or empty parameter is an error. Errors wrap
 // ErrInvalidConfig and registry.ErrInvalidURL; the URL in messages has its password hidden.
@@ -83,6 +83,7 @@ func ParseURL(u *url.URL) ([]string, []Option, error) {
 		{"lease_duration", WithLeaseDuration},
 		{"fetch_interval", WithFetchInterval},
 		{"request_timeout", WithRequestTimeout},
+		{"deregister_delay", WithDeregisterDelay},
 	}
 	for _, d := range durations {
 		v, ok, err := p.Duration(d.key)

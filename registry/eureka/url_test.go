@@ -45,7 +45,7 @@ func TestParseURLBuildsServerURLsAndOptions(t *testing.T) {
 	}{
 		{"eureka://h1,h2:8762", []string{"http://h1:8761/eureka", "http://h2:8762/eureka"}},
 		{"eureka://h:1/custom/root/?tls=true", []string{"https://h:1/custom/root"}},
-		{"eureka://u:p@h/eureka?renewal_interval=5s&lease_duration=15s&fetch_interval=1s&request_timeout=1s&status=STARTING&health_path=/hc", []string{"http://h:8761/eureka"}},
+		{"eureka://u:p@h/eureka?renewal_interval=5s&lease_duration=15s&fetch_interval=1s&request_timeout=1s&status=STARTING&health_path=/hc&deregister_delay=20s", []string{"http://h:8761/eureka"}},
 	} {
 		u, err := url.Parse(tc.url)
 		if err != nil {
@@ -84,8 +84,26 @@ func TestBadOptionsAndURLsAreRefusedWithErrInvalidConfig(t *testing.T) {
 			t.Errorf("New(%q) = %v; want ErrInvalidConfig", servers, err)
 		}
 	}
-	if _, err := eureka.New(t.Context(), []string{"http://h/eureka"}, eureka.WithInitialStatus("GONE")); !errors.Is(err, eureka.ErrInvalidConfig) {
-		t.Errorf("WithInitialStatus(GONE): %v; want ErrInvalidConfig", err)
+	for name, opt := range map[string]eureka.Option{
+		"WithInitialStatus(GONE)":    eureka.WithInitialStatus("GONE"),
+		"WithDeregisterDelay(-1s)":   eureka.WithDeregisterDelay(-time.Second),
+		"WithRetry(1s, 1ms)":         eureka.WithRetry(time.Second, time.Millisecond),
+		"WithFetchInterval(0)":       eureka.WithFetchInterval(0),
+		"WithRequestTimeout(-1)":     eureka.WithRequestTimeout(-1),
+		"WithHealthCheckPath(x)":     eureka.WithHealthCheckPath("x"),
+		"WithBasicAuth(\"\", \"p\")": eureka.WithBasicAuth("", "p"),
+	} {
+		if _, err := eureka.New(t.Context(), []string{"http://h/eureka"}, opt); !errors.Is(err, eureka.ErrInvalidConfig) {
+			t.Errorf("%s: %v; want ErrInvalidConfig", name, err)
+		}
+	}
+	r, err := eureka.New(t.Context(), []string{"http://127.0.0.1:1/eureka"}, eureka.WithRequestTimeout(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if d := r.DeregisterDelay(); d != eureka.DefaultDeregisterDelay {
+		t.Errorf("DeregisterDelay() = %v, want the default %v", d, eureka.DefaultDeregisterDelay)
 	}
 }
 
