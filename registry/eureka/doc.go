@@ -109,11 +109,14 @@
 //     caches the list for up to 35 s (spring.cloud.loadbalancer.cache.ttl).
 //
 // So 150-300 s for a Spring DiscoveryClient (up to 335 s behind Spring's load balancer
-// cache), 150-280 s for a Tianshu watcher; about 4 minutes in the worst common case. And
-// never while self-preservation holds (on by default): when fewer renewals arrive in a
-// minute than 85 % of those expected (renewal-percent-threshold), the server stops
-// evicting, so in a small registry one killed instance out of a handful can stay forever;
-// each eviction round also evicts at most about 15 % of the registry.
+// cache), 150-280 s for a Tianshu watcher: up to 5 minutes. And never while
+// self-preservation holds (on by default): unless more renewals arrive in a minute than
+// 85 % of those expected (renewal-percent-threshold), the server stops evicting. Spring's
+// server expects two a minute per registered instance plus one phantom client
+// (eureka.instance.registry.default-open-for-traffic-count=1), so with N live instances
+// and one killed it evicts only if 2N > 1.7 (N + 2), that is N >= 12: in a registry of 11
+// instances one killed instance stays for good (seen in this package's second-tier test).
+// Each eviction round also evicts at most about 15 % of the registry.
 //
 // A Deregister (Tianshu's graceful shutdown) skips the lease and the eviction: it takes the
 // response cache (30 s) and the consumers' fetch (30 s for Spring's client, 10 s here), a
@@ -121,7 +124,9 @@
 // LoadBalancer's cache. A server should keep serving that long after deregistering:
 // Registry.DeregisterDelay returns that wait (95 s unless WithDeregisterDelay) for the
 // servers' WithDeregisterDelay; shorten it together with the server's and consumers'
-// settings. The test server (internal/testenv/springserver) turns self-preservation and the
+// settings.
+//
+// The test server (internal/testenv/springserver) turns self-preservation and the
 // read-only cache off and evicts every second, and the tests renew every second with a 2 s
 // lease: a killed provider leaves in 3-5 s there.
 //

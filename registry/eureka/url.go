@@ -38,10 +38,11 @@ var urlParams = []string{"deregister_delay", "fetch_interval", "health_path", "l
 // Spring's defaultZone http://10.0.0.1:8761/eureka/,http://10.0.0.2:8761/eureka/.
 // Parameters: tls=true for https; username and password (or user:password@ before the
 // hosts) for WithBasicAuth; renewal_interval, lease_duration, fetch_interval,
-// request_timeout and deregister_delay as positive Go durations; status (UP, STARTING, DOWN, OUT_OF_SERVICE) for
-// WithInitialStatus; health_path for WithHealthCheckPath. The rules every backend shares
-// are registry.URLParser's: an unknown, repeated or empty parameter is an error. Errors wrap
-// ErrInvalidConfig and registry.ErrInvalidURL; the URL in messages has its password hidden.
+// request_timeout and deregister_delay as positive Go durations; status (UP, STARTING,
+// DOWN, OUT_OF_SERVICE) for WithInitialStatus; health_path for WithHealthCheckPath. The
+// rules every backend shares are registry.URLParser's: an unknown, repeated or empty
+// parameter is an error. Errors wrap ErrInvalidConfig and registry.ErrInvalidURL; the URL
+// in messages has its password hidden.
 func ParseURL(u *url.URL) ([]string, []Option, error) {
 	p, err := registry.NewURLParser(u, "eureka", ErrInvalidConfig, urlParams...)
 	if err != nil {
