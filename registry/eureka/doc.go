@@ -68,7 +68,8 @@
 //
 // # Discovery
 //
-// GetService reads GET {server}/apps/{APP}. Watches are served from a copy of the whole
+// GetService reads GET {server}/apps/{APP}; ListServices (registry.ServiceLister) lists
+// the applications of GET {server}/apps/ by their VIP addresses. Watches are served from a copy of the whole
 // registry that the Registry keeps as Eureka's own clients do: one full fetch (GET /apps/),
 // then every fetch interval (10 s by default, WithFetchInterval) the recent changes (GET
 // /apps/delta, which holds the last 3 minutes of changes by default) applied to it; the
