@@ -69,13 +69,13 @@
 // # Discovery
 //
 // GetService reads GET {server}/apps/{APP}; ListServices (registry.ServiceLister) lists
-// the applications of GET {server}/apps/ by their VIP addresses. Watches are served from a copy of the whole
-// registry that the Registry keeps as Eureka's own clients do: one full fetch (GET /apps/),
-// then every fetch interval (10 s by default, WithFetchInterval) the recent changes (GET
-// /apps/delta, which holds the last 3 minutes of changes by default) applied to it; the
-// copy's reconcile hash (each status with its count, as "DOWN_1_UP_3_") must then equal
-// the delta's apps__hashcode, or the next step is a full fetch (changes missed, a server
-// restarted or failed over). Watchers of a service get its UP instances through a
+// the applications of GET {server}/apps/ by their VIP addresses. Watches are served from a
+// copy of the whole registry that the Registry keeps as Eureka's own clients do: one full
+// fetch (GET /apps/), then every fetch interval (10 s by default, WithFetchInterval) the
+// recent changes (GET /apps/delta, which holds the last 3 minutes of changes by default)
+// applied to it; the copy's reconcile hash (each status with its count, as
+// "DOWN_1_UP_3_") must then equal the delta's apps__hashcode, or the next step is a full
+// fetch (changes missed, a server restarted or failed over). Watchers of a service get its UP instances through a
 // registry.Broadcast; a fetch that fails keeps their lists.
 //
 // Requests go to the server that answered last and fail over to the next URL in turn when
