@@ -75,8 +75,8 @@
 // recent changes (GET /apps/delta, which holds the last 3 minutes of changes by default)
 // applied to it; the copy's reconcile hash (each status with its count, as
 // "DOWN_1_UP_3_") must then equal the delta's apps__hashcode, or the next step is a full
-// fetch (changes missed, a server restarted or failed over). Watchers of a service get its UP instances through a
-// registry.Broadcast; a fetch that fails keeps their lists.
+// fetch (changes missed, a server restarted or failed over). Watchers of a service get its
+// UP instances through a registry.Broadcast; a fetch that fails keeps their lists.
 //
 // Requests go to the server that answered last and fail over to the next URL in turn when
 // a server cannot be reached, times out (WithRequestTimeout) or answers 5xx.
