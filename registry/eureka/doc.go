@@ -23,15 +23,15 @@
 // retried with capped backoff (WithRetry) for as long as the instance is registered here.
 // Deregister and Close cancel the lease (DELETE). Every registration carries a
 // lastDirtyTimestamp newer than the one before, because Eureka keeps the registration it
-// holds when a new one is not dirtier.
+// holds when that one's is newer (as after the clock stepped back).
 //
 // Statuses: instances are registered UP (WithInitialStatus to start as STARTING), and
 // SetStatus moves them between UP, DOWN, STARTING and OUT_OF_SERVICE. Only UP instances are
 // discovered, here and by Spring Cloud's clients. OUT_OF_SERVICE is set as Eureka's status
-// override (PUT .../status), as the Eureka dashboard and Spring's service-registry actuator
-// endpoint do, because Eureka keeps an UP instance UP when it is registered again as
-// OUT_OF_SERVICE; leaving OUT_OF_SERVICE removes the override. The agent applies the status
-// again after a server restart.
+// override (PUT .../status), as Spring's service-registry actuator endpoint does, because
+// Eureka keeps an UP instance UP when it is registered again as OUT_OF_SERVICE; leaving
+// OUT_OF_SERVICE removes the override. The agent applies the status again after a server
+// restart.
 //
 // # How a Tianshu instance appears in Eureka
 //
