@@ -1,0 +1,325 @@
+package interop_test
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tianshu-go/tianshu/internal/testenv"
+)
+
+// springServers is the Eureka and Config Server JVM that the Spring scenarios share.
+var springServers testenv.SharedSpringServers
+
+// springPeer is the Spring Boot peer that the Spring scenarios share: one JVM serving
+// /greet as springPeerApp in Eureka, reading springPeerApp's config from the Config Server,
+// and calling services through its @LoadBalanced RestClient on request (/call).
+var springPeer sharedSpringPeer
+
+// The shared peer's names: its Eureka application (and Config Server application) and the
+// servedBy its answers carry.
+const (
+	springPeerApp = "interop-spring"
+	springPeerID  = "spring-peer"
+)
+
+// The Spring client's intervals in these tests, each a second instead of Spring's 30 s
+// registry fetch, 35 s LoadBalancer cache and 30 s renewal: a change in Eureka reaches the
+// peer's calls within fetch + cache, about 2 s (the test server answers from its live
+// registry). springDrainDelay is what a Tianshu instance waits between leaving Eureka and
+// draining so that the peer has stopped calling it: those 2 s, with margin for a loaded
+// machine.
+const (
+	springFetchSeconds = 1
+	springCacheTTL     = "1s"
+	springDrainDelay   = 5 * time.Second
+)
+
+// springPeerInstall builds the peer's jar.
+const springPeerInstall = "bash scripts/install/spring-java.sh"
+
+// springPeerDir returns where scripts/install/spring-java.sh puts the peer (the tools
+// directory, outside the checkout: see the script).
+func springPeerDir() string { return testenv.ToolPath("spring-java") }
+
+// springPeerInputsHash recomputes the hash scripts/install/spring-java.sh records for the
+// sources it built from: sha256 over the lines "<sha256>  <path>" of interop/spring-java's
+// pom.xml and src/ files, in byte order of their paths.
+func springPeerInputsHash() (string, error) {
+	root := filepath.Join(testenv.RepoRoot(), "interop", "spring-java")
+	files := []string{"pom.xml"}
+	err := filepath.WalkDir(filepath.Join(root, "src"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		files = append(files, filepath.ToSlash(rel))
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(files)
+	var list strings.Builder
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&list, "%x  %s\n", sha256.Sum256(b), f)
+	}
+	sum := sha256.Sum256([]byte(list.String()))
+	return hex.EncodeToString(sum[:]), nil
+}
+
+var errSpringPeerMissing = errors.New("java or the Spring Boot peer is missing")
+
+// springPeerJar returns the peer's jar if it is built from the checkout's sources.
+func springPeerJar() (string, error) {
+	if _, err := exec.LookPath("java"); err != nil {
+		return "", fmt.Errorf("%w: java (Java 17) is not on PATH", errSpringPeerMissing)
+	}
+	jar := filepath.Join(springPeerDir(), "spring-interop.jar")
+	if _, err := os.Stat(jar); err != nil {
+		return "", fmt.Errorf("%w: %s (%s builds it)", errSpringPeerMissing, jar, springPeerInstall)
+	}
+	want, err := springPeerInputsHash()
+	if err != nil {
+		return "", err
+	}
+	got, _ := os.ReadFile(filepath.Join(springPeerDir(), ".inputs.sha256"))
+	if strings.TrimSpace(string(got)) != want {
+		return "", fmt.Errorf("%w: %s was built from other sources than this checkout's (%s rebuilds it)", errSpringPeerMissing, jar, springPeerInstall)
+	}
+	return jar, nil
+}
+
+// springPeerArgs are the java arguments that start the peer in mode with Spring Boot
+// properties (name=value) after the test defaults.
+func springPeerArgs(jar, mode string, props ...string) []string {
+	argv := []string{
+		// The client JIT tier and the serial collector start a short-lived JVM faster.
+		"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m", "-XX:-UsePerfData",
+		"-jar", jar, mode,
+		"--eureka.client.registry-fetch-interval-seconds=" + strconv.Itoa(springFetchSeconds),
+		"--spring.cloud.loadbalancer.cache.ttl=" + springCacheTTL,
+		"--eureka.instance.lease-renewal-interval-in-seconds=1",
+		"--eureka.instance.lease-expiration-duration-in-seconds=3",
+		"--eureka.client.initial-instance-info-replication-interval-seconds=1",
+		"--eureka.client.instance-info-replication-interval-seconds=1",
+	}
+	for _, p := range props {
+		argv = append(argv, "--"+p)
+	}
+	return argv
+}
+
+// springPeerProcess is a running peer JVM.
+type springPeerProcess struct {
+	*javaProcess
+	cmd     *exec.Cmd
+	BaseURL string // http://127.0.0.1:<port>
+	// StartTime is the JVM's uptime when Spring was ready, as the peer reports it.
+	StartTime time.Duration
+}
+
+// launchSpringPeer starts the peer in serve mode on a free port and waits for its READY line.
+func launchSpringPeer(jar string, srv *testenv.SpringServers, app, id string, props ...string) (*springPeerProcess, error) {
+	port, err := freeLoopbackPort()
+	if err != nil {
+		return nil, err
+	}
+	props = append([]string{
+		"server.port=" + strconv.Itoa(port),
+		"server.address=127.0.0.1",
+		"spring.application.name=" + app,
+		"peer.id=" + id,
+		"eureka.client.service-url.defaultZone=" + srv.EurekaURL + "/",
+		"spring.config.import=configserver:" + srv.ConfigURL,
+	}, props...)
+	dir, err := os.MkdirTemp("", "tianshu-spring-peer-")
+	if err != nil {
+		return nil, err
+	}
+	p := &springPeerProcess{javaProcess: &javaProcess{Name: "spring peer " + id, exited: make(chan struct{})},
+		BaseURL: "http://127.0.0.1:" + strconv.Itoa(port)}
+	p.cmd = exec.Command("java", springPeerArgs(jar, "serve", props...)...)
+	p.cmd.Dir = dir
+	p.cmd.Stdout, p.cmd.Stderr = p.javaProcess, p.javaProcess
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("start the Spring peer: %w", err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		_ = os.RemoveAll(dir)
+		close(p.exited)
+	}()
+	deadline := time.Now().Add(javaStartTimeout)
+	for {
+		for _, l := range strings.Split(p.Output(), "\n") {
+			if rest, ok := strings.CutPrefix(l, "READY "); ok {
+				if f := strings.Fields(rest); len(f) == 2 {
+					ms, _ := strconv.Atoi(f[1])
+					p.StartTime = time.Duration(ms) * time.Millisecond
+				}
+				return p, nil
+			}
+			if strings.HasPrefix(l, "ERROR") {
+				p.stop()
+				return nil, fmt.Errorf("the Spring peer failed: %s\n%s", l, p.Output())
+			}
+		}
+		select {
+		case <-p.exited:
+			return nil, fmt.Errorf("the Spring peer exited before it was ready:\n%s", p.Output())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("the Spring peer was not ready within %v:\n%s", javaStartTimeout, p.Output())
+		}
+	}
+}
+
+// stop sends SIGTERM, which lets Spring deregister from Eureka, and SIGKILL after 15 s.
+func (p *springPeerProcess) stop() {
+	pid := p.cmd.Process.Pid
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-p.exited
+	}
+}
+
+func freeLoopbackPort() (int, error) {
+	// testenv.FreePort needs a test; the shared peer starts outside any.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// sharedSpringPeer starts the peer once per test binary, on the first test that needs it.
+type sharedSpringPeer struct {
+	once sync.Once
+	p    *springPeerProcess
+	err  error
+}
+
+// Get returns the shared peer (and the servers it uses), starting both on first use. It
+// calls testenv.Missing when java or the jar is missing.
+func (sh *sharedSpringPeer) Get(t *testing.T) (*springPeerProcess, *testenv.SpringServers) {
+	t.Helper()
+	jar, err := springPeerJar()
+	if err != nil {
+		testenv.Missing(t, err.Error())
+	}
+	srv := springServers.Get(t)
+	sh.once.Do(func() {
+		sh.p, sh.err = launchSpringPeer(jar, srv, springPeerApp, springPeerID)
+		if sh.err == nil {
+			t.Logf("the Spring peer was ready %v after its JVM started", sh.p.StartTime)
+		}
+	})
+	if sh.err != nil {
+		t.Fatal(sh.err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("output of the Spring peer so far:\n%s", sh.p.Output())
+		}
+	})
+	return sh.p, srv
+}
+
+// Stop stops the shared peer if it was started; TestMain calls it before the servers' Stop.
+func (sh *sharedSpringPeer) Stop() {
+	sh.once.Do(func() { sh.err = errors.New("the shared Spring peer was used after Stop") })
+	if sh.p != nil {
+		sh.p.stop()
+	}
+}
+
+// peerCall asks the peer to call service count times through its @LoadBalanced RestClient,
+// intervalMs apart, and returns the lines of its answer as they arrive on lines, closed
+// after the DONE line (or when the answer ends).
+func peerCall(t *testing.T, p *springPeerProcess, service string, count, intervalMs int) <-chan string {
+	t.Helper()
+	q := url.Values{"service": {service}, "count": {strconv.Itoa(count)}, "interval-ms": {strconv.Itoa(intervalMs)}}
+	resp, err := http.Get(p.BaseURL + "/call?" + q.Encode())
+	if err != nil {
+		t.Fatalf("GET /call: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		t.Fatalf("GET /call: %s: %s", resp.Status, b)
+	}
+	lines := make(chan string, count+16)
+	go func() {
+		defer close(lines)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return lines
+}
+
+// callResult sums up a /call answer.
+type callResult struct {
+	served map[string]int // answers by servedBy
+	failed []string       // FAIL lines
+	done   string         // the DONE line
+}
+
+// collectCall reads lines until DONE, failing the test after timeout.
+func collectCall(t *testing.T, lines <-chan string, timeout time.Duration) callResult {
+	t.Helper()
+	r := callResult{served: map[string]int{}}
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("the peer's /call answer ended without DONE: %+v", r)
+			}
+			switch {
+			case strings.HasPrefix(l, "ANSWER "):
+				_, by, _ := strings.Cut(strings.TrimPrefix(l, "ANSWER "), "|")
+				r.served[by]++
+			case strings.HasPrefix(l, "FAIL "):
+				r.failed = append(r.failed, l)
+			case strings.HasPrefix(l, "DONE"):
+				r.done = l
+				return r
+			}
+		case <-deadline:
+			t.Fatalf("no DONE from the peer's /call within %v: %+v", timeout, r)
+		}
+	}
+}
