@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +126,21 @@ func TestSpringCallsTianshuThroughEureka(t *testing.T) {
 	r := collectCall(t, peerCall(t, peer, service, 20, 0), 90*time.Second)
 	if len(r.failed) != 0 || r.served["tianshu-1"] != 20 || r.done != "DONE ok=20 failed=0" {
 		t.Fatalf("the Spring peer's 20 calls to %s: %+v, want 20 answers from tianshu-1", service, r)
+	}
+}
+
+// The peer's call mode, a JVM of its own that calls and exits as the Dubbo peer's consumer
+// does, prints one line per call and a DONE summary.
+func TestSpringCallModeCallsTianshu(t *testing.T) {
+	_, srv := springPeer.Get(t)
+	reg := eurekaRegistry(t, srv)
+	const service = "interop-tianshu-for-call-mode"
+	tianshuGreeter(t, reg, service, "tianshu-cli", time.Second)
+	lines := runSpringCall(t, srv, service, 5, 50)
+	got := answers(lines)
+	if len(got) != 5 || got[0].message != "hello, spring-0" || got[0].servedBy != "tianshu-cli" ||
+		!slices.Contains(lines, "DONE ok=5 failed=0") {
+		t.Fatalf("call mode printed:\n%s", strings.Join(lines, "\n"))
 	}
 }
 

@@ -136,8 +136,9 @@ type springPeerProcess struct {
 	*javaProcess
 	cmd     *exec.Cmd
 	BaseURL string // http://127.0.0.1:<port>
-	// StartTime is the JVM's uptime when Spring was ready, as the peer reports it.
-	StartTime time.Duration
+	// StartTime is the JVM's uptime when Spring was ready, as the peer reports it;
+	// WallTime is the time from exec to the READY line.
+	StartTime, WallTime time.Duration
 }
 
 // launchSpringPeer starts the peer in serve mode on a free port and waits for its READY line.
@@ -164,6 +165,7 @@ func launchSpringPeer(jar string, srv *testenv.SpringServers, app, id string, pr
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = p.javaProcess, p.javaProcess
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	started := time.Now()
 	if err := p.cmd.Start(); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("start the Spring peer: %w", err)
@@ -181,6 +183,7 @@ func launchSpringPeer(jar string, srv *testenv.SpringServers, app, id string, pr
 					ms, _ := strconv.Atoi(f[1])
 					p.StartTime = time.Duration(ms) * time.Millisecond
 				}
+				p.WallTime = time.Since(started)
 				return p, nil
 			}
 			if strings.HasPrefix(l, "ERROR") {
@@ -241,7 +244,8 @@ func (sh *sharedSpringPeer) Get(t *testing.T) (*springPeerProcess, *testenv.Spri
 	sh.once.Do(func() {
 		sh.p, sh.err = launchSpringPeer(jar, srv, springPeerApp, springPeerID)
 		if sh.err == nil {
-			t.Logf("the Spring peer was ready %v after its JVM started", sh.p.StartTime)
+			t.Logf("the Spring peer was ready %v after exec (JVM uptime %v)",
+				sh.p.WallTime.Round(time.Millisecond), sh.p.StartTime)
 		}
 	})
 	if sh.err != nil {
@@ -322,4 +326,38 @@ func collectCall(t *testing.T, lines <-chan string, timeout time.Duration) callR
 			t.Fatalf("no DONE from the peer's /call within %v: %+v", timeout, r)
 		}
 	}
+}
+
+// runSpringCall runs the peer in call mode (its own JVM, no web server, not registered):
+// count calls of service through its @LoadBalanced RestClient, intervalMs apart. It returns
+// the lines the peer printed once it has exited.
+func runSpringCall(t *testing.T, srv *testenv.SpringServers, service string, count, intervalMs int) []string {
+	t.Helper()
+	jar, err := springPeerJar()
+	if err != nil {
+		testenv.Missing(t, err.Error())
+	}
+	p := &javaProcess{Name: "spring peer (call)", exited: make(chan struct{})}
+	cmd := exec.Command("java", springPeerArgs(jar, "call",
+		"spring.application.name=interop-spring-caller",
+		"eureka.client.service-url.defaultZone="+srv.EurekaURL+"/",
+		"peer.service="+service, "peer.count="+strconv.Itoa(count), "peer.interval-ms="+strconv.Itoa(intervalMs))...)
+	cmd.Dir = t.TempDir()
+	cmd.Stdout, cmd.Stderr = p, p
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start the Spring peer in call mode: %v", err)
+	}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	select {
+	case <-p.exited:
+	case <-time.After(javaStartTimeout + time.Minute):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+		t.Fatalf("the Spring peer in call mode did not finish:\n%s", p.Output())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("the Spring peer in call mode exited with %d:\n%s", code, p.Output())
+	}
+	return strings.Split(p.Output(), "\n")
 }
