@@ -89,26 +89,26 @@ func springPeerInputsHash() (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-var errSpringPeerMissing = errors.New("java or the Spring Boot peer is missing")
-
-// springPeerJar returns the peer's jar if it is built from the checkout's sources.
-func springPeerJar() (string, error) {
+// springPeerJar returns the peer's jar if it is built from the checkout's sources; else
+// missing says what to install, for testenv.Missing.
+func springPeerJar() (jar, missing string) {
 	if _, err := exec.LookPath("java"); err != nil {
-		return "", fmt.Errorf("%w: java (Java 17) is not on PATH", errSpringPeerMissing)
+		return "", "java (Java 17, for the Spring Boot peer)"
 	}
-	jar := filepath.Join(springPeerDir(), "spring-interop.jar")
+	jar = filepath.Join(springPeerDir(), "spring-interop.jar")
 	if _, err := os.Stat(jar); err != nil {
-		return "", fmt.Errorf("%w: %s (%s builds it)", errSpringPeerMissing, jar, springPeerInstall)
+		return "", "the Spring Boot peer " + jar + " (" + springPeerInstall + " builds it)"
 	}
 	want, err := springPeerInputsHash()
 	if err != nil {
-		return "", err
+		return "", "the Spring Boot peer's sources (" + err.Error() + ")"
 	}
 	got, _ := os.ReadFile(filepath.Join(springPeerDir(), ".inputs.sha256"))
 	if strings.TrimSpace(string(got)) != want {
-		return "", fmt.Errorf("%w: %s was built from other sources than this checkout's (%s rebuilds it)", errSpringPeerMissing, jar, springPeerInstall)
+		return "", "a Spring Boot peer built from this checkout's sources (" + jar + " was built from others; " +
+			springPeerInstall + " rebuilds it)"
 	}
-	return jar, nil
+	return jar, ""
 }
 
 // springPeerArgs are the java arguments that start the peer in mode with Spring Boot
@@ -236,9 +236,9 @@ type sharedSpringPeer struct {
 // calls testenv.Missing when java or the jar is missing.
 func (sh *sharedSpringPeer) Get(t *testing.T) (*springPeerProcess, *testenv.SpringServers) {
 	t.Helper()
-	jar, err := springPeerJar()
-	if err != nil {
-		testenv.Missing(t, err.Error())
+	jar, missing := springPeerJar()
+	if missing != "" {
+		testenv.Missing(t, missing)
 	}
 	srv := springServers.Get(t)
 	sh.once.Do(func() {
@@ -333,9 +333,9 @@ func collectCall(t *testing.T, lines <-chan string, timeout time.Duration) callR
 // the lines the peer printed once it has exited.
 func runSpringCall(t *testing.T, srv *testenv.SpringServers, service string, count, intervalMs int) []string {
 	t.Helper()
-	jar, err := springPeerJar()
-	if err != nil {
-		testenv.Missing(t, err.Error())
+	jar, missing := springPeerJar()
+	if missing != "" {
+		testenv.Missing(t, missing)
 	}
 	p := &javaProcess{Name: "spring peer (call)", exited: make(chan struct{})}
 	cmd := exec.Command("java", springPeerArgs(jar, "call",
