@@ -113,3 +113,31 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A typical answer: four property sources of 50 keys each, lists and nested maps among them.
+func BenchmarkParse(b *testing.B) {
+	var sources []string
+	for s := range 4 {
+		var kv []string
+		for k := range 50 {
+			switch k % 3 {
+			case 0:
+				kv = append(kv, fmt.Sprintf(`"svc%d.setting%d":"value-%d"`, s, k, k))
+			case 1:
+				kv = append(kv, fmt.Sprintf(`"svc%d.hosts[%d]":"h%d"`, s, k/3, k))
+			default:
+				kv = append(kv, fmt.Sprintf(`"svc%d.pool.size%d":%d`, s, k, k))
+			}
+		}
+		sources = append(sources, fmt.Sprintf(`{"name":"file:/c/f%d.yml","source":{%s}}`, s, strings.Join(kv, ",")))
+	}
+	body := []byte(`{"name":"a","profiles":["default"],"label":null,"version":null,"state":null,"propertySources":[` +
+		strings.Join(sources, ",") + `]}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parse(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
