@@ -330,8 +330,10 @@ func springWants(t *testing.T, peer *springPeerProcess, key, want string) {
 // consumer, calling all along, sees no failed call. rest.Server.Shutdown is what
 // tianshu.App runs on SIGTERM: deregister, wait the deregister delay, drain. The delay must
 // cover the Eureka server's response cache (none under the test settings), the Spring
-// client's registry fetch and its LoadBalancer cache: springDrainDelay here, where Spring's
-// defaults (30 s fetch, 35 s cache, 30 s server cache) need about a minute and a half.
+// client's registry fetch and its LoadBalancer cache: springDrainDelay here. Under Spring's
+// and Eureka's defaults those are 30 s (read-only response cache), 30 s (fetch) and 35 s
+// (cache): about a minute and a half at worst, plus what the test measures beyond the
+// intervals (see springDrainDelay).
 func TestTianshuLeavesEurekaBeforeItStopsServing(t *testing.T) {
 	peer, srv := springPeer.Get(t)
 	reg := eurekaRegistry(t, srv)
@@ -365,7 +367,10 @@ func TestTianshuLeavesEurekaBeforeItStopsServing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	stopped := make(chan error, 1)
+	shutdownAt := time.Now()
 	go func() { stopped <- leaves.Shutdown(ctx) }()
+	unlisted := make(chan time.Duration, 1)
+	go func() { unlisted <- untilUnlisted(srv, service, "tianshu-leaves", shutdownAt) }()
 
 	r := collectCall(t, lines, 3*time.Minute)
 	if err := <-stopped; err != nil && !errors.Is(err, context.Canceled) {
@@ -377,5 +382,27 @@ func TestTianshuLeavesEurekaBeforeItStopsServing(t *testing.T) {
 	if r.served["tianshu-stays"] == 0 {
 		t.Fatalf("no call reached tianshu-stays: %+v", r)
 	}
-	t.Logf("after the shutdown began: %v (before: %v)", r.served, seen)
+	t.Logf("after the shutdown began: %v (before: %v); Eureka's REST API stopped listing tianshu-leaves after %v, "+
+		"the last call reached it after %v; the drain delay is %v",
+		r.served, seen, <-unlisted, r.last["tianshu-leaves"].Sub(shutdownAt).Round(time.Millisecond), springDrainDelay)
+}
+
+// untilUnlisted polls the Eureka server itself, as a Spring client's fetch reads it, until
+// it no longer lists instance id of service, and returns how long after since that was
+// (-1 after 30 s).
+func untilUnlisted(srv *testenv.SpringServers, service, id string, since time.Time) time.Duration {
+	for time.Since(since) < 30*time.Second {
+		req, _ := http.NewRequest(http.MethodGet, srv.EurekaURL+"/apps/"+strings.ToUpper(service), nil)
+		req.Header.Set("Accept", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusNotFound || !strings.Contains(string(b), `"`+id+`"`) {
+				return time.Since(since).Round(time.Millisecond)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return -1
 }

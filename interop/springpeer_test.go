@@ -41,15 +41,17 @@ const (
 )
 
 // The Spring client's intervals in these tests, each a second instead of Spring's 30 s
-// registry fetch, 35 s LoadBalancer cache and 30 s renewal: a change in Eureka reaches the
-// peer's calls within fetch + cache, about 2 s (the test server answers from its live
-// registry). springDrainDelay is what a Tianshu instance waits between leaving Eureka and
-// draining so that the peer has stopped calling it: those 2 s, with margin for a loaded
-// machine.
+// registry fetch, 35 s LoadBalancer cache and 30 s renewal. springDrainDelay is what a
+// Tianshu instance waits between leaving Eureka and draining, so that the peer has stopped
+// calling it first. Measured here (TestTianshuLeavesEurekaBeforeItStopsServing logs it):
+// the Eureka server stops listing an instance within 100 ms of its cancel (the test server
+// answers from its live registry), and the peer makes its last call to it 4.7-5.3 s after
+// the shutdown began, with the LoadBalancer cache at 1 s or at 100 ms alike, so more than
+// the 1 s fetch and the 1 s cache add up to. Twice that, for a loaded machine.
 const (
 	springFetchSeconds = 1
 	springCacheTTL     = "1s"
-	springDrainDelay   = 5 * time.Second
+	springDrainDelay   = 10 * time.Second
 )
 
 // springPeerInstall builds the peer's jar.
@@ -296,7 +298,8 @@ func peerCall(t *testing.T, p *springPeerProcess, service string, count, interva
 
 // callResult sums up a /call answer.
 type callResult struct {
-	served map[string]int // answers by servedBy
+	served map[string]int       // answers by servedBy
+	last   map[string]time.Time // when the last answer of each servedBy arrived
 	failed []string       // FAIL lines
 	done   string         // the DONE line
 }
@@ -304,7 +307,7 @@ type callResult struct {
 // collectCall reads lines until DONE, failing the test after timeout.
 func collectCall(t *testing.T, lines <-chan string, timeout time.Duration) callResult {
 	t.Helper()
-	r := callResult{served: map[string]int{}}
+	r := callResult{served: map[string]int{}, last: map[string]time.Time{}}
 	deadline := time.After(timeout)
 	for {
 		select {
@@ -316,6 +319,7 @@ func collectCall(t *testing.T, lines <-chan string, timeout time.Duration) callR
 			case strings.HasPrefix(l, "ANSWER "):
 				_, by, _ := strings.Cut(strings.TrimPrefix(l, "ANSWER "), "|")
 				r.served[by]++
+				r.last[by] = time.Now()
 			case strings.HasPrefix(l, "FAIL "):
 				r.failed = append(r.failed, l)
 			case strings.HasPrefix(l, "DONE"):
