@@ -300,8 +300,8 @@ func peerCall(t *testing.T, p *springPeerProcess, service string, count, interva
 type callResult struct {
 	served map[string]int       // answers by servedBy
 	last   map[string]time.Time // when the last answer of each servedBy arrived
-	failed []string       // FAIL lines
-	done   string         // the DONE line
+	failed []string             // FAIL lines
+	done   string               // the DONE line
 }
 
 // collectCall reads lines until DONE, failing the test after timeout.
