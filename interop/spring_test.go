@@ -382,27 +382,27 @@ func TestTianshuLeavesEurekaBeforeItStopsServing(t *testing.T) {
 	if r.served["tianshu-stays"] == 0 {
 		t.Fatalf("no call reached tianshu-stays: %+v", r)
 	}
-	t.Logf("after the shutdown began: %v (before: %v); Eureka's REST API stopped listing tianshu-leaves after %v, "+
+	t.Logf("after the shutdown began: %v (before: %v); Eureka's REST API last listed tianshu-leaves %v after it began, "+
 		"the last call reached it after %v; the drain delay is %v",
 		r.served, seen, <-unlisted, r.last["tianshu-leaves"].Sub(shutdownAt).Round(time.Millisecond), springDrainDelay)
 }
 
-// untilUnlisted polls the Eureka server itself, as a Spring client's fetch reads it, until
-// it no longer lists instance id of service, and returns how long after since that was
-// (-1 after 30 s).
+// untilUnlisted polls the Eureka server itself, as a Spring client's fetch reads it, for
+// springDrainDelay and returns how long after since it last listed instance id of service.
 func untilUnlisted(srv *testenv.SpringServers, service, id string, since time.Time) time.Duration {
-	for time.Since(since) < 30*time.Second {
+	var last time.Duration
+	for time.Since(since) < springDrainDelay {
 		req, _ := http.NewRequest(http.MethodGet, srv.EurekaURL+"/apps/"+strings.ToUpper(service), nil)
 		req.Header.Set("Accept", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusNotFound || !strings.Contains(string(b), `"`+id+`"`) {
-				return time.Since(since).Round(time.Millisecond)
+			if resp.StatusCode == http.StatusOK && strings.Contains(string(b), `"`+id+`"`) {
+				last = time.Since(since).Round(time.Millisecond)
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return -1
+	return last
 }

@@ -44,10 +44,12 @@ const (
 // registry fetch, 35 s LoadBalancer cache and 30 s renewal. springDrainDelay is what a
 // Tianshu instance waits between leaving Eureka and draining, so that the peer has stopped
 // calling it first. Measured here (TestTianshuLeavesEurekaBeforeItStopsServing logs it):
-// the Eureka server stops listing an instance within 100 ms of its cancel (the test server
-// answers from its live registry), and the peer makes its last call to it 4.7-5.3 s after
-// the shutdown began, with the LoadBalancer cache at 1 s or at 100 ms alike, so more than
-// the 1 s fetch and the 1 s cache add up to. Twice that, for a loaded machine.
+// the Eureka server's delta lists the instance DELETED within 20 ms of its cancel, the
+// peer's Eureka client applies that delta within its 1 s fetch, and yet the peer makes its
+// last call to the instance 4.7-5.3 s after the shutdown began, with the LoadBalancer cache
+// at 1 s, at 100 ms or turned off alike: some stage between Spring's Eureka client and its
+// LoadBalancer holds the old list about 4 s longer than the two intervals. Twice the
+// measured figure, for a loaded machine.
 const (
 	springFetchSeconds = 1
 	springCacheTTL     = "1s"
