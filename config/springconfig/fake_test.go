@@ -3,6 +3,7 @@ package springconfig_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -320,5 +321,34 @@ func TestConfigKeepsTheLastGoodValueOverABadAnswer(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the good answer after the 500 did not arrive")
+	}
+}
+
+// Config errors name a source by its String; without one they would say
+// "source 0 (*springconfig.Source)".
+func TestConfigErrorsNameTheSource(t *testing.T) {
+	src, err := springconfig.New([]string{"http://config:8888"}, "orders",
+		springconfig.WithProfiles("dev", "eu"), springconfig.WithLabel("main"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(src), "springconfig orders/dev,eu/main"; got != want {
+		t.Errorf("the source prints as %q, want %q", got, want)
+	}
+	f := newFake(t)
+	f.set(200, answer(`{"port":"80x"}`))
+	src, err = springconfig.New([]string{f.URL}, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.New(ctxFor(t), []config.Source{src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	var port int
+	err = cfg.ScanKey("port", &port)
+	if err == nil || !strings.Contains(err.Error(), "/srv/config/orders.yml") {
+		t.Fatalf("a bad value is reported as %v, want an error naming the file it came from", err)
 	}
 }
