@@ -16,6 +16,9 @@ var zkServer testenv.SharedZooKeeper
 func TestMain(m *testing.M) {
 	code := m.Run()
 	zkServer.Stop()
+	// The Spring peer first: it leaves Eureka, which the servers' JVM runs.
+	springPeer.Stop()
+	springServers.Stop()
 	// nacos-sdk-go v2.3.2 leaves two goroutines behind after CloseClient: its file logger's
 	// rotation loop, and its UDP push receiver, blocked reading a socket it never closes.
 	// Nothing of Tianshu's may be left running.
