@@ -83,6 +83,9 @@ func NewServer(addr string, mux *http.ServeMux, opts ...ServerOption) (*Server, 
 	if err := o.check(addr); err != nil {
 		return nil, err
 	}
+	if d, ok := registry.Find[registry.DeregisterDelayer](o.registrar); ok && !o.deregisterDelaySet {
+		o.deregisterDelay = d.DeregisterDelay()
+	}
 	s := &Server{addr: addr, o: o, mux: mux, noRoute: httperr.Mux(mux), stopped: make(chan struct{}),
 		served: make(chan struct{}), schemes: []string{SchemeHTTP}, grpc: o.grpc}
 	if !o.noTelemetry {

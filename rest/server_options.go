@@ -69,25 +69,26 @@ var (
 type ServerOption func(*serverOptions) error
 
 type serverOptions struct {
-	lis               net.Listener
-	registrar         registry.Registrar
-	instance          registry.Instance
-	advertiseHost     string
-	deregisterDelay   time.Duration
-	gracePeriod       time.Duration
-	readHeaderTimeout time.Duration
-	readTimeout       time.Duration
-	writeTimeout      time.Duration
-	idleTimeout       time.Duration
-	maxBody           int64
-	tlsFiles          *rpc.TLSFiles
-	verifier          auth.Verifier
-	public            map[string]bool
-	limiter           ratelimit.Limiter
-	telemetry         *telemetry.HTTPServer
-	noTelemetry       bool
-	grpc              *grpc.Server
-	log               *slog.Logger
+	lis                net.Listener
+	registrar          registry.Registrar
+	instance           registry.Instance
+	advertiseHost      string
+	deregisterDelay    time.Duration
+	deregisterDelaySet bool // WithDeregisterDelay was given: the registrar's delay is not used
+	gracePeriod        time.Duration
+	readHeaderTimeout  time.Duration
+	readTimeout        time.Duration
+	writeTimeout       time.Duration
+	idleTimeout        time.Duration
+	maxBody            int64
+	tlsFiles           *rpc.TLSFiles
+	verifier           auth.Verifier
+	public             map[string]bool
+	limiter            ratelimit.Limiter
+	telemetry          *telemetry.HTTPServer
+	noTelemetry        bool
+	grpc               *grpc.Server
+	log                *slog.Logger
 }
 
 func positive(name string, d time.Duration) error {
@@ -140,14 +141,16 @@ func WithAdvertiseHost(h string) ServerOption {
 	return func(o *serverOptions) error { o.advertiseHost = h; return nil }
 }
 
-// WithDeregisterDelay sets the pause between deregistering and draining; see
-// rpc.DefaultDeregisterDelay. Zero is allowed (no pause).
+// WithDeregisterDelay sets the pause between deregistering and draining. Zero is allowed
+// (no pause). Without it, the pause is the registrar's own when it has one
+// (registry.DeregisterDelayer: Eureka's consumers learn of a deregistration only through
+// caches), else DefaultDeregisterDelay.
 func WithDeregisterDelay(d time.Duration) ServerOption {
 	return func(o *serverOptions) error {
 		if d < 0 {
 			return fmt.Errorf("%w: deregister delay %v is negative", ErrInvalidOption, d)
 		}
-		o.deregisterDelay = d
+		o.deregisterDelay, o.deregisterDelaySet = d, true
 		return nil
 	}
 }

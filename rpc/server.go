@@ -55,18 +55,20 @@ type serverOptions struct {
 	advertiseHost   string
 	scheme          string
 	deregisterDelay time.Duration
-	gracePeriod     time.Duration
-	unary           []grpc.UnaryServerInterceptor
-	stream          []grpc.StreamServerInterceptor
-	grpcOpts        []grpc.ServerOption
-	reflection      bool
-	log             *slog.Logger
-	creds           credentials.TransportCredentials // see WithServerCredentials in tls.go
-	telemetry       []telemetry.Option               // of the deprecated WithTelemetry
-	handler         *telemetry.Handler               // WithServerTelemetry's; nil: the server makes its own
-	noTelemetry     bool
-	rules           *rules.Store // WithServerRules's; see server_rules.go
-	rulesSet        bool
+	// deregisterDelaySet says WithDeregisterDelay was given: the registrar's delay is not used
+	deregisterDelaySet bool
+	gracePeriod        time.Duration
+	unary              []grpc.UnaryServerInterceptor
+	stream             []grpc.StreamServerInterceptor
+	grpcOpts           []grpc.ServerOption
+	reflection         bool
+	log                *slog.Logger
+	creds              credentials.TransportCredentials // see WithServerCredentials in tls.go
+	telemetry          []telemetry.Option               // of the deprecated WithTelemetry
+	handler            *telemetry.Handler               // WithServerTelemetry's; nil: the server makes its own
+	noTelemetry        bool
+	rules              *rules.Store // WithServerRules's; see server_rules.go
+	rulesSet           bool
 }
 
 // WithRegistrar announces the server through r once it serves. Without it the server
@@ -107,10 +109,11 @@ func WithInstanceID(id string) ServerOption { return func(o *serverOptions) { o.
 // when it listens on all interfaces, the first non-loopback IPv4 address of this host.
 func WithAdvertiseHost(h string) ServerOption { return func(o *serverOptions) { o.advertiseHost = h } }
 
-// WithDeregisterDelay sets the pause between deregistering and draining; see
-// DefaultDeregisterDelay.
+// WithDeregisterDelay sets the pause between deregistering and draining. Without it, the
+// pause is the registrar's own when it has one (registry.DeregisterDelayer: Eureka's
+// consumers learn of a deregistration only through caches), else DefaultDeregisterDelay.
 func WithDeregisterDelay(d time.Duration) ServerOption {
-	return func(o *serverOptions) { o.deregisterDelay = d }
+	return func(o *serverOptions) { o.deregisterDelay, o.deregisterDelaySet = d, true }
 }
 
 // WithGracePeriod bounds the drain of in-flight calls; see DefaultGracePeriod.
@@ -197,6 +200,9 @@ func NewServer(opts ...ServerOption) *Server {
 	}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if d, ok := registry.Find[registry.DeregisterDelayer](o.registrar); ok && !o.deregisterDelaySet {
+		o.deregisterDelay = d.DeregisterDelay()
 	}
 	s := &Server{opts: o, health: health.NewServer(), stopped: make(chan struct{})}
 	unary := []grpc.UnaryServerInterceptor{s.recoverUnary}

@@ -18,6 +18,7 @@ import (
 	"github.com/tianshu-go/tianshu/registry/zookeeper"
 
 	// Registry backends `tianshu registry` and `tianshu new --registry` know: one import each.
+	_ "github.com/tianshu-go/tianshu/registry/eureka"
 	_ "github.com/tianshu-go/tianshu/registry/file"
 )
 
