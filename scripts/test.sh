@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Installs what Tianshu's tests need and runs them all: formatting, vet, and every test
 # with the race detector. This is the README's test command, and .ci/run runs exactly it.
+#
+# --full adds the second tier: tests that take minutes each (a killed instance lingering under
+# Eureka's default settings, ...), which skip themselves unless TIANSHU_SECOND_TIER=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+race_timeout=20m
+if [ "${1:-}" = "--full" ]; then
+	export TIANSHU_SECOND_TIER=1
+	race_timeout=60m
+	shift
+fi
 
 bash scripts/install-test-deps.sh
 
@@ -28,7 +38,7 @@ zookeeper_reconnects='TestConsumerKeepsCallingKnownProvidersWhileZooKeeperIsDown
 zookeeper_restart='^TestRegistryConformance$/^InstancesSurviveBackendRestart$'
 
 echo "== go test -race"
-go test -race -count=1 -timeout 20m -skip "^(${nacos_reconnects}|${zookeeper_reconnects})\$|${zookeeper_restart}" "$@" ./...
+go test -race -count=1 -timeout "$race_timeout" -skip "^(${nacos_reconnects}|${zookeeper_reconnects})\$|${zookeeper_restart}" "$@" ./...
 
 echo "== go test (no -race): servers killed or restarted under Nacos and ZooKeeper clients"
 # TestRegistryConformance runs its Nacos restart subtest only here.
