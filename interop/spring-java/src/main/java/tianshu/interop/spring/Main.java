@@ -7,12 +7,16 @@ import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
 import org.springframework.boot.context.event.ApplicationReadyEvent;
 import org.springframework.boot.web.server.context.WebServerApplicationContext;
+import org.springframework.cloud.client.ServiceInstance;
+import org.springframework.cloud.client.discovery.DiscoveryClient;
 import org.springframework.cloud.client.loadbalancer.LoadBalanced;
 import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.context.annotation.Bean;
@@ -28,6 +32,7 @@ import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.client.RestClient;
+import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 import org.springframework.web.servlet.mvc.method.annotation.StreamingResponseBody;
 
 /**
@@ -45,6 +50,15 @@ import org.springframework.web.servlet.mvc.method.annotation.StreamingResponseBo
  *           GET  /call?service=S&count=C&interval-ms=I
  *                                    the call loop below, streamed as text lines, so that
  *                                    one JVM serves and calls in the same test run
+ *           GET  /watch?service=S&interval-ms=I
+ *                                    what Spring's own DiscoveryClient lists for S, read from
+ *                                    its local copy of Eureka's registry every I ms (default
+ *                                    50), streamed as a line "IDS id1,id2,..." (instance IDs,
+ *                                    sorted; "IDS " when none) at once and on every change,
+ *                                    and "TICK" after 5 s without one (how the peer learns
+ *                                    that the client hung up); no LoadBalancer cache on
+ *                                    the way, so a test sees when Spring's Eureka client
+ *                                    itself learns of a change
  *           POST /actuator/refresh    re-reads the Config Server (Spring Cloud's endpoint)
  * call    no web server and no registration: calls GET http://SERVICE/greet through the
  *         &#64;LoadBalanced RestClient peer.count times, peer.interval-ms apart, with
@@ -143,10 +157,55 @@ public class Main {
     static class Endpoints {
         private final Environment env;
         private final CallLoop loop;
+        private final DiscoveryClient discovery;
 
-        Endpoints(Environment env, CallLoop loop) {
+        Endpoints(Environment env, CallLoop loop, DiscoveryClient discovery) {
             this.env = env;
             this.loop = loop;
+            this.discovery = discovery;
+        }
+
+        // A watch lasts as long as a test wants (minutes under Eureka's default intervals):
+        // the emitter's own timeout replaces the servlet container's 30 s async default.
+        @GetMapping("/watch")
+        ResponseBodyEmitter watch(@RequestParam String service,
+                @RequestParam(name = "interval-ms", defaultValue = "50") long intervalMs) {
+            ResponseBodyEmitter emitter = new ResponseBodyEmitter(Duration.ofHours(2).toMillis());
+            AtomicBoolean over = new AtomicBoolean();
+            emitter.onCompletion(() -> over.set(true));
+            emitter.onTimeout(() -> over.set(true));
+            emitter.onError(e -> over.set(true));
+            Thread poller = new Thread(() -> {
+                String last = null;
+                long sent = 0;
+                try {
+                    while (!over.get()) {
+                        List<String> ids = discovery.getInstances(service).stream()
+                                .map(ServiceInstance::getInstanceId).sorted().toList();
+                        String now = String.join(",", ids);
+                        if (!now.equals(last)) {
+                            emitter.send("IDS " + now + "\n", MediaType.TEXT_PLAIN);
+                            last = now;
+                            sent = System.nanoTime();
+                        } else if (System.nanoTime() - sent > 5_000_000_000L) {
+                            // Nothing else would fail once the client has gone.
+                            emitter.send("TICK\n", MediaType.TEXT_PLAIN);
+                            sent = System.nanoTime();
+                        }
+                        Thread.sleep(Math.max(1, intervalMs));
+                    }
+                    emitter.complete();
+                } catch (IOException | IllegalStateException e) {
+                    // The client hung up (or the emitter ended): the watch is over.
+                    emitter.completeWithError(e);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    emitter.complete();
+                }
+            }, "watch-" + service);
+            poller.setDaemon(true);
+            poller.start();
+            return emitter;
         }
 
         @GetMapping("/greet")
