@@ -183,7 +183,9 @@ func WithErrorHandler(fn func(error)) Option {
 //
 // Paths are cleaned before matching (RFC 3986's dot segments, repeated slashes), and the
 // cleaned path is what goes upstream, so "/public/../admin" is "/admin" for routing and
-// for the upstream alike.
+// for the upstream alike. A chunked HTTP/1 request closes its connection after its answer,
+// as RFC 9112 asks when it also carried a Content-Length (which net/http hides): bytes
+// that Content-Length would have counted as its body are never read as a request.
 type Gateway struct {
 	opts   options
 	table  atomic.Pointer[table]
@@ -288,6 +290,13 @@ func (g *Gateway) Close() error {
 // ServeHTTP routes r; see Gateway.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if r.ProtoMajor == 1 && r.TransferEncoding != nil {
+		// RFC 9112 §6.1: a request with both Transfer-Encoding and Content-Length must have
+		// its connection closed after the answer, or bytes that one framing counts as body
+		// are read as a request of their own. net/http removes the Content-Length before
+		// the handler sees it, so every chunked HTTP/1 request closes its connection.
+		w.Header().Set("Connection", "close")
+	}
 	rw := respWriter{ResponseWriter: w, gw: g}
 	t := g.table.Load()
 	var rt *route
