@@ -9,7 +9,9 @@
 //		-registry etcd://127.0.0.1:2379 -service gateway
 //
 // -config is a file path (or file:///path) or a config-center URL: etcd://host:2379/key,
-// zookeeper://host:2181/path/to/node, nacos://host:8848/namespace?data_id=gateway.yaml.
+// zookeeper://host:2181/path/to/node, nacos://host:8848/namespace?data_id=gateway.yaml,
+// springconfig://host:8888/gateway?profile=prod (a Spring Cloud Config Server); see
+// package config/configurl.
 // The routes live under the key "gateway" of that document (see package gateway) and are
 // followed: a valid change applies at once, an invalid one is logged and the routes in
 // force stay.

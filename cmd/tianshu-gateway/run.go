@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tianshu-go/tianshu/config"
+	"github.com/tianshu-go/tianshu/config/configurl"
 	"github.com/tianshu-go/tianshu/gateway"
 	"github.com/tianshu-go/tianshu/metrics"
 	"github.com/tianshu-go/tianshu/registry"
@@ -38,7 +39,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("tianshu-gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := &options{}
-	fs.StringVar(&o.config, "config", "", "the routes: a file path, or a config-center URL (etcd://, zookeeper://, nacos://)")
+	fs.StringVar(&o.config, "config", "", "the routes: a file path, or a config-center URL (etcd://, zookeeper://, nacos://, springconfig://)")
 	fs.StringVar(&o.listen, "listen", ":8080", "address the gateway serves on")
 	fs.StringVar(&o.admin, "admin", "127.0.0.1:9901", "address of the read-only admin API and /readyz; empty for none")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS (HTTP/1.1 and HTTP/2) with this PEM certificate file; needs -tls-key")
@@ -120,8 +121,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onStart s
 		return err
 	}
 	defer g.Close()
-	src, closer, err := openSource(ctx, o.config)
-	if err != nil {
+	src, closer, err := configurl.Open(ctx, o.config)
+	if errors.Is(err, configurl.ErrURL) {
+		return fmt.Errorf("%w: -config: %w", errUsage, err)
+	} else if err != nil {
 		return fmt.Errorf("-config: %w", err)
 	}
 	if closer != nil {

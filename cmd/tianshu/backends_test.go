@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 func run(t *testing.T, args ...string) string {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	c := &cli.CLI{Stdout: &out, Stderr: &errOut, ConfigSources: configSources}
+	c := &cli.CLI{Stdout: &out, Stderr: &errOut, ConfigSources: configSources()}
 	if code := c.Main(context.Background(), args); code != 0 {
 		t.Fatalf("tianshu %s: status %d, stderr %q", strings.Join(args, " "), code, errOut.String())
 	}
@@ -63,7 +63,7 @@ func TestConfigSetAndGetOnRemoteBackends(t *testing.T) {
 func TestConfigGetHonoursTheTimeoutAgainstAnUnservedZooKeeper(t *testing.T) {
 	const timeout = 2 * time.Second
 	var out, errOut bytes.Buffer
-	c := &cli.CLI{Stdout: &out, Stderr: &errOut, ConfigSources: configSources}
+	c := &cli.CLI{Stdout: &out, Stderr: &errOut, ConfigSources: configSources()}
 	start := time.Now()
 	code := c.Main(context.Background(), []string{"config", "get", "a", "--source", "zookeeper://127.0.0.1:1/config/app.yaml", "--timeout", timeout.String()})
 	if took := time.Since(start); code != 1 || took > timeout*9/5 {

@@ -22,7 +22,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	c := &cli.CLI{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, ConfigSources: configSources}
+	c := &cli.CLI{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, ConfigSources: configSources()}
 	code := c.Main(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)

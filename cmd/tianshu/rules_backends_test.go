@@ -31,7 +31,7 @@ func TestRulesSetAndGetOnRemoteBackends(t *testing.T) {
 		t.Run(strings.SplitN(source, ":", 2)[0], func(t *testing.T) {
 			run(t, "config", "set", "server.addr", ":9000", "--source", source)
 			var out, errOut bytes.Buffer
-			c := &cli.CLI{Stdout: &out, Stderr: &errOut, ConfigSources: configSources}
+			c := &cli.CLI{Stdout: &out, Stderr: &errOut, ConfigSources: configSources()}
 			if code := c.Main(context.Background(), []string{"rules", "set", bad, "--source", source}); code != 1 ||
 				!strings.Contains(errOut.String(), "services.orders.instances[0]: neither id nor address") {
 				t.Fatalf("rules set of an invalid document: status %d, stderr %q", code, errOut.String())

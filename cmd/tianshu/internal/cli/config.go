@@ -39,7 +39,8 @@ const configSynopsis = `usage: tianshu config get <key> --source S [flags]
 get prints a key's value, set changes it, watch prints it again on every change until
 interrupted. S is a file path (YAML, JSON, TOML, .properties; set edits YAML and JSON) or
 a backend URL: etcd://host:2379/key, zookeeper://host:2181/node,
-nacos://host:8848/namespace?data_id=app.yaml. Keys are dotted (db.pool.size) and match as a
+nacos://host:8848/namespace?data_id=app.yaml, springconfig://host:8888/app?profile=prod (a
+Spring Cloud Config Server; read only). Keys are dotted (db.pool.size) and match as a
 service reads them, ignoring case.
 
 set parses the value as YAML: 3 is a number, true a boolean, '"3"' a string, '{a: 1}' a
