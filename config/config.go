@@ -405,7 +405,7 @@ func (c *Config) ScanKey(key string, v any) error {
 	}
 	st := c.live.Load()
 	node, ok := lookup(st.tree, key)
-	unknown, err := scanKeys(node, ok, v, key)
+	unknown, err := scanKeys(node, ok, v, key, false)
 	if kerr := c.checkUnknown(st, key, unknown); kerr != nil {
 		err = errors.Join(err, kerr)
 	}

@@ -47,6 +47,7 @@ type scanner struct {
 	errs    []error
 	unknown []unknownKey
 	root    string // the key scanned, where other components' sections may sit
+	whole   bool   // no other component's section sits at root either (Whole)
 }
 
 // unknownKey is a key in a struct's map that no field names.
@@ -63,17 +64,17 @@ func (s *scanner) fail(err error) {
 
 // scanValue fills v (a non-nil pointer) from node found at key.
 func scanValue(node any, present bool, v any, key string) error {
-	_, err := scanKeys(node, present, v, key)
+	_, err := scanKeys(node, present, v, key, false)
 	return err
 }
 
 // scanKeys is scanValue that also returns the keys no field named, sorted.
-func scanKeys(node any, present bool, v any, key string) ([]unknownKey, error) {
+func scanKeys(node any, present bool, v any, key string, whole bool) ([]unknownKey, error) {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return nil, fmt.Errorf("config: Scan needs a non-nil pointer, got %T", v)
 	}
-	s := &scanner{root: key}
+	s := &scanner{root: key, whole: whole}
 	s.decode(node, present, rv.Elem(), key, "", false)
 	sort.Slice(s.unknown, func(i, j int) bool { return s.unknown[i].key < s.unknown[j].key })
 	return s.unknown, errors.Join(s.errs...)
@@ -525,7 +526,7 @@ func (s *scanner) findUnknown(m map[string]any, t reflect.Type, key string) {
 		if n != "" {
 			u.nearest = join(key, n)
 		}
-		if _, section := m[k].(map[string]any); section && key == s.root && n == "" {
+		if _, section := m[k].(map[string]any); section && key == s.root && !s.whole && n == "" {
 			// A section beside the bound type's keys ("orders" next to a
 			// root-bound "registry" and "listen") usually belongs to
 			// another component, bound later or read with Get; only one

@@ -64,3 +64,19 @@ func TestStrictKeysMakeAnUnknownKeyAnError(t *testing.T) {
 		}
 	})
 }
+
+// TestWholeMakesASectionUnderTheKeyUnknown: a section right under the bound key that no
+// field names is another component's unless the binding says the document is Whole.
+func TestWholeMakesASectionUnderTheKeyUnknown(t *testing.T) {
+	doc := "db: {max_conns: 1, replicas: {count: 2}}\n"
+	c := mustNew(t, []config.Source{yamlSource("app.yaml", doc)}, config.StrictKeys())
+	if _, err := config.Bind[pool](c, "db"); err != nil {
+		t.Fatalf("without Whole: %v, want the section left to another component", err)
+	}
+	c = mustNew(t, []config.Source{yamlSource("app.yaml", doc)}, config.StrictKeys())
+	_, err := config.Bind[pool](c, "db", config.Whole())
+	var uk *config.UnknownKeyError
+	if !errors.As(err, &uk) || uk.Key != "db.replicas" {
+		t.Fatalf("with Whole: %v, want an UnknownKeyError for db.replicas", err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 type Value[T any] struct {
 	key      string
 	validate func(*T) error
+	whole    bool // Whole
 	ptr      atomic.Pointer[T]
 
 	// raw and present are what ptr was decoded from; guarded by Config.mu.
@@ -36,7 +37,16 @@ type BindOption func(*bindOptions)
 
 type bindOptions struct {
 	validate func(any) error
+	whole    bool
 }
+
+// Whole says that T describes every key under the bound key. Without it, a section right
+// under the key that no field names and no field is spelled like ("orders" beside a
+// root-bound "registry" and "listen") is taken for another component's and left alone;
+// with it, that section is an unknown key like any other: logged once, or with StrictKeys
+// an *UnknownKeyError. For a document of its own, such as a gateway's routes or the
+// governance rules, where "rules: {overrides: ...}" can only be a mistake.
+func Whole() BindOption { return func(o *bindOptions) { o.whole = true } }
 
 // WithValidator adds a check run on every candidate value, after the struct's
 // own Validate methods. A value it rejects is never stored.
@@ -74,6 +84,7 @@ func Bind[T any](c *Config, key string, opts ...BindOption) (*Value[T], error) {
 	if bo.validate != nil {
 		v.validate = func(t *T) error { return bo.validate(t) }
 	}
+	v.whole = bo.whole
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.live.Load()
@@ -124,7 +135,7 @@ func (v *Value[T]) OnChange(fn func(old, new *T)) (cancel func()) {
 // the bad values came from.
 func (v *Value[T]) decode(c *Config, st *state, raw any, present bool) (*T, error) {
 	t := new(T)
-	unknown, err := scanKeys(raw, present, t, v.key)
+	unknown, err := scanKeys(raw, present, t, v.key, v.whole)
 	if kerr := c.checkUnknown(st, v.key, unknown); kerr != nil {
 		err = errors.Join(err, kerr)
 	}

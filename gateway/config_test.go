@@ -65,6 +65,7 @@ func TestParseRejectsUnknownKeys(t *testing.T) {
 	for name, doc := range map[string]string{
 		"a misspelt route field": "gateway:\n  routes:\n    - name: a\n      match: {path: {exact: /}}\n      target: {service: a}\n      timout: 1s\n",
 		"a misspelt section":     "gateway:\n  rutes: []\n",
+		"an unknown section":     "gateway:\n  routes: []\n  extras: {a: 1}\n",
 		"a misspelt match field": "gateway:\n  routes:\n    - name: a\n      match: {path: {exact: /}, metods: [GET]}\n      target: {service: a}\n",
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -2,9 +2,7 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/tianshu-go/tianshu/config"
@@ -32,40 +30,10 @@ func Read(ctx context.Context, sources []config.Source) (*Config, error) {
 	return v.Load(), nil
 }
 
-// bind binds the document at Key, with a second binding that rejects sections no field
-// reads right under it (config.StrictKeys takes those for another component's), since in
-// a gateway document "gateway: {rutes: ...}" is a mistake.
+// bind binds the document at Key. Whole: in a gateway document "gateway: {rutes: ...}"
+// is a mistake, never another component's section.
 func bind(cfg *config.Config) (*config.Value[Config], error) {
-	v, err := config.Bind[Config](cfg, Key)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := config.Bind[map[string]any](cfg, Key, config.WithValidator(checkSections)); err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
-func checkSections(m *map[string]any) error {
-	var errs []error
-	for k := range *m {
-		if !strings.EqualFold(k, "routes") {
-			errs = append(errs, unknownSection(Key+"."+k))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// unknownSection is both an invalid document and an unknown key.
-type unknownSection string
-
-func (u unknownSection) Error() string {
-	return fmt.Sprintf("%v: unknown key %q: no field reads it (want routes)", ErrInvalid, string(u))
-}
-
-// Is makes errors.Is true for ErrInvalid and config.ErrUnknownKey.
-func (u unknownSection) Is(target error) bool {
-	return target == ErrInvalid || target == config.ErrUnknownKey
+	return config.Bind[Config](cfg, Key, config.Whole())
 }
 
 // Watch reads the routes at Key from sources (a file, etcd, ZooKeeper, Nacos: any

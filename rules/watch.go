@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/tianshu-go/tianshu/config"
 )
@@ -112,43 +111,8 @@ func Read(ctx context.Context, sources []config.Source) (*Rules, error) {
 	return v.Load(), nil
 }
 
-// bind binds the rules at Key, with a second binding of the same sub-tree that rejects
-// sections no field reads. config.StrictKeys judges every key below the bound one but
-// takes an unknown section right under it for another component's; in a rules document
-// there is no other component, so "rules: {overrides: {...}}" is a mistake too. A
-// rejection by either binding rejects the whole change.
+// bind binds the rules at Key. Whole: a rules document holds no other component's
+// section, so "rules: {overrides: {...}}" is a mistake like a misspelt field.
 func bind(cfg *config.Config) (*config.Value[Rules], error) {
-	v, err := config.Bind[Rules](cfg, Key)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := config.Bind[map[string]any](cfg, Key, config.WithValidator(checkSections)); err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
-// checkSections rejects keys of the rules document other than defaults and services.
-func checkSections(m *map[string]any) error {
-	var errs []error
-	for k := range *m {
-		if !strings.EqualFold(k, "defaults") && !strings.EqualFold(k, "services") {
-			errs = append(errs, unknownSection(Key+"."+k))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// unknownSection is a section of the rules document no field reads. It is both an invalid
-// document (ErrInvalid) and an unknown key (config.ErrUnknownKey), as config reports the
-// unknown keys deeper down.
-type unknownSection string
-
-func (u unknownSection) Error() string {
-	return fmt.Sprintf("%v: unknown key %q: no field reads it (want defaults or services)", ErrInvalid, string(u))
-}
-
-// Is makes errors.Is true for ErrInvalid and config.ErrUnknownKey.
-func (u unknownSection) Is(target error) bool {
-	return target == ErrInvalid || target == config.ErrUnknownKey
+	return config.Bind[Rules](cfg, Key, config.Whole())
 }
