@@ -84,8 +84,16 @@ func TestReloadFromEtcd(t *testing.T) {
 		}
 	}
 	srv.Start(t)
+	back := time.Now()
 	etcdPut(t, etcdClient(t, srv.Endpoint), reloadDoc(a.srv.URL, b.srv.URL, changes+1))
 	waitFor(t, "a change after etcd came back applies", func() bool { return markerLive(probe, base, changes+1) })
+	// The bound is the source's reconnect backoff cap (500 ms here) + 1 s; the test
+	// allows three times that, so that a loaded machine does not fail it.
+	took := time.Since(back)
+	t.Logf("etcd back up -> the routes match it again: %v", took.Round(time.Millisecond))
+	if limit := 3 * (500*time.Millisecond + time.Second); took > limit {
+		t.Errorf("the routes matched etcd again %v after it came back, want within %v", took, limit)
+	}
 }
 
 func probeClient(t testing.TB) *http.Client {
