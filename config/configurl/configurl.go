@@ -5,7 +5,7 @@
 //	etcd://host:2379[,host:2379]/app/orders.yaml?username=…   a key (a trailing slash: every key under it)
 //	zookeeper://host:2181[,host:2181]/app/orders.yaml?user=…  a node
 //	nacos://host:8848/namespace?data_id=orders.yaml&group=G   a Nacos document
-//	springconfig://host:8888[,host:8888]/orders?profile=prod&label=main&poll=30s
+//	springconfig://host:8888[,host:8888][/prefix]/orders?profile=prod&label=main&poll=30s
 //	                                                          a Spring Cloud Config Server
 //	                                                          (springconfig+https:// for TLS)
 //
@@ -138,17 +138,22 @@ func openNacos(ctx context.Context, u *url.URL) (config.Source, io.Closer, error
 	return src, src, nil
 }
 
-// openSpring reads springconfig://host:8888[,host:8888]/app?profile=a,b&label=L&poll=30s
-// (user:password@ before the hosts for HTTP basic authentication): the hosts are tried in
-// order, as Spring's spring.cloud.config.uri list is.
+// openSpring reads springconfig://host:8888[,host:8888][/prefix]/app?profile=a,b&label=L
+// (&poll=30s; user:password@ before the hosts for HTTP basic authentication): the hosts
+// are tried in order, as Spring's spring.cloud.config.uri list is.
 func openSpring(u *url.URL) (config.Source, io.Closer, error) {
 	p, err := registry.NewURLParser(u, u.Scheme, ErrURL, "profile", "label", "poll", "user", "password")
 	if err != nil {
 		return nil, nil, err
 	}
-	app := strings.Trim(u.Path, "/")
-	if app == "" || strings.Contains(app, "/") {
-		return nil, nil, p.Errorf("names no application: want springconfig://host:8888/orders")
+	// The last segment is the application; what comes before it, the server's prefix
+	// (spring.cloud.config.server.prefix or a servlet context path).
+	prefix, app := "", strings.TrimSuffix(u.Path, "/")
+	if i := strings.LastIndexByte(app, '/'); i >= 0 {
+		prefix, app = app[:i], app[i+1:]
+	}
+	if app == "" {
+		return nil, nil, p.Errorf("names no application: want springconfig://host:8888[/prefix]/orders")
 	}
 	hosts, err := p.Hosts(8888)
 	if err != nil {
@@ -160,7 +165,7 @@ func openSpring(u *url.URL) (config.Source, io.Closer, error) {
 	}
 	servers := make([]string, len(hosts))
 	for i, h := range hosts {
-		servers[i] = scheme + h
+		servers[i] = scheme + h + prefix
 	}
 	var opts []springconfig.Option
 	if v := p.String("profile"); v != "" {

@@ -23,7 +23,7 @@ func TestURLsThatNameNoSourceAreErrURL(t *testing.T) {
 		"zookeeper://127.0.0.1:2181",
 		"nacos://127.0.0.1:8848/public",
 		"springconfig://127.0.0.1:8888",
-		"springconfig://127.0.0.1:8888/a/b",
+		"springconfig://127.0.0.1:8888/config//",
 		"springconfig://127.0.0.1:8888/orders?profiles=prod",
 		"springconfig://127.0.0.1:8888/orders?poll=soon",
 		"springconfig://:pw@127.0.0.1:8888/orders",
@@ -66,7 +66,7 @@ func TestSpringConfigURL(t *testing.T) {
 	}))
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
-	src, closer, err := configurl.Open(context.Background(), "springconfig://u:p@"+host+"/orders?profile=prod,eu&label=release/1")
+	src, closer, err := configurl.Open(context.Background(), "springconfig://u:p@"+host+"/config/orders?profile=prod,eu&label=release/1")
 	if err != nil || closer != nil {
 		t.Fatalf("Open: %v, %v", closer, err)
 	}
@@ -80,7 +80,7 @@ func TestSpringConfigURL(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) == 0 || got[0] != "/orders/prod,eu/release(_)1 u:p" {
-		t.Errorf("requests %q, want /orders/prod,eu/release(_)1 with u:p", got)
+	if len(got) == 0 || got[0] != "/config/orders/prod,eu/release(_)1 u:p" {
+		t.Errorf("requests %q, want /config/orders/prod,eu/release(_)1 with u:p", got)
 	}
 }
