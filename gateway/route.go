@@ -191,6 +191,9 @@ func (g *Gateway) forwardTo(rt *route, r *Route, target Target, inUse map[string
 		return nil, err
 	}
 	inUse[up.key] = true
+	if up.tc != nil {
+		return &forward{up: up}, nil // transcode.go
+	}
 	var add []kv
 	var remove []string
 	if h := r.Headers; h != nil {
@@ -311,9 +314,18 @@ type readCloser struct {
 	io.Closer
 }
 
-// send is the end of a route's chain: the canary decision and the proxy.
+// send is the end of a route's chain: the canary decision and the proxy, or the
+// transcoder.
 func (rt *route) send(w http.ResponseWriter, r *http.Request) {
-	rt.pick(r).proxy.ServeHTTP(w, r)
+	f := rt.pick(r)
+	if tc := f.up.tc; tc != nil {
+		if rt.cors != nil {
+			rt.cors.mark(w.Header(), r.Header.Get("Origin"))
+		}
+		tc.ServeHTTP(w, r)
+		return
+	}
+	f.proxy.ServeHTTP(w, r)
 }
 
 // pick chooses the canary for requests carrying its header or cookie, and for its weight

@@ -1,0 +1,284 @@
+package gateway_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/tianshu-go/tianshu/gateway"
+)
+
+// transcodeDoc is a route set with one transcoding route; src is the transcode block's
+// descriptor setting ("reflection: true", "descriptorSet: /x.pb", or "").
+func transcodeDoc(src string) string {
+	if src != "" {
+		src = ", " + src
+	}
+	return fmt.Sprintf(`
+gateway:
+  routes:
+    - name: inventory-rest
+      match: {path: {prefix: /api/v1}}
+      rewrite: {prefix: /v1}
+      target: {service: inventory, transcode: {services: [%s]%s}}
+`, inventoryService, src)
+}
+
+type item struct {
+	Shelf    string `json:"shelf"`
+	SKU      string `json:"sku"`
+	Name     string `json:"name"`
+	Count    int    `json:"count"`
+	ServedBy string `json:"servedBy"`
+}
+
+func TestTranscodeFromADescriptorSetThroughTheFileRegistry(t *testing.T) {
+	data, files := inventoryDescriptors(t)
+	reg := fileRegistry(t)
+	inv := startInventory(t, "inv-1", files, false)
+	inv.register(t, reg)
+	_, base := newGateway(t, transcodeDoc("descriptorSet: "+writeDescriptorSet(t, data)), gateway.WithDiscovery(reg))
+
+	// Path variables, after the route's rewrite.
+	a := do(t, nil, "GET", base+"/api/v1/shelves/s1/items/apple", nil, "")
+	var got item
+	if err := json.Unmarshal([]byte(a.body), &got); err != nil || a.status != 200 {
+		t.Fatalf("GET an item: %d %s (%v)", a.status, a.body, err)
+	}
+	if want := (item{Shelf: "s1", SKU: "apple", Name: "item apple", Count: 7, ServedBy: "inv-1"}); got != want {
+		t.Errorf("GET an item: %+v, want %+v", got, want)
+	}
+
+	// A body that is one field, beside a path variable.
+	a = do(t, nil, "POST", base+"/api/v1/shelves/s2/items", map[string]string{"Content-Type": "application/json"},
+		`{"sku": "pear", "name": "Conference", "count": 3}`)
+	got = item{}
+	if err := json.Unmarshal([]byte(a.body), &got); err != nil || a.status != 200 {
+		t.Fatalf("POST an item: %d %s (%v)", a.status, a.body, err)
+	}
+	if want := (item{Shelf: "s2", SKU: "pear", Name: "Conference", Count: 3, ServedBy: "inv-1"}); got != want {
+		t.Errorf("POST an item: %+v, want %+v", got, want)
+	}
+
+	// Error statuses become HTTP statuses with rpc/httperr's body.
+	for _, tc := range []struct {
+		sku, code string
+		status    int
+	}{{"missing", "NOT_FOUND", 404}, {"broken", "UNAVAILABLE", 503}} {
+		a = do(t, nil, "GET", base+"/api/v1/shelves/s1/items/"+tc.sku, nil, "")
+		if a.status != tc.status || a.err.Code != tc.code || a.err.Message == "" {
+			t.Errorf("GET %s: %d %s, want %d with code %s", tc.sku, a.status, a.body, tc.status, tc.code)
+		}
+	}
+	// Bad JSON is refused before the call, naming the field.
+	a = do(t, nil, "POST", base+"/api/v1/shelves/s2/items", nil, `{"count": "many"}`)
+	if a.status != 400 || a.err.Code != "INVALID_ARGUMENT" || !strings.Contains(a.err.Message, "count") {
+		t.Errorf("a body that does not decode: %d %s", a.status, a.body)
+	}
+	// A path under the route that no rule binds, and a method no rule takes.
+	if a = do(t, nil, "GET", base+"/api/v1/nothing", nil, ""); a.status != 404 || a.err.Code != "NOT_FOUND" {
+		t.Errorf("a path no rule binds: %d %s", a.status, a.body)
+	}
+	if a = do(t, nil, "DELETE", base+"/api/v1/shelves/s1/items/apple", nil, ""); a.status != 405 || a.header.Get("Allow") != "GET" {
+		t.Errorf("a method no rule takes: %d %s, Allow %q", a.status, a.body, a.header.Get("Allow"))
+	}
+
+	// Server streaming: newline-delimited JSON, one message a line.
+	resp, err := http.Get(base + "/api/v1/shelves/s3/items:stream?limit=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "application/x-ndjson" {
+		t.Fatalf("stream: %d %s", resp.StatusCode, ct)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	var lines []item
+	for sc.Scan() {
+		var l struct{ Result item }
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("stream line %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, l.Result)
+	}
+	if len(lines) != 3 || lines[2].SKU != "sku-2" || lines[2].Shelf != "s3" || lines[2].Count != 2 {
+		t.Errorf("stream: %+v, want 3 items of shelf s3", lines)
+	}
+}
+
+func TestTranscodeByReflectionAnswers503UntilAnInstanceAnswers(t *testing.T) {
+	_, files := inventoryDescriptors(t)
+	reg := fileRegistry(t)
+	_, base := newGateway(t, transcodeDoc("reflection: true"), gateway.WithDiscovery(reg), gateway.WithLogger(quiet()))
+
+	// No instance yet: the other routes would serve; this one says why it cannot.
+	a := do(t, nil, "GET", base+"/api/v1/shelves/s1/items/apple", nil, "")
+	if a.status != 503 || a.err.Code != "UNAVAILABLE" || !strings.Contains(a.err.Message, "descriptors of "+inventoryService) {
+		t.Fatalf("before any instance: %d %s, want 503 naming the descriptors", a.status, a.body)
+	}
+
+	inv := startInventory(t, "inv-r", files, true)
+	inv.register(t, reg)
+	// The gateway asks again with backoff (capped at 10 s), so allow a few of its intervals.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		a = do(t, nil, "GET", base+"/api/v1/shelves/s1/items/apple", nil, "")
+		if a.status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after an instance with reflection came: %d %s", a.status, a.body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(a.body, `"servedBy":"inv-r"`) {
+		t.Errorf("through reflection's descriptors: %s", a.body)
+	}
+	resp, err := http.Get(base + "/api/v1/shelves/s3/items:stream?limit=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	n := 0
+	for sc.Scan() {
+		n++
+	}
+	if n != 2 {
+		t.Errorf("a stream through reflection's descriptors: %d lines, want 2", n)
+	}
+}
+
+func TestTranscodeFromLinkedDescriptors(t *testing.T) {
+	_, files := inventoryDescriptors(t)
+	reg := fileRegistry(t)
+	startInventory(t, "inv-l", files, false).register(t, reg)
+	// An embedded gateway finds the service among the program's descriptors; here the
+	// test's files stand in for protoregistry.GlobalFiles.
+	_, base := newGateway(t, transcodeDoc(""), gateway.WithDiscovery(reg), gateway.WithDescriptors(files))
+	if a := do(t, nil, "GET", base+"/api/v1/shelves/s1/items/apple", nil, ""); a.status != 200 || !strings.Contains(a.body, "inv-l") {
+		t.Errorf("from linked descriptors: %d %s", a.status, a.body)
+	}
+}
+
+func TestTranscodeDescriptorsMissingRejectTheRouteSet(t *testing.T) {
+	data, files := inventoryDescriptors(t)
+	reg := fileRegistry(t)
+	startInventory(t, "inv-m", files, false).register(t, reg)
+	good := transcodeDoc("descriptorSet: " + writeDescriptorSet(t, data))
+	g, base := newGateway(t, good, gateway.WithDiscovery(reg))
+	gen := g.Generation()
+
+	notProto := writeDescriptorSet(t, []byte("not a descriptor set"))
+	for _, tc := range []struct{ name, doc, want string }{
+		// The command links in no services: without a source, the service is not there.
+		{"not linked in", transcodeDoc(""), "is not in the program's generated packages"},
+		{"no such file", transcodeDoc("descriptorSet: /nonexistent/inventory.pb"), "no such file"},
+		{"not a descriptor set", transcodeDoc("descriptorSet: " + notProto), "not a FileDescriptorSet"},
+		{"no such service", strings.Replace(good, inventoryService, "tianshu.gateway.test.Nothing", 1), "service tianshu.gateway.test.Nothing is not in descriptorSet"},
+		// grpc.health.v1.Health is in the program's registry, but has no google.api.http rule.
+		{"no rules", strings.Replace(transcodeDoc(""), inventoryService, "grpc.health.v1.Health", 1), "has no method with a google.api.http rule"},
+	} {
+		c, err := gateway.Parse([]byte(tc.doc))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		err = g.Apply(c)
+		if !errors.Is(err, gateway.ErrInvalid) || !errors.Is(err, gateway.ErrDescriptors) || !strings.Contains(err.Error(), tc.want) ||
+			!strings.Contains(err.Error(), "routes[0].target") {
+			t.Errorf("%s: Apply: %v, want ErrInvalid and ErrDescriptors naming routes[0].target and %q", tc.name, err, tc.want)
+		}
+	}
+	if g.Generation() != gen {
+		t.Errorf("a rejected set changed the generation")
+	}
+	if a := do(t, nil, "GET", base+"/api/v1/shelves/s1/items/apple", nil, ""); a.status != 200 {
+		t.Errorf("after rejected sets, the routes in force: %d %s", a.status, a.body)
+	}
+}
+
+func TestTranscodeConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ target, want string }{
+		{`{urls: ["http://127.0.0.1:1"], transcode: {services: [a.B]}}`, "routes[0].target.transcode: needs a service of the registry"},
+		{`{service: inv, protocol: http, transcode: {services: [a.B]}}`, "routes[0].target.transcode: the target's protocol is http"},
+		{`{service: inv, transcode: {}}`, "routes[0].target.transcode.services: empty"},
+		{`{service: inv, transcode: {services: ["a/B"]}}`, `routes[0].target.transcode.services[0]: "a/B" is not a full protobuf name`},
+		{`{service: inv, transcode: {services: [a.B], reflection: true, descriptorSet: x.pb}}`, "both descriptorSet and reflection"},
+		{`{service: inv, transcode: {services: [a.B], reflect: true}}`, "reflect"},
+		{`{service: inv, transcode: {services: [a.B]}}, canary: {target: {service: inv2}, weight: 5}`, "routes[0].canary.target.transcode: set on one of target and canary only"},
+	} {
+		doc := "gateway:\n  routes:\n    - {name: r, match: {path: {prefix: /a}}, target: " + tc.target + "}\n"
+		_, err := gateway.Parse([]byte(doc))
+		if !errors.Is(err, gateway.ErrInvalid) && tc.want != "reflect" || err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("target %s: %v, want an error with %q", tc.target, err, tc.want)
+		}
+	}
+	if _, err := gateway.New(gateway.WithDescriptors(nil)); !errors.Is(err, gateway.ErrOption) {
+		t.Errorf("WithDescriptors(nil): %v, want ErrOption", err)
+	}
+	if _, err := gateway.New(gateway.WithGRPCTelemetry(nil)); !errors.Is(err, gateway.ErrOption) {
+		t.Errorf("WithGRPCTelemetry(nil): %v, want ErrOption", err)
+	}
+	var _ *protoregistry.Files // the type WithDescriptors takes
+}
+
+// TestTranscodeReload adds and removes a transcoding route by route sets, and checks that
+// the routes beside it serve throughout and that the connection to the service is closed
+// once no route uses it (after the drain, zero here).
+func TestTranscodeReload(t *testing.T) {
+	data, files := inventoryDescriptors(t)
+	set := writeDescriptorSet(t, data)
+	reg := fileRegistry(t)
+	inv := startInventory(t, "inv-x", files, false)
+	inv.register(t, reg)
+	up := startEcho(t, "plain")
+	plain := fmt.Sprintf(`
+    - name: plain
+      match: {path: {prefix: /plain}}
+      target: {urls: [%q]}
+`, up.srv.URL)
+	without := "gateway:\n  routes:" + plain
+	with := without + fmt.Sprintf(`
+    - name: inventory-rest
+      match: {path: {prefix: /v1}}
+      target: {service: inventory, transcode: {services: [%s], descriptorSet: %s}}
+`, inventoryService, set)
+	g, base := newGateway(t, without, gateway.WithDiscovery(reg))
+	apply := func(doc string) {
+		t.Helper()
+		c, err := gateway.Parse([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Apply(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	item := base + "/v1/shelves/s1/items/apple"
+	for round := range 3 {
+		if a := do(t, nil, "GET", item, nil, ""); a.status != 404 {
+			t.Fatalf("round %d, without the route: %d %s", round, a.status, a.body)
+		}
+		apply(with)
+		if a := do(t, nil, "GET", item, nil, ""); a.status != 200 || !strings.Contains(a.body, "inv-x") {
+			t.Fatalf("round %d, with the route: %d %s", round, a.status, a.body)
+		}
+		// Applying the same set again keeps the connection: one connection all along.
+		apply(with)
+		if a := do(t, nil, "GET", item, nil, ""); a.status != 200 || inv.open.Load() != 1 {
+			t.Fatalf("round %d, the same set again: %d, %d connections open", round, a.status, inv.open.Load())
+		}
+		if a := do(t, nil, "GET", base+"/plain/x", nil, ""); a.status != 200 {
+			t.Fatalf("round %d, the route beside it: %d", round, a.status)
+		}
+		apply(without)
+		waitFor(t, "the connection of the removed route closes", func() bool { return inv.open.Load() == 0 })
+	}
+}
