@@ -159,6 +159,9 @@ func startInventory(t testing.TB, id string, files *protoregistry.Files, reflect
 				shelf := field(in, "shelf").String()
 				if md.Name() == "PutItem" {
 					item := field(in, "item").Message()
+					if item.Get(item.Descriptor().Fields().ByName("sku")).String() == "broken" {
+						return nil, status.Error(codes.Unavailable, "the shelf is being restocked")
+					}
 					return inv.item(md.Output(), shelf, item.Get(item.Descriptor().Fields().ByName("sku")).String(),
 						item.Get(item.Descriptor().Fields().ByName("name")).String(),
 						int32(item.Get(item.Descriptor().Fields().ByName("count")).Int())), nil

@@ -282,3 +282,64 @@ func TestTranscodeReload(t *testing.T) {
 		waitFor(t, "the connection of the removed route closes", func() bool { return inv.open.Load() == 0 })
 	}
 }
+
+// TestTranscodeCallPolicy checks that a transcoding route's retries resend only idempotent
+// requests, that its breaker guards the gRPC calls, and that its timeout bounds them.
+func TestTranscodeCallPolicy(t *testing.T) {
+	data, files := inventoryDescriptors(t)
+	set := writeDescriptorSet(t, data)
+	reg := fileRegistry(t)
+	inv := startInventory(t, "inv-p", files, false)
+	inv.register(t, reg)
+	doc := fmt.Sprintf(`
+gateway:
+  routes:
+    - name: retried
+      match: {path: {prefix: /v1}}
+      target: {service: inventory, transcode: {services: [%[1]s], descriptorSet: %[2]s}}
+      retries: {attempts: 3, budget: 1}
+    - name: guarded
+      match: {path: {prefix: /guarded}}
+      rewrite: {prefix: /v1}
+      target: {service: inventory, transcode: {services: [%[1]s], descriptorSet: %[2]s}}
+      breaker: {failureRatio: 0.5, minRequests: 4, sleepWindow: 1m}
+`, inventoryService, set)
+	_, base := newGateway(t, doc, gateway.WithDiscovery(reg))
+
+	// GET is idempotent: UNAVAILABLE is tried three times.
+	before := inv.calls.Load()
+	if a := do(t, nil, "GET", base+"/v1/shelves/s1/items/broken", nil, ""); a.status != 503 || a.err.Code != "UNAVAILABLE" {
+		t.Fatalf("GET broken: %d %s", a.status, a.body)
+	}
+	if n := inv.calls.Load() - before; n != 3 {
+		t.Errorf("GET broken reached the service %d times, want 3 (retries: {attempts: 3})", n)
+	}
+	// A POST is not retried, unless it carries an Idempotency-Key.
+	before = inv.calls.Load()
+	if a := do(t, nil, "POST", base+"/v1/shelves/s1/items", nil, `{"sku": "broken"}`); a.status != 503 {
+		t.Fatalf("POST broken: %d %s", a.status, a.body)
+	}
+	if n := inv.calls.Load() - before; n != 1 {
+		t.Errorf("a POST reached the service %d times, want 1: it is not idempotent", n)
+	}
+	before = inv.calls.Load()
+	do(t, nil, "POST", base+"/v1/shelves/s1/items", map[string]string{"Idempotency-Key": "k1"}, `{"sku": "broken"}`)
+	if n := inv.calls.Load() - before; n != 3 {
+		t.Errorf("a POST with an Idempotency-Key reached the service %d times, want 3", n)
+	}
+
+	// The breaker opens after minRequests calls failing half or more, and then refuses
+	// without calling the service.
+	for range 4 {
+		do(t, nil, "GET", base+"/guarded/shelves/s1/items/broken", nil, "")
+	}
+	before = inv.calls.Load()
+	a := do(t, nil, "GET", base+"/guarded/shelves/s1/items/apple", nil, "")
+	if a.status != 503 || a.err.Code != "UNAVAILABLE" || inv.calls.Load() != before {
+		t.Errorf("with the breaker open: %d %s, %d calls reached the service", a.status, a.body, inv.calls.Load()-before)
+	}
+	// The other route has its own breaker, closed.
+	if a := do(t, nil, "GET", base+"/v1/shelves/s1/items/apple", nil, ""); a.status != 200 {
+		t.Errorf("the route beside it: %d %s", a.status, a.body)
+	}
+}
