@@ -37,6 +37,14 @@ const inventoryService = "tianshu.gateway.test.Inventory"
 // --descriptor_set_out --include_imports would write, and the files read back from it.
 func inventoryDescriptors(t testing.TB) ([]byte, *protoregistry.Files) {
 	t.Helper()
+	data, files, err := compileInventory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, files
+}
+
+func compileInventory() ([]byte, *protoregistry.Files, error) {
 	linked := protocompile.ResolverFunc(func(path string) (protocompile.SearchResult, error) {
 		fd, err := protoregistry.GlobalFiles.FindFileByPath(path)
 		if err != nil {
@@ -49,7 +57,7 @@ func inventoryDescriptors(t testing.TB) ([]byte, *protoregistry.Files) {
 	})}
 	res, err := c.Compile(context.Background(), "inventory.proto")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	set := &descriptorpb.FileDescriptorSet{}
 	seen := map[string]bool{}
@@ -67,19 +75,16 @@ func inventoryDescriptors(t testing.TB) ([]byte, *protoregistry.Files) {
 	add(res[0])
 	data, err := proto.Marshal(set)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	// Read back from the bytes, as the gateway reads a file: the options are then decoded
 	// with the google.api.http extension the program links in.
 	var back descriptorpb.FileDescriptorSet
 	if err := proto.Unmarshal(data, &back); err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	files, err := protodesc.NewFiles(&back)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data, files
+	return data, files, err
 }
 
 // writeDescriptorSet writes data to a file in a temporary directory and returns its path.
@@ -121,9 +126,19 @@ type inventory struct {
 // reflection answers from files too.
 func startInventory(t testing.TB, id string, files *protoregistry.Files, reflect bool) *inventory {
 	t.Helper()
-	d, err := files.FindDescriptorByName(inventoryService)
+	inv, err := serveInventory(id, files, reflect)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(inv.close)
+	return inv
+}
+
+// serveInventory is startInventory for examples; close the server with inv.close.
+func serveInventory(id string, files *protoregistry.Files, reflect bool) (*inventory, error) {
+	d, err := files.FindDescriptorByName(inventoryService)
+	if err != nil {
+		return nil, err
 	}
 	sd := d.(protoreflect.ServiceDescriptor)
 	inv := &inventory{id: id}
@@ -178,7 +193,7 @@ func startInventory(t testing.TB, id string, files *protoregistry.Files, reflect
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	inv.port = lis.Addr().(*net.TCPAddr).Port
 	inv.srv = grpc.NewServer()
@@ -188,8 +203,7 @@ func startInventory(t testing.TB, id string, files *protoregistry.Files, reflect
 			Services: inv.srv, DescriptorResolver: files}))
 	}
 	go func() { _ = inv.srv.Serve(&countingListener{Listener: lis, open: &inv.open}) }()
-	t.Cleanup(inv.close)
-	return inv
+	return inv, nil
 }
 
 func (inv *inventory) close() { inv.stop.Do(inv.srv.Stop) }
