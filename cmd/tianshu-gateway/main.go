@@ -22,7 +22,8 @@
 //
 // The admin listener serves the read-only API (/routes, /upstreams), /healthz, /readyz and
 // /metrics (Prometheus: http_server_request_duration_seconds by http_route, the route's
-// path; http_client_request_duration_seconds by server_address, the upstream).
+// path; http_client_request_duration_seconds by server_address, the upstream;
+// rpc_client_call_duration_seconds by rpc_method, the gRPC calls of transcoding targets).
 //
 // SIGTERM or SIGINT drains the gateway: /readyz on the admin listener turns 503, the
 // gateway's own instance (-service) leaves the registry, and after -deregister-delay (for
