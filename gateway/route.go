@@ -288,7 +288,8 @@ func (g *Gateway) serve(w *respWriter, r *http.Request, rt *route, p string, val
 		}
 		r.Body = readCloser{br, r.Body}
 	}
-	if rt.maxBody > 0 && r.Body != nil && r.Body != http.NoBody {
+	// A transcoder reads the body whole and answers 413 over the route's limit itself.
+	if rt.maxBody > 0 && r.Body != nil && r.Body != http.NoBody && rt.primary.up.tc == nil {
 		r.Body = http.MaxBytesReader(w, r.Body, rt.maxBody)
 	}
 	switch {
@@ -322,7 +323,7 @@ func (rt *route) send(w http.ResponseWriter, r *http.Request) {
 		if rt.cors != nil {
 			rt.cors.mark(w.Header(), r.Header.Get("Origin"))
 		}
-		tc.ServeHTTP(w, r)
+		tc.serve(w, r, rt.maxBody)
 		return
 	}
 	f.proxy.ServeHTTP(w, r)

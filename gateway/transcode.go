@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"strings"
@@ -243,7 +244,7 @@ func (p *pool) makeTranscode(u *upstream, t Target, rt *Retries, b *Breaker) err
 	u.brk = g
 	gc := &guardedConn{cc: conn, retry: retries, unary: breaker.UnaryClientInterceptor(g),
 		stream: breaker.StreamClientInterceptor(g)}
-	tr := &transcoder{pool: p, service: t.Service, tc: *t.Transcode, ready: make(chan struct{})}
+	tr := &transcoder{pool: p, service: t.Service, tc: *t.Transcode, gc: gc, ready: make(chan struct{})}
 	u.tc = tr
 	if !t.Transcode.Reflection {
 		files := p.tc.files
@@ -251,10 +252,7 @@ func (p *pool) makeTranscode(u *upstream, t Target, rt *Retries, b *Breaker) err
 			files, err = readDescriptorSet(t.Transcode.DescriptorSet)
 		}
 		if err == nil {
-			var h *transcode.Handler
-			if h, err = tr.build(gc, files); err == nil {
-				tr.h.Store(h)
-			}
+			err = tr.loaded(files)
 		}
 		close(tr.ready)
 		if err != nil {
@@ -268,7 +266,7 @@ func (p *pool) makeTranscode(u *upstream, t Target, rt *Retries, b *Breaker) err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tr.stop, tr.done = cancel, make(chan struct{})
-	go tr.reflect(ctx, gc, conn)
+	go tr.reflect(ctx, conn)
 	return nil
 }
 
@@ -295,7 +293,11 @@ type transcoder struct {
 	pool    *pool
 	service string // the registry's
 	tc      Transcode
+	gc      *guardedConn
+	// h serves routes with the default body limit; files is set before it.
 	h       atomic.Pointer[transcode.Handler]
+	files   *protoregistry.Files
+	byLimit sync.Map      // body limit -> *transcode.Handler, for the routes with another
 	ready   chan struct{} // closed after the first attempt at the descriptors
 	mu      sync.Mutex
 	err     error // the last attempt's failure while h is nil
@@ -303,9 +305,40 @@ type transcoder struct {
 	done    chan struct{} // closed when reflect returns; nil without reflection
 }
 
+// loaded builds the handler of the default body limit from files, and keeps files for the
+// routes with other limits.
+func (tr *transcoder) loaded(files *protoregistry.Files) error {
+	h, err := tr.build(files, DefaultMaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	tr.files = files
+	tr.h.Store(h)
+	return nil
+}
+
+// forLimit returns the handler of a route whose body limit is not the default: the
+// transcoder enforces a route's limit itself, so that a body over it is 413 however it is
+// sent. -1 (no cap) is the largest limit there is.
+func (tr *transcoder) forLimit(limit int64) (*transcode.Handler, error) {
+	if limit < 0 {
+		limit = math.MaxInt64
+	}
+	if h, ok := tr.byLimit.Load(limit); ok {
+		return h.(*transcode.Handler), nil
+	}
+	h, err := tr.build(tr.files, limit)
+	if err != nil {
+		return nil, err
+	}
+	got, _ := tr.byLimit.LoadOrStore(limit, h)
+	return got.(*transcode.Handler), nil
+}
+
 // build makes the handler for the configured services from files.
-func (tr *transcoder) build(conn grpc.ClientConnInterface, files *protoregistry.Files) (*transcode.Handler, error) {
-	opts := []transcode.Option{transcode.WithFiles(files)}
+func (tr *transcoder) build(files *protoregistry.Files, bodyLimit int64) (*transcode.Handler, error) {
+	conn := tr.gc
+	opts := []transcode.Option{transcode.WithFiles(files), transcode.WithBodyLimit(bodyLimit)}
 	for _, s := range tr.tc.Services {
 		d, err := files.FindDescriptorByName(protoreflect.FullName(s))
 		if err != nil {
@@ -338,18 +371,16 @@ func (tr *transcoder) build(conn grpc.ClientConnInterface, files *protoregistry.
 
 // reflect asks the service's instances for the descriptors until they answer, then builds
 // the handler. Failures are logged once each, and kept for the 503 answers.
-func (tr *transcoder) reflect(ctx context.Context, gc *guardedConn, conn *grpc.ClientConn) {
+func (tr *transcoder) reflect(ctx context.Context, conn *grpc.ClientConn) {
 	defer close(tr.done)
 	var once sync.Once
 	var last string
 	for attempt := 0; ; attempt++ {
 		files, err := fetchDescriptors(ctx, conn, tr.tc.Services)
-		var h *transcode.Handler
 		if err == nil {
-			h, err = tr.build(gc, files)
+			err = tr.loaded(files)
 		}
 		if err == nil {
-			tr.h.Store(h)
 			once.Do(func() { close(tr.ready) })
 			return
 		}
@@ -379,9 +410,9 @@ func (tr *transcoder) close() {
 	tr.pool.releaseConn(tr.service)
 }
 
-// ServeHTTP transcodes r, or answers 503 while the descriptors are not known. A request
-// arriving during the first attempt waits for it.
-func (tr *transcoder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serve transcodes r for a route with the body limit given, or answers 503 while the
+// descriptors are not known. A request arriving during the first attempt waits for it.
+func (tr *transcoder) serve(w http.ResponseWriter, r *http.Request, bodyLimit int64) {
 	h := tr.h.Load()
 	if h == nil {
 		select {
@@ -397,6 +428,14 @@ func (tr *transcoder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				msg += ": " + err.Error()
 			}
 			httperr.WriteHTTP(w, http.StatusServiceUnavailable, status.New(codes.Unavailable, msg))
+			return
+		}
+	}
+	if bodyLimit != DefaultMaxBodyBytes {
+		var err error
+		if h, err = tr.forLimit(bodyLimit); err != nil {
+			// The same options built h: only a bug gets here.
+			httperr.Write(w, status.New(codes.Internal, err.Error()))
 			return
 		}
 	}

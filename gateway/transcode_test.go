@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -341,5 +342,36 @@ gateway:
 	// The other route has its own breaker, closed.
 	if a := do(t, nil, "GET", base+"/v1/shelves/s1/items/apple", nil, ""); a.status != 200 {
 		t.Errorf("the route beside it: %d %s", a.status, a.body)
+	}
+}
+
+// TestTranscodeBodyLimit checks that a transcoding route's body limit is its own, not the
+// transcoder's default, and that a body over it is 413 even when it comes chunked.
+func TestTranscodeBodyLimit(t *testing.T) {
+	data, files := inventoryDescriptors(t)
+	reg := fileRegistry(t)
+	startInventory(t, "inv-b", files, false).register(t, reg)
+	doc := strings.Replace(transcodeDoc("descriptorSet: "+writeDescriptorSet(t, data)), "      rewrite:", "      maxBodyBytes: 64\n      rewrite:", 1)
+	_, base := newGateway(t, doc, gateway.WithDiscovery(reg))
+	small := `{"sku": "fig"}`
+	big := `{"sku": "fig", "name": "` + strings.Repeat("n", 100) + `"}`
+	for _, tc := range []struct {
+		body    string
+		chunked bool
+		status  int
+	}{{small, false, 200}, {small, true, 200}, {big, false, 413}, {big, true, 413}} {
+		var rd io.Reader = strings.NewReader(tc.body)
+		if tc.chunked {
+			rd = io.MultiReader(rd) // hides the length: sent chunked
+		}
+		resp, err := http.Post(base+"/api/v1/shelves/s1/items", "application/json", rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || tc.status == 413 && !strings.Contains(string(b), "RESOURCE_EXHAUSTED") {
+			t.Errorf("a body of %d bytes (chunked %v): %d %s, want %d", len(tc.body), tc.chunked, resp.StatusCode, b, tc.status)
+		}
 	}
 }
