@@ -339,9 +339,12 @@ gateway:
 	if a.status != 503 || a.err.Code != "UNAVAILABLE" || inv.calls.Load() != before {
 		t.Errorf("with the breaker open: %d %s, %d calls reached the service", a.status, a.body, inv.calls.Load()-before)
 	}
-	// The other route has its own breaker, closed.
+	// The other route has its own breaker, closed, on the same connection: one per service.
 	if a := do(t, nil, "GET", base+"/v1/shelves/s1/items/apple", nil, ""); a.status != 200 {
 		t.Errorf("the route beside it: %d %s", a.status, a.body)
+	}
+	if n := inv.open.Load(); n != 1 {
+		t.Errorf("%d connections to the service, want 1 shared by its two upstreams", n)
 	}
 }
 
