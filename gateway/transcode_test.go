@@ -228,6 +228,20 @@ func TestTranscodeConfigErrors(t *testing.T) {
 		t.Errorf("WithGRPCTelemetry(nil): %v, want ErrOption", err)
 	}
 	var _ *protoregistry.Files // the type WithDescriptors takes
+
+	// A gateway without a registry cannot transcode to a service.
+	g, err := gateway.New(gateway.WithoutTelemetry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	c, err := gateway.Parse([]byte(transcodeDoc("reflection: true")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Apply(c); !errors.Is(err, gateway.ErrOption) || !strings.Contains(err.Error(), "WithDiscovery") {
+		t.Errorf("a transcoding route without a registry: %v, want ErrOption naming WithDiscovery", err)
+	}
 }
 
 // TestTranscodeReload adds and removes a transcoding route by route sets, and checks that
