@@ -65,6 +65,9 @@ type route struct {
 type forward struct {
 	up    *upstream
 	proxy *httputil.ReverseProxy
+	// The route's header changes, for a transcoder (the proxy applies them itself).
+	add    []kv
+	remove []string
 }
 
 // compileRoute builds the route of r; the config has been validated.
@@ -191,9 +194,6 @@ func (g *Gateway) forwardTo(rt *route, r *Route, target Target, inUse map[string
 		return nil, err
 	}
 	inUse[up.key] = true
-	if up.tc != nil {
-		return &forward{up: up}, nil // transcode.go
-	}
 	var add []kv
 	var remove []string
 	if h := r.Headers; h != nil {
@@ -203,6 +203,9 @@ func (g *Gateway) forwardTo(rt *route, r *Route, target Target, inUse map[string
 		for _, name := range h.Remove {
 			remove = append(remove, textproto.CanonicalMIMEHeaderKey(name))
 		}
+	}
+	if up.tc != nil {
+		return &forward{up: up, add: add, remove: remove}, nil // transcode.go
 	}
 	keepHost := target.Service == ""
 	f := &forward{up: up}
@@ -320,6 +323,13 @@ type readCloser struct {
 func (rt *route) send(w http.ResponseWriter, r *http.Request) {
 	f := rt.pick(r)
 	if tc := f.up.tc; tc != nil {
+		// Headers reach the method as gRPC metadata: change them as the proxy would.
+		for _, name := range f.remove {
+			r.Header.Del(name)
+		}
+		for _, h := range f.add {
+			r.Header[h.name] = []string{h.value}
+		}
 		if rt.cors != nil {
 			rt.cors.mark(w.Header(), r.Header.Get("Origin"))
 		}

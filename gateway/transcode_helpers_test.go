@@ -14,6 +14,7 @@ import (
 	"github.com/bufbuild/protocompile"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	refpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
@@ -165,7 +166,7 @@ func serveInventory(id string, files *protoregistry.Files, reflect bool) (*inven
 			continue
 		}
 		desc.Methods = append(desc.Methods, grpc.MethodDesc{MethodName: string(md.Name()),
-			Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
 				inv.calls.Add(1)
 				in := dynamicpb.NewMessage(md.Input())
 				if err := dec(in); err != nil {
@@ -187,7 +188,11 @@ func serveInventory(id string, files *protoregistry.Files, reflect bool) (*inven
 				case "broken":
 					return nil, status.Error(codes.Unavailable, "the shelf is being restocked")
 				default:
-					return inv.item(md.Output(), shelf, sku, "item "+sku, 7), nil
+					name := "item " + sku
+					if meta, _ := metadata.FromIncomingContext(ctx); len(meta.Get("x-tenant")) > 0 {
+						name += " for " + meta.Get("x-tenant")[0]
+					}
+					return inv.item(md.Output(), shelf, sku, name, 7), nil
 				}
 			}})
 	}

@@ -40,6 +40,14 @@ type item struct {
 	ServedBy string `json:"servedBy"`
 }
 
+// decodeItem reads an Item's JSON; protojson varies its spacing, so bodies are compared
+// decoded.
+func decodeItem(body string) item {
+	var it item
+	_ = json.Unmarshal([]byte(body), &it)
+	return it
+}
+
 func TestTranscodeFromADescriptorSetThroughTheFileRegistry(t *testing.T) {
 	data, files := inventoryDescriptors(t)
 	reg := fileRegistry(t)
@@ -139,7 +147,7 @@ func TestTranscodeByReflectionAnswers503UntilAnInstanceAnswers(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !strings.Contains(a.body, `"servedBy":"inv-r"`) {
+	if got := decodeItem(a.body); got.ServedBy != "inv-r" {
 		t.Errorf("through reflection's descriptors: %s", a.body)
 	}
 	resp, err := http.Get(base + "/api/v1/shelves/s3/items:stream?limit=2")
@@ -389,6 +397,36 @@ func TestTranscodeBodyLimit(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != tc.status || tc.status == 413 && !strings.Contains(string(b), "RESOURCE_EXHAUSTED") {
 			t.Errorf("a body of %d bytes (chunked %v): %d %s, want %d", len(tc.body), tc.chunked, resp.StatusCode, b, tc.status)
+		}
+	}
+}
+
+// TestTranscodeHeaderChanges checks that a route's header changes reach the method, whose
+// metadata the request's headers become.
+func TestTranscodeHeaderChanges(t *testing.T) {
+	data, files := inventoryDescriptors(t)
+	set := writeDescriptorSet(t, data)
+	reg := fileRegistry(t)
+	startInventory(t, "inv-h", files, false).register(t, reg)
+	doc := fmt.Sprintf(`
+gateway:
+  routes:
+    - name: add
+      match: {path: {prefix: /add}}
+      rewrite: {prefix: ""}
+      target: {service: inventory, transcode: {services: [%[1]s], descriptorSet: %[2]s}}
+      headers: {add: {x-tenant: acme}}
+    - name: remove
+      match: {path: {prefix: /remove}}
+      rewrite: {prefix: ""}
+      target: {service: inventory, transcode: {services: [%[1]s], descriptorSet: %[2]s}}
+      headers: {remove: [x-tenant]}
+`, inventoryService, set)
+	_, base := newGateway(t, doc, gateway.WithDiscovery(reg))
+	for _, tc := range []struct{ route, want string }{{"add", "item apple for acme"}, {"remove", "item apple"}} {
+		a := do(t, nil, "GET", base+"/"+tc.route+"/v1/shelves/s1/items/apple", map[string]string{"X-Tenant": "other"}, "")
+		if a.status != 200 || decodeItem(a.body).Name != tc.want {
+			t.Errorf("route %s: %d %s, want the name %s", tc.route, a.status, a.body, tc.want)
 		}
 	}
 }
