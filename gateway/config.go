@@ -110,6 +110,10 @@ type Target struct {
 	// HealthCheck probes URLs and takes those failing out of the balance; for URLs only
 	// (a registry's instances are checked by the registry).
 	HealthCheck *HealthCheck `json:"healthCheck" config:"healthCheck"`
+
+	// Transcode serves the service's gRPC methods as REST/JSON by their google.api.http
+	// rules, instead of passing requests through; see Transcode (transcode.go).
+	Transcode *Transcode `json:"transcode" config:"transcode"`
 }
 
 // HealthCheck is an active check of a target's URLs: every Interval, a GET of Path on
@@ -271,6 +275,7 @@ func (r *Route) validate(at string, fail failFunc) {
 		}
 	}
 	r.Target.validate(at+".target", fail)
+	r.validateTranscode(at, fail) // transcode.go
 	if c := r.Canary; c != nil {
 		c.Target.validate(at+".canary.target", fail)
 		if c.Target.Protocol != r.Target.Protocol {
@@ -415,6 +420,9 @@ func (t *Target) validate(at string, fail failFunc) {
 		}
 	default:
 		fail(at, "neither service nor urls")
+	}
+	if t.Transcode != nil {
+		t.Transcode.validate(at, t, fail) // transcode.go
 	}
 	if h := t.HealthCheck; h != nil {
 		switch {

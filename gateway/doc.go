@@ -44,6 +44,21 @@
 // requests under the retry budget and records a client span per attempt. Every answer the
 // gateway gives itself is rpc/httperr's JSON error body (see Gateway).
 //
+// A target with transcode serves a registry service's gRPC methods as REST/JSON by their
+// google.api.http rules, through package rest/transcode:
+//
+//	target: {service: inventory, transcode: {services: [shop.v1.Inventory], reflection: true}}
+//
+// Its calls go over one tianshu:/// connection per service (rpc.Dial: the registry's
+// resolver, loadbalance's balancer, telemetry; see WithGRPCTelemetry), shared by the routes
+// and closed a drain time after the last route using it goes, with the route's breaker and
+// retries (idempotent requests only) around each call; a gRPC error is answered with
+// rpc/httperr's body and the HTTP status of its code. The descriptors come from a
+// descriptor set file, the program's generated packages or server reflection (see
+// Transcode for which to pick). A descriptor set or linked service that is missing makes the
+// route set invalid; reflection that has not answered yet makes the route answer 503 while
+// the gateway asks again, so that an upstream that is down does not hold back the rest.
+//
 // Rate limits are per process: a cluster-wide limit would need a shared counter (Redis,
 // or a coordinator handing each gateway a share of the rate), not built here.
 package gateway

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/rpc/httperr"
@@ -52,6 +53,7 @@ type options struct {
 	middleware []Middleware
 	base       *http.Transport
 	onError    func(error)
+	tc         transcodeOptions // transcode.go
 }
 
 // WithDiscovery sets the registry that targets naming a service are resolved through.
@@ -225,6 +227,11 @@ func New(opts ...Option) (*Gateway, error) {
 		client = telemetry.NewHTTPClient(telemetry.WithFilter(func(string) bool { return false }))
 	}
 	g.pool = newPool(o.disc, client, o.log, o.drain, o.base)
+	g.pool.tc = o.tc
+	g.pool.tc.noTel = o.noTel
+	if g.pool.tc.files == nil {
+		g.pool.tc.files = protoregistry.GlobalFiles
+	}
 	g.table.Store(&table{})
 	g.table.Load().index()
 	return g, nil

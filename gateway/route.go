@@ -65,6 +65,9 @@ type route struct {
 type forward struct {
 	up    *upstream
 	proxy *httputil.ReverseProxy
+	// The route's header changes, for a transcoder (the proxy applies them itself).
+	add    []kv
+	remove []string
 }
 
 // compileRoute builds the route of r; the config has been validated.
@@ -201,6 +204,9 @@ func (g *Gateway) forwardTo(rt *route, r *Route, target Target, inUse map[string
 			remove = append(remove, textproto.CanonicalMIMEHeaderKey(name))
 		}
 	}
+	if up.tc != nil {
+		return &forward{up: up, add: add, remove: remove}, nil // transcode.go
+	}
 	keepHost := target.Service == ""
 	f := &forward{up: up}
 	f.proxy = &httputil.ReverseProxy{
@@ -285,7 +291,8 @@ func (g *Gateway) serve(w *respWriter, r *http.Request, rt *route, p string, val
 		}
 		r.Body = readCloser{br, r.Body}
 	}
-	if rt.maxBody > 0 && r.Body != nil && r.Body != http.NoBody {
+	// A transcoder reads the body whole and answers 413 over the route's limit itself.
+	if rt.maxBody > 0 && r.Body != nil && r.Body != http.NoBody && rt.primary.up.tc == nil {
 		r.Body = http.MaxBytesReader(w, r.Body, rt.maxBody)
 	}
 	switch {
@@ -311,9 +318,25 @@ type readCloser struct {
 	io.Closer
 }
 
-// send is the end of a route's chain: the canary decision and the proxy.
+// send is the end of a route's chain: the canary decision and the proxy, or the
+// transcoder.
 func (rt *route) send(w http.ResponseWriter, r *http.Request) {
-	rt.pick(r).proxy.ServeHTTP(w, r)
+	f := rt.pick(r)
+	if tc := f.up.tc; tc != nil {
+		// Headers reach the method as gRPC metadata: change them as the proxy would.
+		for _, name := range f.remove {
+			r.Header.Del(name)
+		}
+		for _, h := range f.add {
+			r.Header[h.name] = []string{h.value}
+		}
+		if rt.cors != nil {
+			rt.cors.mark(w.Header(), r.Header.Get("Origin"))
+		}
+		tc.serve(w, r, rt.maxBody)
+		return
+	}
+	f.proxy.ServeHTTP(w, r)
 }
 
 // pick chooses the canary for requests carrying its header or cookie, and for its weight

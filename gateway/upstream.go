@@ -32,6 +32,7 @@ type upstream struct {
 	brk     *breaker.Group
 	retire  *time.Timer // set once no table uses it
 	checker *checker    // the active health check of URLs, if any
+	tc      *transcoder // a transcoding target's, instead of tr (transcode.go)
 }
 
 // upstreamKey names what makes two routes' upstreams the same.
@@ -40,6 +41,9 @@ func upstreamKey(t Target, rt *Retries, b *Breaker) string {
 	fmt.Fprintf(&sb, "%s|%s|%s", t.Protocol, t.Service, strings.Join(t.URLs, ","))
 	if h := t.HealthCheck; h != nil {
 		fmt.Fprintf(&sb, "|h%s/%v/%v/%d", h.Path, h.Interval, h.Timeout, h.Failures)
+	}
+	if t.Transcode != nil {
+		sb.WriteString(transcodeKey(t.Transcode))
 	}
 	if rt != nil {
 		fmt.Fprintf(&sb, "|r%d/%g", rt.Attempts, rt.Budget)
@@ -60,6 +64,9 @@ type pool struct {
 	drain time.Duration
 	base  *http.Transport
 	seq   int
+	// Transcoding targets' settings, and their gRPC connections by service (transcode.go).
+	tc    transcodeOptions
+	conns map[string]*sharedConn
 }
 
 func newPool(disc registry.Discovery, tel *telemetry.HTTPClient, log *slog.Logger, drain time.Duration, base *http.Transport) *pool {
@@ -88,6 +95,12 @@ func (p *pool) get(t Target, rt *Retries, b *Breaker) (*upstream, error) {
 
 func (p *pool) make(key string, t Target, rt *Retries, b *Breaker) (*upstream, error) {
 	u := &upstream{key: key, target: t, scheme: "http"}
+	if t.Transcode != nil {
+		if err := p.makeTranscode(u, t, rt, b); err != nil {
+			return nil, err
+		}
+		return u, nil
+	}
 	base := p.base.Clone()
 	if t.Protocol == protoGRPC {
 		// gRPC needs HTTP/2; without TLS that is h2c, with prior knowledge.
@@ -152,6 +165,27 @@ func (p *pool) make(key string, t Target, rt *Retries, b *Breaker) (*upstream, e
 		}
 		opts = append(opts, rest.WithRetry(pol), rest.WithRetryBudget(budget))
 	}
+	g, err := breakerGroup(b)
+	if err != nil {
+		return nil, err
+	}
+	u.brk = g
+	opts = append(opts, rest.WithBreakers(g))
+	tr, err := rest.NewTransport(u.disc, opts...)
+	if err != nil {
+		_ = g.Close()
+		if u.checker != nil {
+			u.checker.stop()
+		}
+		return nil, err
+	}
+	u.tr = tr
+	return u, nil
+}
+
+// breakerGroup makes the breakers of an upstream: circuits with b's thresholds, or the
+// adaptive default when b is nil.
+func breakerGroup(b *Breaker) (*breaker.Group, error) {
 	var f breaker.Factory
 	if b != nil {
 		co := []breaker.CircuitOption{breaker.WithFailureRatio(b.FailureRatio)}
@@ -170,18 +204,7 @@ func (p *pool) make(key string, t Target, rt *Retries, b *Breaker) (*upstream, e
 	if err != nil {
 		return nil, fmt.Errorf("%w: breaker: %v", ErrInvalid, err)
 	}
-	u.brk = g
-	opts = append(opts, rest.WithBreakers(g))
-	tr, err := rest.NewTransport(u.disc, opts...)
-	if err != nil {
-		_ = g.Close()
-		if u.checker != nil {
-			u.checker.stop()
-		}
-		return nil, err
-	}
-	u.tr = tr
-	return u, nil
+	return g, nil
 }
 
 // keep retires the upstreams no key of inUse names: each closes after the drain time,
@@ -212,7 +235,11 @@ func (u *upstream) close() {
 	if u.checker != nil {
 		u.checker.stop()
 	}
-	_ = u.tr.Close()
+	if u.tc != nil {
+		u.tc.close()
+	} else {
+		_ = u.tr.Close()
+	}
 	_ = u.brk.Close()
 	if s, ok := u.disc.(*staticDiscovery); ok {
 		s.b.Close()

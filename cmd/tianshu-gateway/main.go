@@ -16,9 +16,16 @@
 // followed: a valid change applies at once, an invalid one is logged and the routes in
 // force stay.
 //
+// A route whose target transcodes REST/JSON to a gRPC service of -registry needs the
+// service's descriptors, and this command links in no generated code: name a descriptor
+// set file (transcode: {descriptorSet: /etc/gateway/shop.pb}, written by protoc
+// --descriptor_set_out --include_imports) or have the gateway ask the service's instances
+// by gRPC server reflection (transcode: {reflection: true}); see gateway.Transcode.
+//
 // The admin listener serves the read-only API (/routes, /upstreams), /healthz, /readyz and
 // /metrics (Prometheus: http_server_request_duration_seconds by http_route, the route's
-// path; http_client_request_duration_seconds by server_address, the upstream).
+// path; http_client_request_duration_seconds by server_address, the upstream;
+// rpc_client_call_duration_seconds by rpc_method, the gRPC calls of transcoding targets).
 //
 // SIGTERM or SIGINT drains the gateway: /readyz on the admin listener turns 503, the
 // gateway's own instance (-service) leaves the registry, and after -deregister-delay (for

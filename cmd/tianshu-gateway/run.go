@@ -88,7 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, onStart s
 	defer func() { _ = prom.Shutdown(context.Background()) }()
 	mp := telemetry.WithMeterProvider(prom.MeterProvider())
 	opts := []gateway.Option{gateway.WithLogger(log), gateway.WithDrain(o.drain),
-		gateway.WithTelemetry(telemetry.NewHTTPServer(mp), telemetry.NewHTTPClient(mp))}
+		gateway.WithTelemetry(telemetry.NewHTTPServer(mp), telemetry.NewHTTPClient(mp)),
+		gateway.WithGRPCTelemetry(telemetry.NewClientHandler(mp, telemetry.WithoutActiveCalls()))}
 	switch o.accessLog {
 	case "off":
 	case "stdout", "stderr", "":
