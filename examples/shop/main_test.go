@@ -107,8 +107,8 @@ func TestTourShowsBalancingRouteChangesCanaryHotReloadBreakingAndFailover(t *tes
 			t.Errorf("%d requests: %d to the canary (%.1f%%), %d to the stable version; want %d, 5%% to 20%%, and all answered",
 				c.N, c.ToCanary, 100*c.Share, c.ToStable, canaryRequests)
 		}
-		if c.Header != headerRequests || c.OnCan != c.Header {
-			t.Errorf("%d of %d requests with %s went to the canary, want all %d", c.OnCan, c.Header, canaryHeader, headerRequests)
+		if c.Header != headerRequests || c.HeaderOnCanary != c.Header {
+			t.Errorf("%d of %d requests with %s went to the canary, want all %d", c.HeaderOnCanary, c.Header, canaryHeader, headerRequests)
 		}
 		if c.Failed != 0 {
 			t.Errorf("%d requests failed during the canary step", c.Failed)

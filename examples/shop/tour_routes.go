@@ -56,13 +56,13 @@ type routeReport struct {
 
 // canaryReport is what the canary split showed.
 type canaryReport struct {
-	Live           map[string]time.Duration // per front door, from the write to the first X-Canary request on the canary
-	N, ToCanary    int                      // requests without the header, and those the canary answered
-	ToStable       int                      // those the stable version answered
-	Share          float64                  // ToCanary/N
-	Header, OnCan  int                      // requests with the header, and those the canary answered
-	Failed         int                      // requests of both bursts not answered 200
-	Orders, Canary int                      // the traffic's orders placed once live, and those by the canary
+	Live                   map[string]time.Duration // per front door, from the write to the first X-Canary request on the canary
+	N, ToCanary            int                      // requests without the header, and those the canary answered
+	ToStable               int                      // those the stable version answered
+	Share                  float64                  // ToCanary/N
+	Header, HeaderOnCanary int                      // requests with the header, and those the canary answered
+	Failed                 int                      // requests of both bursts not answered 200
+	Orders, Canary         int                      // the traffic's orders placed once live, and those by the canary
 }
 
 // probe is one request of the tour's own and what came back.
@@ -279,7 +279,7 @@ func (t *tour) canary(ctx context.Context) (string, error) {
 	}
 	for _, p := range headed {
 		if p.api == canaryAPI {
-			r.OnCan++
+			r.HeaderOnCanary++
 		}
 		if p.code != http.StatusOK {
 			r.Failed++
@@ -296,7 +296,7 @@ func (t *tour) canary(ctx context.Context) (string, error) {
 	}
 	return fmt.Sprintf("live on every front door within %.2f s; %d GETs without the header: %s (canary) %d = %.1f%%, %s %d; %d with %s: 1: %d on the canary; %d failed; orders placed since: %d, %d by the canary",
 		slices.Max(slices.Collect(maps.Values(r.Live))).Seconds(), r.N, canaryAPI, r.ToCanary, 100*r.Share, stableAPI, r.ToStable,
-		r.Header, canaryHeader, r.OnCan, r.Failed, r.Orders, r.Canary), nil
+		r.Header, canaryHeader, r.HeaderOnCanary, r.Failed, r.Orders, r.Canary), nil
 }
 
 // burst sends n GETs of /orders?limit=1 spread over the front doors' urls, eight at a time,

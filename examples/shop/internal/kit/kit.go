@@ -52,7 +52,7 @@ type Common struct {
 	// Registry is the registry URL: file:///dir (the embedded default), or
 	// zookeeper://host:2181/root, etcd://host:2379/prefix, nacos://host:8848/namespace.
 	Registry string `config:"registry,required"`
-	// Listen is the gRPC address (the gateway's HTTP address is in its own section).
+	// Listen is the gRPC address (the HTTP services' addresses are in their own sections).
 	Listen string `config:"listen" default:"127.0.0.1:0"`
 	// Admin is the address of /metrics, /healthz and /readyz.
 	Admin string `config:"admin" default:"127.0.0.1:0"`
