@@ -78,7 +78,7 @@ func TestTourShowsBalancingRouteChangesCanaryHotReloadBreakingAndFailover(t *tes
 			}
 		}
 	})
-	t.Run("step 2: a route added to gateway.yaml goes live on both front doors with no failed request", func(t *testing.T) {
+	t.Run("step 2: a route added to gateway.yaml goes live on both front doors with no failed request, a broken edit is rejected", func(t *testing.T) {
 		r := rep.Route
 		if r.Before == 0 {
 			t.Error("no probe of /api/v1/orders was answered 404 before the edit: the tour did not show the route was new")
@@ -96,6 +96,15 @@ func TestTourShowsBalancingRouteChangesCanaryHotReloadBreakingAndFailover(t *tes
 		}
 		if r.Orders == 0 || r.OrdersFailed != 0 {
 			t.Errorf("%d of %d orders failed across the route change, want some orders and none failed", r.OrdersFailed, r.Orders)
+		}
+		for _, id := range []string{"gateway-1", "gateway-2"} {
+			if r.Rejected[id] < 1 {
+				t.Errorf("%s's shop_gateway_routes_rejected_total is %v after the broken edit, want 1 or more", id, r.Rejected[id])
+			}
+		}
+		if !r.KeptGeneration || r.KeptServing == 0 {
+			t.Errorf("with the broken edit in place the generation stayed: %v, the route answered %d probes; want true and some",
+				r.KeptGeneration, r.KeptServing)
 		}
 	})
 	t.Run("step 3: the canary takes about 10% by weight and every request with the header", func(t *testing.T) {

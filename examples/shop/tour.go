@@ -74,7 +74,7 @@ func (t *tour) run(ctx context.Context) (*report, error) {
 		run   func(context.Context) (string, error)
 	}{
 		{"steady traffic spreads over the instances", t.steady},
-		{"gateway.yaml gains a route: /api/v1/orders goes live on both front doors, without a restart", t.route},
+		{"gateway.yaml gains a route: /api/v1/orders goes live on both front doors, without a restart; a broken edit is rejected whole", t.route},
 		{"gateway.yaml splits orders 10%/90% to shop-api's canary, and sends X-Canary requests there", t.canary},
 		{"payment.yaml is edited: payment turns slow and failing, without a restart", t.failing},
 		{"the breaker in orders opens: orders fall back to \"payment pending\"", t.breaker},

@@ -29,6 +29,10 @@ const (
       rewrite: {prefix: ""}
 `
 	newRoutePath = "/api/v1/orders?limit=1"
+	// brokenRoute has no target: the set with it does not validate and is rejected whole.
+	brokenRoute = `    - name: broken             # added by the tour: no target, so the set is rejected
+      match: {path: {prefix: /broken}}
+`
 
 	ordersRouteAnchor = "    - name: orders "
 	ordersTarget      = "      target: {service: " + api.Service + "}\n"
@@ -52,6 +56,13 @@ type routeReport struct {
 	Failed               int
 	Orders, OrdersFailed int               // the traffic's orders from the write on, and failures
 	Generation           map[string]uint64 // per front door, from its admin API, after the change
+
+	// Then a broken edit: Rejected is shop_gateway_routes_rejected_total per front door
+	// after it, KeptGeneration whether the generation in force stayed, and KeptServing the
+	// probes the new route answered while the broken file was in place.
+	Rejected       map[string]float64
+	KeptGeneration bool
+	KeptServing    int
 }
 
 // canaryReport is what the canary split showed.
@@ -189,20 +200,79 @@ func (t *tour) route(ctx context.Context) (string, error) {
 		judgeRoute(r, seen, from)
 		return len(r.Live) == len(fronts) && r.Matched >= 20, nil
 	})
-	judgeRoute(r, halt(), from)
-	as := t.traffic.since(from)
-	r.Orders, r.OrdersFailed = len(as), countFailed(as)
-	r.Generation = t.generations(ctx)
 	if err != nil {
+		judgeRoute(r, halt(), from)
 		return "", fmt.Errorf("the new route is live on %v of %d front doors, %d answers, %d failed: %w", r.Live, len(fronts), r.Matched, r.Failed, err)
 	}
+	r.Generation = t.generations(ctx)
+
+	// A broken edit: rejected whole by both front doors, the routes in force keep serving.
+	good, err := os.ReadFile(t.frontConfig())
+	if err != nil {
+		return "", err
+	}
+	rejectedBefore := t.rejections(ctx)
+	if err := t.editRoutes(routesAnchor, routesAnchor, brokenRoute); err != nil {
+		return "", err
+	}
+	t.pr.say("   gateway.yaml now also has a route without a target: the whole set must be rejected")
+	rejectedBy := 0
+	err = t.waitFor(ctx, 20*time.Second, func(reading) (bool, error) {
+		r.Rejected = t.rejections(ctx)
+		rejectedBy = 0
+		for id := range fronts {
+			if r.Rejected[id] > rejectedBefore[id] {
+				rejectedBy++
+			}
+		}
+		return rejectedBy == len(fronts), nil
+	})
+	rejectedAt := time.Now()
+	if err != nil {
+		judgeRoute(r, halt(), from)
+		return "", fmt.Errorf("the front doors did not reject the broken edit (shop_gateway_routes_rejected_total %v): %w", r.Rejected, err)
+	}
+	select { // probes meet the routes in force while the broken file is in place
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case <-time.After(300 * time.Millisecond):
+	}
+	r.KeptGeneration = maps.Equal(r.Generation, t.generations(ctx))
+	restoredAt := time.Now()
+	if err := writeFile(t.frontConfig(), good); err != nil {
+		return "", err
+	}
+	all := halt()
+	judgeRoute(r, all, from)
+	for _, p := range all {
+		if p.at.After(rejectedAt) && p.at.Before(restoredAt) && p.code == http.StatusOK {
+			r.KeptServing++
+		}
+	}
+	as := t.traffic.since(from)
+	r.Orders, r.OrdersFailed = len(as), countFailed(as)
 	ids := slices.Sorted(maps.Keys(r.Live))
 	live := make([]string, len(ids))
 	for i, id := range ids {
 		live[i] = fmt.Sprintf("%s after %.2f s (generation %d -> %d)", id, r.Live[id].Seconds(), before[id], r.Generation[id])
 	}
-	return fmt.Sprintf("live on %s; GET /api/v1/orders: %d answers 404 before, %d by the new route after, %d failed; %d orders meanwhile, %d failed",
-		strings.Join(live, ", "), r.Before, r.Matched, r.Failed, r.Orders, r.OrdersFailed), nil
+	kept := "stayed"
+	if !r.KeptGeneration {
+		kept = "moved"
+	}
+	return fmt.Sprintf("live on %s; GET /api/v1/orders: %d answers 404 before, %d by the new route after, %d failed; "+
+		"the broken edit was rejected whole by %d front doors (shop_gateway_routes_rejected_total), the generation %s, "+
+		"and the route answered %d probes meanwhile; %d orders during the step, %d failed",
+		strings.Join(live, ", "), r.Before, r.Matched, r.Failed, rejectedBy, kept, r.KeptServing, r.Orders, r.OrdersFailed), nil
+}
+
+// rejections reads shop_gateway_routes_rejected_total from each front door's /metrics.
+func (t *tour) rejections(ctx context.Context) map[string]float64 {
+	out := map[string]float64{}
+	for id, f := range t.obs.scrape(ctx, front.Service) {
+		out[id], _ = f.value("shop_gateway_routes_rejected_total")
+	}
+	return out
 }
 
 // judgeRoute counts the probes of the new path, sent from before the edit at from.

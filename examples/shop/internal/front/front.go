@@ -15,6 +15,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/tianshu-go/tianshu"
 	"github.com/tianshu-go/tianshu/config"
@@ -62,6 +65,24 @@ func Via(id string) gateway.Middleware {
 	}
 }
 
+// RejectedMetric counts the route sets the front door rejected (each distinct error once)
+// while the routes in force kept serving; shop_gateway_routes_rejected_total on /metrics.
+const RejectedMetric = "shop.gateway.routes.rejected"
+
+func countRejections(m metric.Meter) (*atomic.Int64, error) {
+	var n atomic.Int64
+	c, err := m.Int64ObservableCounter(RejectedMetric,
+		metric.WithDescription("Route sets rejected whole; the routes in force stayed."))
+	if err != nil {
+		return nil, err
+	}
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(c, n.Load())
+		return nil
+	}, c)
+	return &n, err
+}
+
 // Main runs the front door until SIGINT, SIGTERM or the end of ctx: the gateway served by a
 // rest.Server announced in the registry as service "gateway", as a component of a
 // tianshu.App, so that on SIGTERM it leaves the registry before it drains.
@@ -76,12 +97,17 @@ func Main(ctx context.Context, args []string) error {
 		return err
 	}
 	c := cfg.Load()
+	rejected, err := countRejections(p.Meter)
+	if err != nil {
+		return err
+	}
 	srvTel, cliTel := p.HTTPTelemetry()
 	opts := []gateway.Option{
 		gateway.WithDiscovery(p.Registry),
 		gateway.WithLogger(p.Log),
 		gateway.WithTelemetry(srvTel, cliTel),
 		gateway.WithMiddleware(Via(p.ID)),
+		gateway.WithErrorHandler(func(error) { rejected.Add(1) }), // the gateway logs it
 	}
 	// The access log goes to stderr, which the demo writes to the instance's log file.
 	opts = append(opts, gateway.WithAccessLog(slog.New(slog.NewJSONHandler(os.Stderr, nil)), c.AccessSample))
