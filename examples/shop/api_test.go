@@ -161,3 +161,45 @@ func TestAnInstanceOnATakenAddressSaysWhichSettingToChange(t *testing.T) {
 		})
 	}
 }
+
+// A front door whose routes do not validate does not start, and its error names the place
+// of each fault: a typo in the routes stops a deploy rather than serving without them.
+func TestAFrontDoorWithInvalidRoutesSaysWhereAndExits(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeConfigs(dir); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "config", front.Service+".yaml")
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken, err := insertAfter(string(doc), routesAnchor, routesAnchor, brokenRoute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fl := &fleet{exe: os.Args[0], dir: dir, env: []string{"SHOP_DEMO_TEST_CHILD=1",
+		"SHOP_REGISTRY=file://" + filepath.Join(dir, "registry"), "SHOP_FRONT__HTTP=127.0.0.1:0"}}
+	defer fl.stop(15 * time.Second)
+	c, err := fl.start(front.Service, "gateway-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.done:
+	case <-time.After(time.Minute):
+		t.Fatal("the front door still runs a minute after reading invalid routes")
+	}
+	log := tail(c.logPath, 5)
+	for _, want := range []string{"gateway: invalid routes", "routes[0].target", "neither service nor urls"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the front door's log ends:\n%s\nwant it to say %q", log, want)
+		}
+	}
+	if c.cmd.ProcessState.Success() {
+		t.Error("the front door exited 0")
+	}
+}
