@@ -224,13 +224,12 @@ func writeConfigs(dir string) error {
 	})
 }
 
-// waitReady waits until every instance is registered and an order goes through, and fails
-// at once, with the end of its log, when a service exits. It returns the gateways' URLs by
-// instance ID.
+// waitReady waits until every instance is registered and an order goes through each front
+// door, and fails at once, with the end of its log, when a service exits. It returns the
+// front doors' URLs by instance ID.
 func waitReady(ctx context.Context, obs *observer, fl *fleet) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	probe := &traffic{url: gatewayTarget, client: obs.client}
 	for {
 		for _, in := range instances {
 			if c := fl.find(in.id); c != nil && !c.running() {
@@ -239,7 +238,16 @@ func waitReady(ctx context.Context, obs *observer, fl *fleet) (map[string]string
 		}
 		if gws := obs.gatewayURLs(ctx); len(gws) == 2 && len(obs.apiURLs(ctx)) == 2 &&
 			len(obs.instances(ctx, "inventory")) == 2 && len(obs.instances(ctx, "payment")) == 2 {
-			if a := probe.post(ctx, "tea", 1); a.placed() {
+			// An order through each front door, so that each has found shop-api before
+			// the traffic starts.
+			placed := 0
+			for _, u := range gws {
+				probe := &traffic{url: u, client: obs.client}
+				if a := probe.post(ctx, "tea", 1); a.placed() {
+					placed++
+				}
+			}
+			if placed == len(gws) {
 				return gws, nil
 			}
 		}

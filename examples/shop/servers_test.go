@@ -27,7 +27,7 @@ func TestTheTourRunsOnEtcdAndTracesReachJaeger(t *testing.T) {
 		t.Fatalf("the tour on etcd failed: %v\n%s", err, out.String())
 	}
 	if rep.Steady.Failed != 0 {
-		t.Errorf("%d orders failed under steady traffic on etcd", rep.Steady.Failed)
+		t.Errorf("%d orders failed under steady traffic on etcd:\n%s", rep.Steady.Failed, out.String())
 	}
 	if !strings.Contains(out.String(), "etcd://") {
 		t.Errorf("the demo did not say it used etcd:\n%s", out.String())

@@ -166,8 +166,14 @@ func (t *tour) steady(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("orders did not reach every instance (gateway %v, inventory %v, payment %v): %w",
 			r.Gateway, r.Inventory, r.Payment, err)
 	}
-	return fmt.Sprintf("%d orders in %.1f s, %d failed; front door %s (rest.Client, by name); inventory %s; payment %s",
-		r.Answers, time.Since(from).Seconds(), r.Failed, counts(r.Gateway), counts(r.Inventory), counts(r.Payment)), nil
+	failed := ""
+	for _, a := range as {
+		if a.failed() {
+			failed = fmt.Sprintf(" (the last: %d %q)", a.code, a.err)
+		}
+	}
+	return fmt.Sprintf("%d orders in %.1f s, %d failed%s; front door %s (rest.Client, by name); inventory %s; payment %s",
+		r.Answers, time.Since(from).Seconds(), r.Failed, failed, counts(r.Gateway), counts(r.Inventory), counts(r.Payment)), nil
 }
 
 var (
