@@ -14,7 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tianshu-go/tianshu/examples/shop/internal/gateway"
+	"github.com/tianshu-go/tianshu/examples/shop/internal/api"
+	"github.com/tianshu-go/tianshu/examples/shop/internal/front"
 	"github.com/tianshu-go/tianshu/registry"
 	_ "github.com/tianshu-go/tianshu/registry/etcd"
 	_ "github.com/tianshu-go/tianshu/registry/file"
@@ -24,7 +25,8 @@ import (
 )
 
 // The config files the services start from, one per service; the demo copies them into
-// its directory, where the tour edits payment.yaml.
+// its directory, where the tour edits gateway.yaml (the front door's routes) and
+// payment.yaml.
 //
 //go:embed config/*.yaml
 var configFiles embed.FS
@@ -34,7 +36,7 @@ type demoOptions struct {
 	// registry is the services' registry URL (etcd://..., zookeeper://..., nacos://...);
 	// "" for the embedded file registry in dir.
 	registry string
-	http     string        // the gateway's address
+	http     string        // the front door gateway-1's address
 	rate     int           // orders a second
 	tour     bool          // run the tour and return, instead of running until ctx ends
 	every    time.Duration // between summary lines; 0 for none
@@ -45,17 +47,28 @@ type demoOptions struct {
 	env  []string
 }
 
-// instances are the processes the demo starts, in order: the callees first.
+// instances are the processes the demo starts, in order: the callees first. The API's
+// second instance is its canary: version v2, registered as canaryService, which no route
+// names until the tour adds a canary split.
 var instances = [...]struct{ service, id string }{
 	{"inventory", "inventory-1"}, {"inventory", "inventory-2"},
 	{"payment", "payment-1"}, {"payment", "payment-2"},
 	{"orders", "orders-1"},
-	{"gateway", "gateway-1"}, {"gateway", "gateway-2"},
+	{api.Service, stableAPI}, {api.Service, canaryAPI},
+	{front.Service, "gateway-1"}, {front.Service, "gateway-2"},
 }
 
-// gatewayTarget is where the demo sends its orders: the service gateway, resolved through
-// the registry by rest.Client, which balances over the gateway instances.
-const gatewayTarget = "http://" + gateway.Service
+// The API's two versions: the stable one under api.Service, the canary under a service
+// name of its own, which a route's canary target names.
+const (
+	stableAPI     = "shop-api-v1"
+	canaryAPI     = "shop-api-v2"
+	canaryService = "shop-api-canary"
+)
+
+// gatewayTarget is where the demo sends its orders: the front door's service, resolved
+// through the registry by rest.Client, which balances over the front-door instances.
+const gatewayTarget = "http://" + front.Service
 
 // newClient returns the demo's HTTP client: services (http://gateway/...) resolved through
 // reg and balanced by P2C, other hosts (the instances' admin URLs) sent through direct.
@@ -120,7 +133,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) (*report, error)
 
 	httpAddr := o.http
 	if l, err := net.Listen("tcp", httpAddr); err != nil {
-		pr.say("%s is taken (%v): the gateway takes a free port instead", httpAddr, err)
+		pr.say("%s is taken (%v): the front door takes a free port instead", httpAddr, err)
 		httpAddr = "127.0.0.1:0"
 	} else {
 		_ = l.Close()
@@ -132,15 +145,17 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) (*report, error)
 		pr.say("stopped every process the demo started")
 	}()
 	pr.say("registry: %s %s", regURL, regNote)
-	pr.say("config:   %s (edit payment.yaml while it runs)", filepath.Join(o.dir, "config"))
+	pr.say("config:   %s (edit gateway.yaml's routes or payment.yaml while it runs)", filepath.Join(o.dir, "config"))
 	pr.say("logs:     %s", filepath.Join(o.dir, "logs"))
 	for _, in := range instances {
 		var env []string
 		switch {
 		case in.id == "gateway-1":
-			env = append(env, "SHOP_GATEWAY__HTTP="+httpAddr)
-		case in.service == gateway.Service: // the config file's port is gateway-1's
-			env = append(env, "SHOP_GATEWAY__HTTP=127.0.0.1:0")
+			env = append(env, "SHOP_FRONT__HTTP="+httpAddr)
+		case in.service == front.Service: // the config file's port is gateway-1's
+			env = append(env, "SHOP_FRONT__HTTP=127.0.0.1:0")
+		case in.id == canaryAPI:
+			env = append(env, "SHOP_API__SERVICE="+canaryService, "SHOP_API__VERSION=v2")
 		}
 		c, err := fl.start(in.service, in.id, env...)
 		if err != nil {
@@ -162,8 +177,11 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) (*report, error)
 		return nil, err
 	}
 	gw := gws["gateway-1"]
-	pr.say("gateway:  %s (gateway-1), %s (gateway-2)", gw, gws["gateway-2"])
-	pr.say("traffic:  POST %s/orders through rest.Client: the registry lists both gateways, P2C picks", gatewayTarget)
+	pr.say("gateway:  %s (gateway-1), %s (gateway-2): Tianshu's API gateway, routes in gateway.yaml", gw, gws["gateway-2"])
+	admins := obs.adminURLs(ctx, front.Service)
+	pr.say("admin:    %s/routes  %s/upstreams  %s/metrics (gateway-1)", admins["gateway-1"], admins["gateway-1"], admins["gateway-1"])
+	pr.say("behind:   service %s (%s) and %s (%s, no route yet): the JSON API", api.Service, stableAPI, canaryService, canaryAPI)
+	pr.say("traffic:  POST %s/orders through rest.Client: the registry lists both front doors, P2C picks", gatewayTarget)
 	pr.say("try:      curl -s -XPOST %s/orders -d '{\"item\":\"tea\",\"quantity\":2}'", gw)
 	pr.say("          curl -s %s/orders    curl -s %s/status", gw, gw)
 
@@ -206,22 +224,30 @@ func writeConfigs(dir string) error {
 	})
 }
 
-// waitReady waits until every instance is registered and an order goes through, and fails
-// at once, with the end of its log, when a service exits. It returns the gateways' URLs by
-// instance ID.
+// waitReady waits until every instance is registered and an order goes through each front
+// door, and fails at once, with the end of its log, when a service exits. It returns the
+// front doors' URLs by instance ID.
 func waitReady(ctx context.Context, obs *observer, fl *fleet) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	probe := &traffic{url: gatewayTarget, client: obs.client}
 	for {
 		for _, in := range instances {
 			if c := fl.find(in.id); c != nil && !c.running() {
 				return nil, fmt.Errorf("%s exited at start (%v); its log ends:\n%s", in.id, c.cmd.ProcessState, tail(c.logPath, 20))
 			}
 		}
-		if gws := obs.gatewayURLs(ctx); len(gws) == 2 &&
+		if gws := obs.gatewayURLs(ctx); len(gws) == 2 && len(obs.apiURLs(ctx)) == 2 &&
 			len(obs.instances(ctx, "inventory")) == 2 && len(obs.instances(ctx, "payment")) == 2 {
-			if a := probe.post(ctx, "tea", 1); a.placed() {
+			// An order through each front door, so that each has found shop-api before
+			// the traffic starts.
+			placed := 0
+			for _, u := range gws {
+				probe := &traffic{url: u, client: obs.client}
+				if a := probe.post(ctx, "tea", 1); a.placed() {
+					placed++
+				}
+			}
+			if placed == len(gws) {
 				return gws, nil
 			}
 		}
@@ -243,11 +269,12 @@ func tail(path string, n int) string {
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
-// reading is one look at the shop: the gateways' counters, summed, and orders' breakers.
+// reading is one look at the shop: the API instances' counters, summed, and orders'
+// breakers.
 type reading struct {
 	at       time.Time
-	status   gateway.Status
-	err      error // reading the gateway's status failed
+	status   api.Status
+	err      error // reading the API's status failed
 	breakers map[string]string
 }
 
@@ -270,7 +297,7 @@ func newSummaries(ctx context.Context, pr *printer, obs *observer, every time.Du
 	s := &summaries{pr: pr, obs: obs, every: every, start: time.Now()}
 	s.printed = s.read(ctx)
 	if s.printed.err != nil {
-		s.printed.status = gateway.Status{ServedBy: map[string]int64{}}
+		s.printed.status = api.Status{ServedBy: map[string]int64{}}
 	}
 	s.latest = s.printed
 	return s
@@ -298,7 +325,7 @@ func (s *summaries) flush() {
 	now := s.latest
 	elapsed := now.at.Sub(s.start)
 	if now.err != nil {
-		s.pr.say("%5.1fs  gateways' status: %v", elapsed.Seconds(), now.err)
+		s.pr.say("%5.1fs  shop-api's status: %v", elapsed.Seconds(), now.err)
 		return // rates stay measured from the last good reading
 	}
 	s.pr.say("%s", summary(elapsed, s.printed.status, now.status, now.at.Sub(s.printed.at), now.breakers))

@@ -54,7 +54,7 @@ func startTour(t *testing.T) (*report, string) {
 	return rep, text
 }
 
-func TestTourShowsBalancingHotReloadBreakingAndFailover(t *testing.T) {
+func TestTourShowsBalancingRouteChangesCanaryHotReloadBreakingAndFailover(t *testing.T) {
 	rep, text := startTour(t)
 
 	t.Run("step 1: steady traffic reaches both gateway, inventory and payment instances", func(t *testing.T) {
@@ -64,7 +64,7 @@ func TestTourShowsBalancingHotReloadBreakingAndFailover(t *testing.T) {
 		}
 		for _, id := range []string{"gateway-1", "gateway-2"} {
 			if s.Gateway[id] == 0 {
-				t.Errorf("%s placed no order: rest.Client did not spread http://gateway/orders: %v", id, s.Gateway)
+				t.Errorf("front door %s placed no order: rest.Client did not spread http://gateway/orders: %v", id, s.Gateway)
 			}
 		}
 		for _, id := range []string{"inventory-1", "inventory-2"} {
@@ -78,7 +78,52 @@ func TestTourShowsBalancingHotReloadBreakingAndFailover(t *testing.T) {
 			}
 		}
 	})
-	t.Run("step 2: both payment instances reload the edited file and fail without restarting", func(t *testing.T) {
+	t.Run("step 2: a route added to gateway.yaml goes live on both front doors with no failed request, a broken edit is rejected", func(t *testing.T) {
+		r := rep.Route
+		if r.Before == 0 {
+			t.Error("no probe of /api/v1/orders was answered 404 before the edit: the tour did not show the route was new")
+		}
+		for _, id := range []string{"gateway-1", "gateway-2"} {
+			if _, ok := r.Live[id]; !ok {
+				t.Errorf("the new route never answered on %s: live %v", id, r.Live)
+			}
+			if r.Generation[id] < 2 {
+				t.Errorf("%s's admin API reports generation %d after the change, want 2 or more", id, r.Generation[id])
+			}
+		}
+		if r.Matched < 20 || r.Failed != 0 {
+			t.Errorf("the new route answered %d probes and %d failed, want 20 or more and 0", r.Matched, r.Failed)
+		}
+		if r.Orders == 0 || r.OrdersFailed != 0 {
+			t.Errorf("%d of %d orders failed across the route change, want some orders and none failed", r.OrdersFailed, r.Orders)
+		}
+		for _, id := range []string{"gateway-1", "gateway-2"} {
+			if r.Rejected[id] < 1 {
+				t.Errorf("%s's shop_gateway_routes_rejected_total is %v after the broken edit, want 1 or more", id, r.Rejected[id])
+			}
+		}
+		if !r.KeptGeneration || r.KeptServing == 0 {
+			t.Errorf("with the broken edit in place the generation stayed: %v, the route answered %d probes; want true and some",
+				r.KeptGeneration, r.KeptServing)
+		}
+	})
+	t.Run("step 3: the canary takes about 10% by weight and every request with the header", func(t *testing.T) {
+		c := rep.Canary
+		// The gateway's split is exact per 100 requests of a route on one front door; the
+		// demo's own orders share the route, so the tour's share moves a little. Generous
+		// bounds: 5% to 20%.
+		if c.N != canaryRequests || c.Share < 0.05 || c.Share > 0.20 || c.ToCanary+c.ToStable != c.N {
+			t.Errorf("%d requests: %d to the canary (%.1f%%), %d to the stable version; want %d, 5%% to 20%%, and all answered",
+				c.N, c.ToCanary, 100*c.Share, c.ToStable, canaryRequests)
+		}
+		if c.Header != headerRequests || c.HeaderOnCanary != c.Header {
+			t.Errorf("%d of %d requests with %s went to the canary, want all %d", c.HeaderOnCanary, c.Header, canaryHeader, headerRequests)
+		}
+		if c.Failed != 0 {
+			t.Errorf("%d requests failed during the canary step", c.Failed)
+		}
+	})
+	t.Run("step 4: both payment instances reload the edited file and fail without restarting", func(t *testing.T) {
 		f := rep.Failing
 		for _, id := range []string{"payment-1", "payment-2"} {
 			if f.FailureRate[id] != 0.8 {
@@ -95,7 +140,7 @@ func TestTourShowsBalancingHotReloadBreakingAndFailover(t *testing.T) {
 			t.Errorf("only %d orders failed while payment was failing", f.Failed)
 		}
 	})
-	t.Run("step 3: the breaker opens and orders are accepted with payment pending", func(t *testing.T) {
+	t.Run("step 5: the breaker opens and orders are accepted with payment pending", func(t *testing.T) {
 		if !rep.Breaker.Open {
 			t.Error("orders-1's metrics never showed the payment breaker open")
 		}
@@ -103,12 +148,12 @@ func TestTourShowsBalancingHotReloadBreakingAndFailover(t *testing.T) {
 			t.Errorf("%d orders answered payment pending, want at least 5", rep.Breaker.Pending)
 		}
 	})
-	t.Run("step 4: with the config restored the breaker closes and orders are paid", func(t *testing.T) {
+	t.Run("step 6: with the config restored the breaker closes and orders are paid", func(t *testing.T) {
 		if !rep.Recovered.Closed || rep.Recovered.Paid < 20 {
 			t.Errorf("breaker closed: %v, paid in a row: %d; want closed and 20", rep.Recovered.Closed, rep.Recovered.Paid)
 		}
 	})
-	t.Run("step 5: after a SIGKILL every order goes to the surviving inventory instance", func(t *testing.T) {
+	t.Run("step 7: after a SIGKILL every order goes to the surviving inventory instance", func(t *testing.T) {
 		k := rep.Killed
 		if !k.Gone {
 			t.Error("the registry still listed the killed instance")
@@ -121,17 +166,18 @@ func TestTourShowsBalancingHotReloadBreakingAndFailover(t *testing.T) {
 		}
 	})
 	t.Run("the line a second never lags the step outcome printed after it", func(t *testing.T) {
-		for step, want := range map[int]string{3: "breaker Payment/Charge open", 4: "breaker Payment/Charge closed"} {
+		for step, want := range map[int]string{5: "breaker Payment/Charge open", 6: "breaker Payment/Charge closed"} {
 			if line := lineBeforeOutcome(text, step); !strings.Contains(line, want) {
 				t.Errorf("the last summary line before step %d's outcome is %q, want it to say %q as the outcome does", step, line, want)
 			}
 		}
 	})
 	t.Run("every step prints its outcome and the demo stops every process", func(t *testing.T) {
-		if n := strings.Count(text, "\n-> "); n != 5 {
-			t.Errorf("%d step outcomes printed, want 5", n)
+		if n := strings.Count(text, "\n-> "); n != 7 {
+			t.Errorf("%d step outcomes printed, want 7", n)
 		}
-		for _, want := range []string{"gateway:  http://127.0.0.1:", "breaker Payment/Charge open", "tour done", "stopped every process"} {
+		for _, want := range []string{"gateway:  http://127.0.0.1:", "admin:    http://127.0.0.1:", "/routes",
+			"breaker Payment/Charge open", "tour done", "stopped every process"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("output lacks %q", want)
 			}

@@ -14,23 +14,39 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/tianshu-go/tianshu/examples/shop/internal/gateway"
+	"github.com/tianshu-go/tianshu/examples/shop/internal/api"
+	"github.com/tianshu-go/tianshu/examples/shop/internal/front"
 	"github.com/tianshu-go/tianshu/examples/shop/internal/kit"
 	"github.com/tianshu-go/tianshu/registry"
 )
 
-// observer reads what the demo reports, the way an operator would: the gateway's /status
-// and each instance's /metrics, found through the registry (instances announce their admin
-// URL in their metadata).
+// observer reads what the demo reports, the way an operator would: the API's /status, the
+// front doors' admin API and each instance's /metrics, found through the registry
+// (instances announce their admin URL in their metadata).
 type observer struct {
 	reg    registry.Discovery
 	client *http.Client
 }
 
-// gatewayURLs returns the http:// endpoint each registered gateway announced, by instance
-// ID.
+// gatewayURLs returns the http:// endpoint each registered front door announced, by
+// instance ID.
 func (o *observer) gatewayURLs(ctx context.Context) map[string]string {
-	list, _ := o.reg.GetService(ctx, gateway.Service)
+	return o.httpURLs(ctx, front.Service)
+}
+
+// apiURLs returns the http:// endpoint of each API instance, the canary's included, by
+// instance ID.
+func (o *observer) apiURLs(ctx context.Context) map[string]string {
+	out := o.httpURLs(ctx, api.Service)
+	for id, u := range o.httpURLs(ctx, canaryService) {
+		out[id] = u
+	}
+	return out
+}
+
+// httpURLs returns the http:// endpoint of each registered instance of service, by ID.
+func (o *observer) httpURLs(ctx context.Context, service string) map[string]string {
+	list, _ := o.reg.GetService(ctx, service)
 	out := map[string]string{}
 	for _, in := range list {
 		for _, e := range in.Endpoints {
@@ -38,6 +54,18 @@ func (o *observer) gatewayURLs(ctx context.Context) map[string]string {
 				out[in.ID] = e.String()
 				break
 			}
+		}
+	}
+	return out
+}
+
+// adminURLs returns the admin URL each registered instance of service announced, by ID.
+func (o *observer) adminURLs(ctx context.Context, service string) map[string]string {
+	list, _ := o.reg.GetService(ctx, service)
+	out := map[string]string{}
+	for _, in := range list {
+		if u := in.Metadata[kit.AdminKey]; u != "" {
+			out[in.ID] = u
 		}
 	}
 	return out
@@ -69,14 +97,16 @@ func (o *observer) getJSON(ctx context.Context, url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// status reads every registered gateway's counters, each from its own URL (through the
-// service name, each read would reach one gateway of the client's choosing), and adds them
-// up; ServedBy also counts the orders each gateway placed, under the gateway's ID.
-func (o *observer) status(ctx context.Context) (gateway.Status, error) {
-	sum := gateway.Status{ServedBy: map[string]int64{}}
-	gws := o.gatewayURLs(ctx)
+// status reads every registered API instance's counters, each from its own URL (through
+// the front door, each read would reach one instance of the route's choosing), and adds
+// them up; ServedBy also counts the orders each API instance placed, under its ID, beside
+// those each front door forwarded (counted by the API from the header the front door
+// sets).
+func (o *observer) status(ctx context.Context) (api.Status, error) {
+	sum := api.Status{ServedBy: map[string]int64{}}
+	gws := o.apiURLs(ctx)
 	if len(gws) == 0 {
-		return sum, fmt.Errorf("the registry lists no gateway")
+		return sum, fmt.Errorf("the registry lists no %s instance", api.Service)
 	}
 	ids := make([]string, 0, len(gws))
 	for id := range gws {
@@ -84,7 +114,7 @@ func (o *observer) status(ctx context.Context) (gateway.Status, error) {
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		var st gateway.Status
+		var st api.Status
 		if err := o.getJSON(ctx, gws[id]+"/status", &st); err != nil {
 			return sum, err
 		}
@@ -196,7 +226,7 @@ func breakerStates(scrapes map[string]families) map[string]string {
 
 // summary is the one line a second the demo prints: orders per second, failures, and how
 // many orders each instance served a part of in that second, then the breakers' states.
-func summary(elapsed time.Duration, prev, now gateway.Status, dt time.Duration, breakers map[string]string) string {
+func summary(elapsed time.Duration, prev, now api.Status, dt time.Duration, breakers map[string]string) string {
 	per := func(n int64) string { return fmt.Sprintf("%.0f", float64(n)/dt.Seconds()) }
 	var b strings.Builder
 	fmt.Fprintf(&b, "%5.1fs  orders %3s/s  pending %3s/s  failed %3s/s",
@@ -209,7 +239,7 @@ func summary(elapsed time.Duration, prev, now gateway.Status, dt time.Duration, 
 	group := ""
 	for _, id := range ids {
 		// IDs are <service>-<n>: a bar between services, a comma within one.
-		svc, _, _ := strings.Cut(id, "-")
+		svc := id[:max(0, strings.LastIndexByte(id, '-'))]
 		sep := ","
 		if svc != group {
 			sep, group = " |", svc

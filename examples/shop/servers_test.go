@@ -27,33 +27,39 @@ func TestTheTourRunsOnEtcdAndTracesReachJaeger(t *testing.T) {
 		t.Fatalf("the tour on etcd failed: %v\n%s", err, out.String())
 	}
 	if rep.Steady.Failed != 0 {
-		t.Errorf("%d orders failed under steady traffic on etcd", rep.Steady.Failed)
+		t.Errorf("%d orders failed under steady traffic on etcd:\n%s", rep.Steady.Failed, out.String())
 	}
 	if !strings.Contains(out.String(), "etcd://") {
 		t.Errorf("the demo did not say it used etcd:\n%s", out.String())
 	}
 
-	// One trace holds the gateway's HTTP request (rest.Server's span, named after its
-	// route), orders, and its calls to inventory and payment.
+	// One trace holds the front door's request (the gateway's server span, then its client
+	// span upstream), shop-api's (rest.Server's span, named after its route), orders, and
+	// orders' calls to inventory and payment: the front door starts the trace and every hop
+	// joins it.
 	deadline := time.Now().Add(30 * time.Second)
+	var last []string
 	for {
 		traces, err := jaeger.Traces(ctx, "orders")
 		if err == nil {
 			for _, tr := range traces {
 				seen := map[string]bool{}
+				var ops []string
 				for _, s := range tr.Spans {
 					seen[tr.Service(s)] = true
-					if tr.Service(s) == "gateway" && s.OperationName == "POST /orders" {
+					ops = append(ops, tr.Service(s)+": "+s.OperationName)
+					if tr.Service(s) == "shop-api" && s.OperationName == "POST /orders" {
 						seen["POST /orders"] = true
 					}
 				}
-				if seen["POST /orders"] && seen["orders"] && seen["inventory"] && seen["payment"] {
+				if seen["gateway"] && seen["POST /orders"] && seen["orders"] && seen["inventory"] && seen["payment"] {
 					return
 				}
+				last = ops
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Jaeger never held a trace from the gateway's POST /orders across orders, inventory and payment (last error %v)", err)
+			t.Fatalf("Jaeger never held a trace from the front door through shop-api's POST /orders, orders, inventory and payment (last error %v); a trace's spans: %q", err, last)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -10,7 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tianshu-go/tianshu/examples/shop/internal/gateway"
+	"github.com/tianshu-go/tianshu/examples/shop/internal/api"
+	"github.com/tianshu-go/tianshu/examples/shop/internal/front"
 )
 
 // The payment settings the tour switches to: slower than usual but within orders'
@@ -28,10 +29,12 @@ const (
 type report struct {
 	Steady struct {
 		Answers, Failed int
-		Gateway         map[string]int // orders per gateway instance, from their /status
+		Gateway         map[string]int // orders per front-door instance, from the API's /status
 		Inventory       map[string]int // orders per inventory instance
 		Payment         map[string]int
 	}
+	Route   routeReport
+	Canary  canaryReport
 	Failing struct {
 		FailureRate map[string]float64 // shop_payment_failure_rate per payment instance after the edit
 		Reloads     map[string]float64 // shop_config_reloads_total per payment instance
@@ -71,6 +74,8 @@ func (t *tour) run(ctx context.Context) (*report, error) {
 		run   func(context.Context) (string, error)
 	}{
 		{"steady traffic spreads over the instances", t.steady},
+		{"gateway.yaml gains a route: /api/v1/orders goes live on both front doors, without a restart; a broken edit is rejected whole", t.route},
+		{"gateway.yaml splits orders 10%/90% to shop-api's canary, and sends X-Canary requests there", t.canary},
 		{"payment.yaml is edited: payment turns slow and failing, without a restart", t.failing},
 		{"the breaker in orders opens: orders fall back to \"payment pending\"", t.breaker},
 		{"payment.yaml is restored: the breaker closes and orders are paid again", t.recover},
@@ -92,7 +97,7 @@ func (t *tour) run(ctx context.Context) (*report, error) {
 	return &t.rep, nil
 }
 
-// waitFor reads the gateway's status and orders' breakers every quarter second, printing
+// waitFor reads the API's status and orders' breakers every quarter second, printing
 // the line a second from those readings, and gives each reading to cond until it reports
 // done, ctx ends or limit passes.
 func (t *tour) waitFor(ctx context.Context, limit time.Duration, cond func(reading) (bool, error)) error {
@@ -112,7 +117,7 @@ func (t *tour) waitFor(ctx context.Context, limit time.Duration, cond func(readi
 }
 
 // served counts the placed orders among answers by the instance that served part.
-func served(answers []answer, part func(gateway.ServedBy) string) map[string]int {
+func served(answers []answer, part func(api.ServedBy) string) map[string]int {
 	out := map[string]int{}
 	for _, a := range answers {
 		if a.placed() {
@@ -124,8 +129,8 @@ func served(answers []answer, part func(gateway.ServedBy) string) map[string]int
 	return out
 }
 
-func inventoryOf(s gateway.ServedBy) string { return s.Inventory }
-func paymentOf(s gateway.ServedBy) string   { return s.Payment }
+func inventoryOf(s api.ServedBy) string { return s.Inventory }
+func paymentOf(s api.ServedBy) string   { return s.Payment }
 
 func countFailed(answers []answer) int {
 	n := 0
@@ -147,7 +152,7 @@ func (t *tour) steady(ctx context.Context) (string, error) {
 		r.Gateway = map[string]int{}
 		if first.err == nil && rd.err == nil {
 			for _, in := range instances {
-				if n := rd.status.ServedBy[in.id] - first.status.ServedBy[in.id]; in.service == gateway.Service && n > 0 {
+				if n := rd.status.ServedBy[in.id] - first.status.ServedBy[in.id]; in.service == front.Service && n > 0 {
 					r.Gateway[in.id] = int(n)
 				}
 			}
@@ -161,8 +166,14 @@ func (t *tour) steady(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("orders did not reach every instance (gateway %v, inventory %v, payment %v): %w",
 			r.Gateway, r.Inventory, r.Payment, err)
 	}
-	return fmt.Sprintf("%d orders in %.1f s, %d failed; gateway %s (rest.Client, by name); inventory %s; payment %s",
-		r.Answers, time.Since(from).Seconds(), r.Failed, counts(r.Gateway), counts(r.Inventory), counts(r.Payment)), nil
+	failed := ""
+	for _, a := range as {
+		if a.failed() {
+			failed = fmt.Sprintf(" (the last: %d %q)", a.code, a.err)
+		}
+	}
+	return fmt.Sprintf("%d orders in %.1f s, %d failed%s; front door %s (rest.Client, by name); inventory %s; payment %s",
+		r.Answers, time.Since(from).Seconds(), r.Failed, failed, counts(r.Gateway), counts(r.Inventory), counts(r.Payment)), nil
 }
 
 var (
@@ -237,7 +248,7 @@ func (t *tour) breaker(ctx context.Context) (string, error) {
 		}
 		r.Pending = 0
 		for _, a := range t.traffic.since(from) {
-			if a.placed() && a.order.Status == gateway.StatusPaymentPending {
+			if a.placed() && a.order.Status == api.StatusPaymentPending {
 				r.Pending++
 			}
 		}
@@ -266,7 +277,7 @@ func (t *tour) recover(ctx context.Context) (string, error) {
 		r.Closed = rd.breakers[chargeMethod] == "closed"
 		r.Paid = 0
 		as := t.traffic.since(from)
-		for i := len(as) - 1; i >= 0 && as[i].placed() && as[i].order.Status == gateway.StatusPaid; i-- {
+		for i := len(as) - 1; i >= 0 && as[i].placed() && as[i].order.Status == api.StatusPaid; i-- {
 			r.Paid++
 		}
 		return r.Closed && r.Paid >= inARow, nil

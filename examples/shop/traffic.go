@@ -10,22 +10,23 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tianshu-go/tianshu/examples/shop/internal/gateway"
+	"github.com/tianshu-go/tianshu/examples/shop/internal/api"
 	"github.com/tianshu-go/tianshu/rpc/httperr"
 )
 
-// answer is what the gateway said to one order.
+// answer is what the front door said to one order.
 type answer struct {
 	at    time.Time
 	code  int // 0 when the request did not get an answer
-	order gateway.Order
+	order api.Order
+	api   string // the API instance that answered (api.ServedByHeader), if one did
 	err   string
 }
 
 func (a answer) placed() bool { return a.code == http.StatusCreated || a.code == http.StatusAccepted }
 func (a answer) failed() bool { return a.code == 0 || a.code >= 500 }
 
-// traffic sends orders to the gateway at a steady rate and keeps the latest answers, which
+// traffic sends orders to the front doors at a steady rate and keeps the latest answers, which
 // the tour judges its steps by.
 type traffic struct {
 	url    string
@@ -39,7 +40,7 @@ type traffic struct {
 const keepAnswers = 20000
 
 // run sends rate orders a second until ctx ends, from a fixed pool of workers so that a
-// slow gateway makes the demo send fewer orders rather than pile up requests.
+// slow shop makes the demo send fewer orders rather than pile up requests.
 func (t *traffic) run(ctx context.Context, rate int) {
 	if rate <= 0 {
 		return
@@ -78,7 +79,7 @@ func (t *traffic) run(ctx context.Context, rate int) {
 func (t *traffic) place(ctx context.Context, item string, qty int) answer {
 	a := t.post(ctx, item, qty)
 	if ctx.Err() != nil && a.code == 0 {
-		return a // the demo is stopping; this is not the gateway's failure
+		return a // the demo is stopping; this is not the shop's failure
 	}
 	t.mu.Lock()
 	t.answers = append(t.answers, a)
@@ -90,7 +91,7 @@ func (t *traffic) place(ctx context.Context, item string, qty int) answer {
 }
 
 func (t *traffic) post(ctx context.Context, item string, qty int) answer {
-	body, _ := json.Marshal(gateway.PlaceRequest{Item: item, Quantity: int32(qty)})
+	body, _ := json.Marshal(api.PlaceRequest{Item: item, Quantity: int32(qty)})
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(cctx, http.MethodPost, t.url+"/orders", bytes.NewReader(body))
@@ -104,7 +105,7 @@ func (t *traffic) post(ctx context.Context, item string, qty int) answer {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	a := answer{at: time.Now(), code: resp.StatusCode}
+	a := answer{at: time.Now(), code: resp.StatusCode, api: resp.Header.Get(api.ServedByHeader)}
 	if a.placed() {
 		if err := json.Unmarshal(raw, &a.order); err != nil {
 			a.err = fmt.Sprintf("undecodable order: %v", err)

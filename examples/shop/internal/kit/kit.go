@@ -52,7 +52,7 @@ type Common struct {
 	// Registry is the registry URL: file:///dir (the embedded default), or
 	// zookeeper://host:2181/root, etcd://host:2379/prefix, nacos://host:8848/namespace.
 	Registry string `config:"registry,required"`
-	// Listen is the gRPC address (the gateway's HTTP address is in its own section).
+	// Listen is the gRPC address (the HTTP services' addresses are in their own sections).
 	Listen string `config:"listen" default:"127.0.0.1:0"`
 	// Admin is the address of /metrics, /healthz and /readyz.
 	Admin string `config:"admin" default:"127.0.0.1:0"`
@@ -80,12 +80,15 @@ func (c *Common) Validate() error {
 // Process is one running shop service with everything it shares with the others.
 type Process struct {
 	Service, ID string
-	Log         *slog.Logger
-	Config      *config.Config
-	Common      Common
-	Registry    registry.Registry
-	Metrics     *metrics.Prometheus
-	Meter       metric.Meter
+	// ConfigPath is the service's config file (-config), for a component that watches a
+	// section of it with options of its own (the front door's routes, read strictly).
+	ConfigPath string
+	Log        *slog.Logger
+	Config     *config.Config
+	Common     Common
+	Registry   registry.Registry
+	Metrics    *metrics.Prometheus
+	Meter      metric.Meter
 
 	admin           *admin.Server
 	adminURL        string
@@ -111,7 +114,7 @@ func Start(ctx context.Context, service string, args []string) (p *Process, err 
 	if *id == "" {
 		*id = service + "-" + strconv.Itoa(os.Getpid())
 	}
-	p = &Process{Service: service, ID: *id}
+	p = &Process{Service: service, ID: *id, ConfigPath: *path}
 	p.Log = slog.New(telemetry.NewLogHandler(slog.NewTextHandler(os.Stderr, nil))).With("instance", p.ID)
 	defer func() {
 		if err != nil {
@@ -299,6 +302,24 @@ func (p *Process) Run(ctx context.Context, opts ...tianshu.Option) error {
 // AddCloser adds f to what Close runs; closers run in reverse order of adding, so a client
 // added by a service closes before the registry it resolves through.
 func (p *Process) AddCloser(f func(context.Context) error) { p.closers = append(p.closers, f) }
+
+// HandleAdmin serves h on the admin server's pattern (a read-only API beside /metrics). The
+// patterns the admin server has (/metrics, /healthz, /readyz, /debug/pprof/) are taken.
+func (p *Process) HandleAdmin(pattern string, h http.Handler) error {
+	mux, ok := p.admin.Handler().(*http.ServeMux)
+	if !ok {
+		return fmt.Errorf("%s: the admin server's handler is a %T, not a ServeMux to add %s to", p.Service, p.admin.Handler(), pattern)
+	}
+	mux.Handle(pattern, h)
+	return nil
+}
+
+// HTTPTelemetry returns recorders of server and client HTTP spans and durations that
+// report to the process's /metrics, for an HTTP component other than NewHTTPServer's.
+func (p *Process) HTTPTelemetry() (*telemetry.HTTPServer, *telemetry.HTTPClient) {
+	mp := telemetry.WithMeterProvider(p.Metrics.MeterProvider())
+	return p.httpTelemetry, telemetry.NewHTTPClient(mp)
+}
 
 // AdminURL returns the base URL of the admin server.
 func (p *Process) AdminURL() string { return p.adminURL }

@@ -1,10 +1,11 @@
-// Package gateway is the shop's HTTP front door: a JSON API that places and lists orders by
-// calling the orders service over Tianshu RPC, and a status document counting what it
-// answered and which instances served. It serves through rest.Server, which announces it in
-// the registry as service "gateway" with an http endpoint, so that callers reach every
-// gateway instance as http://gateway/ through rest.Client, and which gives it telemetry,
-// panic recovery, a body limit and the project's JSON error body.
-package gateway
+// Package api is the shop's JSON API: it places and lists orders by calling the orders
+// service over Tianshu RPC, and keeps a status document counting what it answered and
+// which instances served. It serves through rest.Server, which announces it in the
+// registry as service "shop-api" (or the name its config gives, for a canary) with an
+// http endpoint, and gives it telemetry, panic recovery, a body limit and the project's
+// JSON error body. The shop's front door, Tianshu's gateway (internal/front), routes to
+// it by that name.
+package api
 
 import (
 	"context"
@@ -24,30 +25,56 @@ import (
 	"github.com/tianshu-go/tianshu/config"
 	"github.com/tianshu-go/tianshu/examples/shop/internal/kit"
 	"github.com/tianshu-go/tianshu/examples/shop/shoppb"
+	"github.com/tianshu-go/tianshu/registry"
 	"github.com/tianshu-go/tianshu/rest"
 	"github.com/tianshu-go/tianshu/rpc/httperr"
 )
 
-// Service is the name the gateway registers under.
-const Service = "gateway"
+// Service is the program's name (its config file is shop-api.yaml, its spans' service) and
+// the registry name it registers under unless its config names another.
+const Service = "shop-api"
 
-// Config is the gateway section of gateway.yaml.
+// Headers of the API's exchanges.
+const (
+	// ServedByHeader names, on every answer, the API instance that gave it, so that a
+	// caller behind the front door sees where a canary split sent it.
+	ServedByHeader = "X-Shop-Api"
+	// GatewayHeader carries the ID of the front-door instance a request came through; the
+	// front door sets it, and the status document counts orders by it.
+	GatewayHeader = "X-Shop-Gateway"
+)
+
+// ErrConfig is wrapped by the errors about an api section that cannot work.
+var ErrConfig = errors.New("shop-api: invalid config")
+
+// Config is the api section of shop-api.yaml.
 type Config struct {
 	// HTTP is the address of the JSON API.
-	HTTP string `config:"http" default:"127.0.0.1:8080"`
+	HTTP string `config:"http" default:"127.0.0.1:0"`
 	// Timeout bounds each call to orders.
 	Timeout time.Duration `config:"timeout" default:"2s"`
+	// Service is the registry name; a canary registers under a name of its own
+	// (shop-api-canary), which a front-door route's canary target names. Read at start.
+	Service string `config:"service" default:"shop-api"`
+	// Version is the instance's version label, shown by the front door's admin API
+	// (/upstreams). Read at start.
+	Version string `config:"version" default:"v1"`
 }
 
-// Validate rejects a timeout the gateway cannot use.
+// Validate rejects a timeout the API cannot use and a service name the registry would.
 func (c *Config) Validate() error {
 	if c.Timeout <= 0 {
-		return fmt.Errorf("timeout %v must be positive", c.Timeout)
+		return fmt.Errorf("%w: timeout %v must be positive", ErrConfig, c.Timeout)
+	}
+	if err := registry.ValidateName("service", c.Service); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return nil
 }
 
-func (c *Config) String() string { return fmt.Sprintf("http=%s timeout=%v", c.HTTP, c.Timeout) }
+func (c *Config) String() string {
+	return fmt.Sprintf("http=%s timeout=%v service=%s version=%s", c.HTTP, c.Timeout, c.Service, c.Version)
+}
 
 // Order is an order as the API shows it.
 type Order struct {
@@ -68,21 +95,26 @@ const (
 
 // ServedBy names the instances that served an order.
 type ServedBy struct {
+	// Gateway is the front-door instance the order came through (GatewayHeader), if any.
+	Gateway   string `json:"gateway,omitempty"`
+	API       string `json:"api"`
 	Orders    string `json:"orders"`
 	Inventory string `json:"inventory"`
 	Payment   string `json:"payment,omitempty"`
 }
 
-// Status is the document GET /status returns: counters since the gateway started.
+// Status is the document GET /status returns: counters since the instance started.
 type Status struct {
 	Instance string `json:"instance"`
+	Version  string `json:"version"`
 	// Placed counts orders placed (paid or pending); Pending those with payment pending.
 	Placed  int64 `json:"placed"`
 	Pending int64 `json:"pending"`
 	// Failed counts order requests answered 5xx; Rejected those answered 4xx.
 	Failed   int64 `json:"failed"`
 	Rejected int64 `json:"rejected"`
-	// ServedBy counts, per instance ID, the placed orders it served a part of.
+	// ServedBy counts, per instance ID, the placed orders it served a part of: the front
+	// door's instances, orders, inventory and payment.
 	ServedBy  map[string]int64 `json:"served_by"`
 	LastError string           `json:"last_error,omitempty"`
 }
@@ -97,15 +129,16 @@ type PlaceRequest struct {
 // JSON error body.
 const MaxBodyBytes = 64 << 10
 
-// Main runs the gateway until SIGINT, SIGTERM or the end of ctx: a rest.Server, announced in
-// the registry as service "gateway" with an http endpoint, as a component of a tianshu.App.
+// Main runs the API until SIGINT, SIGTERM or the end of ctx: a rest.Server, announced in
+// the registry with an http endpoint under the configured service name and version, as a
+// component of a tianshu.App.
 func Main(ctx context.Context, args []string) error {
 	p, err := kit.Start(ctx, Service, args)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	cfg, err := config.Bind[Config](p.Config, "gateway")
+	cfg, err := config.Bind[Config](p.Config, "api")
 	if err != nil {
 		return err
 	}
@@ -115,32 +148,35 @@ func Main(ctx context.Context, args []string) error {
 		return err
 	}
 	p.AddCloser(func(context.Context) error { return conn.Close() })
-	g := newGateway(cfg, shoppb.NewOrdersClient(conn), p.ID)
+	c := cfg.Load()
+	a := newAPI(cfg, shoppb.NewOrdersClient(conn), p.ID, c.Version)
 
-	srv, err := p.NewHTTPServer(cfg.Load().HTTP, g.routes(), ServerOptions()...)
+	srv, err := p.NewHTTPServer(c.HTTP, a.routes(), append(ServerOptions(),
+		rest.WithService(c.Service),
+		rest.WithInstance(registry.Instance{ID: p.ID, Version: c.Version, Metadata: map[string]string{kit.AdminKey: p.AdminURL()}}))...)
 	if err != nil {
 		return err
 	}
 	err = p.Run(ctx, tianshu.WithComponent(srv), tianshu.WithStarted(func([]net.Addr) {
-		p.Log.Info("gateway serving", "url", srv.Instance().Endpoints[0].String())
+		p.Log.Info("shop-api serving", "service", c.Service, "version", c.Version, "url", srv.Instance().Endpoints[0].String())
 	}))
 	if errors.Is(err, rest.ErrListen) {
-		return fmt.Errorf("%w (set gateway.http or SHOP_GATEWAY__HTTP)", err)
+		return fmt.Errorf("%w (set api.http or SHOP_API__HTTP)", err)
 	}
 	return err
 }
 
-// ServerOptions are the gateway's own settings of its rest.Server, beside those every shop
+// ServerOptions are the API's own settings of its rest.Server, beside those every shop
 // HTTP server has (kit.Process.NewHTTPServer).
 func ServerOptions() []rest.ServerOption {
 	return []rest.ServerOption{rest.WithMaxBodyBytes(MaxBodyBytes)}
 }
 
-func newGateway(cfg *config.Value[Config], orders shoppb.OrdersClient, id string) *gateway {
-	return &gateway{cfg: cfg, orders: orders, status: Status{Instance: id, ServedBy: map[string]int64{}}}
+func newAPI(cfg *config.Value[Config], orders shoppb.OrdersClient, id, version string) *api {
+	return &api{cfg: cfg, orders: orders, status: Status{Instance: id, Version: version, ServedBy: map[string]int64{}}}
 }
 
-type gateway struct {
+type api struct {
 	cfg    *config.Value[Config]
 	orders shoppb.OrdersClient
 
@@ -148,24 +184,32 @@ type gateway struct {
 	status Status
 }
 
-// routes are the gateway's API. rest.Server answers unrouted requests (404, and 405 with
-// Allow) with the JSON error body, as every other error here.
-func (g *gateway) routes() *http.ServeMux {
+// routes are the API. rest.Server answers unrouted requests (404, and 405 with Allow) with
+// the JSON error body, as every other error here. Every answer names the instance in
+// ServedByHeader.
+func (g *api) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /orders", g.place)
-	mux.HandleFunc("GET /orders", g.list)
-	mux.HandleFunc("GET /status", g.statusDoc)
+	mux.HandleFunc("POST /orders", g.served(g.place))
+	mux.HandleFunc("GET /orders", g.served(g.list))
+	mux.HandleFunc("GET /status", g.served(g.statusDoc))
 	return mux
 }
 
-func (g *gateway) place(w http.ResponseWriter, r *http.Request) {
+func (g *api) served(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(ServedByHeader, g.status.Instance)
+		h(w, r)
+	}
+}
+
+func (g *api) place(w http.ResponseWriter, r *http.Request) {
 	var req PlaceRequest
 	// The server limits the body (MaxBodyBytes): a longer one fails Decode, and the server
 	// answers 413 in place of the 400 written here.
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		g.count(nil, http.StatusBadRequest, err)
+		g.count(nil, "", http.StatusBadRequest, err)
 		httperr.Write(w, status.New(codes.InvalidArgument, `invalid order: want {"item": "tea", "quantity": 1}: `+err.Error()))
 		return
 	}
@@ -174,20 +218,21 @@ func (g *gateway) place(w http.ResponseWriter, r *http.Request) {
 	o, err := g.orders.PlaceOrder(ctx, &shoppb.PlaceOrderRequest{Item: req.Item, Quantity: req.Quantity})
 	if err != nil {
 		st := status.Convert(err)
-		g.count(nil, httperr.HTTPStatus(st.Code()), err)
+		g.count(nil, "", httperr.HTTPStatus(st.Code()), err)
 		httperr.Write(w, st)
 		return
 	}
 	out := toJSON(o)
+	out.ServedBy.Gateway, out.ServedBy.API = r.Header.Get(GatewayHeader), g.status.Instance
 	code := http.StatusCreated
 	if out.Status == StatusPaymentPending {
 		code = http.StatusAccepted
 	}
-	g.count(&out, code, nil)
+	g.count(&out, out.ServedBy.Gateway, code, nil)
 	writeJSON(w, code, out)
 }
 
-func (g *gateway) list(w http.ResponseWriter, r *http.Request) {
+func (g *api) list(w http.ResponseWriter, r *http.Request) {
 	limit := 20
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -207,12 +252,12 @@ func (g *gateway) list(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]Order, len(rep.Orders))
 	for i, o := range rep.Orders {
-		out[i] = toJSON(o)
+		out[i] = toJSON(o) // placed through any API instance: the one that placed it is not kept
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (g *gateway) statusDoc(w http.ResponseWriter, _ *http.Request) {
+func (g *api) statusDoc(w http.ResponseWriter, _ *http.Request) {
 	g.mu.Lock()
 	st := g.status
 	st.ServedBy = make(map[string]int64, len(g.status.ServedBy))
@@ -223,7 +268,8 @@ func (g *gateway) statusDoc(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-func (g *gateway) count(o *Order, code int, err error) {
+// count counts one answer to POST /orders; via is the front-door instance it came through.
+func (g *api) count(o *Order, via string, code int, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch {
@@ -232,7 +278,7 @@ func (g *gateway) count(o *Order, code int, err error) {
 		if o.Status == StatusPaymentPending {
 			g.status.Pending++
 		}
-		for _, id := range []string{o.ServedBy.Orders, o.ServedBy.Inventory, o.ServedBy.Payment} {
+		for _, id := range []string{via, o.ServedBy.Orders, o.ServedBy.Inventory, o.ServedBy.Payment} {
 			if id != "" {
 				g.status.ServedBy[id]++
 			}

@@ -1,14 +1,16 @@
-package gateway
+package api
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -31,35 +33,35 @@ func (f failingOrders) ListOrders(context.Context, *shoppb.ListOrdersRequest, ..
 	return nil, f.err
 }
 
-// testGateway is a gateway on its config's defaults calling orders, and the rest.Server
+// testAPI is the API on its config's defaults calling orders, and the rest.Server
 // handler in front of its routes, as Main makes it (never listening: ServeHTTP only).
-type testGateway struct {
-	*gateway
+type testAPI struct {
+	*api
 	srv *rest.Server
 }
 
-func newTestGateway(t *testing.T, orders shoppb.OrdersClient) testGateway {
+func newTestAPI(t *testing.T, orders shoppb.OrdersClient) testAPI {
 	t.Helper()
 	c, err := config.New(context.Background(), nil, config.WithoutWatch())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	cfg, err := config.Bind[Config](c, "gateway")
+	cfg, err := config.Bind[Config](c, "api")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := newGateway(cfg, orders, "gateway-test")
+	g := newAPI(cfg, orders, "shop-api-test", "v1")
 	srv, err := rest.NewServer("127.0.0.1:0", g.routes(), append(ServerOptions(), rest.WithoutTelemetry(),
 		rest.WithLogger(slog.New(slog.DiscardHandler)))...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testGateway{g, srv}
+	return testAPI{g, srv}
 }
 
-// serve answers req as the gateway's server does.
-func (g testGateway) serve(req *http.Request) *httptest.ResponseRecorder {
+// serve answers req as the API's server does.
+func (g testAPI) serve(req *http.Request) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	g.srv.ServeHTTP(rec, req)
 	return rec
@@ -99,7 +101,7 @@ func TestOrdersAnswersKeepTheirGRPCCodeAndTheStandardHTTPStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := newTestGateway(t, failingOrders{status.Error(tt.code, "from orders")})
+			g := newTestAPI(t, failingOrders{status.Error(tt.code, "from orders")})
 			for _, req := range []*http.Request{
 				httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(`{"item": "tea", "quantity": 1}`)),
 				httptest.NewRequest(http.MethodGet, "/orders", nil),
@@ -115,7 +117,7 @@ func TestOrdersAnswersKeepTheirGRPCCodeAndTheStandardHTTPStatus(t *testing.T) {
 
 func TestMalformedOrdersAreRejectedWithTheExpectedShape(t *testing.T) {
 	for _, body := range []string{`{"item": "tea", "quantity": "two"}`, `{"sku": "tea"}`, `not json`} {
-		g := newTestGateway(t, failingOrders{status.Error(codes.Internal, "not called")})
+		g := newTestAPI(t, failingOrders{status.Error(codes.Internal, "not called")})
 		rec := g.serve(httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(body)))
 		if b := errorBody(t, rec, http.StatusBadRequest, "INVALID_ARGUMENT"); !strings.Contains(b.Message, `want {"item": "tea", "quantity": 1}`) {
 			t.Errorf("POST %s: message %q, want it to name the expected shape", body, b.Message)
@@ -127,7 +129,7 @@ func TestMalformedOrdersAreRejectedWithTheExpectedShape(t *testing.T) {
 }
 
 func TestEveryErrorAnswerIsTheJSONErrorBody(t *testing.T) {
-	g := newTestGateway(t, failingOrders{status.Error(codes.Internal, "not called")})
+	g := newTestAPI(t, failingOrders{status.Error(codes.Internal, "not called")})
 	tests := []struct {
 		name, method, path string
 		http               int
@@ -149,7 +151,7 @@ func TestEveryErrorAnswerIsTheJSONErrorBody(t *testing.T) {
 	}
 }
 
-// panickingOrders panics on every call, as a bug in the gateway's call path would.
+// panickingOrders panics on every call, as a bug in the API's call path would.
 type panickingOrders struct{}
 
 func (panickingOrders) PlaceOrder(context.Context, *shoppb.PlaceOrderRequest, ...grpc.CallOption) (*shoppb.Order, error) {
@@ -161,7 +163,7 @@ func (panickingOrders) ListOrders(context.Context, *shoppb.ListOrdersRequest, ..
 }
 
 func TestTheServerAnswersOversizedBodiesAndPanicsWithTheJSONErrorBody(t *testing.T) {
-	g := newTestGateway(t, panickingOrders{})
+	g := newTestAPI(t, panickingOrders{})
 	big := `{"item": "` + strings.Repeat("t", MaxBodyBytes) + `", "quantity": 1}`
 
 	t.Run("a body over MaxBodyBytes is 413", func(t *testing.T) {
@@ -181,4 +183,51 @@ func TestTheServerAnswersOversizedBodiesAndPanicsWithTheJSONErrorBody(t *testing
 			errorBody(t, g.serve(req), http.StatusInternalServerError, "INTERNAL")
 		}
 	})
+}
+
+// paidOrders places every order, paid, as if served by orders-1, inventory-1 and payment-1.
+type paidOrders struct{ failingOrders }
+
+func (paidOrders) PlaceOrder(_ context.Context, req *shoppb.PlaceOrderRequest, _ ...grpc.CallOption) (*shoppb.Order, error) {
+	return &shoppb.Order{Id: "o-1", Item: req.Item, Quantity: req.Quantity, Status: shoppb.OrderStatus_ORDER_STATUS_PAID,
+		OrdersInstance: "orders-1", InventoryInstance: "inventory-1", PaymentInstance: "payment-1"}, nil
+}
+
+func TestAnOrderNamesTheAPIInstanceAndTheFrontDoorItCameThrough(t *testing.T) {
+	g := newTestAPI(t, paidOrders{})
+	req := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(`{"item": "tea", "quantity": 1}`))
+	req.Header.Set(GatewayHeader, "gateway-2")
+	rec := g.serve(req)
+	if rec.Code != http.StatusCreated || rec.Header().Get(ServedByHeader) != "shop-api-test" {
+		t.Fatalf("answer %d with %s %q, want 201 naming shop-api-test", rec.Code, ServedByHeader, rec.Header().Get(ServedByHeader))
+	}
+	var o Order
+	if err := json.Unmarshal(rec.Body.Bytes(), &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.ServedBy.API != "shop-api-test" || o.ServedBy.Gateway != "gateway-2" {
+		t.Errorf("served_by %+v, want api shop-api-test and gateway gateway-2", o.ServedBy)
+	}
+	if g.status.ServedBy["gateway-2"] != 1 || g.status.ServedBy["orders-1"] != 1 {
+		t.Errorf("status counts %v, want one order through gateway-2 and orders-1", g.status.ServedBy)
+	}
+	// An error answer names the instance too.
+	if rec := g.serve(httptest.NewRequest(http.MethodGet, "/orders?limit=0", nil)); rec.Header().Get(ServedByHeader) != "shop-api-test" {
+		t.Errorf("a 400 without %s", ServedByHeader)
+	}
+}
+
+func TestAConfigWithABadServiceNameOrTimeoutIsRejected(t *testing.T) {
+	for _, c := range []Config{
+		{Timeout: 0, Service: "shop-api"},
+		{Timeout: time.Second, Service: "shop api/x"},
+	} {
+		if err := c.Validate(); !errors.Is(err, ErrConfig) {
+			t.Errorf("Validate(%+v) = %v, want ErrConfig", c, err)
+		}
+	}
+	ok := Config{Timeout: time.Second, Service: "shop-api-canary"}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("Validate(%+v) = %v", ok, err)
+	}
 }
