@@ -71,6 +71,11 @@ type Route struct {
 	CORS      *CORS      `json:"cors" config:"cors"`
 	// MaxBodyBytes caps the request body (DefaultMaxBodyBytes when 0; -1 for no cap).
 	MaxBodyBytes int64 `json:"maxBodyBytes" config:"maxBodyBytes"`
+	// MaxResponseBytes caps the response body (0, the default, for no cap): an answer whose
+	// Content-Length is over it gets 502 instead, and one that grows past it while
+	// streaming is cut (see Gateway). Not for gRPC targets, whose messages gRPC's own
+	// size limits bound; an upgraded connection (WebSocket) is not counted.
+	MaxResponseBytes int64 `json:"maxResponseBytes" config:"maxResponseBytes"`
 }
 
 // Match accepts a request: every field set must hold.
@@ -391,6 +396,13 @@ func (r *Route) validate(at string, fail failFunc) {
 	}
 	if r.MaxBodyBytes < -1 {
 		fail(at+".maxBodyBytes", "%d: want -1 (no cap), 0 (the default) or more", r.MaxBodyBytes)
+	}
+	// The response limit.
+	switch {
+	case r.MaxResponseBytes < 0:
+		fail(at+".maxResponseBytes", "%d: want 0 (no cap) or more", r.MaxResponseBytes)
+	case r.MaxResponseBytes > 0 && r.Target.Protocol == protoGRPC:
+		fail(at+".maxResponseBytes", "not for gRPC targets: bound messages with gRPC's maximum message size")
 	}
 }
 
