@@ -115,6 +115,25 @@ type Target struct {
 	// HealthCheck probes URLs and takes those failing out of the balance; for URLs only
 	// (a registry's instances are checked by the registry).
 	HealthCheck *HealthCheck `json:"healthCheck" config:"healthCheck"`
+	// TLS configures TLS to the target, and mutual TLS with a client certificate; with it a
+	// service target's requests go to its https endpoints. Without it https URLs are
+	// verified against the system roots.
+	TLS *UpstreamTLS `json:"tls" config:"tls"`
+}
+
+// UpstreamTLS is the gateway's side of TLS to a target, PEM files read by rpc's TLS
+// helpers (see rpc.TLSFiles and rpc.NewClientTLSConfig): CAFile verifies the upstream's
+// certificate instead of the system roots; CertFile and KeyFile, given together, are the
+// certificate the gateway presents to an upstream that asks for one (mutual TLS), read again
+// when they change on disk. ServerName is the name verified in the upstream's certificate:
+// by default the URLs' host, or the service's name (as rest's client verifies it). The
+// files are read when the route set is applied, which fails (wrapping rpc.ErrInvalidTLS)
+// when they cannot be used.
+type UpstreamTLS struct {
+	CAFile     string `json:"caFile" config:"caFile"`
+	CertFile   string `json:"certFile" config:"certFile"`
+	KeyFile    string `json:"keyFile" config:"keyFile"`
+	ServerName string `json:"serverName" config:"serverName"`
 }
 
 // HealthCheck is an active check of a target's URLs: every Interval, a GET of Path on
@@ -428,6 +447,7 @@ func (t *Target) validate(at string, fail failFunc) {
 	default:
 		fail(at, "neither service nor urls")
 	}
+	t.validateTLS(at, fail)
 	if h := t.HealthCheck; h != nil {
 		switch {
 		case t.Service != "":
@@ -441,6 +461,32 @@ func (t *Target) validate(at string, fail failFunc) {
 		case h.Failures < 0:
 			fail(at+".healthCheck.failures", "%d: want 0 (the default, 2) or more", h.Failures)
 		}
+	}
+}
+
+// validateTLS checks the tls section of a target.
+func (t *Target) validateTLS(at string, fail failFunc) {
+	c := t.TLS
+	if c == nil {
+		return
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		fail(at+".tls", "certFile %q, keyFile %q: give both (mutual TLS) or neither", c.CertFile, c.KeyFile)
+	}
+	if t.Protocol == protoGRPC {
+		fail(at+".tls", "not supported yet for gRPC targets")
+	}
+	hosts := map[string]bool{}
+	for j, raw := range t.URLs {
+		if ep, err := parseStatic(raw); err == nil {
+			hosts[ep.Host] = true
+			if ep.Scheme != "https" {
+				fail(fmt.Sprintf("%s.urls[%d]", at, j), "%q with tls: want an https:// URL", raw)
+			}
+		}
+	}
+	if len(hosts) > 1 && c.ServerName == "" {
+		fail(at+".tls.serverName", "empty, with urls on %d hosts: name the one their certificates share", len(hosts))
 	}
 }
 

@@ -41,6 +41,9 @@ func upstreamKey(t Target, rt *Retries, b *Breaker) string {
 	if h := t.HealthCheck; h != nil {
 		fmt.Fprintf(&sb, "|h%s/%v/%v/%d", h.Path, h.Interval, h.Timeout, h.Failures)
 	}
+	if c := t.TLS; c != nil {
+		fmt.Fprintf(&sb, "|t%q/%q/%q/%q", c.CAFile, c.CertFile, c.KeyFile, c.ServerName)
+	}
 	if rt != nil {
 		fmt.Fprintf(&sb, "|r%d/%g", rt.Attempts, rt.Budget)
 	}
@@ -93,6 +96,12 @@ func (p *pool) make(key string, t Target, rt *Retries, b *Breaker) (*upstream, e
 		// gRPC needs HTTP/2; without TLS that is h2c, with prior knowledge.
 		base.Protocols = new(http.Protocols)
 		base.Protocols.SetUnencryptedHTTP2(true)
+	}
+	if t.TLS != nil {
+		// Before the health check clones base: it probes over the same TLS.
+		if err := u.setTLS(t, base); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case t.Service != "":
@@ -182,6 +191,25 @@ func (p *pool) make(key string, t Target, rt *Retries, b *Breaker) (*upstream, e
 	}
 	u.tr = tr
 	return u, nil
+}
+
+// setTLS gives base the TLS of t, and sends a service's requests to its https endpoints.
+func (u *upstream) setTLS(t Target, base *http.Transport) error {
+	c := t.TLS
+	name := c.ServerName
+	if t.Service != "" {
+		u.scheme = "https"
+	} else if name == "" {
+		// Validate saw one host for all URLs; the outbound URLs name the upstream, not it.
+		ep, _ := parseStatic(t.URLs[0])
+		name = ep.Host
+	}
+	cfg, err := rpc.NewClientTLSConfig(rpc.TLSFiles{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile, ServerName: name})
+	if err != nil {
+		return fmt.Errorf("%w: tls: %w", ErrInvalid, err)
+	}
+	base.TLSClientConfig = cfg
+	return nil
 }
 
 // keep retires the upstreams no key of inUse names: each closes after the drain time,
