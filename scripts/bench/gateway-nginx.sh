@@ -17,8 +17,9 @@
 # the other (TIANSHU_BENCH_NGINX), and the benchmark listens on the first.
 #
 # Usage: bash scripts/bench/gateway-nginx.sh [go test flags...]
-#        (default: -run XXX -bench BenchmarkVsReverseProxy -benchtime 20000x; pass
-#         e.g. -bench 'BenchmarkVsReverseProxy/throughput' -benchtime 10x to choose)
+#        (default: the latency part for 20000 turns, then the throughput part for 10
+#         rounds, as docs/benchmarks.md runs them; flags given replace both, e.g.
+#         -run XXX -bench 'BenchmarkVsReverseProxy/latency' -benchtime 2000x)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -100,9 +101,15 @@ for _ in $(seq 50); do
 done
 echo "$("$NGINX" -v 2>&1) on 127.0.0.1:$nginx_port -> upstream 127.0.0.1:$up_port; $(nproc) CPUs; load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-args=("$@")
-[ ${#args[@]} -eq 0 ] && args=(-run XXX -bench BenchmarkVsReverseProxy -benchtime 20000x)
-TIANSHU_BENCH_NGINX="127.0.0.1:$nginx_port" TIANSHU_BENCH_UPSTREAM="127.0.0.1:$up_port" \
-	go test -count=1 "${args[@]}" ./gateway/
+bench() {
+	TIANSHU_BENCH_NGINX="127.0.0.1:$nginx_port" TIANSHU_BENCH_UPSTREAM="127.0.0.1:$up_port" \
+		go test -count=1 "$@" ./gateway/
+}
+if [ $# -gt 0 ]; then
+	bench "$@"
+else
+	bench -run XXX -bench 'BenchmarkVsReverseProxy/latency' -benchtime 20000x
+	bench -run XXX -bench 'BenchmarkVsReverseProxy/throughput' -benchtime 10x
+fi
 sleep 2 # the access log's buffer is flushed each second
 echo "nginx access log: $(wc -l <"$dir/access.log") lines; load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
