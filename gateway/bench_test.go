@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -42,11 +43,19 @@ func benchDoc(upstream string) string {
 const (
 	envNginx    = "TIANSHU_BENCH_NGINX"    // nginx's host:port
 	envUpstream = "TIANSHU_BENCH_UPSTREAM" // where the benchmark's upstream must listen
+	// envGatewayBin is a built cmd/tianshu-gateway: with it the benchmark also runs the
+	// gateway in a process of its own (benchDoc, access log to a file), as nginx runs.
+	envGatewayBin = "TIANSHU_BENCH_GATEWAY_BIN"
+	// envBareProxy makes the test binary a bare httputil.ReverseProxy serving on its value
+	// and forwarding to envUpstream's (see TestMain): the out-of-process baseline, run with
+	// envGatewayBin.
+	envBareProxy = "TIANSHU_BENCH_BARE_PROXY"
 )
 
 type benchSetup struct {
 	direct, bare, gw string
 	nginx            string // empty without envNginx
+	gwProc, bareProc string // empty without envGatewayBin
 	token            string
 }
 
@@ -74,9 +83,7 @@ func startBench(b *testing.B) benchSetup {
 	b.Cleanup(func() { _ = up.Close() })
 	target, _ := url.Parse("http://" + ulis.Addr().String())
 
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 256
-	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() }, Transport: tr}
+	rp, tr := bareProxy(target)
 	blis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -105,7 +112,74 @@ func startBench(b *testing.B) benchSetup {
 		fetch(b, c, nginx+"/svc500/items/1", s.token)
 		c.CloseIdleConnections()
 	}
+	if bin := os.Getenv(envGatewayBin); bin != "" {
+		dir := b.TempDir()
+		cfg := filepath.Join(dir, "gateway.yaml")
+		writeFile(b, cfg, benchDoc(target.String()))
+		addr := freeAddr(b)
+		s.gwProc = startProcess(b, addr, exec.Command(bin, "-config", cfg, "-listen", addr, "-admin", "",
+			"-access-log", filepath.Join(dir, "access.log"), "-deregister-delay", "0s", "-grace", "1s"))
+		addr = freeAddr(b)
+		bare := exec.Command(os.Args[0])
+		bare.Env = append(os.Environ(), envBareProxy+"="+addr, envUpstream+"="+target.Host)
+		s.bareProc = startProcess(b, addr, bare)
+		c := benchClient(1)
+		fetch(b, c, s.gwProc+"/svc500/items/1", s.token)
+		fetch(b, c, s.bareProc+"/svc500/items/1", s.token)
+		c.CloseIdleConnections()
+	}
 	return s
+}
+
+// bareProxy is the baseline: httputil.ReverseProxy to target with a pool as large as the
+// gateway's.
+func bareProxy(target *url.URL) (*httputil.ReverseProxy, *http.Transport) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 256
+	return &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() }, Transport: tr}, tr
+}
+
+// serveBareProxy is the test binary's life when envBareProxy is set: the bare proxy alone,
+// until it is killed.
+func serveBareProxy(addr, upstream string) {
+	rp, _ := bareProxy(&url.URL{Scheme: "http", Host: upstream})
+	fmt.Fprintln(os.Stderr, (&http.Server{Addr: addr, Handler: rp}).ListenAndServe())
+	os.Exit(1)
+}
+
+// freeAddr returns a loopback address free a moment ago, for a process to listen on.
+func freeAddr(b *testing.B) string {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lis.Close()
+	return lis.Addr().String()
+}
+
+// startProcess starts cmd, which is to listen on addr, and returns its base URL once it
+// accepts connections; the process is stopped when the benchmark ends.
+func startProcess(b *testing.B, addr string, cmd *exec.Cmd) string {
+	b.Helper()
+	bin := cmd.Path
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			_ = c.Close()
+			return "http://" + addr
+		}
+		if time.Since(start) > 10*time.Second {
+			b.Fatalf("%s does not listen on %s: %v", bin, addr, err)
+		}
+	}
 }
 
 // legs are the paths a request takes in BenchmarkVsReverseProxy, in the order of each
@@ -113,6 +187,9 @@ func startBench(b *testing.B) benchSetup {
 func (s benchSetup) legs() []struct{ name, url string } {
 	const path = "/svc500/items/1"
 	l := []struct{ name, url string }{{"direct", s.direct + path}, {"bare", s.bare + path}, {"gw", s.gw + path}}
+	if s.gwProc != "" {
+		l = append(l, struct{ name, url string }{"bareproc", s.bareProc + path}, struct{ name, url string }{"gwproc", s.gwProc + path})
+	}
 	if s.nginx != "" {
 		l = append(l, struct{ name, url string }{"nginx", s.nginx + path})
 	}
@@ -139,8 +216,10 @@ func fetch(b *testing.B, c *http.Client, url, token string) {
 
 // BenchmarkVsReverseProxy compares the gateway (1,000 routes, JWT HS256 and a rate limit
 // on the route, access logs on) with a bare httputil.ReverseProxy to the same loopback
-// upstream, and with nginx as a reverse proxy to it when scripts/bench/gateway-nginx.sh
-// runs the benchmark (see envNginx), in one run:
+// upstream, and, when scripts/bench/gateway-nginx.sh runs the benchmark, with nginx as a
+// reverse proxy to it (envNginx), and the bare proxy and the gateway again each in a process
+// of its own, as nginx is (envGatewayBin; "bareproc" and "gwproc", the gateway as the
+// command tianshu-gateway, with its telemetry and a file access log), all in one run:
 //
 //   - latency: one client, each iteration a request straight to the upstream and one
 //     through each proxy, in turns, so that all see the same machine; reports each one's

@@ -16,6 +16,12 @@
 # nginx's configuration to proxy one (the upstream's, TIANSHU_BENCH_UPSTREAM) and listen on
 # the other (TIANSHU_BENCH_NGINX), and the benchmark listens on the first.
 #
+# Beside nginx, the gateway runs twice: in the benchmark's process, as the bare proxy does,
+# and as the command tianshu-gateway built here (TIANSHU_BENCH_GATEWAY_BIN), a process of
+# its own with its access log written to a file, as nginx is: on a machine with few cores
+# that other work shares, a proxy in a process of its own gets its own share of the CPU,
+# so out-of-process is compared with out-of-process.
+#
 # Usage: bash scripts/bench/gateway-nginx.sh [go test flags...]
 #        (default: the latency part for 20000 turns, then the throughput part for 10
 #         rounds, as docs/benchmarks.md runs them; flags given replace both, e.g.
@@ -101,8 +107,9 @@ for _ in $(seq 50); do
 done
 echo "$("$NGINX" -v 2>&1) on 127.0.0.1:$nginx_port -> upstream 127.0.0.1:$up_port; $(nproc) CPUs; load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
+go build -o "$dir/tianshu-gateway" ./cmd/tianshu-gateway
 bench() {
-	TIANSHU_BENCH_NGINX="127.0.0.1:$nginx_port" TIANSHU_BENCH_UPSTREAM="127.0.0.1:$up_port" \
+	TIANSHU_BENCH_GATEWAY_BIN="$dir/tianshu-gateway" TIANSHU_BENCH_NGINX="127.0.0.1:$nginx_port" TIANSHU_BENCH_UPSTREAM="127.0.0.1:$up_port" \
 		go test -count=1 "$@" ./gateway/
 }
 if [ $# -gt 0 ]; then
