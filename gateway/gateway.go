@@ -181,9 +181,9 @@ func WithErrorHandler(fn func(error)) Option {
 //   - 502 UNAVAILABLE: the upstream failed; 503 UNAVAILABLE: no instance, or its breaker is
 //     open; 504 DEADLINE_EXCEEDED: the route's timeout;
 //   - 502 RESOURCE_EXHAUSTED: the upstream's Content-Length is over the route's
-//     MaxResponseBytes. A response that grows past it while streaming has begun and is
-//     cut instead: the HTTP/1 connection closed, the HTTP/2 stream reset, and a record
-//     logged per route at most once a minute with the count of cuts.
+//     MaxResponseBytes. A response that grows past it once streaming has begun is cut
+//     instead: the HTTP/1 connection closed, the HTTP/2 stream reset, and a record logged
+//     per route at most once a minute with the count of cuts.
 //
 // Paths are cleaned before matching (RFC 3986's dot segments, repeated slashes), and the
 // cleaned path is what goes upstream, so "/public/../admin" is "/admin" for routing and
