@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -37,20 +38,44 @@ func benchDoc(upstream string) string {
 	return b.String()
 }
 
+// The nginx leg of BenchmarkVsReverseProxy: scripts/bench/gateway-nginx.sh starts nginx as
+// a reverse proxy to the upstream address it gives the benchmark, and sets both.
+const (
+	envNginx    = "TIANSHU_BENCH_NGINX"    // nginx's host:port
+	envUpstream = "TIANSHU_BENCH_UPSTREAM" // where the benchmark's upstream must listen
+	// envGatewayBin is a built cmd/tianshu-gateway: with it the benchmark also runs the
+	// gateway in a process of its own (benchDoc, access log to a file), as nginx runs.
+	envGatewayBin = "TIANSHU_BENCH_GATEWAY_BIN"
+	// envBareProxy makes the test binary a bare httputil.ReverseProxy serving on its value
+	// and forwarding to envUpstream's (see TestMain): the out-of-process baseline, run with
+	// envGatewayBin.
+	envBareProxy = "TIANSHU_BENCH_BARE_PROXY"
+)
+
 type benchSetup struct {
-	bare, gw string
-	token    string
+	direct, bare, gw string
+	nginx            string // empty without envNginx
+	gwProc, bareProc string // empty without envGatewayBin
+	token            string
 }
 
 // startBench starts one loopback upstream, a bare httputil.ReverseProxy to it and the
-// gateway with benchDoc and access logs on (JSON, every request, to io.Discard).
+// gateway with benchDoc and access logs on (JSON, every request, to io.Discard), and
+// finds nginx when envNginx names it.
 func startBench(b *testing.B) benchSetup {
 	b.Helper()
 	body := strings.Repeat("x", 128)
 	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, body)
 	})}
-	ulis, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, nginx := "127.0.0.1:0", os.Getenv(envNginx)
+	if nginx != "" {
+		if addr = os.Getenv(envUpstream); addr == "" {
+			b.Fatalf("%s is set but %s is not: run scripts/bench/gateway-nginx.sh", envNginx, envUpstream)
+		}
+		nginx = "http://" + nginx
+	}
+	ulis, err := net.Listen("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -58,9 +83,7 @@ func startBench(b *testing.B) benchSetup {
 	b.Cleanup(func() { _ = up.Close() })
 	target, _ := url.Parse("http://" + ulis.Addr().String())
 
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 256
-	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() }, Transport: tr}
+	rp, tr := bareProxy(target)
 	blis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -80,7 +103,97 @@ func startBench(b *testing.B) benchSetup {
 	if err := g.Apply(c); err != nil {
 		b.Fatal(err)
 	}
-	return benchSetup{bare: "http://" + blis.Addr().String(), gw: startGateway(b, g), token: token(b, secret, time.Hour)}
+	s := benchSetup{direct: target.String(), bare: "http://" + blis.Addr().String(), gw: startGateway(b, g),
+		nginx: nginx, token: token(b, secret, time.Hour)}
+	if nginx != "" {
+		// nginx is a plain proxy here (its open-source build verifies no JWT), and a request
+		// through it must reach this run's upstream, not a stale one.
+		c := benchClient(1)
+		fetch(b, c, nginx+"/svc500/items/1", s.token)
+		c.CloseIdleConnections()
+	}
+	if bin := os.Getenv(envGatewayBin); bin != "" {
+		dir := b.TempDir()
+		cfg := filepath.Join(dir, "gateway.yaml")
+		writeFile(b, cfg, benchDoc(target.String()))
+		addr := freeAddr(b)
+		s.gwProc = startProcess(b, addr, exec.Command(bin, "-config", cfg, "-listen", addr, "-admin", "",
+			"-access-log", filepath.Join(dir, "access.log"), "-deregister-delay", "0s", "-grace", "1s"))
+		addr = freeAddr(b)
+		bare := exec.Command(os.Args[0])
+		bare.Env = append(os.Environ(), envBareProxy+"="+addr, envUpstream+"="+target.Host)
+		s.bareProc = startProcess(b, addr, bare)
+		c := benchClient(1)
+		fetch(b, c, s.gwProc+"/svc500/items/1", s.token)
+		fetch(b, c, s.bareProc+"/svc500/items/1", s.token)
+		c.CloseIdleConnections()
+	}
+	return s
+}
+
+// bareProxy is the baseline: httputil.ReverseProxy to target with a pool as large as the
+// gateway's.
+func bareProxy(target *url.URL) (*httputil.ReverseProxy, *http.Transport) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 256
+	return &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() }, Transport: tr}, tr
+}
+
+// serveBareProxy is the test binary's life when envBareProxy is set: the bare proxy alone,
+// until it is killed.
+func serveBareProxy(addr, upstream string) {
+	rp, _ := bareProxy(&url.URL{Scheme: "http", Host: upstream})
+	fmt.Fprintln(os.Stderr, (&http.Server{Addr: addr, Handler: rp}).ListenAndServe())
+	os.Exit(1)
+}
+
+// freeAddr returns a loopback address free a moment ago, for a process to listen on.
+func freeAddr(b *testing.B) string {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lis.Close()
+	return lis.Addr().String()
+}
+
+// startProcess starts cmd, which is to listen on addr, and returns its base URL once it
+// accepts connections; the process is stopped when the benchmark ends.
+func startProcess(b *testing.B, addr string, cmd *exec.Cmd) string {
+	b.Helper()
+	bin := cmd.Path
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			_ = c.Close()
+			return "http://" + addr
+		}
+		if time.Since(start) > 10*time.Second {
+			b.Fatalf("%s does not listen on %s: %v", bin, addr, err)
+		}
+	}
+}
+
+// legs are the paths a request takes in BenchmarkVsReverseProxy, in the order of each
+// turn: straight to the upstream, the bare proxy, the gateway, and nginx when running.
+func (s benchSetup) legs() []struct{ name, url string } {
+	const path = "/svc500/items/1"
+	l := []struct{ name, url string }{{"direct", s.direct + path}, {"bare", s.bare + path}, {"gw", s.gw + path}}
+	if s.gwProc != "" {
+		l = append(l, struct{ name, url string }{"bareproc", s.bareProc + path}, struct{ name, url string }{"gwproc", s.gwProc + path})
+	}
+	if s.nginx != "" {
+		l = append(l, struct{ name, url string }{"nginx", s.nginx + path})
+	}
+	return l
 }
 
 func benchClient(conns int) *http.Client {
@@ -103,42 +216,48 @@ func fetch(b *testing.B, c *http.Client, url, token string) {
 
 // BenchmarkVsReverseProxy compares the gateway (1,000 routes, JWT HS256 and a rate limit
 // on the route, access logs on) with a bare httputil.ReverseProxy to the same loopback
-// upstream, in one run:
+// upstream, and, when scripts/bench/gateway-nginx.sh runs the benchmark, with nginx as a
+// reverse proxy to it (envNginx), and the bare proxy and the gateway again each in a process
+// of its own, as nginx is (envGatewayBin; "bareproc" and "gwproc", the gateway as the
+// command tianshu-gateway, with its telemetry and a file access log), all in one run:
 //
-//   - latency: one client, each iteration a request through each, in turns, so that both
-//     see the same machine; reports both p50 and p99 and the gateway's added p50;
-//   - throughput: 32 clients in parallel, rounds of the same count through each in turns;
-//     reports requests a second of both and their ratio.
+//   - latency: one client, each iteration a request straight to the upstream and one
+//     through each proxy, in turns, so that all see the same machine; reports each one's
+//     p50 and p99, and the p50 each proxy adds to the direct request;
+//   - throughput: 32 clients in parallel, rounds of the same count through each proxy in
+//     turns; reports requests a second of each and the ratios to the bare proxy.
 func BenchmarkVsReverseProxy(b *testing.B) {
 	s := startBench(b)
+	legs := s.legs()
 	b.Run("latency", func(b *testing.B) {
 		c := benchClient(1)
 		defer c.CloseIdleConnections()
-		var bare, gw []time.Duration
-		fetch(b, c, s.bare+"/svc500/items/1", s.token)
-		fetch(b, c, s.gw+"/svc500/items/1", s.token)
-		for b.Loop() {
-			t0 := time.Now()
-			fetch(b, c, s.bare+"/svc500/items/1", s.token)
-			t1 := time.Now()
-			fetch(b, c, s.gw+"/svc500/items/1", s.token)
-			bare, gw = append(bare, t1.Sub(t0)), append(gw, time.Since(t1))
+		lat := make([][]time.Duration, len(legs))
+		for _, l := range legs {
+			fetch(b, c, l.url, s.token)
 		}
-		slices.Sort(bare)
-		slices.Sort(gw)
+		for b.Loop() {
+			for i, l := range legs {
+				t0 := time.Now()
+				fetch(b, c, l.url, s.token)
+				lat[i] = append(lat[i], time.Since(t0))
+			}
+		}
 		q := func(d []time.Duration, p int) float64 { return float64(d[len(d)*p/100].Microseconds()) }
-		b.ReportMetric(q(bare, 50), "bare-p50-µs")
-		b.ReportMetric(q(bare, 99), "bare-p99-µs")
-		b.ReportMetric(q(gw, 50), "gw-p50-µs")
-		b.ReportMetric(q(gw, 99), "gw-p99-µs")
-		b.ReportMetric(q(gw, 50)-q(bare, 50), "added-p50-µs")
+		for i, l := range legs {
+			slices.Sort(lat[i])
+			b.ReportMetric(q(lat[i], 50), l.name+"-p50-µs")
+			b.ReportMetric(q(lat[i], 99), l.name+"-p99-µs")
+			if i > 0 {
+				b.ReportMetric(q(lat[i], 50)-q(lat[0], 50), l.name+"-added-p50-µs")
+			}
+		}
 		b.ReportMetric(0, "ns/op")
 	})
 	b.Run("throughput", func(b *testing.B) {
 		const clients, round = 32, 2000
 		c := benchClient(clients)
 		defer c.CloseIdleConnections()
-		var bareDur, gwDur time.Duration
 		runRound := func(url string) time.Duration {
 			start := time.Now()
 			var wg sync.WaitGroup
@@ -154,18 +273,25 @@ func BenchmarkVsReverseProxy(b *testing.B) {
 			wg.Wait()
 			return time.Since(start)
 		}
-		runRound(s.bare + "/svc500/items/1")
-		runRound(s.gw + "/svc500/items/1")
+		proxies := legs[1:] // bare first
+		dur := make([]time.Duration, len(proxies))
+		for _, l := range proxies {
+			runRound(l.url)
+		}
 		rounds := 0
 		for b.Loop() {
-			bareDur += runRound(s.bare + "/svc500/items/1")
-			gwDur += runRound(s.gw + "/svc500/items/1")
+			for i, l := range proxies {
+				dur[i] += runRound(l.url)
+			}
 			rounds++
 		}
 		n := float64(rounds * round)
-		b.ReportMetric(n/bareDur.Seconds(), "bare-req/s")
-		b.ReportMetric(n/gwDur.Seconds(), "gw-req/s")
-		b.ReportMetric(bareDur.Seconds()/gwDur.Seconds(), "gw/bare")
+		for i, l := range proxies {
+			b.ReportMetric(n/dur[i].Seconds(), l.name+"-req/s")
+			if i > 0 {
+				b.ReportMetric(dur[0].Seconds()/dur[i].Seconds(), l.name+"/bare")
+			}
+		}
 		b.ReportMetric(0, "ns/op")
 	})
 }

@@ -71,6 +71,11 @@ type Route struct {
 	CORS      *CORS      `json:"cors" config:"cors"`
 	// MaxBodyBytes caps the request body (DefaultMaxBodyBytes when 0; -1 for no cap).
 	MaxBodyBytes int64 `json:"maxBodyBytes" config:"maxBodyBytes"`
+	// MaxResponseBytes caps the response body (0, the default, for no cap): an answer whose
+	// Content-Length is over it gets 502 instead, and one that grows past it while
+	// streaming is cut (see Gateway). Not for gRPC targets, whose messages gRPC's own
+	// size limits bound; an upgraded connection (WebSocket) is not counted.
+	MaxResponseBytes int64 `json:"maxResponseBytes" config:"maxResponseBytes"`
 }
 
 // Match accepts a request: every field set must hold.
@@ -114,6 +119,25 @@ type Target struct {
 	// Transcode serves the service's gRPC methods as REST/JSON by their google.api.http
 	// rules, instead of passing requests through; see Transcode (transcode.go).
 	Transcode *Transcode `json:"transcode" config:"transcode"`
+	// TLS configures TLS to the target, and mutual TLS with a client certificate; with it a
+	// service target's requests go to its https endpoints. Without it https URLs are
+	// verified against the system roots.
+	TLS *UpstreamTLS `json:"tls" config:"tls"`
+}
+
+// UpstreamTLS is the gateway's side of TLS to a target, PEM files read by rpc's TLS
+// helpers (see rpc.TLSFiles and rpc.NewClientTLSConfig): CAFile verifies the upstream's
+// certificate instead of the system roots; CertFile and KeyFile, given together, are the
+// certificate the gateway presents to an upstream that asks for one (mutual TLS), read again
+// when they change on disk. ServerName is the name verified in the upstream's certificate:
+// by default the URLs' host, or the service's name (as rest's client verifies it). The
+// files are read when the route set is applied, which fails (wrapping rpc.ErrInvalidTLS)
+// when they cannot be used.
+type UpstreamTLS struct {
+	CAFile     string `json:"caFile" config:"caFile"`
+	CertFile   string `json:"certFile" config:"certFile"`
+	KeyFile    string `json:"keyFile" config:"keyFile"`
+	ServerName string `json:"serverName" config:"serverName"`
 }
 
 // HealthCheck is an active check of a target's URLs: every Interval, a GET of Path on
@@ -397,6 +421,13 @@ func (r *Route) validate(at string, fail failFunc) {
 	if r.MaxBodyBytes < -1 {
 		fail(at+".maxBodyBytes", "%d: want -1 (no cap), 0 (the default) or more", r.MaxBodyBytes)
 	}
+	// The response limit.
+	switch {
+	case r.MaxResponseBytes < 0:
+		fail(at+".maxResponseBytes", "%d: want 0 (no cap) or more", r.MaxResponseBytes)
+	case r.MaxResponseBytes > 0 && r.Target.Protocol == protoGRPC:
+		fail(at+".maxResponseBytes", "not for gRPC targets: bound messages with gRPC's maximum message size")
+	}
 }
 
 func (t *Target) validate(at string, fail failFunc) {
@@ -424,6 +455,7 @@ func (t *Target) validate(at string, fail failFunc) {
 	if t.Transcode != nil {
 		t.Transcode.validate(at, t, fail) // transcode.go
 	}
+	t.validateTLS(at, fail)
 	if h := t.HealthCheck; h != nil {
 		switch {
 		case t.Service != "":
@@ -437,6 +469,32 @@ func (t *Target) validate(at string, fail failFunc) {
 		case h.Failures < 0:
 			fail(at+".healthCheck.failures", "%d: want 0 (the default, 2) or more", h.Failures)
 		}
+	}
+}
+
+// validateTLS checks the tls section of a target.
+func (t *Target) validateTLS(at string, fail failFunc) {
+	c := t.TLS
+	if c == nil {
+		return
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		fail(at+".tls", "certFile %q, keyFile %q: give both (mutual TLS) or neither", c.CertFile, c.KeyFile)
+	}
+	if t.Protocol == protoGRPC || t.Transcode != nil {
+		fail(at+".tls", "not supported yet for gRPC targets (grpc or transcode)")
+	}
+	hosts := map[string]bool{}
+	for j, raw := range t.URLs {
+		if ep, err := parseStatic(raw); err == nil {
+			hosts[ep.Host] = true
+			if ep.Scheme != "https" {
+				fail(fmt.Sprintf("%s.urls[%d]", at, j), "%q with tls: want an https:// URL", raw)
+			}
+		}
+	}
+	if len(hosts) > 1 && c.ServerName == "" {
+		fail(at+".tls.serverName", "empty, with urls on %d hosts: name the one their certificates share", len(hosts))
 	}
 }
 

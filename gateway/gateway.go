@@ -181,7 +181,11 @@ func WithErrorHandler(fn func(error)) Option {
 //   - 413 RESOURCE_EXHAUSTED: the body is over the route's limit;
 //   - 429 RESOURCE_EXHAUSTED: a rate limit;
 //   - 502 UNAVAILABLE: the upstream failed; 503 UNAVAILABLE: no instance, or its breaker is
-//     open; 504 DEADLINE_EXCEEDED: the route's timeout.
+//     open; 504 DEADLINE_EXCEEDED: the route's timeout;
+//   - 502 RESOURCE_EXHAUSTED: the upstream's Content-Length is over the route's
+//     MaxResponseBytes. A response that grows past it once streaming has begun is cut
+//     instead: the HTTP/1 connection closed, the HTTP/2 stream reset, and a record logged
+//     per route at most once a minute with the count of cuts.
 //
 // Paths are cleaned before matching (RFC 3986's dot segments, repeated slashes), and the
 // cleaned path is what goes upstream, so "/public/../admin" is "/admin" for routing and

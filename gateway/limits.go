@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -150,4 +154,89 @@ func (p *corsPolicy) preflight(w *respWriter, r *http.Request) bool {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return true
+}
+
+// respLimitLogEvery is how often a route's cut responses are logged at most: the first cut
+// is logged at once, the next ones with their count a minute after the last record.
+const respLimitLogEvery = time.Minute
+
+// responseLimit enforces a route's MaxResponseBytes on the answers of its upstream.
+type responseLimit struct {
+	route  string
+	max    int64
+	log    *slog.Logger
+	logged atomic.Int64 // when the last record was written, in Unix nanoseconds
+	cuts   atomic.Int64 // responses cut since
+}
+
+func newResponseLimit(route string, max int64, log *slog.Logger) *responseLimit {
+	return &responseLimit{route: route, max: max, log: log}
+}
+
+// responseTooLarge is the error a response is refused or cut with.
+type responseTooLarge struct {
+	route       string
+	size, limit int64 // size is -1 for a response cut while streaming
+}
+
+func (e *responseTooLarge) Error() string {
+	if e.size < 0 {
+		return fmt.Sprintf("route %s: upstream's response grew past the route's limit of %d bytes", e.route, e.limit)
+	}
+	return fmt.Sprintf("route %s: upstream's response of %d bytes is over the route's limit of %d", e.route, e.size, e.limit)
+}
+
+// check refuses resp when its Content-Length is over the limit, before anything has been
+// sent to the client, and otherwise counts its body as the proxy copies it. A 101 answer
+// is exempt: its body is the upgraded connection, a stream of another protocol. So is the
+// answer to HEAD, which has no body whatever its Content-Length says.
+func (l *responseLimit) check(resp *http.Response) error {
+	if resp.StatusCode == http.StatusSwitchingProtocols || resp.Request.Method == http.MethodHead ||
+		resp.Body == nil || resp.Body == http.NoBody {
+		return nil
+	}
+	if resp.ContentLength > l.max {
+		return &responseTooLarge{route: l.route, size: resp.ContentLength, limit: l.max}
+	}
+	resp.Body = &limitedBody{ReadCloser: resp.Body, left: l.max, l: l}
+	return nil
+}
+
+// limitedBody passes on at most its limit of a response body. Reading past the limit
+// fails, and httputil.ReverseProxy answers a body that fails to read by aborting the
+// handler (http.ErrAbortHandler): the server closes an HTTP/1 connection, so the client
+// sees a body cut short, never a complete-looking one, and resets an HTTP/2 stream.
+type limitedBody struct {
+	io.ReadCloser
+	left int64
+	l    *responseLimit
+	err  error
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.ReadCloser.Read(p)
+	if int64(n) > b.left {
+		n, b.err = int(b.left), &responseTooLarge{route: b.l.route, size: -1, limit: b.l.max}
+		b.left = 0
+		b.l.cut(b.err)
+		return n, b.err
+	}
+	b.left -= int64(n)
+	return n, err
+}
+
+// cut logs a cut response, at most once per respLimitLogEvery, with the count since the
+// last record. The count is per route set: a change of routes starts it afresh.
+func (l *responseLimit) cut(err error) {
+	l.cuts.Add(1)
+	now := time.Now().UnixNano()
+	last := l.logged.Load()
+	if last != 0 && now-last < int64(respLimitLogEvery) || !l.logged.CompareAndSwap(last, now) {
+		return
+	}
+	l.log.Warn("gateway: responses cut at the route's limit", slog.String("route", l.route),
+		slog.Int64("limit", l.max), slog.Int64("cut", l.cuts.Swap(0)), slog.Any("err", err))
 }

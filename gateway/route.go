@@ -47,6 +47,7 @@ type route struct {
 
 	timeout   time.Duration
 	maxBody   int64
+	respLimit *responseLimit // nil without a limit
 	limiter   ratelimit.Limiter
 	consumers *consumerLimits
 	jwt       auth.Verifier
@@ -113,6 +114,9 @@ func (g *Gateway) compileRoute(i int, r *Route, inUse map[string]bool) (*route, 
 	}
 	if c := r.CORS; c != nil {
 		rt.cors = newCORS(c)
+	}
+	if r.MaxResponseBytes > 0 {
+		rt.respLimit = newResponseLimit(rt.name, r.MaxResponseBytes, g.log)
 	}
 	if rt.primary, err = g.forwardTo(rt, r, r.Target, inUse); err != nil {
 		return nil, fmt.Errorf("%s.target: %w", at, err)
@@ -234,9 +238,14 @@ func (g *Gateway) forwardTo(rt *route, r *Route, target Target, inUse map[string
 	if rt.grpc {
 		f.proxy.FlushInterval = -1 // each gRPC message as it comes
 	}
-	cors, grpc := rt.cors, rt.grpc
-	if cors != nil || grpc {
+	cors, grpc, lim := rt.cors, rt.grpc, rt.respLimit
+	if cors != nil || grpc || lim != nil {
 		f.proxy.ModifyResponse = func(resp *http.Response) error {
+			if lim != nil {
+				if err := lim.check(resp); err != nil {
+					return err // to upstreamError, which answers 502
+				}
+			}
 			if cors != nil {
 				cors.mark(resp.Header, resp.Request.Header.Get("Origin"))
 			}
@@ -403,7 +412,10 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, rt *rout
 		rw.err = err // for the access log, which records every answer of 500 and above
 	}
 	var mbe *http.MaxBytesError
+	var big *responseTooLarge
 	switch {
+	case errors.As(err, &big):
+		g.answer(w, r, http.StatusBadGateway, codes.ResourceExhausted, big.Error())
 	case errors.As(err, &mbe):
 		g.answer(w, r, http.StatusRequestEntityTooLarge, codes.ResourceExhausted, "request body over the route's limit of "+strconv.FormatInt(mbe.Limit, 10)+" bytes")
 	case errors.Is(err, context.DeadlineExceeded):

@@ -45,6 +45,9 @@ func upstreamKey(t Target, rt *Retries, b *Breaker) string {
 	if t.Transcode != nil {
 		sb.WriteString(transcodeKey(t.Transcode))
 	}
+	if c := t.TLS; c != nil {
+		fmt.Fprintf(&sb, "|s%q/%q/%q/%q", c.CAFile, c.CertFile, c.KeyFile, c.ServerName)
+	}
 	if rt != nil {
 		fmt.Fprintf(&sb, "|r%d/%g", rt.Attempts, rt.Budget)
 	}
@@ -106,6 +109,12 @@ func (p *pool) make(key string, t Target, rt *Retries, b *Breaker) (*upstream, e
 		// gRPC needs HTTP/2; without TLS that is h2c, with prior knowledge.
 		base.Protocols = new(http.Protocols)
 		base.Protocols.SetUnencryptedHTTP2(true)
+	}
+	if t.TLS != nil {
+		// Before the health check clones base: it probes over the same TLS.
+		if err := u.setTLS(t, base); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case t.Service != "":
@@ -205,6 +214,25 @@ func breakerGroup(b *Breaker) (*breaker.Group, error) {
 		return nil, fmt.Errorf("%w: breaker: %v", ErrInvalid, err)
 	}
 	return g, nil
+}
+
+// setTLS gives base the TLS of t, and sends a service's requests to its https endpoints.
+func (u *upstream) setTLS(t Target, base *http.Transport) error {
+	c := t.TLS
+	name := c.ServerName
+	if t.Service != "" {
+		u.scheme = "https"
+	} else if name == "" {
+		// Validate saw one host for all URLs; the outbound URLs name the upstream, not it.
+		ep, _ := parseStatic(t.URLs[0])
+		name = ep.Host
+	}
+	cfg, err := rpc.NewClientTLSConfig(rpc.TLSFiles{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile, ServerName: name})
+	if err != nil {
+		return fmt.Errorf("%w: tls: %w", ErrInvalid, err)
+	}
+	base.TLSClientConfig = cfg
+	return nil
 }
 
 // keep retires the upstreams no key of inUse names: each closes after the drain time,

@@ -120,6 +120,33 @@ func NewServerTLSConfig(files TLSFiles, nextProtos ...string) (*tls.Config, erro
 	}, nil
 }
 
+// NewClientTLSConfig returns a *tls.Config over files for clients that are not gRPC, such
+// as an http.Transport (the gateway's upstreams): CAFile verifies servers instead of the
+// system roots, CertFile and KeyFile (together) are the certificate presented to a server
+// that asks for one (mutual TLS), ServerName the name verified (default: the host dialled).
+// The certificate is re-read at a handshake when its files changed, as NewClientTLS does;
+// the CA is read once, here. Errors wrap ErrInvalidTLS and name the file.
+func NewClientTLSConfig(files TLSFiles, nextProtos ...string) (*tls.Config, error) {
+	if (files.CertFile == "") != (files.KeyFile == "") {
+		return nil, fmt.Errorf("%w: give CertFile and KeyFile together (got %q and %q)", ErrInvalidTLS, files.CertFile, files.KeyFile)
+	}
+	r := &reloadingTLS{files: files, protos: slices.Clone(nextProtos)}
+	if err := r.reload(r.stamps()); err != nil {
+		return nil, err
+	}
+	cfg := r.cfg.Clone()
+	if files.CertFile != "" {
+		cfg.Certificates = nil
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			r.creds() // reloads when the files changed
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return &r.cfg.Certificates[0], nil
+		}
+	}
+	return cfg, nil
+}
+
 // WithServerCredentials makes the server accept only connections secured by c (from
 // NewServerTLS, or credentials.NewTLS over a tls.Config of your own) and announce its
 // endpoint with the scheme "grpcs", so that plaintext consumers leave it alone.
