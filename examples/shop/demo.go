@@ -184,6 +184,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) (*report, error)
 	pr.say("traffic:  POST %s/orders through rest.Client: the registry lists both front doors, P2C picks", gatewayTarget)
 	pr.say("try:      curl -s -XPOST %s/orders -d '{\"item\":\"tea\",\"quantity\":2}'", gw)
 	pr.say("          curl -s %s/orders    curl -s %s/status", gw, gw)
+	pr.say("          curl -s %s%s?limit=2   (orders' gRPC ListOrders, as REST)", gw, restOrders)
 
 	traffic := &traffic{url: gatewayTarget, client: obs.client}
 	sum := newSummaries(ctx, pr, obs, o.every)

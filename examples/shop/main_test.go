@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tianshu-go/tianshu/examples/shop/shoppb"
 	"github.com/tianshu-go/tianshu/internal/testenv"
 	"go.uber.org/goleak"
 )
@@ -54,7 +56,7 @@ func startTour(t *testing.T) (*report, string) {
 	return rep, text
 }
 
-func TestTourShowsBalancingRouteChangesCanaryHotReloadBreakingAndFailover(t *testing.T) {
+func TestTourShowsBalancingRESTRouteChangesCanaryHotReloadBreakingAndFailover(t *testing.T) {
 	rep, text := startTour(t)
 
 	t.Run("step 1: steady traffic reaches both gateway, inventory and payment instances", func(t *testing.T) {
@@ -78,7 +80,29 @@ func TestTourShowsBalancingRouteChangesCanaryHotReloadBreakingAndFailover(t *tes
 			}
 		}
 	})
-	t.Run("step 2: a route added to gateway.yaml goes live on both front doors with no failed request, a broken edit is rejected", func(t *testing.T) {
+	t.Run("step 2: orders' gRPC methods answer as REST through both front doors, errors mapped", func(t *testing.T) {
+		r := rep.REST
+		for _, id := range []string{"gateway-1", "gateway-2"} {
+			p := r.Placed[id]
+			if p.Code != http.StatusOK || p.Order == nil {
+				t.Errorf("POST %s on %s: %d, want 200 and the order", restOrders, id, p.Code)
+				continue
+			}
+			o := p.Order
+			if o.Item != "cake" || o.Quantity != 1 || o.Status != shoppb.OrderStatus_ORDER_STATUS_PAID ||
+				o.OrdersInstance != "orders-1" || !strings.HasPrefix(o.InventoryInstance, "inventory-") ||
+				!strings.HasPrefix(o.PaymentInstance, "payment-") {
+				t.Errorf("POST %s on %s placed %v; want one cake, paid, naming orders-1, an inventory and a payment instance", restOrders, id, o)
+			}
+			if r.Listed[id] != http.StatusOK || !r.Found[id] {
+				t.Errorf("GET %s on %s: %d, the order placed found: %v; want 200 and true", restList, id, r.Listed[id], r.Found[id])
+			}
+			if e := r.Unknown[id]; e.Code != http.StatusNotFound || e.Body.Code != "NOT_FOUND" || !strings.Contains(e.Body.Message, unknownItem) {
+				t.Errorf("an order of %s on %s: %d %+v; want 404, code NOT_FOUND and a message naming the item", unknownItem, id, e.Code, e.Body)
+			}
+		}
+	})
+	t.Run("step 3: a route added to gateway.yaml goes live on both front doors with no failed request, a broken edit is rejected", func(t *testing.T) {
 		r := rep.Route
 		if r.Before == 0 {
 			t.Error("no probe of /api/v1/orders was answered 404 before the edit: the tour did not show the route was new")
@@ -107,7 +131,7 @@ func TestTourShowsBalancingRouteChangesCanaryHotReloadBreakingAndFailover(t *tes
 				r.KeptGeneration, r.KeptServing)
 		}
 	})
-	t.Run("step 3: the canary takes about 10% by weight and every request with the header", func(t *testing.T) {
+	t.Run("step 4: the canary takes about 10% by weight and every request with the header", func(t *testing.T) {
 		c := rep.Canary
 		// The gateway's split is exact per 100 requests of a route on one front door; the
 		// demo's own orders share the route, so the tour's share moves a little. Generous
@@ -123,7 +147,7 @@ func TestTourShowsBalancingRouteChangesCanaryHotReloadBreakingAndFailover(t *tes
 			t.Errorf("%d requests failed during the canary step", c.Failed)
 		}
 	})
-	t.Run("step 4: both payment instances reload the edited file and fail without restarting", func(t *testing.T) {
+	t.Run("step 5: both payment instances reload the edited file and fail without restarting", func(t *testing.T) {
 		f := rep.Failing
 		for _, id := range []string{"payment-1", "payment-2"} {
 			if f.FailureRate[id] != 0.8 {
@@ -140,7 +164,7 @@ func TestTourShowsBalancingRouteChangesCanaryHotReloadBreakingAndFailover(t *tes
 			t.Errorf("only %d orders failed while payment was failing", f.Failed)
 		}
 	})
-	t.Run("step 5: the breaker opens and orders are accepted with payment pending", func(t *testing.T) {
+	t.Run("step 6: the breaker opens and orders are accepted with payment pending", func(t *testing.T) {
 		if !rep.Breaker.Open {
 			t.Error("orders-1's metrics never showed the payment breaker open")
 		}
@@ -148,12 +172,12 @@ func TestTourShowsBalancingRouteChangesCanaryHotReloadBreakingAndFailover(t *tes
 			t.Errorf("%d orders answered payment pending, want at least 5", rep.Breaker.Pending)
 		}
 	})
-	t.Run("step 6: with the config restored the breaker closes and orders are paid", func(t *testing.T) {
+	t.Run("step 7: with the config restored the breaker closes and orders are paid", func(t *testing.T) {
 		if !rep.Recovered.Closed || rep.Recovered.Paid < 20 {
 			t.Errorf("breaker closed: %v, paid in a row: %d; want closed and 20", rep.Recovered.Closed, rep.Recovered.Paid)
 		}
 	})
-	t.Run("step 7: after a SIGKILL every order goes to the surviving inventory instance", func(t *testing.T) {
+	t.Run("step 8: after a SIGKILL every order goes to the surviving inventory instance", func(t *testing.T) {
 		k := rep.Killed
 		if !k.Gone {
 			t.Error("the registry still listed the killed instance")
@@ -166,15 +190,15 @@ func TestTourShowsBalancingRouteChangesCanaryHotReloadBreakingAndFailover(t *tes
 		}
 	})
 	t.Run("the line a second never lags the step outcome printed after it", func(t *testing.T) {
-		for step, want := range map[int]string{5: "breaker Payment/Charge open", 6: "breaker Payment/Charge closed"} {
+		for step, want := range map[int]string{6: "breaker Payment/Charge open", 7: "breaker Payment/Charge closed"} {
 			if line := lineBeforeOutcome(text, step); !strings.Contains(line, want) {
 				t.Errorf("the last summary line before step %d's outcome is %q, want it to say %q as the outcome does", step, line, want)
 			}
 		}
 	})
 	t.Run("every step prints its outcome and the demo stops every process", func(t *testing.T) {
-		if n := strings.Count(text, "\n-> "); n != 7 {
-			t.Errorf("%d step outcomes printed, want 7", n)
+		if n := strings.Count(text, "\n-> "); n != 8 {
+			t.Errorf("%d step outcomes printed, want 8", n)
 		}
 		for _, want := range []string{"gateway:  http://127.0.0.1:", "admin:    http://127.0.0.1:", "/routes",
 			"breaker Payment/Charge open", "tour done", "stopped every process"} {

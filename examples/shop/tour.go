@@ -33,6 +33,7 @@ type report struct {
 		Inventory       map[string]int // orders per inventory instance
 		Payment         map[string]int
 	}
+	REST    restReport
 	Route   routeReport
 	Canary  canaryReport
 	Failing struct {
@@ -74,6 +75,7 @@ func (t *tour) run(ctx context.Context) (*report, error) {
 		run   func(context.Context) (string, error)
 	}{
 		{"steady traffic spreads over the instances", t.steady},
+		{"the front doors serve orders' gRPC methods as REST: " + restOrders + " (the route orders-rest, transcoded)", t.rest},
 		{"gateway.yaml gains a route: /api/v1/orders goes live on both front doors, without a restart; a broken edit is rejected whole", t.route},
 		{"gateway.yaml splits orders 10%/90% to shop-api's canary, and sends X-Canary requests there", t.canary},
 		{"payment.yaml is edited: payment turns slow and failing, without a restart", t.failing},

@@ -4,13 +4,14 @@
 // 	protoc        v3.21.12
 // source: shop.proto
 
-// The shop demo's services: ordinary gRPC services, nothing Tianshu-specific. The gateway
-// calls Orders; Orders calls Inventory and Payment. Every reply names the instance that
-// served it, so the demo can show where traffic went.
+// The shop demo's services: ordinary gRPC services, nothing Tianshu-specific. shop-api (and
+// the front door, through REST) calls Orders; Orders calls Inventory and Payment. Every
+// reply names the instance that served it, so the demo can show where traffic went.
 
 package shoppb
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -557,7 +558,7 @@ var File_shop_proto protoreflect.FileDescriptor
 const file_shop_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"shop.proto\x12\ashop.v1\"C\n" +
+	"shop.proto\x12\ashop.v1\x1a\x1cgoogle/api/annotations.proto\"C\n" +
 	"\x11PlaceOrderRequest\x12\x12\n" +
 	"\x04item\x18\x01 \x01(\tR\x04item\x12\x1a\n" +
 	"\bquantity\x18\x02 \x01(\x05R\bquantity\")\n" +
@@ -593,12 +594,14 @@ const file_shop_proto_rawDesc = "" +
 	"\vOrderStatus\x12\x1c\n" +
 	"\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ORDER_STATUS_PAID\x10\x01\x12 \n" +
-	"\x1cORDER_STATUS_PAYMENT_PENDING\x10\x022\x86\x01\n" +
-	"\x06Orders\x128\n" +
+	"\x1cORDER_STATUS_PAYMENT_PENDING\x10\x022\xb1\x01\n" +
+	"\x06Orders\x12O\n" +
 	"\n" +
-	"PlaceOrder\x12\x1a.shop.v1.PlaceOrderRequest\x1a\x0e.shop.v1.Order\x12B\n" +
+	"PlaceOrder\x12\x1a.shop.v1.PlaceOrderRequest\x1a\x0e.shop.v1.Order\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
+	"/v1/orders\x12V\n" +
 	"\n" +
-	"ListOrders\x12\x1a.shop.v1.ListOrdersRequest\x1a\x18.shop.v1.ListOrdersReply2F\n" +
+	"ListOrders\x12\x1a.shop.v1.ListOrdersRequest\x1a\x18.shop.v1.ListOrdersReply\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/orders2F\n" +
 	"\tInventory\x129\n" +
 	"\aReserve\x12\x17.shop.v1.ReserveRequest\x1a\x15.shop.v1.ReserveReply2A\n" +
 	"\aPayment\x126\n" +

@@ -4,9 +4,9 @@
 // - protoc             v3.21.12
 // source: shop.proto
 
-// The shop demo's services: ordinary gRPC services, nothing Tianshu-specific. The gateway
-// calls Orders; Orders calls Inventory and Payment. Every reply names the instance that
-// served it, so the demo can show where traffic went.
+// The shop demo's services: ordinary gRPC services, nothing Tianshu-specific. shop-api (and
+// the front door, through REST) calls Orders; Orders calls Inventory and Payment. Every
+// reply names the instance that served it, so the demo can show where traffic went.
 
 package shoppb
 
@@ -30,8 +30,15 @@ const (
 // OrdersClient is the client API for Orders service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Orders takes and lists the shop's orders. Its google.api.http rules give it a REST face
+// besides gRPC: a gateway's transcode route serves these paths as JSON and calls the methods
+// (the shop's front door mounts them under /rpc; see config/gateway.yaml).
 type OrdersClient interface {
+	// PlaceOrder reserves the items and charges for them: POST /v1/orders, the request as the
+	// JSON body ({"item": "tea", "quantity": 2}).
 	PlaceOrder(ctx context.Context, in *PlaceOrderRequest, opts ...grpc.CallOption) (*Order, error)
+	// ListOrders returns the latest orders, newest first: GET /v1/orders?limit=5.
 	ListOrders(ctx context.Context, in *ListOrdersRequest, opts ...grpc.CallOption) (*ListOrdersReply, error)
 }
 
@@ -66,8 +73,15 @@ func (c *ordersClient) ListOrders(ctx context.Context, in *ListOrdersRequest, op
 // OrdersServer is the server API for Orders service.
 // All implementations must embed UnimplementedOrdersServer
 // for forward compatibility.
+//
+// Orders takes and lists the shop's orders. Its google.api.http rules give it a REST face
+// besides gRPC: a gateway's transcode route serves these paths as JSON and calls the methods
+// (the shop's front door mounts them under /rpc; see config/gateway.yaml).
 type OrdersServer interface {
+	// PlaceOrder reserves the items and charges for them: POST /v1/orders, the request as the
+	// JSON body ({"item": "tea", "quantity": 2}).
 	PlaceOrder(context.Context, *PlaceOrderRequest) (*Order, error)
+	// ListOrders returns the latest orders, newest first: GET /v1/orders?limit=5.
 	ListOrders(context.Context, *ListOrdersRequest) (*ListOrdersReply, error)
 	mustEmbedUnimplementedOrdersServer()
 }

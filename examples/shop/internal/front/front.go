@@ -1,7 +1,9 @@
 // Package front is the shop's front door: Tianshu's API gateway (package gateway) embedded
 // in a shop service. Its routes are the "gateway" section of its own config file
 // (gateway.yaml), watched strictly and applied whole on every valid change; they send the
-// shop's paths to services of the registry (the JSON API, shop-api, and its canary). It
+// shop's paths to services of the registry (the JSON API, shop-api, and its canary), and
+// serve the orders service's gRPC methods as REST under /rpc (a transcode route, by the
+// google.api.http rules in the shoppb package the front door links in). It
 // registers as service "gateway" with an http endpoint, so that callers reach every
 // front-door instance as http://gateway/ through rest.Client, and serves the gateway's
 // read-only admin API (/routes, /upstreams) beside /metrics on the process's admin server.
@@ -24,6 +26,9 @@ import (
 	"github.com/tianshu-go/tianshu/config/file"
 	"github.com/tianshu-go/tianshu/examples/shop/internal/api"
 	"github.com/tianshu-go/tianshu/examples/shop/internal/kit"
+	// The transcode route (orders-rest in gateway.yaml) finds shop.v1.Orders and its
+	// google.api.http rules in the descriptors this package links into the program.
+	_ "github.com/tianshu-go/tianshu/examples/shop/shoppb"
 	"github.com/tianshu-go/tianshu/gateway"
 	"github.com/tianshu-go/tianshu/rest"
 )
@@ -106,6 +111,7 @@ func Main(ctx context.Context, args []string) error {
 		gateway.WithDiscovery(p.Registry),
 		gateway.WithLogger(p.Log),
 		gateway.WithTelemetry(srvTel, cliTel),
+		gateway.WithGRPCTelemetry(p.GRPCClientTelemetry()), // the transcode routes' calls
 		gateway.WithMiddleware(Via(p.ID)),
 		gateway.WithErrorHandler(func(error) { rejected.Add(1) }), // the gateway logs it
 	}

@@ -321,6 +321,11 @@ func (p *Process) HTTPTelemetry() (*telemetry.HTTPServer, *telemetry.HTTPClient)
 	return p.httpTelemetry, telemetry.NewHTTPClient(mp)
 }
 
+// GRPCClientTelemetry returns the recorder of client spans and call durations that Dial's
+// clients use, for gRPC clients made elsewhere (the front door's transcode routes). The
+// process closes it.
+func (p *Process) GRPCClientTelemetry() *telemetry.Handler { return p.clientTracing }
+
 // AdminURL returns the base URL of the admin server.
 func (p *Process) AdminURL() string { return p.adminURL }
 
