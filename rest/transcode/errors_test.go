@@ -78,6 +78,11 @@ func checkError(t *testing.T, got answer, code int, grpcCode, say string) {
 	if ct := got.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)
 	}
+	// A gRPC error comes as a trailers-only answer, whose content-type grpc-go hands over
+	// as trailer metadata: the transport's, not the method's.
+	if v := got.header.Values("Grpc-Trailer-Content-Type"); len(v) != 0 {
+		t.Errorf("Grpc-Trailer-Content-Type = %q, want none", v)
+	}
 }
 
 func TestMethodErrorsMapToHTTPStatuses(t *testing.T) {

@@ -460,14 +460,20 @@ func emptyJSON(fd protoreflect.FieldDescriptor) string {
 }
 
 // writeMetadata writes the method's header and trailer metadata as grpc-gateway does:
-// Grpc-Metadata-<key> and Grpc-Trailer-<key> headers.
+// Grpc-Metadata-<key> and Grpc-Trailer-<key> headers. content-type is the transport's, not
+// the method's: grpc-go reports it as metadata (as trailer metadata for a trailers-only
+// error answer).
 func (c *call) writeMetadata() {
 	hdr := c.w.Header()
 	for k, v := range c.header {
-		hdr["Grpc-Metadata-"+http.CanonicalHeaderKey(k)] = v
+		if k != "content-type" {
+			hdr["Grpc-Metadata-"+http.CanonicalHeaderKey(k)] = v
+		}
 	}
 	for k, v := range c.trailer {
-		hdr["Grpc-Trailer-"+http.CanonicalHeaderKey(k)] = v
+		if k != "content-type" {
+			hdr["Grpc-Trailer-"+http.CanonicalHeaderKey(k)] = v
+		}
 	}
 }
 
