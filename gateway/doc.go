@@ -18,6 +18,10 @@
 //	      retries: {attempts: 3}           # idempotent requests only, within 10% of requests
 //	      rateLimit: {rate: 100, burst: 20, perConsumer: {header: X-API-Key, rate: 10, burst: 5}}
 //	      auth: {jwt: {secret: "${JWT_SECRET}"}}
+//	      maxBodyBytes: 1048576            # 413 above; maxResponseBytes: 502 or a cut answer
+//	    - name: billing                    # mutual TLS to the upstream
+//	      match: {path: {prefix: /billing}}
+//	      target: {urls: ["https://10.0.0.7:8443"], tls: {caFile: ca.pem, certFile: gw.pem, keyFile: gw-key.pem}}
 //
 // The document is read strictly (a key no field reads is an error) and validated whole;
 // every fault names its place ("routes[3].match.path: ..."). It compiles into an immutable
