@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,8 @@ import (
 	"github.com/tianshu-go/tianshu/config"
 	"github.com/tianshu-go/tianshu/config/file"
 	"github.com/tianshu-go/tianshu/gateway"
+	"github.com/tianshu-go/tianshu/metrics"
+	"github.com/tianshu-go/tianshu/telemetry"
 )
 
 // benchDoc is 1,000 routes, the one under test in the middle with JWT (HS256) and a rate
@@ -54,6 +57,7 @@ const (
 
 type benchSetup struct {
 	direct, bare, gw string
+	gwTel            string // the gateway with the command's telemetry (Prometheus metrics)
 	nginx            string // empty without envNginx
 	gwProc, bareProc string // empty without envGatewayBin
 	token            string
@@ -103,8 +107,25 @@ func startBench(b *testing.B) benchSetup {
 	if err := g.Apply(c); err != nil {
 		b.Fatal(err)
 	}
+	// The same gateway with the telemetry tianshu-gateway runs with: Prometheus metrics per
+	// route and upstream, spans through the global tracer provider (no-op here, as in a
+	// command without tracing set up).
+	prom, err := metrics.NewPrometheus(metrics.WithoutRuntimeMetrics())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = prom.Shutdown(context.Background()) })
+	mp := telemetry.WithMeterProvider(prom.MeterProvider())
+	gt, err := gateway.New(gateway.WithTelemetry(telemetry.NewHTTPServer(mp), telemetry.NewHTTPClient(mp)),
+		gateway.WithAccessLog(slog.New(slog.NewJSONHandler(io.Discard, nil)), 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := gt.Apply(c); err != nil {
+		b.Fatal(err)
+	}
 	s := benchSetup{direct: target.String(), bare: "http://" + blis.Addr().String(), gw: startGateway(b, g),
-		nginx: nginx, token: token(b, secret, time.Hour)}
+		gwTel: startGateway(b, gt), nginx: nginx, token: token(b, secret, time.Hour)}
 	if nginx != "" {
 		// nginx is a plain proxy here (its open-source build verifies no JWT), and a request
 		// through it must reach this run's upstream, not a stale one.
@@ -186,7 +207,8 @@ func startProcess(b *testing.B, addr string, cmd *exec.Cmd) string {
 // turn: straight to the upstream, the bare proxy, the gateway, and nginx when running.
 func (s benchSetup) legs() []struct{ name, url string } {
 	const path = "/svc500/items/1"
-	l := []struct{ name, url string }{{"direct", s.direct + path}, {"bare", s.bare + path}, {"gw", s.gw + path}}
+	l := []struct{ name, url string }{{"direct", s.direct + path}, {"bare", s.bare + path}, {"gw", s.gw + path},
+		{"gwtel", s.gwTel + path}}
 	if s.gwProc != "" {
 		l = append(l, struct{ name, url string }{"bareproc", s.bareProc + path}, struct{ name, url string }{"gwproc", s.gwProc + path})
 	}
