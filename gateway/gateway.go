@@ -260,9 +260,11 @@ func (g *Gateway) Apply(c *Config) error {
 	}
 	t.index()
 	g.gen++
+	// The names first: a stream that matched the new table is then never taken for one
+	// of a removed route.
+	g.live.keep(c.Routes)
 	g.table.Store(t)
 	g.pool.keep(inUse)
-	g.live.keep(c.Routes)
 	return nil
 }
 
