@@ -301,12 +301,14 @@ func (l *streamLoad) halt(timeout time.Duration) bool {
 // read met its end before the client closed it was closed by the gateway (dropped); the
 // client closed the others itself (net/http drops a connection on a starved machine when
 // a request's write has not been seen to finish in time, and the idle ones at the end).
-// A connection the client dialled but never used, because another came free first, is
-// closed by the gateway's server after its ReadHeaderTimeout, as a slowloris would be:
-// counted apart (unused).
+// An answer with "Connection: close" counts as a drop too (asked), though the client
+// closes that connection itself. A connection the client dialled but never used, because
+// another came free first, is closed by the gateway's server after its ReadHeaderTimeout,
+// as a slowloris would be: counted apart (unused).
 type httpLoad struct {
 	ok, failed                  atomic.Int64
 	dials, dropped, own, unused atomic.Int64
+	asked                       atomic.Int64
 	firstErr                    atomic.Value
 	stop                        chan struct{}
 	wg                          sync.WaitGroup
@@ -376,6 +378,9 @@ func startHTTPLoad(base string, clients int) *httpLoad {
 				if err == nil {
 					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
+					if resp.Close {
+						l.asked.Add(1)
+					}
 					if resp.StatusCode != http.StatusOK {
 						err = fmt.Errorf("status %d", resp.StatusCode)
 					}
@@ -427,7 +432,7 @@ func soak(t *testing.T, length time.Duration, up *soakUpstreams, src config.Sour
 	})
 	heap0, gr0 := heapAndGoroutines()
 	closedBefore, dialsBefore, droppedBefore, ownBefore := closed.Load(), h.dials.Load(), h.dropped.Load(), h.own.Load()
-	unusedBefore := h.unused.Load()
+	unusedBefore, askedBefore := h.unused.Load(), h.asked.Load()
 
 	// Changes are written at a steady 1,000 a minute, whatever the gateway does; a prober
 	// reads the marker route all along and takes each change's write-to-live as the time
@@ -458,6 +463,9 @@ func soak(t *testing.T, length time.Duration, up *soakUpstreams, src config.Sour
 	heap1, gr1 := heapAndGoroutines()
 	closedDuring, dialsDuring := closed.Load()-closedBefore, h.dials.Load()-dialsBefore
 	dropped, own, unused := h.dropped.Load()-droppedBefore, h.own.Load()-ownBefore, h.unused.Load()-unusedBefore
+	asked := h.asked.Load() - askedBefore
+	// The client closes a connection it was asked to close itself: a drop by the gateway.
+	dropped, own = dropped+asked, own-asked
 	stuck := !load.halt(15 * time.Second)
 	h.finish()
 
