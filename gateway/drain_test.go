@@ -2,8 +2,11 @@ package gateway_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
 
 	"github.com/tianshu-go/tianshu/gateway"
 )
@@ -95,7 +98,10 @@ func TestRemovedRouteClosesStreamsAfterDrain(t *testing.T) {
 				if d := time.Since(removed); d < drain {
 					t.Errorf("the gRPC stream ended %v after its route was removed, before the drain of %v: %v", d, drain, err)
 				}
-				t.Logf("the gRPC stream ended %v after its route was removed: %v", time.Since(removed).Round(time.Millisecond), err)
+				// The status a client can act on, naming the route.
+				if s := st.endStatus(); s.Code() != codes.Unavailable || !strings.Contains(s.Message(), "route grpc was removed") {
+					t.Errorf("the gRPC stream ended with %v, want Unavailable naming the route", s)
+				}
 			case <-time.After(drain + 10*time.Second):
 				st.cancel()
 				t.Errorf("the gRPC stream is still open %v after its route was removed with a drain of %v", time.Since(removed).Round(time.Millisecond), drain)

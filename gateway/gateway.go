@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,7 +174,9 @@ func WithErrorHandler(fn func(error)) Option {
 // table it started with, and no connection is closed by a change. The one exception is
 // what would otherwise outlive its route for good: an upgraded connection (WebSocket) or
 // a gRPC call whose route is no longer in the table (by name) is closed the drain time
-// (WithDrain) after the change that removed the route, if it has not ended by then.
+// (WithDrain) after the change that removed the route, if it has not ended by then; a gRPC
+// call so cut after its answer began ends with status UNAVAILABLE, "route <name> was
+// removed from the gateway".
 //
 // Every answer the gateway gives itself (no route, refused, upstream unavailable) is
 // rpc/httperr's JSON body, or for gRPC requests a gRPC status in the trailers:
@@ -329,9 +332,24 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer func() { g.opts.server.End(ctx, rec, rw.statusOr200()) }()
 	}
 	if rt.grpc || len(r.Header["Upgrade"]) > 0 {
-		var done func()
-		r, done = g.live.track(r, rt.name)
-		defer done()
+		var st *stream
+		r, st = g.live.track(r, rt.name)
+		defer func() {
+			g.live.untrack(st)
+			if !rt.grpc || !st.drained.Load() {
+				return
+			}
+			// The proxy aborts a call cut mid-answer; end it with a status the client can
+			// act on (retry elsewhere) rather than a reset stream, which it reads as
+			// Internal.
+			if p := recover(); p != nil && p != http.ErrAbortHandler { //nolint:errorlint // panic value
+				panic(p)
+			} else if p != nil {
+				h := rw.Header()
+				h.Set(http.TrailerPrefix+"Grpc-Status", strconv.Itoa(int(codes.Unavailable)))
+				h.Set(http.TrailerPrefix+"Grpc-Message", "route "+rt.name+" was removed from the gateway")
+			}
+		}()
 	}
 	g.serve(&rw, r, rt, ri.path, ri.vals)
 	g.accessLog(r, rt.name, orig, &rw, start)
@@ -350,19 +368,27 @@ type streams struct {
 }
 
 type stream struct {
-	route  string
-	cancel context.CancelFunc
-	doomed bool // its route is gone; cancel runs after the drain
+	route   string
+	cancel  context.CancelFunc
+	doomed  bool        // its route is gone; drain runs after the drain time
+	drained atomic.Bool // cancelled by drain, not by Close or its own end
+}
+
+// drain cancels the stream because its route was removed.
+func (st *stream) drain() {
+	st.drained.Store(true)
+	st.cancel()
 }
 
 func newStreams(drain time.Duration) *streams {
 	return &streams{drain: drain, names: map[string]bool{}, open: map[*stream]struct{}{}}
 }
 
-// track returns r with a context that a removal of route (or Close) cancels, and the func
-// to call when r ends. Cancelling the context closes an upgraded connection on both sides
-// (httputil.ReverseProxy closes the upstream's, then the client's) and resets a gRPC call.
-func (s *streams) track(r *http.Request, route string) (*http.Request, func()) {
+// track returns r with a context that a removal of route (or Close) cancels, and its
+// stream, for untrack when r ends. Cancelling the context closes an upgraded connection on
+// both sides (httputil.ReverseProxy closes the upstream's, then the client's) and cuts a
+// gRPC call.
+func (s *streams) track(r *http.Request, route string) (*http.Request, *stream) {
 	ctx, cancel := context.WithCancel(r.Context())
 	st := &stream{route: route, cancel: cancel}
 	s.mu.Lock()
@@ -372,16 +398,19 @@ func (s *streams) track(r *http.Request, route string) (*http.Request, func()) {
 	case !s.names[route]:
 		// r matched a table that a change replaced meanwhile, without its route.
 		st.doomed = true
-		time.AfterFunc(s.drain, cancel)
+		time.AfterFunc(s.drain, st.drain)
 	}
 	s.open[st] = struct{}{}
 	s.mu.Unlock()
-	return r.WithContext(ctx), func() {
-		s.mu.Lock()
-		delete(s.open, st)
-		s.mu.Unlock()
-		cancel()
-	}
+	return r.WithContext(ctx), st
+}
+
+// untrack forgets st, whose request has ended.
+func (s *streams) untrack(st *stream) {
+	s.mu.Lock()
+	delete(s.open, st)
+	s.mu.Unlock()
+	st.cancel()
 }
 
 // keep notes the routes now in force, and closes the streams of every other route after
@@ -391,20 +420,20 @@ func (s *streams) keep(routes []Route) {
 	for i := range routes {
 		names[routes[i].Name] = true
 	}
-	var doomed []context.CancelFunc
+	var doomed []*stream
 	s.mu.Lock()
 	s.names = names
 	for st := range s.open {
 		if !st.doomed && !names[st.route] {
 			st.doomed = true
-			doomed = append(doomed, st.cancel)
+			doomed = append(doomed, st)
 		}
 	}
 	s.mu.Unlock()
 	if len(doomed) > 0 {
 		time.AfterFunc(s.drain, func() {
-			for _, cancel := range doomed {
-				cancel()
+			for _, st := range doomed {
+				st.drain()
 			}
 		})
 	}

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/tianshu-go/tianshu/config"
 	etcdconfig "github.com/tianshu-go/tianshu/config/etcd"
 	"github.com/tianshu-go/tianshu/config/file"
@@ -531,7 +533,13 @@ func soak(t *testing.T, length time.Duration, up *soakUpstreams, src config.Sour
 			for err == nil {
 				err = s.echo([]byte("after the removal"))
 			}
-			ended <- end{nil, time.Now()}
+			at := time.Now()
+			if st := s.endStatus(); st.Code() != codes.Unavailable {
+				err = fmt.Errorf("a gRPC stream of a removed route ended with %v, want Unavailable", st)
+			} else {
+				err = nil
+			}
+			ended <- end{err, at}
 			s.cancel()
 		}()
 	}

@@ -20,6 +20,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/tianshu-go/tianshu/internal/testpb"
 )
@@ -322,6 +323,12 @@ func (s *echoStream) echo(msg []byte) error {
 		return fmt.Errorf("stream: sent %q, got %q", msg, out.Payload)
 	}
 	return nil
+}
+
+// endStatus is the status the stream ended with, once it has.
+func (s *echoStream) endStatus() *status.Status {
+	var out testpb.EchoReply
+	return status.Convert(s.cs.RecvMsg(&out))
 }
 
 // finish ends the stream from the client side, as a client done with it does.
