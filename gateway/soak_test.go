@@ -228,12 +228,24 @@ type streamLoad struct {
 	grpcMsgs atomic.Int64
 	errs     chan error // the first error of each connection or stream
 	stop     chan struct{}
+	stopOnce sync.Once
 	wg       sync.WaitGroup
 }
 
 func startStreamLoad(t *testing.T, base string) *streamLoad {
 	l := &streamLoad{errs: make(chan error, soakWS+soakStreams), stop: make(chan struct{})}
 	conn := grpcConn(t, base)
+	// Should the test end early, before the gateway's server stops (cleanups run last
+	// first).
+	t.Cleanup(func() {
+		l.halt(time.Second)
+		for _, c := range l.ws {
+			_ = c.c.Close()
+		}
+		for _, s := range l.streams {
+			s.cancel()
+		}
+	})
 	for i := range soakWS {
 		c, err := wsDial(base, "/ws")
 		if err != nil {
@@ -280,7 +292,7 @@ func (l *streamLoad) run(echo func(int) error, count *atomic.Int64) {
 // halt stops the exchanges, leaving the connections and streams open; it reports false if
 // some did not stop within timeout (a stream stuck without an error).
 func (l *streamLoad) halt(timeout time.Duration) bool {
-	close(l.stop)
+	l.stopOnce.Do(func() { close(l.stop) })
 	done := make(chan struct{})
 	go func() { l.wg.Wait(); close(done) }()
 	select {
@@ -313,6 +325,7 @@ type httpLoad struct {
 	asked                       atomic.Int64
 	firstErr                    atomic.Value
 	stop                        chan struct{}
+	stopOnce                    sync.Once
 	wg                          sync.WaitGroup
 	tr                          *http.Transport
 }
@@ -400,7 +413,7 @@ func startHTTPLoad(base string, clients int) *httpLoad {
 }
 
 func (l *httpLoad) finish() {
-	close(l.stop)
+	l.stopOnce.Do(func() { close(l.stop) })
 	l.wg.Wait()
 	l.tr.CloseIdleConnections()
 }
@@ -429,6 +442,7 @@ func soak(t *testing.T, length time.Duration, up *soakUpstreams, src config.Sour
 
 	load := startStreamLoad(t, base)
 	h := startHTTPLoad(base, soakClients)
+	t.Cleanup(h.finish)
 	waitFor(t, "every client and stream has exchanged messages", func() bool {
 		return h.ok.Load() >= 4*soakClients && load.wsMsgs.Load() >= 4*soakWS && load.grpcMsgs.Load() >= 4*soakStreams
 	})
