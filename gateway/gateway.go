@@ -348,6 +348,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				h := rw.Header()
 				h.Set(http.TrailerPrefix+"Grpc-Status", strconv.Itoa(int(codes.Unavailable)))
 				h.Set(http.TrailerPrefix+"Grpc-Message", "route "+rt.name+" was removed from the gateway")
+				g.accessLog(r, rt.name, orig, &rw, start)
 			}
 		}()
 	}
