@@ -26,8 +26,10 @@
 // The document is read strictly (a key no field reads is an error) and validated whole;
 // every fault names its place ("routes[3].match.path: ..."). It compiles into an immutable
 // table that a request loads once: Apply and Watch swap tables atomically, so a change
-// never closes a connection and a request finishes on the table it started with. An
-// invalid set is rejected whole, the routes in force stay, and the error is reported once.
+// never closes a connection and a request finishes on the table it started with; only the
+// upgraded connections (WebSocket) and gRPC calls of a route the change removed are
+// closed, after the drain time (WithDrain). An invalid set is rejected whole, the routes
+// in force stay, and the error is reported once.
 //
 // The shortest use:
 //

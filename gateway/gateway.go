@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,7 +25,9 @@ import (
 // Defaults of the gateway.
 const (
 	// DefaultDrain is how long an upstream no route uses any more keeps its connections
-	// after a change, so that requests still running on the previous table finish.
+	// after a change, so that requests still running on the previous table finish, and
+	// how long the streams of a removed route (WebSocket and other upgraded connections,
+	// gRPC calls) stay open before they are closed.
 	DefaultDrain = time.Minute
 	// DefaultReadHeaderTimeout closes a connection that has not sent its headers in time
 	// (slowloris); DefaultMaxHeaderBytes bounds the headers (431 above).
@@ -115,8 +119,9 @@ func WithoutTelemetry() Option {
 	return func(o *options) error { o.noTel = true; return nil }
 }
 
-// WithDrain sets how long an upstream that no route uses any more stays open; see
-// DefaultDrain.
+// WithDrain sets how long an upstream that no route uses any more stays open, and how
+// long a removed route's streams (upgraded connections, gRPC calls) are let run before
+// they are closed; see DefaultDrain. With 0 they close at the change.
 func WithDrain(d time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 {
@@ -168,7 +173,12 @@ func WithErrorHandler(fn func(error)) Option {
 // Gateway is an http.Handler that routes each request by the route table in force and
 // forwards it through the route's middleware to its upstream. A table is put in force
 // whole by Apply (or by Watch, from config sources): a request is served to its end on the
-// table it started with, and no connection is closed by a change.
+// table it started with, and no connection is closed by a change. The one exception is
+// what would otherwise outlive its route for good: an upgraded connection (WebSocket) or
+// a gRPC call whose route is no longer in the table (by name) is closed the drain time
+// (WithDrain) after the change that removed the route, if it has not ended by then; a gRPC
+// call so cut after its answer began ends with status UNAVAILABLE, "route <name> was
+// removed from the gateway".
 //
 // Every answer the gateway gives itself (no route, refused, upstream unavailable) is
 // rpc/httperr's JSON body, or for gRPC requests a gRPC status in the trailers:
@@ -196,6 +206,7 @@ type Gateway struct {
 	opts   options
 	table  atomic.Pointer[table]
 	pool   *pool
+	live   *streams
 	mu     sync.Mutex // serialises Apply
 	gen    uint64
 	log    *slog.Logger
@@ -236,6 +247,7 @@ func New(opts ...Option) (*Gateway, error) {
 	if g.pool.tc.files == nil {
 		g.pool.tc.files = protoregistry.GlobalFiles
 	}
+	g.live = newStreams(o.drain)
 	g.table.Store(&table{})
 	g.table.Load().index()
 	return g, nil
@@ -264,6 +276,9 @@ func (g *Gateway) Apply(c *Config) error {
 	}
 	t.index()
 	g.gen++
+	// The names first: a stream that matched the new table is then never taken for one
+	// of a removed route.
+	g.live.keep(c.Routes)
 	g.table.Store(t)
 	g.pool.keep(inUse)
 	return nil
@@ -283,8 +298,9 @@ func (g *Gateway) inUse(t *table, keys map[string]bool) map[string]bool {
 // Generation counts the route sets put in force; 0 before the first.
 func (g *Gateway) Generation() uint64 { return g.table.Load().gen }
 
-// Close stops watching and closes every upstream's connections; requests in flight
-// fail. Shut the http.Server down first (see Serve).
+// Close stops watching, closes the streams (upgraded connections, gRPC calls) and every
+// upstream's connections; requests in flight fail. Shut the http.Server down first (see
+// Serve).
 func (g *Gateway) Close() error {
 	g.mu.Lock()
 	stop := g.stop
@@ -294,6 +310,7 @@ func (g *Gateway) Close() error {
 	if stop != nil {
 		err = stop()
 	}
+	g.live.closeAll()
 	g.pool.closeAll()
 	return err
 }
@@ -334,8 +351,123 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(ctx)
 		defer func() { g.opts.server.End(ctx, rec, rw.statusOr200()) }()
 	}
+	if rt.grpc || len(r.Header["Upgrade"]) > 0 {
+		var st *stream
+		r, st = g.live.track(r, rt.name)
+		defer func() {
+			g.live.untrack(st)
+			if !rt.grpc || !st.drained.Load() {
+				return
+			}
+			// The proxy aborts a call cut mid-answer; end it with a status the client can
+			// act on (retry elsewhere) rather than a reset stream, which it reads as
+			// Internal.
+			if p := recover(); p != nil && p != http.ErrAbortHandler { //nolint:errorlint // panic value
+				panic(p)
+			} else if p != nil {
+				h := rw.Header()
+				h.Set(http.TrailerPrefix+"Grpc-Status", strconv.Itoa(int(codes.Unavailable)))
+				h.Set(http.TrailerPrefix+"Grpc-Message", "route "+rt.name+" was removed from the gateway")
+				g.accessLog(r, rt.name, orig, &rw, start)
+			}
+		}()
+	}
 	g.serve(&rw, r, rt, ri.path, ri.vals)
 	g.accessLog(r, rt.name, orig, &rw, start)
+}
+
+// streams tracks the requests that can outlive a route change by far, upgraded
+// connections and gRPC calls, by the name of their route, so that a route's removal closes
+// them a drain time later. Other requests are bounded by their route's timeout and finish
+// on the table they started with, however long it is gone.
+type streams struct {
+	mu     sync.Mutex
+	drain  time.Duration
+	names  map[string]bool // the routes in force
+	open   map[*stream]struct{}
+	closed bool
+}
+
+type stream struct {
+	route   string
+	cancel  context.CancelFunc
+	doomed  bool        // its route is gone; drain runs after the drain time
+	drained atomic.Bool // cancelled by drain, not by Close or its own end
+}
+
+// drain cancels the stream because its route was removed.
+func (st *stream) drain() {
+	st.drained.Store(true)
+	st.cancel()
+}
+
+func newStreams(drain time.Duration) *streams {
+	return &streams{drain: drain, names: map[string]bool{}, open: map[*stream]struct{}{}}
+}
+
+// track returns r with a context that a removal of route (or Close) cancels, and its
+// stream, for untrack when r ends. Cancelling the context closes an upgraded connection on
+// both sides (httputil.ReverseProxy closes the upstream's, then the client's) and cuts a
+// gRPC call.
+func (s *streams) track(r *http.Request, route string) (*http.Request, *stream) {
+	ctx, cancel := context.WithCancel(r.Context())
+	st := &stream{route: route, cancel: cancel}
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		cancel()
+	case !s.names[route]:
+		// r matched a table that a change replaced meanwhile, without its route.
+		st.doomed = true
+		time.AfterFunc(s.drain, st.drain)
+	}
+	s.open[st] = struct{}{}
+	s.mu.Unlock()
+	return r.WithContext(ctx), st
+}
+
+// untrack forgets st, whose request has ended.
+func (s *streams) untrack(st *stream) {
+	s.mu.Lock()
+	delete(s.open, st)
+	s.mu.Unlock()
+	st.cancel()
+}
+
+// keep notes the routes now in force, and closes the streams of every other route after
+// the drain time.
+func (s *streams) keep(routes []Route) {
+	names := make(map[string]bool, len(routes))
+	for i := range routes {
+		names[routes[i].Name] = true
+	}
+	var doomed []*stream
+	s.mu.Lock()
+	s.names = names
+	for st := range s.open {
+		if !st.doomed && !names[st.route] {
+			st.doomed = true
+			doomed = append(doomed, st)
+		}
+	}
+	s.mu.Unlock()
+	if len(doomed) > 0 {
+		time.AfterFunc(s.drain, func() {
+			for _, st := range doomed {
+				st.drain()
+			}
+		})
+	}
+}
+
+// closeAll closes every stream now, when the gateway closes.
+func (s *streams) closeAll() {
+	s.mu.Lock()
+	s.closed = true
+	for st := range s.open {
+		st.cancel()
+	}
+	s.mu.Unlock()
 }
 
 func hasEncodedSlash(raw string) bool {
