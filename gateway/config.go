@@ -18,6 +18,9 @@ const Key = "gateway"
 
 // Limits of the document, and defaults.
 const (
+	// jwtCacheTTL and jwtCacheSize bound the tokens a JWT route remembers (see JWT).
+	jwtCacheTTL  = 10 * time.Minute
+	jwtCacheSize = 10000
 	// DefaultMaxBodyBytes is the largest request body a route forwards when it sets none.
 	DefaultMaxBodyBytes = 4 << 20
 	// DefaultConsumerKeys caps how many consumer keys a route's per-consumer limit tracks;
@@ -232,7 +235,9 @@ type Auth struct {
 	APIKeyHeader string `json:"apiKeyHeader" config:"apiKeyHeader"`
 }
 
-// JWT configures rpc/auth's JWT verifier with an HMAC secret (use a ${PLACEHOLDER}).
+// JWT configures rpc/auth's JWT verifier with an HMAC secret (use a ${PLACEHOLDER}). A
+// token the route accepted is remembered (as a digest, in an auth.Cache of 10,000 per
+// route) until it expires or 10 minutes pass, and not verified again meanwhile.
 type JWT struct {
 	Secret   string `json:"secret" config:"secret"`
 	Issuer   string `json:"issuer" config:"issuer"`

@@ -262,3 +262,28 @@ gateway:
 		t.Errorf("upstream down: %d %q", got.status, got.body)
 	}
 }
+
+// TestAnAcceptedTokenIsRefusedOnceItExpires: the route remembers the tokens it accepted
+// (auth.Cache), but no longer than the token's own expiry.
+func TestAnAcceptedTokenIsRefusedOnceItExpires(t *testing.T) {
+	up := startEcho(t, "up")
+	_, base := newGateway(t, fmt.Sprintf(`
+gateway:
+  routes:
+    - name: private
+      match: {path: {prefix: /}}
+      target: {urls: [%q]}
+      auth: {jwt: {secret: %s}}
+`, up.srv.URL, secret))
+	// exp has a resolution of a second: the token ends within 1-2 s.
+	hdr := map[string]string{"Authorization": "Bearer " + token(t, secret, 2*time.Second)}
+	for range 3 {
+		if got := do(t, nil, "GET", base+"/x", hdr, ""); got.status != 200 {
+			t.Fatalf("a fresh token: %d %q", got.status, got.body)
+		}
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if got := do(t, nil, "GET", base+"/x", hdr, ""); got.status != 401 {
+		t.Errorf("the token after its expiry: %d %q, want 401", got.status, got.body)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"time"
 )
 
 // Errors of this package; verifiers wrap ErrInvalidCredentials, New wraps ErrInvalidConfig.
@@ -29,6 +30,9 @@ type Principal struct {
 	Scopes []string
 	// Claims are all claims of a JWT, nil for other verifiers. They are never logged.
 	Claims map[string]any
+	// Expires is when the credentials stop being valid (a JWT's "exp"); zero when they
+	// carry no end. A Cache forgets them then.
+	Expires time.Time
 }
 
 // HasScope reports whether the principal was granted scope.

@@ -119,7 +119,11 @@ func (v *JWT) Verify(_ context.Context, token string) (Principal, error) {
 	if sub == "" {
 		return Principal{}, fmt.Errorf("%w: token has no subject", ErrInvalidCredentials)
 	}
-	return Principal{Subject: sub, Scopes: scopes(claims[v.scope]), Claims: claims}, nil
+	p := Principal{Subject: sub, Scopes: scopes(claims[v.scope]), Claims: claims}
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		p.Expires = exp.Time
+	}
+	return p, nil
 }
 
 func scopes(c any) []string {
