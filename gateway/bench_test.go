@@ -57,6 +57,7 @@ const (
 
 type benchSetup struct {
 	direct, bare, gw string
+	bare2            string // a second bare proxy: the method's noise
 	gwTel            string // the gateway with the command's telemetry (Prometheus metrics)
 	nginx            string // empty without envNginx
 	gwProc, bareProc string // empty without envGatewayBin
@@ -95,6 +96,16 @@ func startBench(b *testing.B) benchSetup {
 	bare := &http.Server{Handler: rp}
 	go func() { _ = bare.Serve(blis) }()
 	b.Cleanup(func() { _ = bare.Close(); tr.CloseIdleConnections() })
+	// A second bare proxy, the same in every way: its ratios to the first are the method's
+	// own noise, which the gateway's figures are read against.
+	rp2, tr2 := bareProxy(target)
+	blis2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bare2 := &http.Server{Handler: rp2}
+	go func() { _ = bare2.Serve(blis2) }()
+	b.Cleanup(func() { _ = bare2.Close(); tr2.CloseIdleConnections() })
 
 	c, err := gateway.Parse([]byte(benchDoc(target.String())))
 	if err != nil {
@@ -124,7 +135,7 @@ func startBench(b *testing.B) benchSetup {
 	if err := gt.Apply(c); err != nil {
 		b.Fatal(err)
 	}
-	s := benchSetup{direct: target.String(), bare: "http://" + blis.Addr().String(), gw: startGateway(b, g),
+	s := benchSetup{direct: target.String(), bare: "http://" + blis.Addr().String(), bare2: "http://" + blis2.Addr().String(), gw: startGateway(b, g),
 		gwTel: startGateway(b, gt), nginx: nginx, token: token(b, secret, time.Hour)}
 	if nginx != "" {
 		// nginx is a plain proxy here (its open-source build verifies no JWT), and a request
@@ -208,7 +219,7 @@ func startProcess(b *testing.B, addr string, cmd *exec.Cmd) string {
 func (s benchSetup) legs() []struct{ name, url string } {
 	const path = "/svc500/items/1"
 	l := []struct{ name, url string }{{"direct", s.direct + path}, {"bare", s.bare + path}, {"gw", s.gw + path},
-		{"gwtel", s.gwTel + path}}
+		{"gwtel", s.gwTel + path}, {"bare2", s.bare2 + path}}
 	if s.gwProc != "" {
 		l = append(l, struct{ name, url string }{"bareproc", s.bareProc + path}, struct{ name, url string }{"gwproc", s.gwProc + path})
 	}
@@ -272,6 +283,9 @@ func BenchmarkVsReverseProxy(b *testing.B) {
 			b.ReportMetric(q(lat[i], 99), l.name+"-p99-µs")
 			if i > 0 {
 				b.ReportMetric(q(lat[i], 50)-q(lat[0], 50), l.name+"-added-p50-µs")
+			}
+			if i > 1 {
+				b.ReportMetric(q(lat[i], 99)/q(lat[1], 99), l.name+"-p99/bare")
 			}
 		}
 		b.ReportMetric(0, "ns/op")
