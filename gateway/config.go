@@ -123,8 +123,9 @@ type Target struct {
 	// rules, instead of passing requests through; see Transcode (transcode.go).
 	Transcode *Transcode `json:"transcode" config:"transcode"`
 	// TLS configures TLS to the target, and mutual TLS with a client certificate; with it a
-	// service target's requests go to its https endpoints. Without it https URLs are
-	// verified against the system roots.
+	// service target's requests go to its https endpoints (grpcs with protocol grpc, over
+	// HTTP/2 by ALPN). Without it https URLs are verified against the system roots. Not
+	// for transcoding targets yet.
 	TLS *UpstreamTLS `json:"tls" config:"tls"`
 }
 
@@ -486,8 +487,8 @@ func (t *Target) validateTLS(at string, fail failFunc) {
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		fail(at+".tls", "certFile %q, keyFile %q: give both (mutual TLS) or neither", c.CertFile, c.KeyFile)
 	}
-	if t.Protocol == protoGRPC || t.Transcode != nil {
-		fail(at+".tls", "not supported yet for gRPC targets (grpc or transcode)")
+	if t.Transcode != nil {
+		fail(at+".tls", "not supported yet for transcoding targets")
 	}
 	hosts := map[string]bool{}
 	for j, raw := range t.URLs {

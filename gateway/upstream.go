@@ -106,9 +106,10 @@ func (p *pool) make(key string, t Target, rt *Retries, b *Breaker) (*upstream, e
 	}
 	base := p.base.Clone()
 	if t.Protocol == protoGRPC {
-		// gRPC needs HTTP/2; without TLS that is h2c, with prior knowledge.
+		// gRPC needs HTTP/2: h2c with prior knowledge without TLS, h2 by ALPN with it.
 		base.Protocols = new(http.Protocols)
 		base.Protocols.SetUnencryptedHTTP2(true)
+		base.Protocols.SetHTTP2(true)
 	}
 	if t.TLS != nil {
 		// Before the health check clones base: it probes over the same TLS.
