@@ -124,8 +124,8 @@ type Target struct {
 	Transcode *Transcode `json:"transcode" config:"transcode"`
 	// TLS configures TLS to the target, and mutual TLS with a client certificate; with it a
 	// service target's requests go to its https endpoints (grpcs with protocol grpc, over
-	// HTTP/2 by ALPN). Without it https URLs are verified against the system roots. Not
-	// for transcoding targets yet.
+	// HTTP/2 by ALPN; for a transcoding target, its gRPC connection's). Without it https
+	// URLs are verified against the system roots.
 	TLS *UpstreamTLS `json:"tls" config:"tls"`
 }
 
@@ -486,9 +486,6 @@ func (t *Target) validateTLS(at string, fail failFunc) {
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		fail(at+".tls", "certFile %q, keyFile %q: give both (mutual TLS) or neither", c.CertFile, c.KeyFile)
-	}
-	if t.Transcode != nil {
-		fail(at+".tls", "not supported yet for transcoding targets")
 	}
 	hosts := map[string]bool{}
 	for j, raw := range t.URLs {

@@ -169,8 +169,6 @@ func TestUpstreamTLSRefusesWhatCannotWork(t *testing.T) {
 		{`{urls: ["https://a:1"], tls: {certFile: c.pem}}`, `routes[0].target.tls: certFile "c.pem", keyFile "": give both`},
 		{`{urls: ["http://a:1"], tls: {caFile: ca.pem}}`, `routes[0].target.urls[0]: "http://a:1" with tls: want an https:// URL`},
 		{`{urls: ["https://a:1", "https://b:1"], tls: {caFile: ca.pem}}`, "routes[0].target.tls.serverName: empty, with urls on 2 hosts"},
-
-		{`{service: a, transcode: {services: [a.v1.A]}, tls: {caFile: ca.pem}}`, "routes[0].target.tls: not supported yet for transcoding"},
 	} {
 		_, err := gateway.Parse([]byte("gateway:\n  routes:\n    - {name: a, match: {path: {exact: /}}, target: " + tc.target + "}\n"))
 		if !errors.Is(err, gateway.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {

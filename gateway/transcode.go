@@ -14,6 +14,7 @@ import (
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -157,13 +158,17 @@ type sharedConn struct {
 	refs int
 }
 
-// acquireConn returns the connection to service, dialled when new; the caller holds p.mu.
-func (p *pool) acquireConn(service string) (*grpc.ClientConn, error) {
-	if c := p.conns[service]; c != nil {
+// acquireConn returns the connection to service under key (the service and its TLS
+// settings), dialled when new, with creds when not nil; the caller holds p.mu.
+func (p *pool) acquireConn(key, service string, creds credentials.TransportCredentials) (*grpc.ClientConn, error) {
+	if c := p.conns[key]; c != nil {
 		c.refs++
 		return c.conn, nil
 	}
 	opts := []rpc.DialOption{rpc.WithDiscovery(p.disc), rpc.WithDialLogger(p.log)}
+	if creds != nil {
+		opts = append(opts, rpc.WithTransportCredentials(creds))
+	}
 	switch {
 	case p.tc.noTel:
 		opts = append(opts, rpc.WithoutClientTelemetry())
@@ -179,31 +184,31 @@ func (p *pool) acquireConn(service string) (*grpc.ClientConn, error) {
 	if p.conns == nil {
 		p.conns = map[string]*sharedConn{}
 	}
-	p.conns[service] = &sharedConn{conn: conn, refs: 1}
+	p.conns[key] = &sharedConn{conn: conn, refs: 1}
 	return conn, nil
 }
 
-// releaseConn drops a reference to service's connection, closing it with the last.
-func (p *pool) releaseConn(service string) {
+// releaseConn drops a reference to the connection under key, closing it with the last.
+func (p *pool) releaseConn(key string) {
 	p.mu.Lock()
-	c := p.dropConnLocked(service)
+	c := p.dropConnLocked(key)
 	p.mu.Unlock()
 	if c != nil {
 		_ = c.Close()
 	}
 }
 
-// dropConnLocked drops a reference to service's connection and returns it when that was the
-// last, for the caller to close; the caller holds p.mu.
-func (p *pool) dropConnLocked(service string) *grpc.ClientConn {
-	c := p.conns[service]
+// dropConnLocked drops a reference to the connection under key and returns it when that was
+// the last, for the caller to close; the caller holds p.mu.
+func (p *pool) dropConnLocked(key string) *grpc.ClientConn {
+	c := p.conns[key]
 	if c == nil {
 		return nil
 	}
 	if c.refs--; c.refs > 0 {
 		return nil
 	}
-	delete(p.conns, service)
+	delete(p.conns, key)
 	return c.conn
 }
 
@@ -236,7 +241,19 @@ func (p *pool) makeTranscode(u *upstream, t Target, rt *Retries, b *Breaker) err
 			return fmt.Errorf("%w: retries: %v", ErrInvalid, err)
 		}
 	}
-	conn, err := p.acquireConn(t.Service)
+	// A tls section makes the connection TLS (mutual with a certificate), to the service's
+	// grpcs endpoints, its certificate verified for the service's name unless serverName.
+	key := t.Service
+	var creds credentials.TransportCredentials
+	if c := t.TLS; c != nil {
+		creds, err = rpc.NewClientTLS(rpc.TLSFiles{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile, ServerName: c.ServerName})
+		if err != nil {
+			_ = g.Close()
+			return fmt.Errorf("%w: tls: %w", ErrInvalid, err)
+		}
+		key += fmt.Sprintf("|%q/%q/%q/%q", c.CAFile, c.CertFile, c.KeyFile, c.ServerName)
+	}
+	conn, err := p.acquireConn(key, t.Service, creds)
 	if err != nil {
 		_ = g.Close()
 		return err
@@ -244,7 +261,7 @@ func (p *pool) makeTranscode(u *upstream, t Target, rt *Retries, b *Breaker) err
 	u.brk = g
 	gc := &guardedConn{cc: conn, retry: retries, unary: breaker.UnaryClientInterceptor(g),
 		stream: breaker.StreamClientInterceptor(g)}
-	tr := &transcoder{pool: p, service: t.Service, tc: *t.Transcode, gc: gc, ready: make(chan struct{})}
+	tr := &transcoder{pool: p, service: t.Service, connKey: key, tc: *t.Transcode, gc: gc, ready: make(chan struct{})}
 	u.tc = tr
 	if !t.Transcode.Reflection {
 		files := p.tc.files
@@ -257,7 +274,7 @@ func (p *pool) makeTranscode(u *upstream, t Target, rt *Retries, b *Breaker) err
 		close(tr.ready)
 		if err != nil {
 			_ = g.Close()
-			if c := p.dropConnLocked(t.Service); c != nil {
+			if c := p.dropConnLocked(key); c != nil {
 				_ = c.Close()
 			}
 			return fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -292,6 +309,7 @@ func readDescriptorSet(path string) (*protoregistry.Files, error) {
 type transcoder struct {
 	pool    *pool
 	service string // the registry's
+	connKey string // the shared connection's, in pool.conns
 	tc      Transcode
 	gc      *guardedConn
 	// h serves routes with the default body limit; files is set before it.
@@ -407,7 +425,7 @@ func (tr *transcoder) close() {
 		tr.stop()
 		<-tr.done
 	}
-	tr.pool.releaseConn(tr.service)
+	tr.pool.releaseConn(tr.connKey)
 }
 
 // serve transcodes r for a route with the body limit given, or answers 503 while the

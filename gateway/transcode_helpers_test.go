@@ -125,9 +125,9 @@ type inventory struct {
 
 // startInventory serves the service described by files; with reflect, gRPC server
 // reflection answers from files too.
-func startInventory(t testing.TB, id string, files *protoregistry.Files, reflect bool) *inventory {
+func startInventory(t testing.TB, id string, files *protoregistry.Files, reflect bool, opts ...grpc.ServerOption) *inventory {
 	t.Helper()
-	inv, err := serveInventory(id, files, reflect)
+	inv, err := serveInventory(id, files, reflect, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func startInventory(t testing.TB, id string, files *protoregistry.Files, reflect
 }
 
 // serveInventory is startInventory for examples; close the server with inv.close.
-func serveInventory(id string, files *protoregistry.Files, reflect bool) (*inventory, error) {
+func serveInventory(id string, files *protoregistry.Files, reflect bool, opts ...grpc.ServerOption) (*inventory, error) {
 	d, err := files.FindDescriptorByName(inventoryService)
 	if err != nil {
 		return nil, err
@@ -201,7 +201,7 @@ func serveInventory(id string, files *protoregistry.Files, reflect bool) (*inven
 		return nil, err
 	}
 	inv.port = lis.Addr().(*net.TCPAddr).Port
-	inv.srv = grpc.NewServer()
+	inv.srv = grpc.NewServer(opts...)
 	inv.srv.RegisterService(&desc, struct{}{})
 	if reflect {
 		refpb.RegisterServerReflectionServer(inv.srv, reflection.NewServerV1(reflection.ServerOptions{
