@@ -76,7 +76,9 @@ func TestRemovedRouteClosesStreamsAfterDrain(t *testing.T) {
 				t.Fatalf("the gRPC stream failed before the drain time: %v", err)
 			}
 			if d := time.Since(removed); d >= drain {
-				t.Skipf("the machine is too slow to check the drain: %v for two messages", d)
+				// The messages above may then have passed after the drain's end; what follows
+				// (closed, and not before the drain) holds either way.
+				t.Logf("the two messages took %v, longer than the drain of %v", d, drain)
 			}
 
 			// After it, both are closed: a generous bound, the drain plus 10 s.
