@@ -13,6 +13,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
+
+	"github.com/tianshu-go/tianshu/internal/stripe"
 )
 
 // Bounds on the per-method caches: method names arrive from the network on a server, so an
@@ -30,8 +32,8 @@ type method struct {
 	startOpts []trace.SpanStartOption
 	base      []attribute.KeyValue // rpc.method, rpc.system.name
 	activeOpt metric.ObserveOption
-	active    atomic.Int64
-	opts      *codeOpts // server, or client before a transport was chosen
+	active    *stripe.Int64 // striped: both sides of every call add to it twice
+	opts      *codeOpts     // server, or client before a transport was chosen
 
 	addrMu sync.Mutex
 	addrs  atomic.Pointer[map[addrKey]*addrEntry]
@@ -54,7 +56,7 @@ type addrKey struct {
 }
 
 func (h *Handler) newMethod(full string) *method {
-	m := &method{name: full}
+	m := &method{name: full, active: stripe.NewInt64()}
 	if strings.HasPrefix(full, "/") {
 		m.name = full[1:]
 		m.base = append(m.base, semconv.RPCMethod(m.name))

@@ -21,6 +21,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tianshu-go/tianshu/internal/stripe"
 )
 
 // MaxSeries bounds the series of one instrument, as the SDK's default cardinality limit
@@ -124,16 +126,22 @@ func (in *Instrument) All() []*Series {
 
 // Series is the histogram of one attribute set. Record may be called from any goroutine.
 type Series struct {
-	attrs     attribute.Set
-	counts    []atomic.Uint64 // per bucket; the last is (last bound, +Inf)
-	sum       atomicFloat
-	min, max  atomicFloat // valid once a count is non-zero
+	attrs attribute.Set
+	nb    int // buckets: the bounds and (last bound, +Inf)
+	// cells holds, per stripe (see package stripe), the sum's bits and then the bucket
+	// counts, each stripe on lines of its own: every call adds to a sum and a count, and
+	// two cores adding to one line took it from each other on nearly every call. It is
+	// made by the first Record, as most of a method's series (a code each) never record.
+	cells    atomic.Pointer[[]atomic.Uint64]
+	stride   int
+	min, max atomicFloat // valid once a count is non-zero; written only by a new extreme
+	// exemplars are written only for sampled calls.
 	exemplars []atomic.Pointer[Exemplar]
 }
 
 func newSeries(attrs attribute.Set, bounds int) *Series {
-	s := &Series{attrs: attrs,
-		counts: make([]atomic.Uint64, bounds+1), exemplars: make([]atomic.Pointer[Exemplar], bounds+1)}
+	s := &Series{attrs: attrs, nb: bounds + 1, stride: stripe.Stride(bounds + 2),
+		exemplars: make([]atomic.Pointer[Exemplar], bounds+1)}
 	s.min.v.Store(math.Float64bits(math.Inf(1)))
 	s.max.v.Store(math.Float64bits(math.Inf(-1)))
 	return s
@@ -148,10 +156,26 @@ func (s *Series) Attributes() attribute.Set { return s.attrs }
 // during a Record may see one updated and not the others; the count it reports is the
 // sum of the buckets, which always agrees with them.
 func (s *Series) Record(v float64, i int) {
-	s.sum.add(v)
+	p := s.cells.Load()
+	if p == nil {
+		p = s.makeCells()
+	}
+	cells := *p
+	at := stripe.Index(len(cells)/s.stride) * s.stride
+	addFloat(&cells[at], v)
+	cells[at+1+i].Add(1)
 	s.min.lower(v)
 	s.max.raise(v)
-	s.counts[i].Add(1)
+}
+
+// makeCells makes the stripes on a series' first record; of two goroutines racing to,
+// one's stripes are kept.
+func (s *Series) makeCells() *[]atomic.Uint64 {
+	cells := make([]atomic.Uint64, stripe.Count()*s.stride)
+	if s.cells.CompareAndSwap(nil, &cells) {
+		return &cells
+	}
+	return s.cells.Load()
 }
 
 // RecordExemplar records v as Record does and keeps it as bucket i's exemplar, with the
@@ -187,16 +211,22 @@ type Snapshot struct {
 
 // Read returns the series' current figures; a series never recorded has Count 0.
 func (s *Series) Read() Snapshot {
-	snap := Snapshot{BucketCounts: make([]uint64, len(s.counts))}
-	for i := range s.counts {
-		n := s.counts[i].Load()
-		snap.BucketCounts[i] = n
+	snap := Snapshot{BucketCounts: make([]uint64, s.nb)}
+	if p := s.cells.Load(); p != nil {
+		cells := *p
+		for at := 0; at < len(cells); at += s.stride {
+			snap.Sum += math.Float64frombits(cells[at].Load())
+			for i := range s.nb {
+				snap.BucketCounts[i] += cells[at+1+i].Load()
+			}
+		}
+	}
+	for i, n := range snap.BucketCounts {
 		snap.Count += n
 		if e := s.exemplars[i].Load(); e != nil {
 			snap.Exemplars = append(snap.Exemplars, *e)
 		}
 	}
-	snap.Sum = s.sum.load()
 	snap.Min, snap.Max = s.min.load(), s.max.load()
 	return snap
 }
@@ -214,10 +244,11 @@ type atomicFloat struct{ v atomic.Uint64 }
 
 func (f *atomicFloat) load() float64 { return math.Float64frombits(f.v.Load()) }
 
-func (f *atomicFloat) add(d float64) {
+// addFloat adds d to the float64 whose bits u holds.
+func addFloat(u *atomic.Uint64, d float64) {
 	for {
-		old := f.v.Load()
-		if f.v.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+d)) {
+		old := u.Load()
+		if u.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+d)) {
 			return
 		}
 	}
