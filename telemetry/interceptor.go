@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -196,11 +197,14 @@ func (h *Handler) startClient(ctx context.Context, fullMethod string, cc *grpc.C
 // beginServer extracts the caller's span context and starts the server span. It returns a
 // nil call for filtered methods, with ctx carrying the caller's context only.
 func (h *Handler) beginServer(ctx context.Context, fullMethod string) (*call, context.Context) {
-	c := &call{Context: ctx}
 	head, unset := h.head()
+	prop, mf := h.propagator()
+	if h.idle(ctx, unset, prop) {
+		return nil, ctx
+	}
+	c := &call{Context: ctx}
 	var parent trace.SpanContext
 	quick := false
-	prop, mf := h.propagator()
 	if mf != nil && head != nil {
 		ctx, parent, quick = mf.quickExtract(ctx, (*incoming)(c))
 		if quick && !parent.IsValid() {
@@ -247,11 +251,16 @@ func (h *Handler) beginServer(ctx context.Context, fullMethod string) (*call, co
 // beginClient starts the client span and writes its context into the outgoing metadata. It
 // returns a nil call for filtered methods, with ctx carrying the propagated context.
 func (h *Handler) beginClient(ctx context.Context, fullMethod string) (*call, context.Context) {
+	head, unset := h.head()
+	prop, _ := h.propagator()
+	if h.idle(ctx, unset, prop) {
+		return nil, ctx
+	}
 	c := &call{Context: ctx}
 	c.kv = c.kvBuf[:0]
 	if h.filter == nil || h.filter(fullMethod) {
 		c.m = h.methods.get(fullMethod)
-		if head, unset := h.head(); unset {
+		if unset {
 			c.drop(ctx, trace.SpanContextFromContext(ctx), h.offTP)
 		} else if head != nil {
 			d := head.decide(trace.SpanContextFromContext(ctx))
@@ -266,7 +275,7 @@ func (h *Handler) beginClient(ctx context.Context, fullMethod string) (*call, co
 			c.setBase()
 		}
 	}
-	if prop, _ := h.propagator(); prop != nil {
+	if prop != nil {
 		prop.Inject(c, (*outgoing)(c))
 	}
 	if len(c.kv) > 0 {
@@ -277,6 +286,18 @@ func (h *Handler) beginClient(ctx context.Context, fullMethod string) (*call, co
 		return nil, c.Context
 	}
 	return c, c
+}
+
+// idle says a call would be neither traced, propagated nor measured: no provider would
+// record its span (the global one before anything set it, or an explicit no-op one), no
+// propagator is set, and the meter records no durations. rpc's defaults before
+// tracing.Setup are such, and their calls pass through without a state of their own (an
+// allocation a side) or an in-flight count, which only a meter could read: a call that
+// starts idle is not counted in flight if a provider comes before it ends, as its
+// duration is not recorded (see Handler.now). Its handler sees the context it was given:
+// trace.SpanFromContext finds there the span the caller's context holds, if any.
+func (h *Handler) idle(ctx context.Context, unset bool, prop propagation.TextMapPropagator) bool {
+	return unset && prop == nil && !h.dur.on(ctx)
 }
 
 // setBase gives a recording span the method's attributes (see newMethod for why not at
