@@ -30,6 +30,9 @@
 //	           discovery + the telemetry interceptors as rpc installs them by default, on
 //	           OpenTelemetry's global providers and propagator before any Setup: what a
 //	           service pays for telemetry it has not turned on
+//	minimum    full's features written as plainly as they can be (see minimum.go): discovery,
+//	           P2C and the breaker as in full, and two interceptors that only draw IDs,
+//	           decide the 1%, send and parse one traceparent and record two durations
 //	cpu-4us    bare + interceptors that spend 2 µs of busy CPU on each side (4 µs a call)
 //	alloc-2KiB bare + interceptors that allocate four 256-B objects on each side
 //

@@ -64,9 +64,10 @@ var setupNames = []string{"bare", "discovery", "breaker", "metrics", "tracing", 
 // referenceNames are set-ups run only when named, to read Tianshu's figures against: a
 // second bare stack (its ratio to bare is the method's noise); what any tracing on bare
 // grpc-go costs (w3c-header) and what the usual instrumentation costs (otelgrpc);
-// Tianshu's telemetry interceptors over no-op providers; and two calibrations that add a
+// Tianshu's telemetry interceptors over no-op providers; the full stack's features written
+// as plainly as they can be (minimum, a bound); and two calibrations that add a
 // known cost to bare grpc-go, so that a ratio can be read as CPU or as allocation.
-var referenceNames = []string{"bare-again", "w3c-header", "otelgrpc", "telemetry-noop", "telemetry-defaults", "cpu-4us", "alloc-2KiB"}
+var referenceNames = []string{"bare-again", "w3c-header", "otelgrpc", "telemetry-noop", "telemetry-defaults", "minimum", "cpu-4us", "alloc-2KiB"}
 
 // allSetupNames is every set-up the program knows, the usual ones first.
 func allSetupNames() []string { return append(slices.Clone(setupNames), referenceNames...) }
@@ -78,6 +79,7 @@ var setupByName = map[string]func(context.Context) (*stack, error){
 	"otelgrpc":           otelgrpcStack,
 	"telemetry-noop":     tianshu(features{noop: true}),
 	"telemetry-defaults": tianshu(features{defaults: true}),
+	"minimum":            minimum,
 	"cpu-4us":            costStack(2*time.Microsecond, 0),
 	"alloc-2KiB":         costStack(0, 4),
 	"discovery":          tianshu(features{}),
@@ -203,17 +205,22 @@ func tianshu(f features) func(context.Context) (*stack, error) {
 		}
 		st.closers = append(st.closers, func() { _ = conn.Close() })
 		st.client = testpb.NewEchoClient(conn)
-		// Wait until both instances are connected, so every round balances over two.
-		for seen := map[string]bool{}; len(seen) < instances; {
-			r, err := st.client.Echo(ctx, &testpb.EchoRequest{}, grpc.WaitForReady(true))
-			if err != nil {
-				st.close()
-				return nil, err
-			}
-			seen[r.ServedBy] = true
-		}
-		return st, nil
+		return st, waitBoth(ctx, st)
 	}
+}
+
+// waitBoth returns once calls have reached every instance, so that every round balances
+// over all of them; it closes st if a call fails.
+func waitBoth(ctx context.Context, st *stack) error {
+	for seen := map[string]bool{}; len(seen) < instances; {
+		r, err := st.client.Echo(ctx, &testpb.EchoRequest{}, grpc.WaitForReady(true))
+		if err != nil {
+			st.close()
+			return err
+		}
+		seen[r.ServedBy] = true
+	}
+	return nil
 }
 
 // quiet drops the servers' logs, which would interleave with the report.
