@@ -135,14 +135,16 @@ func (p *multiFormat) Inject(ctx context.Context, carrier propagation.TextMapCar
 	if sc.IsSampled() {
 		sampled = '1'
 	}
+	// The digits are encoded in place: hex.AppendEncode would check the capacity of a
+	// buffer whose size is known, three times a call.
 	var buf [uberEnd]byte
-	b := buf[:0]
-	b = append(b, "00-"...)
-	b = hex.AppendEncode(b, tid[:])
-	b = append(b, '-')
-	b = hex.AppendEncode(b, sid[:])
-	b = append(b, '-')
-	b = hex.AppendEncode(b, []byte{flags})
+	copy(buf[:], "00-")
+	hex.Encode(buf[3:35], tid[:])
+	buf[35] = '-'
+	hex.Encode(buf[36:52], sid[:])
+	buf[52] = '-'
+	hex.Encode(buf[53:tpEnd], []byte{flags})
+	b := buf[:tpEnd]
 	if formats != 0 { // the legacy formats reuse the digits already written
 		b = append(b, buf[tpStart+3:tpStart+3+32+1+16]...) // <trace>-<span>
 		b = append(b, '-', sampled)
