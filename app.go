@@ -31,9 +31,10 @@ type Component interface {
 	// Listen opens what the component serves from, typically its listener, and returns
 	// the address it listens on (nil when it has none). It must not serve or announce
 	// anything yet: Run listens every component before any serves, so that an address in
-	// use ends the start before an instance is registered. Once Listen has succeeded, Run
-	// calls Shutdown even if the run goes no further, for the component to release what
-	// it opened.
+	// use ends the start before an instance is registered. Run calls Shutdown on every
+	// component even if the run goes no further, also on one whose Listen failed or never
+	// came (an earlier component's failed), for it to release what it holds: an
+	// rpc.Server runs its stream workers from NewServer on.
 	Listen(ctx context.Context) (net.Addr, error)
 	// Serve serves until Shutdown and then returns nil; Run calls it in a goroutine of its
 	// own. Any other return ends the run: Run shuts every component down and reports the
@@ -42,7 +43,7 @@ type Component interface {
 	// Shutdown stops accepting, lets the work in progress finish within ctx (cancelling
 	// what is left when ctx ends), and returns once the component has stopped, with what
 	// went wrong on the way, a failed deregistration included. It may be called before
-	// Serve, and while Serve is starting.
+	// Listen or Serve, and while Serve is starting.
 	Shutdown(ctx context.Context) error
 }
 
@@ -138,13 +139,13 @@ func New(opts ...Option) *App {
 //     the servers have drained;
 //  3. the closers run, in reverse order.
 //
-// A listen error ends Run before anything serves; the components that listened release their
-// addresses and the closers run, as they do whenever Run returns. Run returns nil after a
-// clean requested stop; otherwise the failure that ended the run, each component's shutdown
-// error (a failed deregistration of an rpc.Server wraps rpc.ErrDeregister) and each closer's
-// error, joined (errors.Is finds each one). A shutdown or closer error is also logged once, at
-// the moment it happens, so that it is on record even if the caller drops it. Run may be
-// called once.
+// A listen error ends Run before anything serves; every component is shut down (those that
+// listened release their addresses) and the closers run, as they do whenever Run returns.
+// Run returns nil after a clean requested stop; otherwise the failure that ended the run,
+// each component's shutdown error (a failed deregistration of an rpc.Server wraps
+// rpc.ErrDeregister) and each closer's error, joined (errors.Is finds each one). A shutdown
+// or closer error is also logged once, at the moment it happens, so that it is on record
+// even if the caller drops it. Run may be called once.
 func (a *App) Run(ctx context.Context) error {
 	a.runOnce.Do(func() { a.runError = a.run(ctx) })
 	return a.runError
@@ -155,14 +156,15 @@ func (a *App) run(ctx context.Context) error {
 		return errors.Join(ErrNoServer, a.close())
 	}
 	var addrs []net.Addr
-	for i, c := range a.components {
+	for _, c := range a.components {
 		addr, err := c.Listen(ctx)
 		if err != nil {
-			// Nothing serves yet: release what the others opened, with no drain to wait for.
+			// Nothing serves yet: release what every component holds, with no drain to
+			// wait for.
 			all := []error{err}
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.timeout)
 			defer cancel()
-			for j := i - 1; j >= 0; j-- {
+			for j := len(a.components) - 1; j >= 0; j-- {
 				all = append(all, a.shutdown(sctx, a.components[j], nil))
 			}
 			return errors.Join(append(all, a.close())...)
