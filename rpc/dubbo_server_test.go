@@ -166,6 +166,7 @@ func TestServerFindsDubboMetadataThroughFailover(t *testing.T) {
 	md := dubbo.NewMetadataInfo("greeter", dubbo.ServiceInfo{Name: "x.Y", Protocol: "tri", Port: 1, Path: "x.Y"})
 	srv := rpc.NewServer(rpc.WithService("x.Y"), rpc.WithDeregisterDelay(0), rpc.WithServerLogger(discardLogger()),
 		rpc.WithRegistrar(registry.NewFailover(appLevelRegistry{Registry: newRegistry(t), on: true, md: md})))
+	t.Cleanup(srv.Stop) // its stream workers run from NewServer on
 	if _, ok := srv.GetServiceInfo()[metadatapb.MetadataServiceV2_ServiceDesc.ServiceName]; !ok {
 		t.Fatalf("services %v: no MetadataServiceV2 behind registry.NewFailover", srv.GetServiceInfo())
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -61,6 +62,7 @@ type serverOptions struct {
 	unary              []grpc.UnaryServerInterceptor
 	stream             []grpc.StreamServerInterceptor
 	grpcOpts           []grpc.ServerOption
+	streamWorkers      int
 	reflection         bool
 	log                *slog.Logger
 	creds              credentials.TransportCredentials // see WithServerCredentials in tls.go
@@ -158,6 +160,26 @@ func WithGRPCServerOptions(opts ...grpc.ServerOption) ServerOption {
 	return func(o *serverOptions) { o.grpcOpts = append(o.grpcOpts, opts...) }
 }
 
+// WithStreamWorkers keeps n goroutines to run the server's calls on, instead of grpc-go's
+// new goroutine per call; n <= 0 starts a goroutine per call. The default is
+// DefaultStreamWorkers.
+//
+// A goroutine starts on a 2 KiB stack, which a gRPC call grows two or three times, each
+// time copying the stack and rewriting its pointers: a quarter of a unary echo call's
+// instructions by callgrind, and 5-8% of its CPU when client and server share two cores
+// (docs/benchmarks.md). A worker keeps its grown stack from call to call. When every
+// worker is busy, grpc-go starts a goroutine for the call as before, so workers never
+// queue or limit calls; each worker renews its goroutine every 65,536 calls, so that one
+// deep call does not keep a large stack for good. grpc-go marks the option it uses
+// (grpc.NumStreamWorkers) experimental.
+func WithStreamWorkers(n int) ServerOption { return func(o *serverOptions) { o.streamWorkers = n } }
+
+// DefaultStreamWorkers returns the number of stream workers a server keeps by default:
+// four per processor Go may use, at least 16. grpc-go's suggestion, one per processor,
+// left most calls starting goroutines on 2 cores with 50 calls in flight a server
+// (cmd/tianshu-bench); 16 served them from workers.
+func DefaultStreamWorkers() int { return max(16, 4*runtime.GOMAXPROCS(0)) }
+
 // WithoutReflection leaves out the gRPC reflection service (on by default, for grpcurl).
 func WithoutReflection() ServerOption { return func(o *serverOptions) { o.reflection = false } }
 
@@ -192,11 +214,13 @@ type Server struct {
 // Shutdown), reflection, telemetry (a span and the rpc.server.call.duration histogram per
 // call; see WithTelemetry) and panic recovery (a panicking handler answers codes.Internal
 // and is logged with its stack). The interceptor chain is telemetry, recovery, then the
-// application's, so that spans see the status of a recovered panic.
+// application's, so that spans see the status of a recovered panic. Calls run on
+// DefaultStreamWorkers reused goroutines (see WithStreamWorkers), which start here and end
+// with Stop, GracefulStop or Shutdown, also on a server that never served.
 func NewServer(opts ...ServerOption) *Server {
 	o := serverOptions{
 		scheme: "grpc", deregisterDelay: DefaultDeregisterDelay, gracePeriod: DefaultGracePeriod,
-		reflection: true, log: slog.Default(),
+		reflection: true, log: slog.Default(), streamWorkers: DefaultStreamWorkers(),
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -238,7 +262,8 @@ func NewServer(opts ...ServerOption) *Server {
 	gopts := append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
-	}, o.grpcOpts...)
+		grpc.NumStreamWorkers(uint32(max(o.streamWorkers, 0))),
+	}, o.grpcOpts...) // after ours: WithGRPCServerOptions may set workers too
 	if o.creds != nil {
 		gopts = append(gopts, grpc.Creds(o.creds))
 		s.opts.scheme = serverScheme(o.creds) // announce grpcs: plaintext clients stay away
@@ -387,7 +412,11 @@ func (s *Server) Deregister(ctx context.Context) error {
 // lease expiry, a heartbeat timeout). Every call returns the same error, also when
 // Deregister ran first. A registry that was closed first is no failure: its Close
 // deregistered the instance.
-func (s *Server) Shutdown(ctx context.Context) error {
+func (s *Server) Shutdown(ctx context.Context) error { return s.shutdown(ctx, true) }
+
+// shutdown is Shutdown; warn says a ctx that ends before the drain is worth a warning,
+// which it is not for Stop, whose ctx is done from the start.
+func (s *Server) shutdown(ctx context.Context, warn bool) error {
 	s.stopOnce.Do(func() {
 		defer close(s.stopped)
 		err := s.Deregister(ctx)
@@ -402,7 +431,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.Server.Stop()
 			<-drained
 		case <-ctx.Done():
-			s.opts.log.Warn("shutdown context done; cancelling in-flight calls", "err", ctx.Err())
+			if warn {
+				s.opts.log.Warn("shutdown context done; cancelling in-flight calls", "err", ctx.Err())
+			}
 			s.Server.Stop()
 			<-drained
 		}
@@ -431,7 +462,7 @@ func (s *Server) GracefulStop() { s.logStopError(s.Shutdown(context.Background()
 func (s *Server) Stop() {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // a done context skips the waits of Shutdown
-	s.logStopError(s.Shutdown(ctx))
+	s.logStopError(s.shutdown(ctx, false))
 }
 
 func (s *Server) logStopError(err error) {
