@@ -33,6 +33,10 @@
 //	minimum    full's features written as plainly as they can be (see minimum.go): discovery,
 //	           P2C and the breaker as in full, and two interceptors that only draw IDs,
 //	           decide the 1%, send and parse one traceparent and record two durations
+//	w3c-header-workers
+//	           w3c-header on servers with as many stream workers as rpc.NewServer keeps:
+//	           the floor to read full's telemetry against with the servers' goroutine
+//	           reuse on both sides
 //	cpu-4us    bare + interceptors that spend 2 µs of busy CPU on each side (4 µs a call)
 //	alloc-2KiB bare + interceptors that allocate four 256-B objects on each side
 //

@@ -65,9 +65,10 @@ var setupNames = []string{"bare", "discovery", "breaker", "metrics", "tracing", 
 // second bare stack (its ratio to bare is the method's noise); what any tracing on bare
 // grpc-go costs (w3c-header) and what the usual instrumentation costs (otelgrpc);
 // Tianshu's telemetry interceptors over no-op providers; the full stack's features written
-// as plainly as they can be (minimum, a bound); and two calibrations that add a
+// as plainly as they can be (minimum, a bound); the floor on servers with rpc's stream
+// workers; and two calibrations that add a
 // known cost to bare grpc-go, so that a ratio can be read as CPU or as allocation.
-var referenceNames = []string{"bare-again", "w3c-header", "otelgrpc", "telemetry-noop", "telemetry-defaults", "minimum", "cpu-4us", "alloc-2KiB"}
+var referenceNames = []string{"bare-again", "w3c-header", "otelgrpc", "telemetry-noop", "telemetry-defaults", "minimum", "w3c-header-workers", "cpu-4us", "alloc-2KiB"}
 
 // allSetupNames is every set-up the program knows, the usual ones first.
 func allSetupNames() []string { return append(slices.Clone(setupNames), referenceNames...) }
@@ -80,6 +81,7 @@ var setupByName = map[string]func(context.Context) (*stack, error){
 	"telemetry-noop":     tianshu(features{noop: true}),
 	"telemetry-defaults": tianshu(features{defaults: true}),
 	"minimum":            minimum,
+	"w3c-header-workers": w3cHeaderWorkers,
 	"cpu-4us":            costStack(2*time.Microsecond, 0),
 	"alloc-2KiB":         costStack(0, 4),
 	"discovery":          tianshu(features{}),
@@ -236,6 +238,15 @@ func (discardExporter) Shutdown(context.Context) error                          
 // propagates W3C trace context through grpc-go.
 func w3cHeader(ctx context.Context) (*stack, error) {
 	sopts, dopts := headerfloor.Unique()
+	return bare(ctx, sopts, dopts)
+}
+
+// w3cHeaderWorkers is w3cHeader on servers that run calls on as many reused goroutines as
+// rpc.NewServer keeps by default: the floor against which full's telemetry alone is read,
+// rpc's stream workers being on both sides.
+func w3cHeaderWorkers(ctx context.Context) (*stack, error) {
+	sopts, dopts := headerfloor.Unique()
+	sopts = append(sopts, grpc.NumStreamWorkers(uint32(rpc.DefaultStreamWorkers())))
 	return bare(ctx, sopts, dopts)
 }
 
