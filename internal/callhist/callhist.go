@@ -132,7 +132,7 @@ type Series struct {
 	// counts, each stripe on lines of its own: every call adds to a sum and a count, and
 	// two cores adding to one line took it from each other on nearly every call. It is
 	// made by the first Record, as most of a method's series (a code each) never record.
-	cells    atomic.Pointer[[]atomic.Uint64]
+	cells    atomic.Pointer[stripes]
 	stride   int
 	min, max atomicFloat // valid once a count is non-zero; written only by a new extreme
 	// exemplars are written only for sampled calls.
@@ -160,22 +160,28 @@ func (s *Series) Record(v float64, i int) {
 	if p == nil {
 		p = s.makeCells()
 	}
-	cells := *p
-	at := stripe.Index(len(cells)/s.stride) * s.stride
-	addFloat(&cells[at], v)
-	cells[at+1+i].Add(1)
+	at := stripe.Index(p.n) * s.stride
+	addFloat(&p.cells[at], v)
+	p.cells[at+1+i].Add(1)
 	s.min.lower(v)
 	s.max.raise(v)
 }
 
 // makeCells makes the stripes on a series' first record; of two goroutines racing to,
 // one's stripes are kept.
-func (s *Series) makeCells() *[]atomic.Uint64 {
-	cells := make([]atomic.Uint64, stripe.Count()*s.stride)
-	if s.cells.CompareAndSwap(nil, &cells) {
-		return &cells
+func (s *Series) makeCells() *stripes {
+	n := stripe.Count()
+	p := &stripes{n: n, cells: make([]atomic.Uint64, n*s.stride)}
+	if s.cells.CompareAndSwap(nil, p) {
+		return p
 	}
 	return s.cells.Load()
+}
+
+// stripes are a series' cells: n stripes of Series.stride words each.
+type stripes struct {
+	n     int
+	cells []atomic.Uint64
 }
 
 // RecordExemplar records v as Record does and keeps it as bucket i's exemplar, with the
@@ -213,7 +219,7 @@ type Snapshot struct {
 func (s *Series) Read() Snapshot {
 	snap := Snapshot{BucketCounts: make([]uint64, s.nb)}
 	if p := s.cells.Load(); p != nil {
-		cells := *p
+		cells := p.cells
 		for at := 0; at < len(cells); at += s.stride {
 			snap.Sum += math.Float64frombits(cells[at].Load())
 			for i := range s.nb {
