@@ -37,6 +37,10 @@ type method struct {
 
 	addrMu sync.Mutex
 	addrs  atomic.Pointer[map[addrKey]*addrEntry]
+	// lastTarget is the entry of the dial target of this method's last client call: a
+	// client calls a method through one channel, mostly, and comparing the target's
+	// string skips hashing it into addrs.
+	lastTarget atomic.Pointer[addrEntry]
 }
 
 // codeOpts holds, per status code, how a duration is recorded.
@@ -44,8 +48,9 @@ type codeOpts [numCodes]series
 
 // addrEntry is what a client records per server address.
 type addrEntry struct {
-	opts  *codeOpts
-	attrs []attribute.KeyValue // server.address, server.port
+	opts   *codeOpts
+	attrs  []attribute.KeyValue // server.address, server.port
+	target string               // the dial target it was made for, if any (see forTarget)
 }
 
 // addrKey identifies a remote address without formatting it: TCP addresses by value,
@@ -107,7 +112,7 @@ func (m *method) entry(h *Handler, k addrKey, attrs func() []attribute.KeyValue)
 		}
 	}
 	a := attrs()
-	e := &addrEntry{opts: h.codeOpts(m.base, a), attrs: a}
+	e := &addrEntry{opts: h.codeOpts(m.base, a), attrs: a, target: k.s}
 	m.addrMu.Lock()
 	defer m.addrMu.Unlock()
 	old := m.addrs.Load()

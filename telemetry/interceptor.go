@@ -359,7 +359,14 @@ func (h *Handler) finish(c *call, err error, start mark) {
 // forTarget returns the attributes a client records for calls on a channel dialled to
 // target.
 func (m *method) forTarget(h *Handler, target string) *addrEntry {
-	return m.entry(h, addrKey{s: target}, func() []attribute.KeyValue { return targetAttrs(target) })
+	if e := m.lastTarget.Load(); e != nil && e.target == target {
+		return e
+	}
+	e := m.entry(h, addrKey{s: target}, func() []attribute.KeyValue { return targetAttrs(target) })
+	if e.target == target {
+		m.lastTarget.Store(e)
+	}
+	return e
 }
 
 // targetAttrs derives server.address and server.port from a dial target: host:port, or the

@@ -1,0 +1,61 @@
+package telemetry_test
+
+import (
+	"context"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/tianshu-go/tianshu/telemetry"
+)
+
+// One method called through channels to two targets, alternately, is measured against each
+// target: the method keeps the last target's attributes at hand, and must not hand them to
+// a call through the other channel.
+func TestACallIsMeasuredAgainstItsOwnChannelsTarget(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	h := telemetry.NewClientHandler(telemetry.WithMeterProvider(mp), telemetry.WithTracerProvider(noop.NewTracerProvider()),
+		telemetry.WithTextMapPropagator(telemetry.Propagator()), telemetry.WithoutActiveCalls())
+	t.Cleanup(func() { _ = h.Close() })
+	ci := h.UnaryClientInterceptor()
+	dial := func(target string) *grpc.ClientConn {
+		cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cc.Close() })
+		return cc
+	}
+	orders, payments := dial("passthrough:///orders.internal:8001"), dial("passthrough:///payments.internal:8002")
+	done := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { return nil }
+	for _, cc := range []*grpc.ClientConn{orders, payments, payments, orders, payments} {
+		if err := ci(context.Background(), "/shop.v1.Orders/Get", nil, nil, cc, done); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if h, ok := m.Data.(metricdata.Histogram[float64]); ok {
+				for _, p := range h.DataPoints {
+					host, _ := p.Attributes.Value(attribute.Key("server.address"))
+					got[host.AsString()] += p.Count
+				}
+			}
+		}
+	}
+	if got["orders.internal"] != 2 || got["payments.internal"] != 3 || len(got) != 2 {
+		t.Errorf("calls by server.address %v, want orders.internal 2 and payments.internal 3", got)
+	}
+}
