@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/tianshu-go/tianshu/breaker"
 	"github.com/tianshu-go/tianshu/internal/callhist"
-	"github.com/tianshu-go/tianshu/internal/echotest"
 	"github.com/tianshu-go/tianshu/internal/testpb"
 	"github.com/tianshu-go/tianshu/metrics"
 	"github.com/tianshu-go/tianshu/registry/memory"
@@ -59,14 +57,9 @@ func minimum(ctx context.Context) (*stack, error) {
 		srv := rpc.NewServer(rpc.WithService("echo"), rpc.WithRegistrar(reg), rpc.WithInstanceID(fmt.Sprint(i)),
 			rpc.WithDeregisterDelay(0), rpc.WithServerLogger(quiet), rpc.WithoutTelemetry(),
 			rpc.WithUnaryServerInterceptors(m.server))
-		testpb.RegisterEchoServer(srv, echotest.Server{ID: fmt.Sprint(i)})
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			st.close()
+		if _, err := serveEcho(st, srv, i); err != nil {
 			return nil, err
 		}
-		go srv.Serve(lis)
-		st.closers = append(st.closers, srv.Stop)
 	}
 	g, err := breaker.NewGroup(breaker.AdaptiveFactory())
 	if err != nil {

@@ -97,16 +97,11 @@ func bare(_ context.Context, sopts []grpc.ServerOption, dopts []grpc.DialOption)
 	st := &stack{}
 	var eps []resolver.Endpoint
 	for i := range instances {
-		srv := grpc.NewServer(sopts...)
-		testpb.RegisterEchoServer(srv, echotest.Server{ID: fmt.Sprint(i)})
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		addr, err := serveEcho(st, grpc.NewServer(sopts...), i)
 		if err != nil {
-			st.close()
 			return nil, err
 		}
-		go srv.Serve(lis)
-		st.closers = append(st.closers, srv.Stop)
-		eps = append(eps, resolver.Endpoint{Addresses: []resolver.Address{{Addr: lis.Addr().String()}}})
+		eps = append(eps, resolver.Endpoint{Addresses: []resolver.Address{{Addr: addr.String()}}})
 	}
 	r := manual.NewBuilderWithScheme("bench")
 	r.InitialState(resolver.State{Endpoints: eps})
@@ -174,15 +169,9 @@ func tianshu(f features) func(context.Context) (*stack, error) {
 			} else {
 				opts = append(opts, rpc.WithoutTelemetry())
 			}
-			srv := rpc.NewServer(opts...)
-			testpb.RegisterEchoServer(srv, echotest.Server{ID: fmt.Sprint(i)})
-			lis, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				st.close()
+			if _, err := serveEcho(st, rpc.NewServer(opts...), i); err != nil {
 				return nil, err
 			}
-			go srv.Serve(lis)
-			st.closers = append(st.closers, srv.Stop)
 		}
 
 		dopts := []rpc.DialOption{rpc.WithDiscovery(reg), rpc.WithWaitReady()}
@@ -209,6 +198,28 @@ func tianshu(f features) func(context.Context) (*stack, error) {
 		st.client = testpb.NewEchoClient(conn)
 		return st, waitBoth(ctx, st)
 	}
+}
+
+// echoServer is a grpc.Server or an rpc.Server.
+type echoServer interface {
+	grpc.ServiceRegistrar
+	Serve(net.Listener) error
+	Stop()
+}
+
+// serveEcho serves echo instance i on srv, on a loopback port, until st closes, and
+// returns the port's address; it closes st if it cannot listen.
+func serveEcho(st *stack, srv echoServer, i int) (net.Addr, error) {
+	testpb.RegisterEchoServer(srv, echotest.Server{ID: fmt.Sprint(i)})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		srv.Stop()
+		st.close()
+		return nil, err
+	}
+	go srv.Serve(lis)
+	st.closers = append(st.closers, srv.Stop)
+	return lis.Addr(), nil
 }
 
 // waitBoth returns once calls have reached every instance, so that every round balances
