@@ -25,6 +25,7 @@ import (
 	"github.com/tianshu-go/tianshu/internal/echotest"
 	"github.com/tianshu-go/tianshu/internal/headerfloor"
 	"github.com/tianshu-go/tianshu/internal/testpb"
+	"github.com/tianshu-go/tianshu/loadbalance"
 	"github.com/tianshu-go/tianshu/metrics"
 	"github.com/tianshu-go/tianshu/registry/memory"
 	"github.com/tianshu-go/tianshu/rpc"
@@ -57,6 +58,8 @@ type features struct {
 	// OpenTelemetry's global providers and propagator, which do nothing until
 	// tracing.Setup (which no set-up calls).
 	defaults bool
+	// balancer is rpc.WithBalancer's name; empty for rpc's default, P2C.
+	balancer string
 }
 
 var setupNames = []string{"bare", "discovery", "breaker", "metrics", "tracing", "full"}
@@ -85,10 +88,14 @@ var setupByName = map[string]func(context.Context) (*stack, error){
 	"cpu-4us":            costStack(2*time.Microsecond, 0),
 	"alloc-2KiB":         costStack(0, 4),
 	"discovery":          tianshu(features{}),
-	"breaker":            tianshu(features{breaker: true}),
-	"metrics":            tianshu(features{metrics: true}),
-	"tracing":            tianshu(features{tracing: true}),
-	"full":               tianshu(features{breaker: true, metrics: true, tracing: true}),
+	// discovery with other balancers than P2C, for what the balancer's spread of calls over
+	// the two connections does to the system calls a call.
+	"discovery-round-robin": tianshu(features{balancer: loadbalance.RoundRobin}),
+	"discovery-random":      tianshu(features{balancer: loadbalance.Random}),
+	"breaker":               tianshu(features{breaker: true}),
+	"metrics":               tianshu(features{metrics: true}),
+	"tracing":               tianshu(features{tracing: true}),
+	"full":                  tianshu(features{breaker: true, metrics: true, tracing: true}),
 }
 
 // bare is the baseline: what a team gets from grpc-go alone. The reference set-ups add
@@ -175,6 +182,9 @@ func tianshu(f features) func(context.Context) (*stack, error) {
 		}
 
 		dopts := []rpc.DialOption{rpc.WithDiscovery(reg), rpc.WithWaitReady()}
+		if f.balancer != "" {
+			dopts = append(dopts, rpc.WithBalancer(f.balancer))
+		}
 		if f.breaker {
 			g, err := breaker.NewGroup(breaker.AdaptiveFactory())
 			if err != nil {
