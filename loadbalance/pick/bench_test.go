@@ -45,3 +45,25 @@ func BenchmarkPick(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCallFigures measures what a P2C call does to its endpoints' figures (pick, Begin,
+// EndTimed) on two endpoints, from every core at once. Each core writes the figures the
+// other just wrote, so -cpu 1,2 shows what sharing them across cores costs a call:
+//
+//	go test -run '^$' -bench CallFigures -cpu 1,2 -count 3 ./loadbalance/pick/
+func BenchmarkCallFigures(b *testing.B) {
+	eps := weighted(100, 100)
+	p, err := New(AlgP2C, eps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			start := MonotonicClock()
+			st := eps[p.Pick(0, start)].Stats
+			st.Begin()
+			st.EndTimed(Success, start)
+		}
+	})
+}
