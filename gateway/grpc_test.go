@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +15,6 @@ import (
 
 	"github.com/tianshu-go/tianshu/gateway"
 	"github.com/tianshu-go/tianshu/internal/testpb"
-	"github.com/tianshu-go/tianshu/registry"
-	"github.com/tianshu-go/tianshu/registry/memory"
 )
 
 type echoServer struct {
@@ -34,20 +31,6 @@ func (s echoServer) Echo(ctx context.Context, in *testpb.EchoRequest) (*testpb.E
 	return &testpb.EchoReply{Payload: in.Payload, ServedBy: s.id + " " + strings.Join(md.Get("x-from"), ",")}, nil
 }
 
-// startGRPC serves the echo service on a loopback port and returns its port.
-func startGRPC(t testing.TB, id string) int {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer()
-	testpb.RegisterEchoServer(s, echoServer{id: id})
-	go func() { _ = s.Serve(lis) }()
-	t.Cleanup(s.Stop)
-	return lis.Addr().(*net.TCPAddr).Port
-}
-
 func dialGateway(t testing.TB, base string) testpb.EchoClient {
 	t.Helper()
 	conn, err := grpc.NewClient(strings.TrimPrefix(base, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -60,15 +43,9 @@ func dialGateway(t testing.TB, base string) testpb.EchoClient {
 
 func TestGRPCPassThrough(t *testing.T) {
 	urlPort := startGRPC(t, "by-url")
-	regPort := startGRPC(t, "by-registry")
-	reg := memory.New()
-	defer reg.Close()
+	reg := registered(t, "echo", "grpc", startGRPC(t, "by-registry"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := reg.Register(ctx, &registry.Instance{ID: "echo-1", Service: "echo",
-		Endpoints: []registry.Endpoint{{Scheme: "grpc", Host: "127.0.0.1", Port: regPort}}}); err != nil {
-		t.Fatal(err)
-	}
 	doc := fmt.Sprintf(`
 gateway:
   routes:

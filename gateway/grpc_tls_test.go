@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -15,29 +14,19 @@ import (
 
 	"github.com/tianshu-go/tianshu/gateway"
 	"github.com/tianshu-go/tianshu/internal/testpb"
-	"github.com/tianshu-go/tianshu/registry"
-	"github.com/tianshu-go/tianshu/registry/memory"
 	"github.com/tianshu-go/tianshu/rpc"
 )
 
-// startMTLSGRPC serves the echo service over TLS with a certificate for 127.0.0.1 and name,
-// demanding a client certificate the CA signed.
-func startMTLSGRPC(t *testing.T, ca *testCA, name, id string) int {
-	t.Helper()
+// grpcCreds returns the server option of TLS with a certificate the CA issued for 127.0.0.1
+// and name, demanding a client certificate the CA signed.
+func (ca *testCA) grpcCreds(name string) grpc.ServerOption {
+	ca.t.Helper()
 	cert, key := ca.issue(name, true)
 	cfg, err := rpc.NewServerTLSConfig(rpc.TLSFiles{CertFile: cert, KeyFile: key, CAFile: ca.file}, "h2")
 	if err != nil {
-		t.Fatal(err)
+		ca.t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer(grpc.Creds(credentials.NewTLS(cfg)))
-	testpb.RegisterEchoServer(s, echoServer{id: id})
-	go func() { _ = s.Serve(lis) }()
-	t.Cleanup(s.Stop)
-	return lis.Addr().(*net.TCPAddr).Port
+	return grpc.Creds(credentials.NewTLS(cfg))
 }
 
 // TestGRPCPassThroughOverMutualTLS: a gRPC upstream that demands a client certificate is
@@ -45,15 +34,10 @@ func startMTLSGRPC(t *testing.T, ca *testCA, name, id string) int {
 // with a grpcs endpoint; without the certificate the call ends UNAVAILABLE.
 func TestGRPCPassThroughOverMutualTLS(t *testing.T) {
 	ca := newTestCA(t, "ca")
-	urlPort, svcPort := startMTLSGRPC(t, ca, "localhost", "by-url"), startMTLSGRPC(t, ca, "echo", "by-registry")
-	reg := memory.New()
-	defer reg.Close()
+	urlPort := startGRPC(t, "by-url", ca.grpcCreds("localhost"))
+	reg := registered(t, "echo", "grpcs", startGRPC(t, "by-registry", ca.grpcCreds("echo")))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := reg.Register(ctx, &registry.Instance{ID: "echo-1", Service: "echo",
-		Endpoints: []registry.Endpoint{{Scheme: "grpcs", Host: "127.0.0.1", Port: svcPort}}}); err != nil {
-		t.Fatal(err)
-	}
 	gwCert, gwKey := ca.issue("gateway", false)
 	doc := fmt.Sprintf(`
 gateway:

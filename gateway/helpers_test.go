@@ -14,7 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/tianshu-go/tianshu/gateway"
+	"github.com/tianshu-go/tianshu/internal/testpb"
+	"github.com/tianshu-go/tianshu/registry"
+	"github.com/tianshu-go/tianshu/registry/memory"
 )
 
 // echo is an upstream that answers with what it saw, and counts its requests.
@@ -151,6 +156,36 @@ func do(t testing.TB, c *http.Client, method, url string, hdr map[string]string,
 		_ = json.Unmarshal(b, &a.err)
 	}
 	return a
+}
+
+// startGRPC serves the echo service as id on a loopback port with opts (its TLS credentials,
+// say) until the test ends, and returns the port.
+func startGRPC(t testing.TB, id string, opts ...grpc.ServerOption) int {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(opts...)
+	testpb.RegisterEchoServer(s, echoServer{id: id})
+	go func() { _ = s.Serve(lis) }()
+	t.Cleanup(s.Stop)
+	return lis.Addr().(*net.TCPAddr).Port
+}
+
+// registered returns a memory registry, closed when the test ends, that holds one instance
+// of service (ID service-1) with a scheme endpoint on loopback at port.
+func registered(t testing.TB, service, scheme string, port int) *memory.Registry {
+	t.Helper()
+	reg := memory.New()
+	t.Cleanup(func() { _ = reg.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := reg.Register(ctx, &registry.Instance{ID: service + "-1", Service: service,
+		Endpoints: []registry.Endpoint{{Scheme: scheme, Host: "127.0.0.1", Port: port}}}); err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }
 
 // quiet is a logger for tests that provoke errors on purpose.

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -23,8 +22,6 @@ import (
 	"time"
 
 	"github.com/tianshu-go/tianshu/gateway"
-	"github.com/tianshu-go/tianshu/registry"
-	"github.com/tianshu-go/tianshu/registry/memory"
 	"github.com/tianshu-go/tianshu/rpc"
 )
 
@@ -130,15 +127,8 @@ func startMTLSUpstream(t *testing.T, ca *testCA, name string) int {
 // a certificate, or with one of another CA, the gateway answers 502 with the error body.
 func TestMutualTLSToUpstreams(t *testing.T) {
 	ca, stranger := newTestCA(t, "ca"), newTestCA(t, "stranger-ca")
-	byURL, bySvc := startMTLSUpstream(t, ca, "localhost"), startMTLSUpstream(t, ca, "orders")
-	reg := memory.New()
-	defer reg.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := reg.Register(ctx, &registry.Instance{ID: "orders-1", Service: "orders",
-		Endpoints: []registry.Endpoint{{Scheme: "https", Host: "127.0.0.1", Port: bySvc}}}); err != nil {
-		t.Fatal(err)
-	}
+	byURL := startMTLSUpstream(t, ca, "localhost")
+	reg := registered(t, "orders", "https", startMTLSUpstream(t, ca, "orders"))
 	gwCert, gwKey := ca.issue("gateway", false)
 	otherCert, otherKey := stranger.issue("gateway", false)
 	doc := fmt.Sprintf(`

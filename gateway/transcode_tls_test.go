@@ -7,12 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-
 	"github.com/tianshu-go/tianshu/gateway"
 	"github.com/tianshu-go/tianshu/registry"
-	"github.com/tianshu-go/tianshu/rpc"
 )
 
 // TestTranscodeOverMutualTLS: a transcoding target whose gRPC service demands a client
@@ -21,14 +17,9 @@ import (
 // certificate cannot reach it.
 func TestTranscodeOverMutualTLS(t *testing.T) {
 	ca := newTestCA(t, "ca")
-	cert, key := ca.issue("inventory", true)
-	cfg, err := rpc.NewServerTLSConfig(rpc.TLSFiles{CertFile: cert, KeyFile: key, CAFile: ca.file}, "h2")
-	if err != nil {
-		t.Fatal(err)
-	}
 	data, files := inventoryDescriptors(t)
 	reg := fileRegistry(t)
-	inv := startInventory(t, "inv-tls", files, false, grpc.Creds(credentials.NewTLS(cfg)))
+	inv := startInventory(t, "inv-tls", files, false, ca.grpcCreds("inventory"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := reg.Register(ctx, &registry.Instance{ID: "inv-tls", Service: "inventory",

@@ -28,19 +28,13 @@ func (b *blockingEcho) Echo(_ context.Context, r *testpb.EchoRequest) (*testpb.E
 
 func activeCalls(t *testing.T, r *sdkmetric.ManualReader, name string) (int64, bool) {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := r.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == name {
-				var n int64
-				for _, p := range s.DataPoints {
-					n += p.Value
-				}
-				return n, true
+	for _, m := range metrics(collect(t, r)) {
+		if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == name {
+			var n int64
+			for _, p := range s.DataPoints {
+				n += p.Value
 			}
+			return n, true
 		}
 	}
 	return 0, false

@@ -62,10 +62,7 @@ func runCalls(t *testing.T, tel *recorded, c testpb.EchoClient) {
 	tel.spans = describeSpans(tel.rec.Ended())
 	// The server records its duration after its span ends: wait for all 12 (6 a side).
 	for {
-		var rm metricdata.ResourceMetrics
-		if err := tel.reader.Collect(ctx, &rm); err != nil {
-			t.Fatal(err)
-		}
+		rm := collect(t, tel.reader)
 		tel.metrics = describeMetrics(rm)
 		if countPoints(rm) >= 12 || time.Now().After(deadline) {
 			return
@@ -76,14 +73,8 @@ func runCalls(t *testing.T, tel *recorded, c testpb.EchoClient) {
 
 func countPoints(rm metricdata.ResourceMetrics) uint64 {
 	var n uint64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if h, ok := m.Data.(metricdata.Histogram[float64]); ok {
-				for _, p := range h.DataPoints {
-					n += p.Count
-				}
-			}
-		}
+	for _, p := range points(rm, "") {
+		n += p.Count
 	}
 	return n
 }
@@ -128,20 +119,18 @@ func describeAttrs(kvs []attribute.KeyValue) string {
 // with their points' attributes, counts and bounds.
 func describeMetrics(rm metricdata.ResourceMetrics) []string {
 	var out []string
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if strings.HasPrefix(m.Name, "tianshu.") {
-				continue
-			}
-			h, ok := m.Data.(metricdata.Histogram[float64])
-			if !ok {
-				out = append(out, fmt.Sprintf("%s: unexpected type %T", m.Name, m.Data))
-				continue
-			}
-			for _, p := range h.DataPoints {
-				out = append(out, fmt.Sprintf("%s unit=%s desc=%q temporality=%s count=%d bounds=%v attrs=%s",
-					m.Name, m.Unit, m.Description, h.Temporality, p.Count, p.Bounds, describeAttrs(p.Attributes.ToSlice())))
-			}
+	for _, m := range metrics(rm) {
+		if strings.HasPrefix(m.Name, "tianshu.") {
+			continue
+		}
+		h, ok := m.Data.(metricdata.Histogram[float64])
+		if !ok {
+			out = append(out, fmt.Sprintf("%s: unexpected type %T", m.Name, m.Data))
+			continue
+		}
+		for _, p := range h.DataPoints {
+			out = append(out, fmt.Sprintf("%s unit=%s desc=%q temporality=%s count=%d bounds=%v attrs=%s",
+				m.Name, m.Unit, m.Description, h.Temporality, p.Count, p.Bounds, describeAttrs(p.Attributes.ToSlice())))
 		}
 	}
 	slices.Sort(out)

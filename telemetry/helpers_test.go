@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
@@ -94,4 +97,53 @@ func dialConn(tb testing.TB, addr string, dopts ...grpc.DialOption) *grpc.Client
 	}
 	tb.Cleanup(func() { _ = cc.Close() })
 	return cc
+}
+
+// collect returns what r has gathered so far.
+func collect(tb testing.TB, r sdkmetric.Reader) metricdata.ResourceMetrics {
+	tb.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		tb.Fatal(err)
+	}
+	return rm
+}
+
+// metrics returns the metrics of every scope in rm.
+func metrics(rm metricdata.ResourceMetrics) []metricdata.Metrics {
+	var out []metricdata.Metrics
+	for _, sm := range rm.ScopeMetrics {
+		out = append(out, sm.Metrics...)
+	}
+	return out
+}
+
+// point is a data point of a float64 histogram, with the name of its metric.
+type point struct {
+	metric string
+	metricdata.HistogramDataPoint[float64]
+}
+
+// points returns the points of the float64 histograms in rm called name, or of all of them
+// when name is "".
+func points(rm metricdata.ResourceMetrics, name string) []point {
+	var out []point
+	for _, m := range metrics(rm) {
+		h, ok := m.Data.(metricdata.Histogram[float64])
+		if !ok || name != "" && m.Name != name {
+			continue
+		}
+		for _, dp := range h.DataPoints {
+			out = append(out, point{metric: m.Name, HistogramDataPoint: dp})
+		}
+	}
+	return out
+}
+
+// attr returns the value of p's attribute key as text, "" when p has none.
+func (p point) attr(key attribute.Key) string {
+	if v, ok := p.Attributes.Value(key); ok {
+		return v.Emit()
+	}
+	return ""
 }

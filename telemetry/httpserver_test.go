@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	otelcodes "go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
@@ -78,34 +77,21 @@ func TestHTTPServerNamesSpansAndMetricsAfterTheRoute(t *testing.T) {
 		}
 	})
 
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	points := map[string]uint64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != "http.server.request.duration" {
-				continue
-			}
-			for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
-				method, _ := dp.Attributes.Value("http.request.method")
-				route, _ := dp.Attributes.Value("http.route")
-				code, _ := dp.Attributes.Value("http.response.status_code")
-				errType, _ := dp.Attributes.Value("error.type")
-				points[method.AsString()+" "+route.AsString()+" "+code.Emit()+" "+errType.AsString()] += dp.Count
-			}
-		}
+	counts := map[string]uint64{}
+	for _, p := range points(collect(t, reader), "http.server.request.duration") {
+		key := p.attr("http.request.method") + " " + p.attr("http.route") + " " +
+			p.attr("http.response.status_code") + " " + p.attr("error.type")
+		counts[key] += p.Count
 	}
 	for key, want := range map[string]uint64{
 		"GET /items/{id} 200 ": 1, "POST /items/ 201 ": 1, "GET /a 200 ": 1, "GET  404 ": 1,
 		"_OTHER  405 ": 1, "GET /items/{id} 503 503": 1,
 	} {
-		if points[key] != want {
-			t.Errorf("points %q = %d, want %d (all: %v)", key, points[key], want, points)
+		if counts[key] != want {
+			t.Errorf("points %q = %d, want %d (all: %v)", key, counts[key], want, counts)
 		}
 	}
-	if len(points) != 6 {
-		t.Errorf("%d metric points, want 6 (the filtered route has none): %v", len(points), points)
+	if len(counts) != 6 {
+		t.Errorf("%d metric points, want 6 (the filtered route has none): %v", len(counts), counts)
 	}
 }

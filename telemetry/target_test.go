@@ -4,9 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -40,20 +38,9 @@ func TestACallIsMeasuredAgainstItsOwnChannelsTarget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
 	got := map[string]uint64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if h, ok := m.Data.(metricdata.Histogram[float64]); ok {
-				for _, p := range h.DataPoints {
-					host, _ := p.Attributes.Value(attribute.Key("server.address"))
-					got[host.AsString()] += p.Count
-				}
-			}
-		}
+	for _, p := range points(collect(t, reader), "") {
+		got[p.attr("server.address")] += p.Count
 	}
 	if got["orders.internal"] != 2 || got["payments.internal"] != 3 || len(got) != 2 {
 		t.Errorf("calls by server.address %v, want orders.internal 2 and payments.internal 3", got)
