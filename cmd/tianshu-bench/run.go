@@ -174,7 +174,8 @@ func run(ctx context.Context, out, progress io.Writer, cfg runConfig) error {
 			for _, c := range cfg.concurrency {
 				r := pairs[cell{name, p, c}]
 				lo, hi := slices.Min(r.qps), slices.Max(r.qps)
-				fmt.Fprintf(tw, "%s\t%d B\t%d\t%.2f\t%.2f-%.2f\t%.2f\t%.2f\t\n", name, p, c,
+				// Three places: a target such as 0.97 must not be met by rounding.
+				fmt.Fprintf(tw, "%s\t%d B\t%d\t%.3f\t%.2f-%.2f\t%.3f\t%.3f\t\n", name, p, c,
 					median(r.qps), lo, hi, median(r.p99), median(r.cpu))
 			}
 		}
