@@ -184,8 +184,65 @@ func (p *Process) signal(sig syscall.Signal) {
 	}
 }
 
-// Pause stops the process with SIGSTOP, as a long GC pause or a frozen VM would.
-func (p *Process) Pause() { p.signal(syscall.SIGSTOP) }
+// Pause stops the process with SIGSTOP, as a long GC pause or a frozen VM would, and
+// returns once every thread of its group has stopped: kill returns before the threads
+// running on other cores take the signal, and a server that answers one more request after
+// Pause (a lease revoked by a client that went on at once) fails a test by a race.
+func (p *Process) Pause() {
+	p.signal(syscall.SIGSTOP)
+	p.mu.Lock()
+	pgid := -1
+	if p.cmd != nil && p.cmd.Process != nil {
+		pgid = p.cmd.Process.Pid
+	}
+	p.mu.Unlock()
+	for deadline := time.Now().Add(5 * time.Second); pgid > 0 && !groupStopped(pgid); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return // a thread that never stops is the kernel's concern; the test goes on
+		}
+	}
+}
+
+// groupStopped reports whether every thread of every process in group pgid is stopped (or
+// gone), from /proc: a thread's state is the field after its name in its stat file.
+func groupStopped(pgid int) bool {
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, stat := range procs {
+		state, group, ok := readStat(stat)
+		if !ok || group != pgid {
+			continue
+		}
+		if state != 'T' && state != 't' && state != 'Z' && state != 'X' {
+			return false
+		}
+		tasks, _ := filepath.Glob(filepath.Join(filepath.Dir(stat), "task", "[0-9]*", "stat"))
+		for _, task := range tasks {
+			if state, _, ok := readStat(task); ok && state != 'T' && state != 't' && state != 'Z' && state != 'X' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// readStat returns the state and process group of a /proc stat file. The name before them
+// is in parentheses and may hold spaces and parentheses, so fields are read after the last
+// ')'.
+func readStat(path string) (state byte, pgrp int, ok bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	var ppid int
+	if _, err := fmt.Sscanf(string(b[i+1:]), " %c %d %d", &state, &ppid, &pgrp); err != nil {
+		return 0, 0, false
+	}
+	return state, pgrp, true
+}
 
 // Resume continues a paused process.
 func (p *Process) Resume() { p.signal(syscall.SIGCONT) }
