@@ -15,7 +15,7 @@ import (
 // A test that pauses a server goes on at once, as if the server could no longer answer;
 // on a loaded machine kill returns while some of the server's threads still run. Processes
 // spinning on every core, stopped when the test ends, provide the load; the test is bounded
-// by its 50 pauses.
+// by its 20 pauses (without the wait, 10 to 14 of them were answered).
 func TestAPausedServerAnswersNothing(t *testing.T) {
 	srv := testenv.StartEtcd(t)
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
@@ -29,7 +29,7 @@ func TestAPausedServerAnswersNothing(t *testing.T) {
 	}
 
 	answered := 0
-	for range 50 {
+	for range 20 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, err := cli.Put(ctx, "k", "v")
 		cancel()
@@ -45,6 +45,6 @@ func TestAPausedServerAnswersNothing(t *testing.T) {
 		srv.Resume()
 	}
 	if answered != 0 {
-		t.Errorf("the server answered %d of 50 requests sent after Pause returned, want 0", answered)
+		t.Errorf("the server answered %d of 20 requests sent after Pause returned, want 0", answered)
 	}
 }
