@@ -363,9 +363,7 @@ func (m *method) forTarget(h *Handler, target string) *addrEntry {
 		return e
 	}
 	e := m.entry(h, addrKey{s: target}, func() []attribute.KeyValue { return targetAttrs(target) })
-	if e.target == target {
-		m.lastTarget.Store(e)
-	}
+	m.lastTarget.Store(e)
 	return e
 }
 
