@@ -43,9 +43,7 @@ func activeCalls(t *testing.T, r *sdkmetric.ManualReader, name string) (int64, b
 func TestActiveCallsCountsCallsInFlight(t *testing.T) {
 	for _, mode := range []string{"stats handlers", "interceptors"} {
 		t.Run(mode, func(t *testing.T) {
-			r := sdkmetric.NewManualReader()
-			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
-			t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+			mp, r := meterProvider(t)
 			o := []telemetry.Option{telemetry.WithMeterProvider(mp)}
 			sh, ch := telemetry.NewServerHandler(o...), telemetry.NewClientHandler(o...)
 			sopts := []grpc.ServerOption{grpc.StatsHandler(sh)}

@@ -99,6 +99,15 @@ func dialConn(tb testing.TB, addr string, dopts ...grpc.DialOption) *grpc.Client
 	return cc
 }
 
+// meterProvider returns an SDK meter provider, shut down when the test ends, and the reader
+// that collects what it records.
+func meterProvider(tb testing.TB) (*sdkmetric.MeterProvider, *sdkmetric.ManualReader) {
+	r := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
+	tb.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	return mp, r
+}
+
 // collect returns what r has gathered so far.
 func collect(tb testing.TB, r sdkmetric.Reader) metricdata.ResourceMetrics {
 	tb.Helper()

@@ -4,10 +4,8 @@ import (
 	"context"
 	"testing"
 
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tianshu-go/tianshu/telemetry"
 )
@@ -16,22 +14,12 @@ import (
 // target: the method keeps the last target's attributes at hand, and must not hand them to
 // a call through the other channel.
 func TestACallIsMeasuredAgainstItsOwnChannelsTarget(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	mp, reader := meterProvider(t)
 	h := telemetry.NewClientHandler(telemetry.WithMeterProvider(mp), telemetry.WithTracerProvider(noop.NewTracerProvider()),
 		telemetry.WithTextMapPropagator(telemetry.Propagator()), telemetry.WithoutActiveCalls())
 	t.Cleanup(func() { _ = h.Close() })
 	ci := h.UnaryClientInterceptor()
-	dial := func(target string) *grpc.ClientConn {
-		cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cc.Close() })
-		return cc
-	}
-	orders, payments := dial("passthrough:///orders.internal:8001"), dial("passthrough:///payments.internal:8002")
+	orders, payments := dialConn(t, "passthrough:///orders.internal:8001"), dialConn(t, "passthrough:///payments.internal:8002")
 	done := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { return nil }
 	for _, cc := range []*grpc.ClientConn{orders, payments, payments, orders, payments} {
 		if err := ci(context.Background(), "/shop.v1.Orders/Get", nil, nil, cc, done); err != nil {

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -79,9 +78,7 @@ func TestThenInterceptorsRunNextInsideTheCall(t *testing.T) {
 // Both interceptors measure every call while the meter records, and skip the clock only
 // while it does not (see Handler.now): a no-op meter provider.
 func TestInterceptorsMeasureEveryCallWhileTheMeterRecords(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	mp, reader := meterProvider(t)
 	o := []telemetry.Option{telemetry.WithMeterProvider(mp), telemetry.WithoutActiveCalls()}
 	si := telemetry.NewServerHandler(o...).UnaryServerInterceptor()
 	ci := telemetry.NewClientHandler(o...).UnaryClientInterceptor()
