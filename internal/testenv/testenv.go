@@ -176,12 +176,16 @@ func (p *Process) Pid() int {
 	return p.cmd.Process.Pid
 }
 
-func (p *Process) signal(sig syscall.Signal) {
+// signal sends sig to the process's group and returns the group's ID, 0 when the process
+// was never started.
+func (p *Process) signal(sig syscall.Signal) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd != nil && p.cmd.Process != nil {
-		_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
 	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+	return p.cmd.Process.Pid
 }
 
 // Pause stops the process with SIGSTOP, as a long GC pause or a frozen VM would, and
@@ -189,13 +193,7 @@ func (p *Process) signal(sig syscall.Signal) {
 // running on other cores take the signal, and a server that answers one more request after
 // Pause (a lease revoked by a client that went on at once) fails a test by a race.
 func (p *Process) Pause() {
-	p.signal(syscall.SIGSTOP)
-	p.mu.Lock()
-	pgid := -1
-	if p.cmd != nil && p.cmd.Process != nil {
-		pgid = p.cmd.Process.Pid
-	}
-	p.mu.Unlock()
+	pgid := p.signal(syscall.SIGSTOP)
 	for deadline := time.Now().Add(5 * time.Second); pgid > 0 && !groupStopped(pgid); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			return // a thread that never stops is the kernel's concern; the test goes on
@@ -204,20 +202,18 @@ func (p *Process) Pause() {
 }
 
 // groupStopped reports whether every thread of every process in group pgid is stopped (or
-// gone), from /proc: a thread's state is the field after its name in its stat file.
+// gone), from /proc: a thread's state is the field after its name in its stat file, and a
+// process's threads, its first among them, are under its task directory.
 func groupStopped(pgid int) bool {
 	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, stat := range procs {
-		state, group, ok := readStat(stat)
-		if !ok || group != pgid {
+		if _, group, ok := readStat(stat); !ok || group != pgid {
 			continue
-		}
-		if state != 'T' && state != 't' && state != 'Z' && state != 'X' {
-			return false
 		}
 		tasks, _ := filepath.Glob(filepath.Join(filepath.Dir(stat), "task", "[0-9]*", "stat"))
 		for _, task := range tasks {
-			if state, _, ok := readStat(task); ok && state != 'T' && state != 't' && state != 'Z' && state != 'X' {
+			state, _, ok := readStat(task)
+			if ok && state != 'T' && state != 't' && state != 'Z' && state != 'X' {
 				return false
 			}
 		}
